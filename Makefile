@@ -1,0 +1,46 @@
+# diffcli: two commands set everything up on a fresh machine.
+#   make test   -> creates .venv, installs diffcli and its test extras, runs the whole suite
+#   make demo   -> creates .venv, installs, runs the main jobs and writes PNGs into demo-out/
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch is pinned here (the project declares a range): these releases install from the CI disk.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+PYTEST_WORKERS ?= 2
+
+.PHONY: install test test-fast demo docs bench figures pretrained clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e '.[test,hub,clip]' $(TORCH_PINS)
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q --durations=15
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+
+demo: $(STAMP)
+	bash scripts/demo.sh demo-out
+
+docs: $(STAMP)
+	$(PY) -m diffcli.cli.reference > docs/commands.md
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+figures: $(STAMP)
+	$(PY) scripts/figures.py
+
+pretrained: $(STAMP)
+	bash scripts/pretrained.sh
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

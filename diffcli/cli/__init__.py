@@ -1,0 +1,1 @@
+"""The command line: one Typer module per command, assembled in app.py. No math here."""

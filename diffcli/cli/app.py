@@ -1,0 +1,99 @@
+"""Assembles the commands into one Typer app and turns every failure into a one-line error.
+
+Exit codes: 0 success, 1 error, 2 usage error (a bad option or argument), 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated, Optional, Sequence
+
+import typer
+
+from diffcli import __version__, console
+from diffcli.errors import DiffcliError
+
+try:  # Typer >= 0.20 vendors click; older ones use it directly.
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import exceptions as click_exceptions
+
+ClickAbort = typer.Abort
+ClickException = click_exceptions.ClickException
+ClickUsageError = click_exceptions.UsageError
+NoArgsIsHelpError = getattr(click_exceptions, "NoArgsIsHelpError", None)
+
+from diffcli.cli import denoise, models, noise
+
+app = typer.Typer(
+    name="diffcli",
+    help="Learn, run and measure diffusion models: noise, denoise, train, sample, anagram, hybrid, eval.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"diffcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
+    if debug:
+        console.configure(debug=True)
+
+
+app.command("noise", no_args_is_help=True)(noise.noise)
+app.command("denoise", no_args_is_help=True)(denoise.denoise)
+app.add_typer(models.app, name="models")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Console entry point: run the app, map exceptions to one-line errors and exit codes."""
+    sys.exit(run(argv))
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI and return its exit code (tests call this directly)."""
+    debug = os.environ.get("DIFFCLI_DEBUG", "") not in ("", "0")
+    console.configure(debug=debug)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="diffcli", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except DiffcliError as exc:
+        console.error(exc.one_line())
+        if console.settings.debug:
+            traceback.print_exc()
+        return exc.exit_code
+    except ClickUsageError as exc:
+        if NoArgsIsHelpError is not None and isinstance(exc, NoArgsIsHelpError):
+            console.stderr().print(exc.format_message(), markup=False)
+            return 2
+        where = exc.ctx.command_path if exc.ctx is not None else "diffcli"
+        console.error(f"{exc.format_message()} (see `{where} --help`)")
+        return 2
+    except ClickException as exc:
+        console.error(exc.format_message())
+        return exc.exit_code
+    except (KeyboardInterrupt, ClickAbort):
+        console.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug, not a user mistake: still one line unless --debug
+        if console.settings.debug:
+            traceback.print_exc()
+        else:
+            console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
+        return 1

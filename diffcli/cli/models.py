@@ -1,0 +1,178 @@
+"""`diffcli models`: the registry every command shares (list, show, path, default, rm, import, export)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from diffcli import console
+from diffcli.cli import common
+from diffcli.errors import DiffcliError, UsageError
+
+app = typer.Typer(help="The model registry shared by every command.", no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Model name (see `diffcli models list`).")]
+
+
+def _summary(entry, default: Optional[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": entry.name,
+        "source": "builtin" if entry.builtin else "user",
+        "default": entry.name == default,
+        "path": str(entry.path),
+        "size_bytes": entry.size_bytes(),
+        "modified": entry.modified(),
+    }
+    try:
+        config = entry.config()
+    except DiffcliError as exc:
+        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message)
+        return row
+    row.update(
+        kind=config.kind,
+        conditioning=config.cond_type,
+        objective=config.objective,
+        dataset=config.dataset_name,
+        image=config.image,
+        labels=config.labels,
+        description=config.description,
+    )
+    return row
+
+
+def _human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+@app.command("list")
+def list_models(json_output: common.Json = False) -> None:
+    """List registered models: NAME, KIND, DATASET, SIZE, MODIFIED (* marks the default)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from diffcli.models.registry import describe_age
+
+    registry = common.registry()
+    default = registry.default_name()
+    rows = [_summary(e, default) for e in registry.entries()]
+    if json_output:
+        console.emit_json(rows)
+        return
+    if not rows:
+        console.info("no models yet: train one with `diffcli train`, or `diffcli models import PATH`")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NAME", "KIND", "DATASET", "SIZE", "MODIFIED", "SOURCE"):
+        table.add_column(column)
+    for row in rows:
+        kind = row["kind"] if row["kind"] == "broken" else f"{row['kind']}/{row['conditioning']}" + ("/denoise" if row.get("objective") == "denoise" else "")
+        table.add_row(("* " if row["default"] else "  ") + row["name"], kind, row["dataset"] or "-", _human_size(row["size_bytes"]), describe_age(row["modified"]), row["source"])
+    Console(file=sys.stdout, soft_wrap=True).print(table)
+
+
+@app.command("show")
+def show(name: Name, json_output: common.Json = False) -> None:
+    """Show a model's config, files and metrics."""
+    registry = common.registry()
+    entry = registry.get(name)
+    config = entry.config()
+    files = {p.name: p.stat().st_size for p in sorted(entry.path.iterdir()) if p.is_file()}
+    info = {**_summary(entry, registry.default_name()), "config": config.to_dict(), "files": files}
+    if json_output:
+        console.emit_json(info)
+        return
+    out = sys.stdout
+    out.write(f"{entry.name}  ({'built-in' if entry.builtin else 'user'}{', default' if info['default'] else ''})\n")
+    out.write(f"  path        {entry.path}\n")
+    if config.description:
+        out.write(f"  about       {config.description}\n")
+    out.write(f"  kind        {config.kind} ({config.architecture.get('type', '?')}), {config.objective}, conditioning: {config.cond_type}\n")
+    out.write(f"  image       {config.channels} channel(s), {config.size}x{config.size}, range {list(config.pixel_range)}\n")
+    out.write(f"  schedule    {config.schedule}\n  prediction  {config.prediction}\n")
+    if config.labels:
+        out.write(f"  labels      {', '.join(config.labels)}\n")
+    if config.dataset:
+        out.write(f"  dataset     {config.dataset}\n")
+    if config.sampling:
+        out.write(f"  sampling    {config.sampling}\n")
+    for key in ("recipe", "epochs", "steps", "wall_seconds", "device", "seed"):
+        if key in config.training:
+            out.write(f"  training.{key:<8} {config.training[key]}\n")
+    for key, value in config.metrics.items():
+        out.write(f"  metrics.{key}: {value}\n")
+    out.write("  files       " + ", ".join(f"{k} ({_human_size(v)})" for k, v in files.items()) + "\n")
+
+
+@app.command("path")
+def path(name: Annotated[Optional[str], typer.Argument(help="Model name (default: the registry root).")] = None) -> None:
+    """Print the folder of a model (or of the registry)."""
+    registry = common.registry()
+    console.emit_line(str(registry.get(name).path if name else registry.root))
+
+
+@app.command("default")
+def default(name: Annotated[Optional[str], typer.Argument(help="Make this model the default.")] = None) -> None:
+    """Print the default model, or set it."""
+    registry = common.registry()
+    if name is None:
+        current = registry.default_name()
+        if current is None:
+            raise DiffcliError("no default model", "train one with `diffcli train` or `diffcli models import` one, then `diffcli models default NAME`")
+        console.emit_line(current)
+        return
+    registry.set_default(name)
+    console.info(f"default model is now {name!r}")
+
+
+@app.command("rm")
+def remove(
+    name: Name,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a user model (built-in models cannot be removed)."""
+    registry = common.registry()
+    entry = registry.get(name)
+    if entry.builtin:
+        raise DiffcliError(f"{name!r} is a built-in model and cannot be removed")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {name!r} without confirmation", "pass --yes")
+        if not typer.confirm(f"Delete model {name!r} ({entry.path})?", err=True):
+            raise typer.Exit(1)
+    registry.remove(name)
+    console.info(f"removed {name}")
+
+
+@app.command("import")
+def import_model(
+    source: Annotated[Path, typer.Argument(help="A model folder (config.json + model.safetensors) or a .zip from `models export`.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Register under this name (default: the config's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a model of the same name.")] = False,
+) -> None:
+    """Add a model to the registry, after checking that its weights load."""
+    from diffcli.models.backends import load_model
+
+    registry = common.registry()
+
+    def validate(entry) -> None:
+        load_model(entry=entry, device="cpu")
+
+    entry = registry.import_model(source, name, force, validate)
+    console.info(f"imported {entry.name} -> {entry.path}")
+
+
+@app.command("export")
+def export(
+    name: Name,
+    destination: Annotated[Path, typer.Argument(help="The .zip to write (or a folder to put NAME.zip in).")],
+) -> None:
+    """Write a model's config and weights into a .zip that `models import` reads."""
+    path = common.registry().export(name, destination)
+    console.emit_line(str(path))

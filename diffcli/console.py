@@ -1,0 +1,85 @@
+"""Where people-facing text goes: stderr, through one Rich console, silenced by `-q`.
+
+stdout is reserved for data (PNG bytes, JSON, paths); everything here writes to stderr. Rich already
+honours NO_COLOR and drops colour when stderr is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+
+@dataclass
+class OutputSettings:
+    """Per-invocation output switches, set once by the command that runs."""
+
+    quiet: bool = False
+    json: bool = False
+    debug: bool = False
+
+
+settings = OutputSettings()
+_stderr: Console | None = None
+
+
+def stderr() -> Console:
+    """The shared stderr console (created lazily so tests can swap sys.stderr)."""
+    global _stderr
+    if _stderr is None or _stderr.file is not sys.stderr:
+        _stderr = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return _stderr
+
+
+def configure(quiet: bool = False, json_output: bool = False, debug: bool | None = None) -> None:
+    """Apply a command's -q / --json / --debug switches."""
+    settings.quiet = quiet
+    settings.json = json_output
+    if debug is not None:
+        settings.debug = debug
+
+
+def info(message: str) -> None:
+    """A progress or result line for people (hidden by -q)."""
+    if not settings.quiet:
+        stderr().print(message, markup=False)
+
+
+def notice(message: str) -> None:
+    """Something the tool did on the user's behalf, e.g. resizing an input (hidden by -q)."""
+    if not settings.quiet:
+        stderr().print(f"note: {message}", markup=False, style="cyan")
+
+
+def warn(message: str) -> None:
+    """Something that may be a mistake; shown even with -q."""
+    stderr().print(f"warning: {message}", markup=False, style="yellow")
+
+
+def error(message: str) -> None:
+    """The one-line error the CLI prints before a non-zero exit."""
+    stderr().print(f"diffcli: error: {message}", markup=False, style="red")
+
+
+def emit_json(payload: Any) -> None:
+    """Write one JSON document (one line) to stdout."""
+    sys.stdout.write(json.dumps(payload, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def emit_line(text: str) -> None:
+    """Write one line of data (e.g. a path) to stdout, so it pipes."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

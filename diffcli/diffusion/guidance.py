@@ -1,0 +1,172 @@
+"""How noise estimates are combined: one mechanism for CFG, visual anagrams and hybrid images,
+plus the SDEdit start and the inpainting hook.
+
+Every guided estimate is a weighted sum of terms,
+
+    out(x_t) = sum_k  w_k * filter_k( V_k^-1( net(V_k(x_t), t, c_k) ) ),
+
+evaluated in ONE batched forward pass over the distinct (condition, view) pairs. So:
+- conditional sampling is one term (c, 1);
+- classifier-free guidance with scale s is (c, s) + (null, 1 - s)  (eps_u + s (eps_c - eps_u));
+- a visual anagram is CFG(A) weighted w plus CFG(B) seen through a view V, weighted 1 - w;
+- a hybrid image is CFG(FAR) through a low-pass plus CFG(NEAR) through the matching high-pass.
+All weights sum to 1, so the same combination holds for eps, v or velocity outputs alike.
+
+A network with a learned variance (DeepFloyd IF) returns 2C channels; the variance half is taken as the
+mean over the conditional evaluations (mapped back through each view's spatial inverse), as the
+course does when it guides IF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from diffcli.diffusion import filters
+from diffcli.diffusion.samplers import AfterStep, NoiseSource
+from diffcli.diffusion.schedule import NoiseSchedule
+from diffcli.diffusion.views import VIEWS, View
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
+"""(x_t [B,C,H,W], t [B] long, cond: a batched tensor or None) -> raw output."""
+
+Filter = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One evaluation's share of the guided estimate.
+
+    cond: the batched condition (class indices, text embeddings) or None for an unconditional model.
+    unconditional: this is the null condition of CFG (its variance is not used).
+    """
+
+    cond: Any
+    weight: float
+    view: View = field(default_factory=lambda: VIEWS["identity"])
+    filter: Optional[Filter] = None
+    unconditional: bool = False
+
+
+def classifier_free(
+    cond: Any,
+    null: Any,
+    scale: float,
+    *,
+    weight: float = 1.0,
+    view: View | None = None,
+    filter: Optional[Filter] = None,
+) -> list[Term]:
+    """CFG as terms: eps_u + scale * (eps_c - eps_u). A scale of 1 (or no null condition) is plain
+    conditional sampling, one evaluation."""
+    view = view or VIEWS["identity"]
+    if null is None or scale == 1.0:
+        return [Term(cond, weight, view, filter)]
+    return [
+        Term(cond, weight * scale, view, filter),
+        Term(null, weight * (1.0 - scale), view, filter, unconditional=True),
+    ]
+
+
+def anagram_terms(cond_a: Any, cond_b: Any, null: Any, scale: float, view: View, weight: float = 0.5) -> list[Term]:
+    """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (DESIGN §2)."""
+    return classifier_free(cond_a, null, scale, weight=weight) + classifier_free(
+        cond_b, null, scale, weight=1.0 - weight, view=view
+    )
+
+
+def hybrid_terms(cond_far: Any, cond_near: Any, null: Any, scale: float, kernel: int, sigma: float) -> list[Term]:
+    """eps = lowpass(eps(x_t, FAR)) + highpass(eps(x_t, NEAR)), each CFG-guided (factorized diffusion)."""
+    low = lambda e: filters.lowpass(e, kernel, sigma)  # noqa: E731
+    high = lambda e: filters.highpass(e, kernel, sigma)  # noqa: E731
+    return classifier_free(cond_far, null, scale, filter=low) + classifier_free(cond_near, null, scale, filter=high)
+
+
+class GuidedModel:
+    """A model function (x_t, t) -> combined output, for `run_reverse`.
+
+    Distinct (condition, view) pairs are evaluated once each, all in one batched call (split into
+    chunks of at most `max_batch` rows when given)."""
+
+    def __init__(
+        self,
+        denoiser: Denoiser,
+        terms: Sequence[Term],
+        learned_variance: bool = False,
+        max_batch: Optional[int] = None,
+    ) -> None:
+        if not terms:
+            raise ValueError("guidance needs at least one term")
+        self.denoiser = denoiser
+        self.terms = list(terms)
+        self.learned_variance = learned_variance
+        self.max_batch = max_batch
+        # Distinct evaluations, keyed by the identity of the condition object and the view.
+        self._evaluations: list[tuple[Any, View, bool]] = []
+        self._term_eval: list[int] = []
+        keys: dict[tuple[int, str], int] = {}
+        for term in self.terms:
+            key = (id(term.cond), term.view.name)
+            if key not in keys:
+                keys[key] = len(self._evaluations)
+                self._evaluations.append((term.cond, term.view, term.unconditional))
+            self._term_eval.append(keys[key])
+
+    @property
+    def evaluations(self) -> int:
+        """How many network rows one sample costs per step."""
+        return len(self._evaluations)
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        n = len(self._evaluations)
+        x_in = torch.cat([view.apply(x) for _, view, _ in self._evaluations])
+        t_in = t.repeat(n)
+        conds = [cond for cond, _, _ in self._evaluations]
+        cond_in = None if all(c is None for c in conds) else torch.cat(conds)
+        outputs = self._forward(x_in, t_in, cond_in).chunk(n)
+
+        channels = x.shape[1]
+        combined: Optional[torch.Tensor] = None
+        for term, k in zip(self.terms, self._term_eval):
+            e = term.view.inverse(outputs[k][:, :channels])
+            if term.filter is not None:
+                e = term.filter(e)
+            combined = term.weight * e if combined is None else combined + term.weight * e
+        assert combined is not None
+        if not self.learned_variance:
+            return combined
+        variances = [
+            view.spatial_inverse(outputs[k][:, channels:])
+            for k, (_, view, unconditional) in enumerate(self._evaluations)
+            if not unconditional
+        ] or [view.spatial_inverse(outputs[k][:, channels:]) for k, (_, view, _) in enumerate(self._evaluations)]
+        return torch.cat([combined, torch.stack(variances).mean(0)], dim=1)
+
+    def _forward(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+        if self.max_batch is None or x.shape[0] <= self.max_batch:
+            return self.denoiser(x, t, cond)
+        parts = []
+        for start in range(0, x.shape[0], self.max_batch):
+            sl = slice(start, start + self.max_batch)
+            parts.append(self.denoiser(x[sl], t[sl], None if cond is None else cond[sl]))
+        return torch.cat(parts)
+
+
+# ----- image-to-image ------------------------------------------------------------------------------
+def sdedit_start(schedule: NoiseSchedule, x0: torch.Tensor, t_start: int, noise: NoiseSource) -> torch.Tensor:
+    """SDEdit (Meng et al. 2022): noise a clean image to t_start; the reverse loop then runs from there."""
+    return schedule.q_sample(x0, t_start, noise.randn_like(x0))
+
+
+def inpaint_hook(schedule: NoiseSchedule, x_orig: torch.Tensor, mask: torch.Tensor, noise: NoiseSource) -> AfterStep:
+    """After every step keep the generated pixels where mask = 1 and put back the original, noised to
+    the step's timestep, where mask = 0 (RePaint-style, as in the course):
+    x_s = m * x_s + (1 - m) * q_sample(x_orig, s)."""
+
+    def after_step(x: torch.Tensor, s: int) -> torch.Tensor:
+        known = x_orig if s < 0 else schedule.q_sample(x_orig, s, noise.randn_like(x_orig))
+        return mask * x + (1 - mask) * known
+
+    return after_step

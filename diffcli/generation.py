@@ -1,0 +1,162 @@
+"""Turning a command's request into one call of the engine's reverse loop.
+
+Commands (denoise, sample, anagram, hybrid, eval, training previews) describe WHAT to generate: guidance
+terms (diffusion/guidance.py), seeds, sampler settings, an optional init image (SDEdit) and mask
+(inpainting). `generate` does the rest with `run_reverse`, so there is exactly one path from a request
+to pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from diffcli.diffusion.guidance import GuidedModel, Term, classifier_free, inpaint_hook, sdedit_start
+from diffcli.diffusion.samplers import SAMPLERS, NoiseSource, StepCallback, make_sampler, run_reverse
+from diffcli.diffusion.schedule import NoiseSchedule
+from diffcli.errors import DiffcliError, UsageError
+from diffcli.models.backends.base import LoadedModel, Prompt
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How to walk the reverse process: which sampler, and either `steps` or the course's `stride`."""
+
+    sampler: str = "ddpm"
+    steps: Optional[int] = None
+    stride: Optional[int] = None
+    eta: float = 0.0
+
+    def validate(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"unknown sampler {self.sampler!r}", f"choose one of {', '.join(SAMPLERS)}")
+        if self.steps is not None and self.steps < 1:
+            raise UsageError(f"--steps must be at least 1, got {self.steps}")
+        if self.stride is not None and self.stride < 1:
+            raise UsageError(f"--stride must be at least 1, got {self.stride}")
+        if self.steps is not None and self.stride is not None:
+            raise UsageError("give --steps or --stride, not both")
+        if not 0.0 <= self.eta <= 1.0:
+            raise UsageError(f"--eta must be between 0 and 1, got {self.eta}")
+
+
+def default_settings(model: LoadedModel, sampler: Optional[str], steps: Optional[int], stride: Optional[int] = None, eta: float = 0.0) -> SamplerSettings:
+    """Fill unset choices from the model config's `sampling` block (its recommended sampler/steps)."""
+    defaults = model.config.sampling or {}
+    sampler = sampler or defaults.get("sampler", "ddpm")
+    if steps is None and stride is None:
+        steps = defaults.get("steps") if sampler == defaults.get("sampler", sampler) else None
+    settings = SamplerSettings(sampler, steps, stride, eta)
+    settings.validate()
+    return settings
+
+
+def plan_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start: Optional[int] = None) -> list[int]:
+    """The decreasing timesteps to visit, from `start` (default T-1)."""
+    top = schedule.timesteps - 1 if start is None else start
+    if not 0 <= top < schedule.timesteps:
+        raise UsageError(f"start timestep {top} is outside [0, {schedule.timesteps})")
+    if settings.stride is not None:
+        return schedule.stride_timesteps(settings.stride, top)
+    steps = settings.steps if settings.steps is not None else top + 1
+    if steps > top + 1:
+        where = f"the {schedule.timesteps} timesteps of this model" if start is None else f"the {top + 1} timesteps from t={top}"
+        raise UsageError(f"--steps {steps} is more than {where}", f"use --steps {top + 1} or fewer")
+    return schedule.strided_timesteps(steps, top)
+
+
+def guidance_scale(model: LoadedModel, guidance: Optional[float]) -> float:
+    """The CFG scale to use: the user's, else the model's default; an error when the model cannot guide."""
+    if guidance is None:
+        return float((model.config.sampling or {}).get("guidance", 1.0)) if model.supports_guidance else 1.0
+    if guidance < 0:
+        raise UsageError(f"--guidance must be 0 or more, got {guidance}")
+    if guidance != 1.0 and not model.supports_guidance:
+        raise UsageError(
+            f"--guidance needs a model trained with a null class, and {model.name!r} was not",
+            "train with --p-uncond 0.1 (the default for class models), or leave --guidance out",
+        )
+    return guidance
+
+
+def prompt_terms(model: LoadedModel, prompts: Sequence[Optional[Prompt]], scale: float) -> list[Term]:
+    """CFG terms for one prompt per sample (plain conditional when scale is 1)."""
+    cond = model.condition(prompts)
+    null = model.null_condition(len(prompts)) if scale != 1.0 else None
+    return classifier_free(cond, null, scale)
+
+
+def generate(
+    model: LoadedModel,
+    terms: Sequence[Term],
+    seeds: Sequence[int],
+    settings: SamplerSettings,
+    init: Optional[torch.Tensor] = None,
+    start: Optional[int] = None,
+    mask: Optional[torch.Tensor] = None,
+    callback: Optional[StepCallback] = None,
+    noise: Optional[NoiseSource] = None,
+    noisy: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Sample one image per seed; returns [len(seeds), C, H, W] in the model's value range.
+
+    init (+ start): SDEdit, the clean init noised to `start` (default T-1), then denoised.
+    mask (1 = generate): inpainting of init. noisy + start: continue from an image already at `start`
+    (`denoise --method iterative`). With none of these, sampling starts from pure noise at T-1.
+    """
+    if not model.is_diffusion:
+        raise DiffcliError(f"model {model.name!r} is a single-step denoiser; it cannot sample", "use `diffcli denoise --method onestep` with it")
+    if mask is not None and init is None:
+        raise UsageError("--mask needs --init (the image to inpaint)")
+    noise = noise or NoiseSource(seeds, model.device)
+    schedule = model.schedule
+    if noisy is not None:  # already at `start`: continue the reverse process from it
+        if start is None:
+            raise ValueError("a noisy start image needs its timestep")
+        timesteps = plan_timesteps(schedule, settings, start)
+        x = noisy.to(model.device)
+    elif init is not None:  # SDEdit / inpainting: noise the clean image to the first timestep
+        timesteps = plan_timesteps(schedule, settings, start)
+        init = init.to(model.device)
+        x = sdedit_start(schedule, init, timesteps[0], noise)
+    else:
+        if start is not None:
+            raise UsageError("--start needs --init (the image to start from)")
+        timesteps = plan_timesteps(schedule, settings)
+        x = noise.randn((model.channels, model.size, model.size)).to(model.device)
+    after = inpaint_hook(schedule, init, mask.to(model.device), noise) if mask is not None else None
+    guided = GuidedModel(model.net, terms, learned_variance=model.learned_variance)
+    sampler = make_sampler(settings.sampler, settings.eta)
+    return run_reverse(guided, x, timesteps, schedule, model.spec, sampler, noise, callback, after)
+
+
+class ChainRecorder:
+    """Keeps `frames` evenly spaced (x_t, predicted x0) pairs of a run, on the CPU, for chain strips."""
+
+    def __init__(self, total_steps: int, frames: int = 10) -> None:
+        frames = max(1, min(frames, total_steps))
+        self.keep = {round(i * (total_steps - 1) / max(frames - 1, 1)) for i in range(frames)}
+        self.steps: list[int] = []
+        self.x_t: list[torch.Tensor] = []
+        self.x0: list[torch.Tensor] = []
+
+    def __call__(self, i: int, t: int, x_t: torch.Tensor, x0: torch.Tensor) -> None:
+        if i in self.keep:
+            self.steps.append(t)
+            self.x_t.append(x_t.detach().float().cpu())
+            self.x0.append(x0.detach().float().cpu())
+
+
+def chain_callbacks(*callbacks: Optional[Callable[..., Any]]) -> Optional[StepCallback]:
+    """One callback that calls each given one (None entries are skipped)."""
+    active = [c for c in callbacks if c is not None]
+    if not active:
+        return None
+
+    def call(i: int, t: int, x_t: torch.Tensor, x0: torch.Tensor) -> None:
+        for c in active:
+            c(i, t, x_t, x0)
+
+    return call

@@ -1,0 +1,283 @@
+"""Reading images from a path or stdin, converting them to what a model needs, and writing PNGs.
+
+Images travel inside diffcli as float32 numpy arrays [C, H, W] with values in [0, 1] ("pixels"); a
+model maps them to its own range. Reading never decodes an image over MAX_PIXELS, converts rather than
+rejects unusual modes (16-bit, palette, alpha), and reports what it changed through `notify`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from diffcli import __version__
+from diffcli.errors import DiffcliError, UsageError
+from diffcli.io.atomic import atomic_write_bytes
+
+MAX_PIXELS = 50_000_000
+Notify = Callable[[str], None]
+BUILTIN_PREFIX = "builtin:"
+ASSETS = Path(__file__).with_name("assets")
+
+# We check the size ourselves before decoding; Pillow's own bomb check would fire later and louder.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def builtin_images() -> list[str]:
+    """Names of the sample images shipped with diffcli (use as `builtin:NAME`)."""
+    return sorted(p.stem for p in ASSETS.glob("*.png"))
+
+
+def open_image(source: str, notify: Notify = _ignore) -> tuple[Image.Image, str]:
+    """Open and fully decode an image from a path, `-` (stdin) or `builtin:NAME`.
+
+    Returns the image and a short name for messages. Raises DiffcliError with a one-line reason for
+    missing files, non-images, truncated files, oversized images and empty stdin.
+    """
+    if source == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("IMAGE is '-' but nothing is piped in", "pipe an image, e.g. `cat in.png | diffcli ...`")
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise DiffcliError("stdin is empty: expected image bytes", "pipe a PNG, JPEG or WebP image")
+        name, stream = "stdin", io.BytesIO(data)
+    elif source.startswith(BUILTIN_PREFIX):
+        key = source[len(BUILTIN_PREFIX):]
+        path = ASSETS / f"{key}.png"
+        if not path.is_file():
+            raise UsageError(f"no built-in image {key!r}", f"built-in images: {', '.join(builtin_images())}")
+        name, stream = source, path.open("rb")
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DiffcliError(f"{source}: no such file")
+        if path.is_dir():
+            raise DiffcliError(f"{source} is a folder, not an image file")
+        name, stream = source, path.open("rb")
+    try:
+        try:
+            image = Image.open(stream)
+        except UnidentifiedImageError:
+            raise DiffcliError(f"{name} is not an image (expected PNG, JPEG or WebP)") from None
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise DiffcliError(
+                f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the {MAX_PIXELS // 1_000_000} MP limit",
+                "downscale it first",
+            )
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DiffcliError(f"{name} is truncated or corrupt ({exc})") from None
+    finally:
+        if stream is not None and not isinstance(stream, io.BytesIO):
+            stream.close()
+    return image, name
+
+
+def to_pixels(image: Image.Image, channels: Optional[int] = None, name: str = "image", notify: Notify = _ignore) -> np.ndarray:
+    """Convert a decoded image to float32 [C, H, W] in [0, 1].
+
+    channels: 1 (grey), 3 (RGB), or None to keep grey images grey and everything else RGB.
+    16-bit images keep their precision; palette images are expanded; transparency is flattened onto
+    white (as image viewers show it), with a notice.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        grey = np.asarray(image, dtype=np.float64)
+        scale = 65535.0 if grey.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        array = (grey / scale)[None]
+    elif image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)[None]
+        if array.max(initial=0) > 1.0:
+            array = array / 255.0
+    else:
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            alpha = np.asarray(rgba, dtype=np.float64)[..., 3]
+            if alpha.min() < 255:
+                notify(f"{name} has transparency; flattened it onto white")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba).convert("RGB")
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB" if image.mode not in ("1",) else "L")
+        array = np.asarray(image, dtype=np.float64) / 255.0
+        array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    array = np.clip(array, 0.0, 1.0).astype(np.float32)
+    return convert_channels(array, channels)
+
+
+def convert_channels(pixels: np.ndarray, channels: Optional[int]) -> np.ndarray:
+    """1 <-> 3 channels: ITU-R 601 luminance one way (as Pillow's "L"), repetition the other."""
+    current = pixels.shape[0]
+    if channels is None or channels == current:
+        return pixels
+    if channels == 1 and current == 3:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(3, 1, 1)
+        return (pixels * weights).sum(0, keepdims=True).astype(np.float32)
+    if channels == 3 and current == 1:
+        return np.repeat(pixels, 3, axis=0)
+    raise ValueError(f"cannot convert {current} channels to {channels}")
+
+
+def resize_square(pixels: np.ndarray, size: int, name: str = "image", notify: Notify = _ignore) -> np.ndarray:
+    """Centre-crop to a square and resize to size x size (antialiased), with a notice when it changes."""
+    _, height, width = pixels.shape
+    if (height, width) == (size, size):
+        return pixels
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    cropped = pixels[:, top : top + side, left : left + side]
+    planes = [
+        np.asarray(Image.fromarray(plane, mode="F").resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC))
+        for plane in cropped
+    ]
+    how = " (centre crop)" if height != width else ""
+    notify(f"resized {name} from {width}x{height} to {size}x{size}{how}")
+    return np.clip(np.stack(planes), 0.0, 1.0).astype(np.float32)
+
+
+def load_image(
+    source: str,
+    channels: Optional[int] = None,
+    size: Optional[int] = None,
+    notify: Notify = _ignore,
+) -> np.ndarray:
+    """Read `source` (path, `-` or builtin:NAME) as float32 [C, H, W] in [0, 1], converted to
+    `channels` and, when `size` is given, to size x size."""
+    image, name = open_image(source, notify)
+    pixels = to_pixels(image, channels, name, notify)
+    if size is not None:
+        pixels = resize_square(pixels, size, name, notify)
+    return pixels
+
+
+def load_mask(source: str, size: int, notify: Notify = _ignore) -> np.ndarray:
+    """Read an inpainting mask (white = regenerate) as a {0, 1} float32 [1, H, W] array.
+
+    A mask that is not purely black and white is thresholded at 0.5, with a notice."""
+    image, name = open_image(source, notify)
+    grey = to_pixels(image, 1, name, notify)
+    if grey.shape[1:] != (size, size):
+        grey = resize_square(grey, size, name, notify)
+    binary = (grey >= 0.5).astype(np.float32)
+    if np.any((grey > 0.02) & (grey < 0.98)):
+        notify(f"{name} is not pure black and white; thresholded it at 50% grey")
+    return binary
+
+
+# ----- writing ---------------------------------------------------------------------------------------
+def to_pil(pixels: np.ndarray) -> Image.Image:
+    """float [C, H, W] in [0, 1] -> an 8-bit grey or RGB Pillow image."""
+    array = np.clip(np.round(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if array.shape[0] == 1:
+        return Image.fromarray(array[0], mode="L")
+    return Image.fromarray(array.transpose(1, 2, 0), mode="RGB")
+
+
+def png_bytes(pixels: np.ndarray, metadata: Optional[dict[str, Any]] = None) -> bytes:
+    """Encode as PNG, recording `metadata` (seed, command, model, settings) as a JSON text chunk."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", f"diffcli {__version__}")
+    if metadata:
+        info.add_text("diffcli", json.dumps(metadata, sort_keys=True, default=str))
+    buffer = io.BytesIO()
+    to_pil(pixels).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The diffcli metadata recorded in a PNG written by diffcli ({} if none)."""
+    with Image.open(path) as image:
+        text = image.info.get("diffcli")
+    return json.loads(text) if text else {}
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where an image goes: a file path, or stdout when path is None."""
+
+    path: Optional[Path]
+
+    @property
+    def is_stdout(self) -> bool:
+        return self.path is None
+
+    def describe(self) -> str:
+        return "stdout" if self.path is None else str(self.path)
+
+
+def resolve_output(out: Optional[str], default_name: str, json_mode: bool = False, notify: Notify = _ignore) -> OutputTarget:
+    """Decide where a command's image goes.
+
+    `-o -`: stdout (refused on a terminal, and with --json, which owns stdout). No `-o`: stdout when it
+    is piped, else a new file `default_name` (numbered so nothing is overwritten) in the current folder.
+    """
+    stdout_tty = sys.stdout.isatty()
+    if out == "-":
+        if json_mode:
+            raise UsageError("--json writes JSON to stdout, so the image cannot go there too", "use -o FILE")
+        if stdout_tty:
+            raise UsageError("refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or use -o FILE")
+        return OutputTarget(None)
+    if out is None:
+        if not stdout_tty and not json_mode:
+            return OutputTarget(None)
+        path = _unused_name(Path(default_name))
+        notify(f"no -o given; writing {path}")
+        return OutputTarget(path)
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"-o {out} is a folder", "give a file name, or use --out-dir for one file per image")
+    return OutputTarget(path)
+
+
+def _unused_name(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for i in range(2, 10_000):
+        candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise DiffcliError(f"too many files named like {path}", "pass -o FILE")
+
+
+def write_png(pixels: np.ndarray, target: OutputTarget, metadata: Optional[dict[str, Any]] = None) -> None:
+    """Write a PNG to a file (atomically) or to stdout."""
+    data = png_bytes(pixels, metadata)
+    if target.path is None:
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); not our error to report.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+    else:
+        atomic_write_bytes(target.path, data)
+
+
+def prepare_out_dir(out_dir: str) -> Path:
+    """Create --out-dir if needed; refuse a path that exists and is not a folder."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out-dir {out_dir} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DiffcliError(f"cannot create {out_dir}: {exc.strerror}") from None
+    return path

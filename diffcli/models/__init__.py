@@ -1,0 +1,1 @@
+"""Networks, the model registry, and the backends that expose any model as a denoiser."""

@@ -1,0 +1,43 @@
+"""Adapters that expose any registered model through one interface, `LoadedModel`.
+
+`load_model` is the only way commands get a model: it resolves the name in the registry, picks the
+backend for the config's `kind`, and returns an object whose `net(x_t, t, cond)` is the engine's
+denoiser.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from diffcli.models.backends.base import LoadedModel, Prompt
+from diffcli.models.registry import ModelEntry, Registry
+
+
+def load_model(
+    name: Optional[str] = None,
+    device: str = "auto",
+    weights: str = "ema",
+    registry: Optional[Registry] = None,
+    entry: Optional[ModelEntry] = None,
+    **options,
+) -> LoadedModel:
+    """Load a registry model by name (None: the default) onto a device ('auto', 'cpu', 'cuda', ...).
+
+    weights: 'ema' (model.safetensors) or 'raw' (model-raw.safetensors) for our UNets.
+    options: backend-specific settings (e.g. offload for text-to-image pipelines).
+    """
+    from diffcli.device import resolve_device
+
+    entry = entry or (registry or Registry()).get(name)
+    config = entry.config()
+    torch_device = resolve_device(device)
+    if config.kind == "diffusers":
+        from diffcli.models.backends.diffusers_pixel import DiffusersModel
+
+        return DiffusersModel(entry, config, torch_device, **options)
+    from diffcli.models.backends.unet import UNetModel
+
+    return UNetModel(entry, config, torch_device, weights=weights)
+
+
+__all__ = ["LoadedModel", "Prompt", "load_model"]

@@ -1,0 +1,96 @@
+"""The course's UNet (Part B), kept for comparison: Conv / Down / Up / Flatten / Unflatten blocks with
+BatchNorm and GELU, skip concatenations, and conditioning through fully-connected blocks.
+
+- Single-step denoiser: no conditioning.
+- Time-conditioned: t / T through FCBlocks, added after Unflatten and after the first UpBlock.
+- Class-conditioned: a one-hot class (all zeros = unconditional) through FCBlocks that scale those
+  features: `h = c * h + t`.
+
+Works at 28x28 (the AvgPool / ConvTranspose pair maps 7x7 <-> 1x1). BatchNorm makes batched CFG
+depend on batch composition; always sample in eval mode (the backends do).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.GELU())
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(_conv(c_in, c_out), _conv(c_out, c_out))
+
+
+class DownBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(nn.Conv2d(c_in, c_in, 3, 2, 1), nn.BatchNorm2d(c_in), nn.GELU(), ConvBlock(c_in, c_out))
+
+
+class UpBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(nn.ConvTranspose2d(c_in, c_in, 4, 2, 1), nn.BatchNorm2d(c_in), nn.GELU(), ConvBlock(c_in, c_out))
+
+
+class FCBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(nn.Linear(c_in, c_out), nn.GELU(), nn.Linear(c_out, c_out))
+
+
+class CourseUNet(nn.Module):
+    """The course's UNet with hidden width D (128 for the single-step denoiser, 64 otherwise)."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        width: int = 64,
+        num_classes: Optional[int] = None,
+        time_conditioned: bool = True,
+        timesteps: int = 300,
+    ) -> None:
+        super().__init__()
+        d = width
+        self.num_classes = num_classes
+        self.time_conditioned = time_conditioned
+        self.timesteps = timesteps
+        self.conv0 = ConvBlock(in_channels, d)
+        self.down1 = DownBlock(d, d)
+        self.down2 = DownBlock(d, 2 * d)
+        self.flatten = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
+        self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * d, 2 * d, 7, 7), nn.BatchNorm2d(2 * d), nn.GELU())
+        self.up1 = UpBlock(4 * d, d)
+        self.up2 = UpBlock(2 * d, d)
+        self.conv1 = ConvBlock(2 * d, d)
+        self.out = nn.Conv2d(d, in_channels, 3, 1, 1)
+        if time_conditioned:
+            self.fc1_t, self.fc2_t = FCBlock(1, 2 * d), FCBlock(1, d)
+        if num_classes:
+            self.fc1_c, self.fc2_c = FCBlock(num_classes, 2 * d), FCBlock(num_classes, d)
+
+    def forward(self, x: torch.Tensor, t: Optional[torch.Tensor] = None, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if x.shape[-2:] != (28, 28):
+            raise ValueError("the course UNet works on 28x28 images")
+        x0 = self.conv0(x)
+        d1 = self.down1(x0)
+        d2 = self.down2(d1)
+        h = self.unflatten(self.flatten(d2))
+        scale1 = scale2 = 1.0
+        shift1 = shift2 = 0.0
+        if self.time_conditioned:
+            tt = (t.float() / self.timesteps)[:, None]
+            shift1, shift2 = self.fc1_t(tt)[:, :, None, None], self.fc2_t(tt)[:, :, None, None]
+        if self.num_classes:
+            # Index num_classes is the null class: an all-zero one-hot, as the course's mask makes it.
+            onehot = F.one_hot(cond.clamp(max=self.num_classes), self.num_classes + 1)[:, : self.num_classes].float()
+            scale1, scale2 = self.fc1_c(onehot)[:, :, None, None], self.fc2_c(onehot)[:, :, None, None]
+        h = scale1 * h + shift1
+        u1 = self.up1(torch.cat([h, d2], dim=1))
+        u1 = scale2 * u1 + shift2
+        u2 = self.up2(torch.cat([u1, d1], dim=1))
+        return self.out(self.conv1(torch.cat([u2, x0], dim=1)))

@@ -1,0 +1,116 @@
+"""Guidance terms: CFG, anagram and hybrid combinations in one batched evaluation; views; filters."""
+
+import numpy as np
+import pytest
+import torch
+
+from diffcli.diffusion import filters
+from diffcli.diffusion.guidance import GuidedModel, anagram_terms, classifier_free, hybrid_terms, inpaint_hook
+from diffcli.diffusion.samplers import NoiseSource
+from diffcli.diffusion.schedule import NoiseSchedule
+from diffcli.diffusion.views import VIEWS, get_view
+
+
+class CountingNet:
+    """eps = x * (1 + cond) + t/100: easy to compute by hand; counts calls and rows."""
+
+    def __init__(self):
+        self.calls, self.rows = 0, 0
+
+    def __call__(self, x, t, cond):
+        self.calls += 1
+        self.rows += x.shape[0]
+        c = torch.zeros(x.shape[0]) if cond is None else cond.float()
+        return x * (1 + c[:, None, None, None]) + t.float()[:, None, None, None] / 100
+
+
+def test_cfg_is_one_batched_call_with_the_textbook_formula():
+    net = CountingNet()
+    x, t = torch.randn(2, 1, 4, 4), torch.tensor([10, 10])
+    cond, null = torch.tensor([3, 3]), torch.tensor([0, 0])
+    out = GuidedModel(net, classifier_free(cond, null, 5.0))(x, t)
+    e_c, e_u = net(x, t, cond), net(x, t, null)
+    torch.testing.assert_close(out, e_u + 5.0 * (e_c - e_u))
+    assert net.calls == 3 and net.rows == 4 + 4  # one guided call of 2B rows, then our two checks
+
+
+def test_scale_one_is_a_single_conditional_evaluation():
+    net = CountingNet()
+    model = GuidedModel(net, classifier_free(torch.tensor([2]), torch.tensor([0]), 1.0))
+    assert model.evaluations == 1
+
+
+def test_anagram_combines_viewed_estimates():
+    net = CountingNet()
+    x, t = torch.randn(1, 1, 4, 4), torch.tensor([5])
+    a, b, null = torch.tensor([1]), torch.tensor([2]), torch.tensor([0])
+    view = VIEWS["rot180"]
+    out = GuidedModel(net, anagram_terms(a, b, null, 3.0, view, weight=0.5))(x, t)
+    cfg = lambda xx, c: net(xx, t, null) + 3.0 * (net(xx, t, c) - net(xx, t, null))  # noqa: E731
+    expected = 0.5 * cfg(x, a) + 0.5 * view.inverse(cfg(view.apply(x), b))
+    torch.testing.assert_close(out, expected)
+
+
+def test_hybrid_is_lowpass_of_far_plus_highpass_of_near_and_shares_the_null_evaluation():
+    net = CountingNet()
+    x, t = torch.randn(1, 1, 16, 16), torch.tensor([5])
+    far, near, null = torch.tensor([1]), torch.tensor([2]), torch.tensor([0])
+    model = GuidedModel(net, hybrid_terms(far, near, null, 2.0, kernel=5, sigma=1.0))
+    assert model.evaluations == 3  # far, near and one shared null
+    out = model(x, t)
+    cfg = lambda c: net(x, t, null) + 2.0 * (net(x, t, c) - net(x, t, null))  # noqa: E731
+    expected = filters.lowpass(cfg(far), 5, 1.0) + filters.highpass(cfg(near), 5, 1.0)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_learned_variance_comes_from_conditional_evaluations():
+    def net(x, t, cond):
+        return torch.cat([x, cond.float()[:, None, None, None].expand_as(x)], 1)
+
+    x, t = torch.zeros(1, 1, 2, 2), torch.tensor([1])
+    out = GuidedModel(net, classifier_free(torch.tensor([4]), torch.tensor([0]), 7.0), learned_variance=True)(x, t)
+    assert out.shape == (1, 2, 2, 2) and torch.all(out[:, 1] == 4)
+
+
+@pytest.mark.parametrize("name", [n for n in VIEWS])
+def test_views_are_invertible(name):
+    view = VIEWS[name]
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(view.inverse(view.apply(x)), x)
+
+
+def test_rot90_refuses_non_square_and_unknown_views_are_listed():
+    with pytest.raises(ValueError, match="square"):
+        VIEWS["rot90"].check_fits(8, 16)
+    with pytest.raises(ValueError, match="flip"):
+        get_view("spin")
+
+
+def test_blur_matches_torchvision_and_numpy_matches_torch():
+    from torchvision.transforms.functional import gaussian_blur
+
+    x = torch.rand(1, 3, 20, 24)
+    ours = filters.gaussian_blur(x, 5, 2.0)
+    torch.testing.assert_close(ours, gaussian_blur(x, [5, 5], [2.0, 2.0]), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(filters.gaussian_blur(x.numpy(), 5, 2.0), ours.numpy(), atol=1e-5)
+
+
+def test_low_plus_high_is_identity_and_bad_kernels_fail():
+    x = torch.randn(1, 1, 16, 16)
+    torch.testing.assert_close(filters.lowpass(x, 7, 2) + filters.highpass(x, 7, 2), x)
+    with pytest.raises(ValueError, match="odd"):
+        filters.gaussian_kernel1d(4, 1.0)
+    with pytest.raises(ValueError, match="too large"):
+        filters.gaussian_blur(x, 33, 2.0)
+    assert filters.default_hybrid_filter(64) == (33, 2.0)
+
+
+def test_inpaint_hook_keeps_known_pixels_exactly_at_the_end():
+    schedule = NoiseSchedule("linear", 100)
+    orig = torch.ones(1, 1, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2] = 1
+    hook = inpaint_hook(schedule, orig, mask, NoiseSource([0]))
+    x = torch.full((1, 1, 4, 4), -1.0)
+    out = hook(x, -1)
+    assert torch.all(out[..., :2] == -1) and torch.all(out[..., 2:] == 1)
