@@ -8,6 +8,7 @@ to pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -28,6 +29,7 @@ class SamplerSettings:
     steps: Optional[int] = None
     stride: Optional[int] = None
     eta: float = 0.0
+    auto_steps: bool = False  # steps is the model's default for a full run: scale it for a later start
 
     def validate(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -46,9 +48,11 @@ def default_settings(model: LoadedModel, sampler: Optional[str], steps: Optional
     """Fill unset choices from the model config's `sampling` block (its recommended sampler/steps)."""
     defaults = model.config.sampling or {}
     sampler = sampler or defaults.get("sampler", "ddpm")
-    if steps is None and stride is None:
+    auto = steps is None and stride is None
+    if auto:
         steps = defaults.get("steps") if sampler == defaults.get("sampler", sampler) else None
-    settings = SamplerSettings(sampler, steps, stride, eta)
+        stride = defaults.get("stride") if steps is None else None  # e.g. DeepFloyd IF: the course's 30
+    settings = SamplerSettings(sampler, steps, stride, eta, auto_steps=auto and steps is not None)
     settings.validate()
     return settings
 
@@ -59,8 +63,12 @@ def plan_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start: Op
     if not 0 <= top < schedule.timesteps:
         raise UsageError(f"start timestep {top} is outside [0, {schedule.timesteps})")
     if settings.stride is not None:
+        if start is None:  # from pure noise: the stride's grid, T-1 rounded down (the course's 990, 960, ..., 0)
+            top -= top % settings.stride
         return schedule.stride_timesteps(settings.stride, top)
     steps = settings.steps if settings.steps is not None else top + 1
+    if settings.auto_steps and start is not None:  # the same step density over the shorter range
+        steps = max(1, math.ceil(steps * (top + 1) / schedule.timesteps))
     if steps > top + 1:
         where = f"the {schedule.timesteps} timesteps of this model" if start is None else f"the {top + 1} timesteps from t={top}"
         raise UsageError(f"--steps {steps} is more than {where}", f"use --steps {top + 1} or fewer")

@@ -10,6 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Two xdist workers on a two-core machine: one compute thread each. More threads than cores makes
+# torch's OpenMP workers spin against each other and turns seconds into minutes.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(os.environ.get("DIFFCLI_TEST_MNIST", REPO.parent / "shared" / "data"))
 FASHION_DIR = Path(os.environ.get("DIFFCLI_TEST_FASHION", "/usr/share/datasets/fashion-mnist"))

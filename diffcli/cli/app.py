@@ -25,7 +25,8 @@ ClickException = click_exceptions.ClickException
 ClickUsageError = click_exceptions.UsageError
 NoArgsIsHelpError = getattr(click_exceptions, "NoArgsIsHelpError", None)
 
-from diffcli.cli import denoise, models, noise
+from diffcli.cli import anagram, denoise, hybrid, models, noise, sample, train
+from diffcli.cli import doctor
 
 app = typer.Typer(
     name="diffcli",
@@ -55,7 +56,12 @@ def _root(
 
 app.command("noise", no_args_is_help=True)(noise.noise)
 app.command("denoise", no_args_is_help=True)(denoise.denoise)
+app.command("train")(train.train)
+app.command("sample")(sample.sample)
+app.command("anagram", no_args_is_help=True)(anagram.anagram)
+app.command("hybrid", no_args_is_help=True)(hybrid.hybrid)
 app.add_typer(models.app, name="models")
+app.command("doctor")(doctor.doctor)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -168,6 +168,22 @@ def import_model(
     console.info(f"imported {entry.name} -> {entry.path}")
 
 
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Register the pipeline under this name.")],
+    hub: Annotated[Optional[str], typer.Option("--hub", help="Hugging Face repo id, e.g. DeepFloyd/IF-I-XL-v1.0 (downloaded on first use, into the HF cache).")] = None,
+    path: Annotated[Optional[Path], typer.Option("--path", help="A local diffusers pipeline folder (from save_pretrained).")] = None,
+    upscaler: Annotated[Optional[str], typer.Option("--upscaler", help="Stage-II pipeline for --upscale: a repo id (e.g. DeepFloyd/IF-II-L-v1.0) or a folder.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a model of the same name.")] = False,
+) -> None:
+    """Register a pixel-space text-to-image pipeline (DeepFloyd IF stage I) by reference: config only,
+    the weights stay in the Hugging Face cache or the folder. Nothing is downloaded now."""
+    from diffcli.cli.models_add import register
+
+    entry = register(common.registry(), name, hub, path, upscaler, force)
+    console.info(f"registered {entry.name} -> {entry.path} (try `diffcli sample -m {entry.name} --prompt 'a photo of a dog'`)")
+
+
 @app.command("export")
 def export(
     name: Name,

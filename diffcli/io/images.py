@@ -167,17 +167,20 @@ def load_image(
 
 
 def load_mask(source: str, size: int, notify: Notify = _ignore) -> np.ndarray:
-    """Read an inpainting mask (white = regenerate) as a {0, 1} float32 [1, H, W] array.
-
-    A mask that is not purely black and white is thresholded at 0.5, with a notice."""
+    """Read an inpainting mask (white = regenerate) as a {0, 1} float32 [1, size, size] array."""
     image, name = open_image(source, notify)
+    return binary_mask(image, size, name, notify)
+
+
+def binary_mask(image: Image.Image, size: int, name: str = "mask", notify: Notify = _ignore) -> np.ndarray:
+    """A decoded mask image as {0, 1} float32 [1, size, size]; anything not purely black and white is
+    thresholded at 50% grey, with a notice."""
     grey = to_pixels(image, 1, name, notify)
     if grey.shape[1:] != (size, size):
         grey = resize_square(grey, size, name, notify)
-    binary = (grey >= 0.5).astype(np.float32)
     if np.any((grey > 0.02) & (grey < 0.98)):
         notify(f"{name} is not pure black and white; thresholded it at 50% grey")
-    return binary
+    return (grey >= 0.5).astype(np.float32)
 
 
 # ----- writing ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, Optional
 from diffcli.errors import DiffcliError
 
 CONFIG_FORMAT = 1
-KINDS = ("unet", "diffusers")
+KINDS = ("unet", "diffusers", "classifier")
 COND_TYPES = ("class", "time", "none", "text")
 
 MNIST_LABELS = [str(i) for i in range(10)]

@@ -30,6 +30,10 @@ def load_model(
 
     entry = entry or (registry or Registry()).get(name)
     config = entry.config()
+    if config.kind == "classifier":
+        from diffcli.errors import DiffcliError
+
+        raise DiffcliError(f"model {entry.name!r} is a classifier used by `diffcli eval`, not a generator", "pick a diffusion model (see `diffcli models list`)")
     torch_device = resolve_device(device)
     if config.kind == "diffusers":
         from diffcli.models.backends.diffusers_pixel import DiffusersModel

@@ -41,6 +41,17 @@ class UNetModel(LoadedModel):
         lo, hi = config.pixel_range
         self.spec = OutputSpec(prediction=config.prediction, clip=(lo, hi))
 
+    @classmethod
+    def from_network(cls, entry: ModelEntry, config: ModelConfig, network: torch.nn.Module, device: torch.device) -> "UNetModel":
+        """Wrap a network already in memory (training previews and sample grids) without reading files."""
+        model = cls.__new__(cls)
+        model.entry, model.config, model.device = entry, config, device
+        model.network = network
+        model.schedule = NoiseSchedule.from_config(config.schedule)
+        lo, hi = config.pixel_range
+        model.spec = OutputSpec(prediction=config.prediction, clip=(lo, hi))
+        return model
+
     def net(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         return self.network(x, t, cond)
 

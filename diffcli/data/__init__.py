@@ -1,0 +1,119 @@
+"""Datasets for training and evaluation, decoded once into uint8 tensors in memory.
+
+`load_dataset("mnist" | "fashion-mnist" | "glyphs" | "folder:PATH", split, data_dir)` is the one entry
+point; no per-item PIL work happens in any training loop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from diffcli.errors import UsageError
+from diffcli.models.config import FASHION_LABELS, MNIST_LABELS
+
+DATASETS = ("mnist", "fashion-mnist", "glyphs")
+GLYPH_COUNTS = {"train": 60000, "test": 10000}
+
+
+@dataclass
+class ImageDataset:
+    """Images uint8 [N, C, H, W], labels int64 [N] (or None), label names and where they came from."""
+
+    name: str
+    images: torch.Tensor
+    labels: Optional[torch.Tensor]
+    label_names: list[str]
+    source: str = ""
+    split: str = "train"
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def as_float(self, lo: float = -1.0, hi: float = 1.0) -> torch.Tensor:
+        """float32 [N, C, H, W] mapped from [0, 255] to [lo, hi]."""
+        return lo + (hi - lo) * self.images.float() / 255.0
+
+    def describe(self) -> dict:
+        """What a model config records about its training data."""
+        return {
+            "name": self.name,
+            "count": len(self),
+            "channels": int(self.images.shape[1]),
+            "size": int(self.images.shape[2]),
+            "label_names": list(self.label_names),
+            "source": self.source,
+        }
+
+
+def default_data_dir() -> Path:
+    """$DIFFCLI_DATA, else the `data/` folder beside the model registry."""
+    env = os.environ.get("DIFFCLI_DATA")
+    if env:
+        return Path(env).expanduser()
+    from diffcli.models.registry import Registry
+
+    return Registry().data_dir
+
+
+def dataset_labels(spec: str) -> list[str]:
+    """Class names of a built-in dataset without loading it."""
+    if spec in ("mnist", "glyphs"):
+        return list(MNIST_LABELS)
+    if spec == "fashion-mnist":
+        return list(FASHION_LABELS)
+    raise UsageError(f"no fixed labels for dataset {spec!r}")
+
+
+def load_dataset(
+    spec: str,
+    split: str = "train",
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    image_size: Optional[int] = None,
+    notify: Callable[[str], None] = lambda message: None,
+) -> ImageDataset:
+    """Load a dataset split ("train" or "test") into memory.
+
+    spec: mnist, fashion-mnist, glyphs (synthetic, `limit` images, default 60000/10000) or folder:PATH
+    (the whole folder is the train split; it has no test split).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be train or test, got {split!r}")
+    if spec in ("mnist", "fashion-mnist"):
+        from diffcli.data.mnist import load_idx_dataset
+
+        folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        images, labels, found = load_idx_dataset(spec, split, folder, download, notify)
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        names = MNIST_LABELS if spec == "mnist" else FASHION_LABELS
+        return ImageDataset(spec, torch.from_numpy(np.array(images)), torch.from_numpy(np.array(labels)), list(names), str(found), split)
+    if spec == "glyphs":
+        from diffcli.data.glyphs import generate_glyphs
+
+        count = limit if limit is not None else GLYPH_COUNTS[split]
+        images, labels = generate_glyphs(count, seed, split)
+        return ImageDataset("glyphs", images, labels, list(MNIST_LABELS), f"synthetic (seed {seed})", split)
+    if spec.startswith("folder:"):
+        from diffcli.data.folder import load_folder
+        from diffcli.errors import DiffcliError
+
+        path = Path(spec[len("folder:"):]).expanduser().resolve()
+        if split == "test":
+            raise DiffcliError(f"folder dataset {path} has no test split")
+        images, labels, names = load_folder(path, image_size, notify)
+        if limit is not None:
+            images = images[:limit]
+            labels = labels[:limit] if labels is not None else None
+        return ImageDataset(f"folder:{path}", torch.from_numpy(images), torch.from_numpy(labels) if labels is not None else None, names, str(path), split)
+    raise UsageError(f"unknown dataset {spec!r}", "choose mnist, fashion-mnist, glyphs or folder:PATH")

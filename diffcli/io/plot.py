@@ -1,0 +1,121 @@
+"""Small line plots drawn with Pillow (loss curves, metric sweeps): no plotting library needed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+@dataclass
+class Series:
+    """One line: its label, x and y values, and whether to draw markers (for sparse points)."""
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float]
+    markers: bool = False
+
+
+def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / count
+    step = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * step:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 1)]
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000 or abs(v) < 0.01:
+        return f"{v:.0e}" if abs(v) < 0.01 else f"{v:,.0f}"
+    return f"{v:g}"
+
+
+def line_plot(
+    series: Sequence[Series],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    size: tuple[int, int] = (720, 420),
+    log_y: bool = False,
+) -> np.ndarray:
+    """Draw the series on shared axes; returns float RGB [3, H, W] in [0, 1]."""
+    width, height = size
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
+    left, right, top, bottom = 70, 20, 36 if title else 16, 48
+    xs = [float(v) for s in series for v in s.x]
+    ys = [float(v) for s in series for v in s.y if not (log_y and v <= 0)]
+    if not xs or not ys:
+        draw.text((left, height // 2), "no data yet", fill="black", font=font)
+        return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+    def ty(v: float) -> float:
+        return math.log10(v) if log_y else v
+
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ty(v) for v in ys), max(ty(v) for v in ys)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y1 = y0 + 1
+    pad = (y1 - y0) * 0.05
+    y0, y1 = y0 - pad, y1 + pad
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (left + (x - x0) / (x1 - x0) * (width - left - right), top + (1 - (ty(y) - y0) / (y1 - y0)) * (height - top - bottom))
+
+    draw.rectangle([left, top, width - right, height - bottom], outline=(80, 80, 80))
+    for tick in _ticks(x0, x1):
+        x, _ = px(tick, 10**y0 if log_y else y0)
+        draw.line([x, height - bottom, x, height - bottom + 4], fill="black")
+        label = _fmt(tick)
+        draw.text((x - draw.textlength(label, font=small) / 2, height - bottom + 6), label, fill="black", font=small)
+    for tick in _ticks(y0, y1):
+        value = 10**tick if log_y else tick
+        _, y = px(x0, value)
+        draw.line([left - 4, y, width - right, y], fill=(225, 225, 225))
+        draw.line([left - 4, y, left, y], fill="black")
+        label = _fmt(value)
+        draw.text((left - 8 - draw.textlength(label, font=small), y - 7), label, fill="black", font=small)
+    for i, s in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        points = [px(float(x), float(y)) for x, y in zip(s.x, s.y) if not (log_y and y <= 0)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        if s.markers or len(points) == 1:
+            for x, y in points:
+                draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        draw.line([width - right - 150, top + 12 + 18 * i, width - right - 130, top + 12 + 18 * i], fill=colour, width=3)
+        draw.text((width - right - 125, top + 5 + 18 * i), s.label, fill="black", font=small)
+    if title:
+        draw.text((left, 10), title, fill="black", font=font)
+    if xlabel:
+        draw.text(((left + width - right) / 2 - draw.textlength(xlabel, font=small) / 2, height - 20), xlabel, fill="black", font=small)
+    if ylabel:
+        draw.text((6, top - 2 if not title else 12), ylabel, fill=(90, 90, 90), font=small)
+    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def smooth(values: Sequence[float], window: int) -> list[float]:
+    """A trailing moving average (for noisy per-step losses)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out

@@ -1,0 +1,1 @@
+"""Training: recipes, the loop, EMA, resumable checkpoints, artifacts and torchrun scale-out."""

@@ -1,0 +1,153 @@
+"""Training settings: every knob of `diffcli train`, the named presets, and the model config they make.
+
+A preset is a complete recipe; command-line options override single fields. `course` reproduces the
+course's Part B recipes (its UNet with BatchNorm, T=300, Adam with exponential decay); `fast` is the
+measured CPU recipe (docs/performance.md); `denoiser` is the course's single-step denoiser (B.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Optional
+
+from diffcli.errors import UsageError
+
+CONDS = ("class", "time", "none")
+OBJECTIVES = ("eps", "v", "flow", "denoise")
+LR_SCHEDULES = ("exponential", "cosine", "constant")
+LOSS_WEIGHTINGS = ("none", "min-snr")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A full training recipe."""
+
+    dataset: str = "mnist"
+    data_dir: Optional[str] = None
+    cond: str = "class"
+    objective: str = "eps"
+    architecture: dict[str, Any] = field(default_factory=lambda: {"type": "unet", "width": 32, "mults": [1, 2, 2], "blocks": 1, "attention": [2], "patch": 1})
+    schedule: str = "linear"
+    timesteps: int = 300
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: str = "exponential"  # the course: lr * 0.1^(epoch/epochs)
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: Optional[float] = 1.0
+    ema: bool = True
+    ema_decay: float = 0.999
+    p_uncond: float = 0.1
+    noise_sigma: float = 0.5  # objective "denoise": train on x + sigma * z
+    loss_weighting: str = "none"
+    seed: int = 0
+    max_steps: Optional[int] = None
+    limit: Optional[int] = None  # use only the first N training images
+    val_limit: Optional[int] = 2000  # validation images per epoch
+    sample_epochs: tuple[int, ...] = (1, 5, 10, 15, 20)
+    sampler: str = "ddpm"  # recorded as the model's default for `sample`
+    sample_steps: Optional[int] = None
+    guidance: float = 5.0
+    pixel_range: tuple[float, float] = (-1.0, 1.0)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast on CUDA; bf16 also on CPU)
+    channels_last: bool = False
+    compile: bool = False
+    preset: str = "default"
+
+    def validate(self) -> None:
+        if self.cond not in CONDS:
+            raise UsageError(f"unknown --cond {self.cond!r}", f"choose one of {', '.join(CONDS)}")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"unknown --objective {self.objective!r}", f"choose one of {', '.join(OBJECTIVES)}")
+        if self.objective == "denoise" and self.cond != "none":
+            raise UsageError("--objective denoise trains the single-step denoiser, which takes no condition", "add --cond none")
+        if self.cond == "none" and self.objective != "denoise":
+            raise UsageError("--cond none only fits --objective denoise", "use --cond time for an unconditional diffusion model")
+        for name in ("epochs", "batch_size", "timesteps"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UsageError(f"--lr must be positive, got {self.lr}")
+        if not 0.0 <= self.p_uncond < 1.0:
+            raise UsageError(f"--p-uncond must be in [0, 1), got {self.p_uncond}")
+        if self.noise_sigma < 0:
+            raise UsageError(f"--noise-sigma must be 0 or more, got {self.noise_sigma}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UsageError(f"--max-steps must be at least 1, got {self.max_steps}")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {self.limit}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UsageError(f"unknown lr schedule {self.lr_schedule!r}", f"choose one of {', '.join(LR_SCHEDULES)}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise UsageError(f"unknown loss weighting {self.loss_weighting!r}", f"choose one of {', '.join(LOSS_WEIGHTINGS)}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise UsageError(f"unknown --precision {self.precision!r}", "choose fp32, bf16 or fp16")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise UsageError(f"--ema-decay must be in (0, 1), got {self.ema_decay}")
+        if self.architecture.get("type") == "course" and self.objective == "flow":
+            pass  # allowed: the course net is just a network
+
+    @property
+    def prediction(self) -> str:
+        return {"eps": "eps", "v": "v", "flow": "velocity", "denoise": "x0"}[self.objective]
+
+    @property
+    def schedule_kind(self) -> str:
+        return "flow" if self.objective == "flow" else self.schedule
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sample_epochs"] = list(self.sample_epochs)
+        data["pixel_range"] = list(self.pixel_range)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainSettings":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("sample_epochs", "pixel_range"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The course's class-conditioned DDPM (Part B.2/B.3): its UNet, width 64, batch 128, 20 epochs.
+    "course": dict(
+        architecture={"type": "course", "width": 64},
+        schedule="linear", timesteps=300, epochs=20, batch_size=128, lr=1e-3, lr_schedule="exponential",
+        ema=False, grad_clip=None, sampler="ddpm", sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0),
+    ),
+    # The course's single-step denoiser (Part B.1): width 128, sigma 0.5, batch 256, 5 epochs, Adam 1e-4.
+    "denoiser": dict(
+        cond="none", objective="denoise", architecture={"type": "course", "width": 128},
+        epochs=5, batch_size=256, lr=1e-4, lr_schedule="constant", ema=False, grad_clip=None,
+        noise_sigma=0.5, pixel_range=(0.0, 1.0), sample_epochs=(1, 5),
+    ),
+    # Defaults of this tool: GroupNorm UNet, EMA, CFG-ready, the course's schedule.
+    "default": dict(),
+}
+
+
+def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
+    """The preset's recipe with the user's explicit options on top (None means 'not given')."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown --preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
+    base = TrainSettings(preset=preset, **PRESETS[preset])
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "width" in given:
+        given["architecture"] = {**base.architecture, "width": given.pop("width")}
+    if "arch" in given:
+        arch = given.pop("arch")
+        if arch not in ("unet", "course"):
+            raise UsageError(f"unknown --arch {arch!r}", "choose unet or course")
+        if arch != base.architecture.get("type"):
+            width = given.get("architecture", base.architecture).get("width", 64 if arch == "course" else 32)
+            given["architecture"] = {"type": "course", "width": width} if arch == "course" else {**TrainSettings().architecture, "width": width}
+    settings = replace(base, **given)
+    if settings.epochs and "sample_epochs" not in given:
+        wanted = sorted({e for e in settings.sample_epochs if e <= settings.epochs} | {settings.epochs})
+        settings = replace(settings, sample_epochs=tuple(wanted))
+    settings.validate()
+    return settings

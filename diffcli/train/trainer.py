@@ -1,0 +1,462 @@
+"""The training loop: one implementation for every objective, on CPU, GPU, or several processes.
+
+Reproducibility is by construction, so that an interrupted and resumed run ends with the same weights
+as an uninterrupted one:
+- the data order of epoch e is a permutation seeded by (seed, e), so a resumed epoch skips to its
+  position instead of replaying an iterator;
+- timesteps, noise and class dropout come from one generator whose state is checkpointed, and they
+  are drawn for the whole global batch on every rank (each rank keeps its slice), so N processes see
+  exactly what one process sees;
+- previews, sample grids and validation use their own generators and the EMA copy, never the
+  training state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from diffcli import __version__, console
+from diffcli.data import ImageDataset
+from diffcli.diffusion.schedule import NoiseSchedule
+from diffcli.errors import DiffcliError, InterruptedRun
+from diffcli.io.atomic import atomic_write_text
+from diffcli.models.config import MNIST_ALIASES, ModelConfig
+from diffcli.models.networks import build_network, parameter_count
+from diffcli.models.registry import ModelEntry
+from diffcli.models.weights import save_weights
+from diffcli.train import distributed
+from diffcli.train.artifacts import write_loss_artifacts, write_sample_grid
+from diffcli.train.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from diffcli.train.ema import EMA
+from diffcli.train.interrupt import InterruptGuard
+from diffcli.train.preview import chain_preview
+from diffcli.train.recipe import TrainSettings
+
+MIN_SNR_GAMMA = 5.0
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run reports."""
+
+    model: str
+    path: str
+    epoch: int
+    step: int
+    total_steps: int
+    completed: bool
+    train_loss: Optional[float]
+    val_loss: Optional[float]
+    wall_seconds: float
+    images_per_second: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> ModelConfig:
+    """The model config.json a training run produces (everything `sample` needs)."""
+    channels, size = int(data.images.shape[1]), int(data.images.shape[2])
+    schedule = NoiseSchedule(settings.schedule_kind, settings.timesteps)
+    labels = list(data.label_names) if settings.cond == "class" else []
+    aliases = MNIST_ALIASES if labels == [str(i) for i in range(10)] else {}
+    default_steps = settings.sample_steps or settings.timesteps
+    return ModelConfig(
+        name=name,
+        kind="unet",
+        architecture=dict(settings.architecture),
+        image={"channels": channels, "size": size, "range": list(settings.pixel_range)},
+        schedule=schedule.to_config(),
+        prediction=settings.prediction,
+        objective="denoise" if settings.objective == "denoise" else "diffusion",
+        conditioning={"type": settings.cond, "labels": labels, "aliases": aliases, "null_class": settings.cond == "class" and settings.p_uncond > 0},
+        sampling={}
+        if settings.objective == "denoise"
+        else {"sampler": settings.sampler, "steps": default_steps, "guidance": settings.guidance if settings.cond == "class" and settings.p_uncond > 0 else 1.0},
+        dataset=data.describe(),
+        training={"status": "training", "settings": settings.to_dict(), "noise_sigma": settings.noise_sigma},
+        description=f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)",
+    )
+
+
+class Trainer:
+    """Runs one training job into a registry folder."""
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        entry: ModelEntry,
+        train_data: ImageDataset,
+        val_data: Optional[ImageDataset],
+        device: torch.device,
+        view_factory: Callable[..., Any],
+        resume: bool = False,
+        dist: Optional[distributed.DistInfo] = None,
+        command: str = "",
+    ) -> None:
+        self.settings = settings
+        self.entry = entry
+        self.dist = dist or distributed.DistInfo()
+        self.device = device
+        self.view_factory = view_factory
+        self.command = command
+        self.train_dir = entry.train_dir
+        self.checkpoint_path = self.train_dir / CHECKPOINT
+
+        self.config = build_config(entry.name, settings, train_data)
+        self.schedule = NoiseSchedule.from_config(self.config.schedule)
+        self.lo, self.hi = settings.pixel_range
+        self.images = train_data.images.to(device)
+        self.labels = train_data.labels.to(device) if train_data.labels is not None else None
+        if settings.cond == "class" and self.labels is None:
+            raise DiffcliError(f"dataset {train_data.name} has no labels", "use --cond time, or a folder with one subfolder per class")
+        self.val_images = val_data.images if val_data is not None else None
+        self.val_labels = val_data.labels if val_data is not None else None
+        self.null_class = len(self.config.labels)
+
+        world = self.dist.world_size
+        if settings.batch_size % world:
+            raise DiffcliError(f"--batch-size {settings.batch_size} is not divisible by the {world} processes", f"use a multiple of {world}")
+        self.batch = min(settings.batch_size, len(train_data))
+        if self.batch % world:
+            self.batch -= self.batch % world
+        self.local_batch = self.batch // world
+        self.steps_per_epoch = max(1, len(train_data) // self.batch)
+        planned = settings.epochs * self.steps_per_epoch
+        self.total_steps = min(planned, settings.max_steps) if settings.max_steps else planned
+
+        torch.manual_seed(settings.seed)  # identical initial weights on every rank
+        self.network = build_network(self.config).to(device)
+        if settings.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.ema = EMA(self.network, settings.ema_decay) if settings.ema else None
+        self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        self.rng = torch.Generator(device="cpu").manual_seed(settings.seed + 1)
+        self.step = 0
+        self.epoch = 0
+        self.position = 0  # step within the current epoch
+        self.history: list[dict[str, Any]] = []
+        self.wall_seconds = 0.0
+        self.images_seen = 0
+        if resume:
+            self._restore()
+        self.train_model: nn.Module = self.network
+        if settings.compile:
+            self.train_model = torch.compile(self.network)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(self.train_model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" and device.type == "cuda" else None
+
+    # ----- state ------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings.to_dict(),
+            "network": self.network.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.get_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "position": self.position,
+            "history": self.history,
+            "wall_seconds": self.wall_seconds,
+            "images_seen": self.images_seen,
+        }
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.checkpoint_path, f"model {self.entry.name!r}")
+        try:
+            self.network.load_state_dict(state["network"])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["network"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rng.set_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise DiffcliError(f"model {self.entry.name!r}: {self.checkpoint_path} does not match this recipe ({str(exc).splitlines()[0][:160]})", "start over with --force") from None
+        self.step, self.epoch, self.position = int(state["step"]), int(state["epoch"]), int(state["position"])
+        self.history = list(state.get("history", []))
+        self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        self.images_seen = int(state.get("images_seen", 0))
+
+    # ----- one step -----------------------------------------------------------------------------
+    def _lr(self) -> float:
+        s = self.settings
+        if s.lr_schedule == "exponential":  # the course: gamma = 0.1^(1/epochs), stepped each epoch
+            lr = s.lr * 0.1 ** (self.epoch / s.epochs)
+        elif s.lr_schedule == "cosine":
+            progress = min(1.0, self.step / max(1, self.total_steps))
+            lr = s.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        else:
+            lr = s.lr
+        if s.warmup_steps and self.step < s.warmup_steps:
+            lr *= (self.step + 1) / s.warmup_steps
+        return lr
+
+    def _batch_indices(self) -> torch.Tensor:
+        order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(self.settings.seed * 1_000_003 + self.epoch))
+        chosen = order[self.position * self.batch : (self.position + 1) * self.batch]
+        r = self.dist.rank
+        return chosen[r * self.local_batch : (r + 1) * self.local_batch]
+
+    def _draws(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """t, noise and the class-dropout mask for the WHOLE global batch, then this rank's slice."""
+        shape = (self.batch, *self.images.shape[1:])
+        t = torch.randint(0, self.schedule.timesteps, (self.batch,), generator=self.rng)
+        noise = torch.randn(shape, generator=self.rng)
+        drop = torch.rand(self.batch, generator=self.rng) < self.settings.p_uncond
+        sl = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
+        return t[sl].to(self.device), noise[sl].to(self.device), drop[sl].to(self.device)
+
+    def _to_range(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        return self.lo + (self.hi - self.lo) * images_uint8.float() / 255.0
+
+    def _loss(self, model: nn.Module, x0: torch.Tensor, labels: Optional[torch.Tensor], t: torch.Tensor, noise: torch.Tensor, drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample loss and the network's clean estimate (for previews)."""
+        s = self.settings
+        if s.objective == "denoise":
+            pred = model(x0 + s.noise_sigma * noise)
+            return (pred - x0).pow(2).flatten(1).mean(1), pred
+        x_t = self.schedule.q_sample(x0, t, noise)
+        cond = None
+        if s.cond == "class":
+            cond = torch.where(drop, torch.full_like(labels, self.null_class), labels)
+        if s.channels_last:
+            x_t = x_t.contiguous(memory_format=torch.channels_last)
+        pred = model(x_t, t, cond)
+        target = self.schedule.training_target(x0, noise, t, self.config.prediction)
+        loss = (pred.float() - target).pow(2).flatten(1).mean(1)
+        if s.loss_weighting == "min-snr":
+            snr = self.schedule.snr(t, x0).flatten()
+            weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + 1 if self.config.prediction == "v" else snr)
+            loss = loss * weight
+        return loss, pred
+
+    def _autocast(self):
+        p = self.settings.precision
+        if p == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+
+    def _train_step(self) -> float:
+        idx = self._batch_indices().to(self.device)
+        x0 = self._to_range(self.images[idx])
+        labels = self.labels[idx] if self.labels is not None else None
+        t, noise, drop = self._draws()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        with self._autocast():
+            per_sample, _ = self._loss(self.train_model, x0, labels, t, noise, drop)
+            loss = per_sample.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.settings.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.network, self.step)
+        value = loss.detach()
+        if self.dist.enabled:  # report the global batch's loss, as one process would
+            import torch.distributed as dist
+
+            dist.all_reduce(value, op=dist.ReduceOp.AVG)
+        return float(value)
+
+    # ----- evaluation and artifacts -------------------------------------------------------------
+    def inference_network(self) -> nn.Module:
+        return self.ema.model if self.ema is not None else self.network
+
+    @torch.no_grad()
+    def validation_loss(self) -> Optional[float]:
+        """Mean loss of the raw network on the validation images, with fixed noise (comparable across epochs)."""
+        if self.val_images is None or len(self.val_images) == 0:
+            return None
+        limit = self.settings.val_limit or len(self.val_images)
+        images = self.val_images[:limit]
+        labels = self.val_labels[:limit] if self.val_labels is not None else None
+        gen = torch.Generator().manual_seed(12345)
+        self.network.eval()
+        total, count = 0.0, 0
+        try:
+            for start in range(0, len(images), 256):
+                x0 = self._to_range(images[start : start + 256].to(self.device))
+                n = len(x0)
+                t = torch.randint(0, self.schedule.timesteps, (n,), generator=gen).to(self.device)
+                noise = torch.randn(x0.shape, generator=gen).to(self.device)
+                lab = labels[start : start + 256].to(self.device) if labels is not None else None
+                with self._autocast():
+                    per_sample, _ = self._loss(self.network, x0, lab, t, noise, torch.zeros(n, dtype=torch.bool, device=self.device))
+                total += float(per_sample.sum())
+                count += n
+        finally:
+            self.network.train()
+        return total / count
+
+    def _preview_images(self) -> Optional[torch.Tensor]:
+        """A few validation images, for the single-step denoiser's preview."""
+        if self.val_images is None:
+            return None
+        return self._to_range(self.val_images[:4].to(self.device))
+
+    def _model_view(self):
+        from diffcli.models.backends.unet import UNetModel
+
+        return UNetModel.from_network(self.entry, self.config, self.inference_network(), self.device)
+
+    def _write_weights(self, status: str, metrics: Optional[dict[str, Any]] = None) -> None:
+        """Inference weights (EMA), raw weights, and the config with provenance: usable mid-training."""
+        folder = self.entry.path
+        save_weights(self.inference_network(), folder / "model.safetensors")
+        if self.ema is not None:
+            save_weights(self.network, folder / "model-raw.safetensors")
+        self.config.training.update(
+            status=status,
+            epochs_done=self.epoch,
+            steps=self.step,
+            total_steps=self.total_steps,
+            wall_seconds=round(self.wall_seconds, 1),
+            images_seen=self.images_seen,
+            images_per_second=round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else None,
+            parameters=parameter_count(self.network),
+            device=str(self.device) + (f" x{self.dist.world_size}" if self.dist.enabled else ""),
+            torch=torch.__version__,
+            diffcli=__version__,
+            machine=f"{platform.machine()} {os.cpu_count()} cores",
+            command=self.command,
+            recipe=self.settings.preset,
+            seed=self.settings.seed,
+        )
+        if metrics:
+            self.config.metrics.update(metrics)
+        atomic_write_text(folder / "config.json", self.config.to_json())
+
+    def _save(self, status: str) -> None:
+        if not self.dist.is_main:
+            return
+        self.train_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self.checkpoint_path, self._state())
+        self._write_weights(status)
+        write_loss_artifacts(self.train_dir, self.history)
+
+    # ----- the loop -------------------------------------------------------------------------------
+    def run(self, mode: str) -> TrainResult:
+        """Train until the epochs (or --max-steps) are done; Ctrl-C saves and raises InterruptedRun."""
+        main = self.dist.is_main
+        if main:
+            self.entry.path.mkdir(parents=True, exist_ok=True)
+            self.train_dir.mkdir(parents=True, exist_ok=True)
+            if self.step == 0:
+                atomic_write_text(self.entry.path / "config.json", self.config.to_json())
+        view = self.view_factory(
+            title=f"train {self.entry.name}",
+            total=self.total_steps,
+            mode=mode if main else "quiet",
+            unit="step",
+            epochs=self.settings.epochs,
+            images_per_step=self.batch,
+            start=self.step,
+        )
+        guard_message = lambda: console.warn("stopping at the next step boundary to save a checkpoint; press Ctrl-C again to abort")  # noqa: E731
+        epoch_losses: list[float] = [h["train_loss"] for h in self.history if h["epoch"] == self.epoch]
+        last_val: Optional[float] = None
+        self.network.train()
+        with InterruptGuard(guard_message if main else None) as guard, view:
+            while self.epoch < self.settings.epochs and self.step < self.total_steps:
+                tick = time.perf_counter()
+                loss = self._train_step()
+                self.wall_seconds += time.perf_counter() - tick
+                self.images_seen += self.batch
+                if not math.isfinite(loss):
+                    self._save("diverged")
+                    raise DiffcliError(f"the loss became {loss} at step {self.step}", "lower --lr (the last finite state was saved; resume with --resume after changing nothing, or start over with --force)")
+                self.history.append({"step": self.step, "epoch": self.epoch + 1, "train_loss": round(loss, 6), "lr": self._lr()})
+                epoch_losses.append(loss)
+                self.position += 1
+                view.advance(1, loss=loss, lr=self._lr(), epoch=self.epoch + 1)
+                if main and view.wants_preview():
+                    view.preview(*chain_preview(self._model_view(), self.settings, self.step, self._preview_images()))
+                epoch_done = self.position >= self.steps_per_epoch
+                if epoch_done:
+                    last_val = self._end_epoch(view, epoch_losses)
+                    epoch_losses = []
+                stop = distributed.any_rank(guard.requested, self.dist, self.device)
+                if stop or self.step >= self.total_steps:
+                    break
+            completed = self.epoch >= self.settings.epochs or self.step >= self.total_steps
+            status = "complete" if completed else "interrupted"
+            self._save(status)  # everything up to this step boundary (cheap even right after an epoch end)
+            distributed.barrier(self.dist)
+            if guard.requested and not completed:
+                raise InterruptedRun(
+                    f"interrupted at step {self.step}/{self.total_steps}; checkpoint saved in {self.checkpoint_path}",
+                    f"continue with `diffcli train --name {self.entry.name} --resume`",
+                )
+        train_losses = [h["train_loss"] for h in self.history[-self.steps_per_epoch :]]
+        return TrainResult(
+            model=self.entry.name,
+            path=str(self.entry.path),
+            epoch=self.epoch,
+            step=self.step,
+            total_steps=self.total_steps,
+            completed=completed,
+            train_loss=round(float(np.mean(train_losses)), 6) if train_losses else None,
+            val_loss=last_val,
+            wall_seconds=round(self.wall_seconds, 1),
+            images_per_second=round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else 0.0,
+            history=[h for h in self.history if h.get("val_loss") is not None],
+        )
+
+    def _end_epoch(self, view: Any, epoch_losses: list[float]) -> Optional[float]:
+        self.epoch += 1
+        self.position = 0
+        val = None
+        if self.dist.is_main:
+            val = self.validation_loss()
+            train_loss = float(np.mean(epoch_losses)) if epoch_losses else float("nan")
+            self.history[-1].update(val_loss=None if val is None else round(val, 6), epoch_train_loss=round(train_loss, 6))
+            if self.epoch in self.settings.sample_epochs or self.epoch == self.settings.epochs:
+                write_sample_grid(self._model_view(), self.settings, self.train_dir / f"samples-epoch-{self.epoch:03d}.png", self.epoch, self._preview_images())
+            self._save("complete" if self.epoch >= self.settings.epochs else "training")
+            view.end_epoch(
+                self.epoch,
+                step=self.step,
+                train_loss=round(train_loss, 6),
+                val_loss=None if val is None else round(val, 6),
+                img_per_s=round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else 0.0,
+                elapsed_s=round(self.wall_seconds, 1),
+            )
+        distributed.barrier(self.dist)
+        return val
+
+
+def prepare_folder(entry: ModelEntry, resume: bool, force: bool) -> None:
+    """Refuse to train over an existing model unless --resume or --force says what to do."""
+    exists = entry.path.exists() and any(entry.path.iterdir())
+    if resume:
+        if not (entry.train_dir / CHECKPOINT).exists():
+            raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without --resume")
+        return
+    if exists:
+        if not force:
+            raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with --resume, replace it with --force, or pick another --name")
+        shutil.rmtree(entry.path)
