@@ -43,19 +43,11 @@ def anagram(
     generating.positive_count(n)
     if not 0.0 <= weight <= 1.0:
         raise UsageError(f"--weight must be between 0 and 1, got {weight}")
-    from diffcli.diffusion.views import get_view
     from diffcli.generation import guidance_scale
     from diffcli.illusions import anagram_request
 
-    try:
-        the_view = get_view(view)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     gen = generating.load_generator(model, device, "ema", offload, upscale)
-    try:
-        the_view.check_fits(gen.size, gen.size)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    the_view = generating.pick_view(view, gen)
     a, b = gen.resolve_prompt(first), gen.resolve_prompt(second)
     if (a.label, a.text) == (b.label, b.text) or (a.label is not None and a.label == b.label):
         console.warn(f"both prompts are {gen.label_name(a)!r}: the image only has to read the same both ways")

@@ -25,7 +25,7 @@ ClickException = click_exceptions.ClickException
 ClickUsageError = click_exceptions.UsageError
 NoArgsIsHelpError = getattr(click_exceptions, "NoArgsIsHelpError", None)
 
-from diffcli.cli import anagram, denoise, hybrid, models, noise, sample, train
+from diffcli.cli import anagram, denoise, eval as eval_cmd, hybrid, models, noise, sample, train
 from diffcli.cli import doctor
 
 app = typer.Typer(
@@ -60,6 +60,7 @@ app.command("train")(train.train)
 app.command("sample")(sample.sample)
 app.command("anagram", no_args_is_help=True)(anagram.anagram)
 app.command("hybrid", no_args_is_help=True)(hybrid.hybrid)
+app.command("eval")(eval_cmd.evaluate)
 app.add_typer(models.app, name="models")
 app.command("doctor")(doctor.doctor)
 

@@ -127,3 +127,31 @@ def positive_count(n: int) -> None:
     if n < 1:
         raise UsageError(f"-n must be at least 1, got {n}")
 
+
+
+def pick_view(name: str, model):
+    """An anagram view by name that fits the model's images (a usage error otherwise)."""
+    from diffcli.diffusion.views import get_view
+
+    try:
+        view = get_view(name)
+        view.check_fits(model.size, model.size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return view
+
+
+def hybrid_filter(model, kernel: Optional[int], sigma: Optional[float]) -> tuple[int, float]:
+    """The hybrid low-pass (kernel, sigma): the user's, else the course's 33 / 2 at 64 px scaled to the model."""
+    from diffcli.diffusion import filters
+
+    default_kernel, default_sigma = filters.default_hybrid_filter(model.size)
+    kernel = default_kernel if kernel is None else kernel
+    sigma = default_sigma if sigma is None else sigma
+    if kernel < 1 or kernel % 2 == 0:
+        raise UsageError(f"--kernel must be an odd positive number, got {kernel}")
+    if kernel // 2 >= model.size:
+        raise UsageError(f"--kernel {kernel} is larger than the model's {model.size}x{model.size} images", f"use an odd size below {2 * model.size - 1}")
+    if sigma <= 0:
+        raise UsageError(f"--sigma must be positive, got {sigma}")
+    return kernel, sigma

@@ -43,15 +43,7 @@ def hybrid(
     from diffcli.illusions import hybrid_request
 
     gen = generating.load_generator(model, device, "ema", offload, upscale)
-    default_kernel, default_sigma = filters.default_hybrid_filter(gen.size)
-    kernel = default_kernel if kernel is None else kernel
-    sigma = default_sigma if sigma is None else sigma
-    if kernel < 1 or kernel % 2 == 0:
-        raise UsageError(f"--kernel must be an odd positive number, got {kernel}")
-    if kernel // 2 >= gen.size:
-        raise UsageError(f"--kernel {kernel} is larger than the model's {gen.size}x{gen.size} images", f"use an odd size below {2 * gen.size - 1}")
-    if sigma <= 0:
-        raise UsageError(f"--sigma must be positive, got {sigma}")
+    kernel, sigma = generating.hybrid_filter(gen, kernel, sigma)
     a, b = gen.resolve_prompt(far), gen.resolve_prompt(near)
     if (a.label is not None and a.label == b.label) or (a.label is None and a.text == b.text):
         console.warn(f"both prompts are {gen.label_name(a)!r}: the hybrid is just a sample of it")

@@ -127,6 +127,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # Defaults of this tool: GroupNorm UNet, EMA, CFG-ready, the course's schedule.
     "default": dict(),
+    # The measured CPU recipe (docs/performance.md): the UNet on 2x2 pixel patches (14x14 at full
+    # width, 5x cheaper than full resolution), no attention, a short warm-up then cosine decay, EMA,
+    # sampled with 20 DDIM steps.
+    "fast": dict(
+        architecture={"type": "unet", "width": 32, "mults": [1, 2, 2], "blocks": 1, "attention": [], "patch": 2},
+        epochs=6, batch_size=128, lr=2e-3, lr_schedule="cosine", warmup_steps=200, ema_decay=0.999,
+        sampler="ddim", sample_steps=20, sample_epochs=(1, 2, 4, 6),
+    ),
 }
 
 

@@ -1,0 +1,207 @@
+"""One evaluation, end to end: generate through the one generation path, score, and report.
+
+`diffcli eval` is a thin layer over the three tasks here:
+- `evaluate_sampling`: n samples per class (or n x classes unconditional samples), graded by the
+  dataset's classifier: per-class accuracy and confidence, best and worst class, FID in the
+  classifier's feature space with the real-vs-real floor at the same n;
+- `evaluate_anagrams` / `evaluate_hybrids`: n seeds per class pair, a success when both readings of
+  the image are classified as intended.
+Samples are generated in batches with `generation.generate`, so every sampler, guidance scale and
+backend that `sample` supports is scored the same way. Nothing here prints: progress goes through
+`on_step`, results come back as plain dicts (ready for `--json`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import permutations
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from diffcli.errors import DiffcliError, UsageError
+from diffcli.generation import SamplerSettings, generate, plan_timesteps, prompt_terms
+from diffcli.models.backends.base import LoadedModel, Prompt
+
+StepHook = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+TermsFor = Callable[[slice], list]
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """How every evaluated image is generated: sampler settings, CFG scale, first seed, batch size."""
+
+    settings: SamplerSettings
+    scale: float
+    seed: int = 0
+    batch_size: int = 250
+
+    def describe(self, model: LoadedModel) -> dict:
+        steps = len(plan_timesteps(model.schedule, self.settings))
+        return {"sampler": self.settings.sampler, "steps": steps, "guidance": self.scale, "seed": self.seed, "eta": self.settings.eta if self.settings.sampler == "ddim" else None}
+
+
+def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
+    """The dataset the model's samples are graded against: --dataset, else what its config records."""
+    spec = dataset or model.config.dataset_name
+    if not spec:
+        raise UsageError(
+            f"model {model.name!r} records no training dataset, so there is no classifier to grade it",
+            "pass --dataset mnist|fashion-mnist|glyphs|folder:PATH (and --data-dir where its files are)",
+        )
+    return spec
+
+
+def data_dir_for(model: LoadedModel, spec: str, given: Optional[str]) -> Optional[Path]:
+    """--data-dir, else the default data dir when it holds the dataset, else the folder the model was
+    trained from (its config records it), so `eval` finds the data that `train` used."""
+    if given:
+        return Path(given).expanduser()
+    if spec not in ("mnist", "fashion-mnist"):
+        return None
+    from diffcli.data import default_data_dir
+    from diffcli.data.mnist import locate
+
+    default = default_data_dir()
+    if locate(spec, default) is not None:
+        return default
+    source = (model.config.dataset or {}).get("source")
+    if source and Path(source).is_dir() and locate(spec, Path(source)) is not None:
+        return Path(source)
+    return default
+
+
+def total_steps(model: LoadedModel, plan: GenerationPlan, count: int) -> int:
+    """Reverse steps a run of `count` images takes in batches (for a progress bar)."""
+    batches = -(-count // plan.batch_size)
+    return batches * len(plan_timesteps(model.schedule, plan.settings))
+
+
+def generate_batches(model: LoadedModel, terms_for: TermsFor, count: int, plan: GenerationPlan, on_step: Optional[StepHook] = None) -> torch.Tensor:
+    """`count` images (model range, on the CPU); image i uses seed plan.seed + i whatever the batching.
+    terms_for(slice) builds the guidance terms of the rows in that slice."""
+    out = []
+    for start in range(0, count, plan.batch_size):
+        rows = slice(start, min(count, start + plan.batch_size))
+        seeds = list(range(plan.seed + rows.start, plan.seed + rows.stop))
+        out.append(generate(model, terms_for(rows), seeds, plan.settings, callback=on_step).float().cpu())
+    return torch.cat(out)
+
+
+def class_prompts(model: LoadedModel) -> list[Prompt]:
+    if model.cond_type != "class":
+        return []
+    return [Prompt(name, k) for k, name in enumerate(model.labels)]
+
+
+def check_labels_match(model: LoadedModel, classifier) -> None:
+    """A class model is graded by a classifier of the same classes, in the same order."""
+    if model.cond_type == "class" and list(model.labels) != list(classifier.label_names):
+        raise DiffcliError(
+            f"model {model.name!r} has classes {', '.join(model.labels)} but classifier {classifier.name!r} has {', '.join(classifier.label_names)}",
+            "pass the --dataset the model was trained on",
+        )
+    if (model.channels, model.size) != (classifier.channels, classifier.size):
+        raise DiffcliError(
+            f"model {model.name!r} makes {model.channels}x{model.size}x{model.size} images but classifier {classifier.name!r} reads {classifier.channels}x{classifier.size}x{classifier.size}",
+            "pass the --dataset the model was trained on",
+        )
+
+
+def sample_per_class(model: LoadedModel, plan: GenerationPlan, n: int, classes_if_unconditional: int, on_step: Optional[StepHook] = None) -> tuple[np.ndarray, Optional[list[int]], float]:
+    """n samples per class of a class model (class-major order), or n x classes unconditional ones.
+
+    Returns pixels [N, C, H, W] in [0, 1], the intended class of each (None: unconditional) and the
+    seconds spent generating."""
+    classes = class_prompts(model)
+    prompts: list[Optional[Prompt]] = [p for p in classes for _ in range(n)] if classes else [None] * (n * classes_if_unconditional)
+    began = time.perf_counter()
+    x = generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale), len(prompts), plan, on_step)
+    seconds = time.perf_counter() - began
+    return model.to_pixels(x), ([p.label for p in prompts] if classes else None), seconds
+
+
+def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, intended: Optional[list[int]], spec: str, data_dir: Optional[Path] = None) -> dict:
+    """Per-class accuracy and confidence (or, unconditional, the share of each class) and FID with
+    its real-vs-real floor at the same n, all in the classifier's terms."""
+    from diffcli.evaluate.classifier import predict
+    from diffcli.evaluate.fid import fid_of_pixels, real_floor, reference_statistics
+    from diffcli.evaluate.scores import class_scores
+
+    probs = predict(classifier, pixels)
+    if intended is not None:
+        report = class_scores(probs, intended, model.labels)
+    else:  # unconditional: what the samples are, not whether they hit a class
+        predicted = probs.argmax(1).numpy()
+        report = {"n": len(pixels), "class_shares": {name: float((predicted == k).mean()) for k, name in enumerate(classifier.label_names)}, "confidence": float(probs.max(1).values.mean())}
+    reference = reference_statistics(classifier, spec, data_dir=data_dir)
+    mu, sigma, reference_n = reference
+    report["fid"] = {
+        "value": round(fid_of_pixels(classifier, pixels, mu, sigma), 4),
+        "n": len(pixels),
+        "floor": round(real_floor(classifier, spec, len(pixels), data_dir=data_dir, reference=reference), 4),
+        "reference_n": int(reference_n),
+        "space": f"{classifier.name} features",
+    }
+    return report
+
+
+def parse_pairs(text: Optional[str], model: LoadedModel) -> list[tuple[Prompt, Prompt]]:
+    """'6:9,1:7' -> resolved prompt pairs; None -> every ordered pair of distinct classes."""
+    if model.cond_type != "class":
+        raise UsageError(f"model {model.name!r} is not class-conditional: illusions are scored for class pairs")
+    if not text:
+        classes = class_prompts(model)
+        return list(permutations(classes, 2))
+    pairs = []
+    for item in text.split(","):
+        parts = item.strip().split(":")
+        if len(parts) != 2 or not all(parts):
+            raise UsageError(f"--pairs entry {item.strip()!r} is not A:B", "write pairs like 6:9,1:7")
+        pairs.append((model.resolve_prompt(parts[0].strip()), model.resolve_prompt(parts[1].strip())))
+    return pairs
+
+
+def _pair_rows(pairs: Sequence[tuple[Prompt, Prompt]], n: int) -> tuple[list[Prompt], list[Prompt]]:
+    first = [a for a, _ in pairs for _ in range(n)]
+    second = [b for _, b in pairs for _ in range(n)]
+    return first, second
+
+
+def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, view, weight: float = 0.5, on_step: Optional[StepHook] = None) -> dict:
+    """Anagram success over n seeds per pair: the image reads as A and its view as B."""
+    from diffcli.evaluate.classifier import predict
+    from diffcli.evaluate.scores import anagram_success
+    from diffcli.illusions import anagram_request
+
+    check_labels_match(model, classifier)
+    view.check_fits(model.size, model.size)
+    first, second = _pair_rows(pairs, n)
+    began = time.perf_counter()
+    x = generate_batches(model, lambda rows: anagram_request(model, first[rows], second[rows], plan.scale, view, weight), len(first), plan, on_step)
+    seconds = time.perf_counter() - began
+    image = predict(classifier, model.to_pixels(x)).argmax(1)
+    viewed = predict(classifier, model.to_pixels(view.apply(x))).argmax(1)
+    report = anagram_success(image, viewed, [p.label for p in first], [p.label for p in second], model.labels)
+    return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n, "seconds_generating": round(seconds, 2), **report}
+
+
+def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, on_step: Optional[StepHook] = None) -> dict:
+    """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR."""
+    from diffcli.diffusion import filters
+    from diffcli.evaluate.classifier import predict
+    from diffcli.evaluate.scores import hybrid_success
+    from diffcli.illusions import hybrid_request
+
+    check_labels_match(model, classifier)
+    far, near = _pair_rows(pairs, n)
+    began = time.perf_counter()
+    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma), len(far), plan, on_step)
+    seconds = time.perf_counter() - began
+    low = predict(classifier, model.to_pixels(filters.lowpass(x, kernel, sigma))).argmax(1)
+    image = predict(classifier, model.to_pixels(x)).argmax(1)
+    report = hybrid_success(low, image, [p.label for p in far], [p.label for p in near], model.labels)
+    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, "per_pair": n, "seconds_generating": round(seconds, 2), **report}
