@@ -353,3 +353,26 @@ def test_live_panel_without_colour_and_plain_on_a_dumb_terminal(tmp_path):
     assert "step 20/400" in strip_ansi(output)
     code, output = run_in_pty([*python_argv(script), "5"], env={"TERM": "dumb"}, timeout=30)
     assert code == 3 and "mode was plain" in output
+
+
+@pty_only
+def test_train_and_sample_show_loss_progress_and_a_preview_on_a_terminal(home):
+    """The real commands, not a stand-in: `diffcli train` and `diffcli sample` in a pseudo-terminal."""
+    env = {"NO_COLOR": None, "COLORTERM": "truecolor", "OMP_NUM_THREADS": "1"}
+    train = [sys.executable, "-m", "diffcli", "train", "--dataset", "glyphs", "--limit", "512", "--batch-size", "16",
+             "--width", "8", "--timesteps", "20", "--epochs", "2", "--device", "cpu", "--seed", "0", "--name", "p"]
+    code, output = run_in_pty(train, env=env, timeout=120, cols=100, rows=40)
+    screen = strip_ansi(output)
+    assert code == 0, screen[-2000:]
+    assert "train p" in screen and re.search(r"step \d+/64", screen) and "%" in screen and "img/s" in screen
+    assert re.search(r"loss \d\.\d+", screen) and "epoch 2/2" in screen and "val loss" in screen
+    assert UPPER_HALF in screen and "x_t" in screen and "x0" in screen  # the reverse-chain preview
+    assert re.search(r"\x1b\[38;2;\d+;\d+;\d+;48;2;\d+;\d+;\d+m" + UPPER_HALF, output)
+
+    sample = [sys.executable, "-m", "diffcli", "sample", "--model", "p", "--class", "3", "-n", "2", "--steps", "20", "--seed", "0", "--device", "cpu"]
+    code, output = run_in_pty(sample, env=env, timeout=60, cols=100, rows=40)
+    screen = strip_ansi(output)
+    assert code == 0, screen[-2000:]
+    assert "sample p" in screen and "step 20/20" in screen and "100%" in screen
+    assert UPPER_HALF in screen and "x_t" in screen and "t=" in screen
+    assert "wrote" in screen  # a terminal gets no PNG bytes: the image went to a file

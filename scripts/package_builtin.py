@@ -1,0 +1,44 @@
+"""Package a trained registry model as a built-in one: config.json plus float16 inference weights.
+
+Usage: python scripts/package_builtin.py SOURCE_FOLDER DEST_FOLDER
+
+The built-in copy keeps what `sample` and `eval` need (config, EMA weights), drops the raw weights and
+the training folder (checkpoint, logs), and halves the weights to float16 so the package stays small;
+networks are always loaded back as float32. The destination is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from diffcli.models.weights import read_weights, save_weights
+
+
+def package(source: Path, destination: Path) -> None:
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    if config.get("training", {}).get("status") not in (None, "complete"):
+        raise SystemExit(f"{source} has not finished training (status {config['training']['status']!r})")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=destination.parent))
+    state = read_weights(source / "model.safetensors", f"model {source.name!r}")
+    save_weights(state, staging / "model.safetensors", dtype=torch.float16, metadata={"dtype": "float16", "source": "diffcli train"})
+    config["name"] = destination.name
+    config.setdefault("training", {})["shipped_dtype"] = "float16"
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if destination.exists():
+        shutil.rmtree(destination)
+    staging.rename(destination)
+    size = sum(p.stat().st_size for p in destination.iterdir())
+    print(f"packaged {source} -> {destination} ({size / 1e6:.2f} MB)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    package(Path(sys.argv[1]), Path(sys.argv[2]))
