@@ -1,0 +1,284 @@
+"""`make bench`: every speed claim of docs/performance.md, measured on this machine, each as a ratio
+against a baseline measured in the same run.
+
+  startup     `diffcli --help` and `diffcli noise` (64x64 PNG) vs `python -c "import torch"`
+  training    img/s of the fast recipe vs the course recipe (same data, same batch)
+  sampling    seconds for a 100-image class-conditional CFG grid: few-step samplers vs 300-step DDPM,
+              and CFG's two estimates in one batched forward pass vs two passes
+  quality     per-class accuracy and FID of each sampler setting (`diffcli eval`) vs 300-step DDPM
+  scale-out   `torchrun --nproc-per-node 2` (gloo) vs one process: same loss curve, throughput ratio
+  gpu         (only where CUDA is present) AMP bf16 + channels_last + compile vs plain fp32
+
+Writes bench/results.json and bench/results.md and prints the table. `--quick` shrinks every size
+(a smoke run of the harness itself, not figures to quote). Runs in a scratch registry; the sampling
+and quality rows use the registry's default model (the embedded MNIST model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+DIFFCLI = [PYTHON, "-m", "diffcli"]
+
+
+# ----- helpers -----------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: int = 1800) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=env.get("BENCH_CWD"))
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return done
+
+
+def wall(cmd: list[str], env: dict[str, str], repeat: int) -> float:
+    """Median wall seconds of a command (one warm-up run first, so file caches are warm)."""
+    run(cmd, env)
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run(cmd, env)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def last_json(text: str) -> dict[str, Any]:
+    lines = [line for line in text.splitlines() if line.strip().startswith("{")]
+    return json.loads(lines[-1])
+
+
+def ratio(value: float, baseline: float) -> float:
+    return round(value / baseline, 3) if baseline else float("nan")
+
+
+# ----- benchmarks --------------------------------------------------------------------------------
+def bench_startup(env: dict[str, str], work: Path, repeat: int) -> dict[str, Any]:
+    from PIL import Image
+
+    png = work / "in64.png"
+    Image.new("RGB", (64, 64), (120, 80, 40)).save(png)
+    torch_import = wall([PYTHON, "-c", "import torch"], env, repeat)
+    help_s = wall([*DIFFCLI, "--help"], env, repeat)
+    noise_s = wall([*DIFFCLI, "noise", str(png), "-t", "500", "--seed", "1", "-o", str(work / "out.png")], env, repeat)
+    return {
+        "baseline": "python -c 'import torch'",
+        "import_torch_s": round(torch_import, 3),
+        "help_s": round(help_s, 3),
+        "noise_64px_s": round(noise_s, 3),
+        "help_vs_import_torch": ratio(help_s, torch_import),
+        "noise_vs_import_torch": ratio(noise_s, torch_import),
+    }
+
+
+def _train_rate(env: dict[str, str], preset: str, steps: int, extra: list[str], name: str) -> float:
+    cmd = [*DIFFCLI, "train", "--preset", preset, "--dataset", "glyphs", "--limit", "8192", "--batch-size", "128", "--max-steps", str(steps), "--name", name, "--force", "--json", *extra]
+    return float(last_json(run(cmd, env).stdout)["images_per_second"])
+
+
+def bench_training(env: dict[str, str], quick: bool) -> dict[str, Any]:
+    course = _train_rate(env, "course", 3 if quick else 15, ["--device", "cpu"], "bench-course")
+    fast = _train_rate(env, "fast", 5 if quick else 40, ["--device", "cpu"], "bench-fast")
+    return {"baseline": "course preset (its UNet, width 64, full resolution)", "course_img_s": course, "fast_img_s": fast, "fast_vs_course": ratio(fast, course)}
+
+
+SAMPLER_ROWS = [("ddpm", 300), ("ddim", 20), ("ddim", 10), ("dpm++", 10), ("heun", 10)]
+
+
+def bench_sampling(env: dict[str, str], work: Path, quick: bool) -> dict[str, Any]:
+    rows = []
+    per_class = 1 if quick else 10  # 10 classes x 10 = the 100-image grid
+    for sampler, steps in SAMPLER_ROWS:
+        steps = min(steps, 20) if quick else steps
+        cmd = [*DIFFCLI, "sample", "-n", str(per_class), "--sampler", sampler, "--steps", str(steps), "--seed", "0", "--device", "cpu", "-o", str(work / f"grid-{sampler}-{steps}.png"), "--json", "-q"]
+        began = time.perf_counter()
+        info = last_json(run(cmd, env).stdout)
+        rows.append({"sampler": sampler, "steps": steps, "images": 10 * per_class, "generate_s": info["seconds"], "command_s": round(time.perf_counter() - began, 2)})
+    base = rows[0]["generate_s"]
+    for row in rows:
+        row["vs_ddpm_300"] = ratio(row["generate_s"], base)
+    return {"baseline": f"{SAMPLER_ROWS[0][0]} {SAMPLER_ROWS[0][1]} steps", "rows": rows, "cfg": bench_cfg_batching(quick)}
+
+
+def bench_cfg_batching(quick: bool) -> dict[str, Any]:
+    """CFG's conditional and unconditional estimates in one batched call (GuidedModel) vs two calls."""
+    import torch
+
+    from diffcli.diffusion.guidance import GuidedModel, classifier_free
+    from diffcli.models.backends import load_model
+
+    model = load_model(device="cpu")
+    n, steps = (10, 3) if quick else (100, 20)
+    cond = torch.arange(n) % len(model.labels)
+    null = torch.full_like(cond, len(model.labels))
+    guided = GuidedModel(model.net, classifier_free(cond, null, 5.0))
+    x = torch.randn(n, model.channels, model.size, model.size)
+
+    def two_passes(x, t):
+        eps_c, eps_u = model.net(x, t, cond), model.net(x, t, null)
+        return eps_u + 5.0 * (eps_c - eps_u)
+
+    def timed(fn) -> float:
+        with torch.no_grad():
+            fn(x, torch.full((n,), 150))
+            began = time.perf_counter()
+            for i in range(steps):
+                fn(x, torch.full((n,), 299 - 10 * i))
+            return time.perf_counter() - began
+
+    with torch.no_grad():
+        same = torch.allclose(guided(x, torch.full((n,), 150)), two_passes(x, torch.full((n,), 150)), atol=1e-4)
+    batched, separate = timed(guided), timed(two_passes)
+    return {"images": n, "steps": steps, "batched_s": round(batched, 3), "two_passes_s": round(separate, 3), "batched_vs_two_passes": ratio(batched, separate), "same_result": same}
+
+
+def bench_quality(env: dict[str, str], quick: bool, data_dir: Optional[str]) -> dict[str, Any]:
+    rows = []
+    n = 2 if quick else 30
+    for sampler, steps in SAMPLER_ROWS:
+        steps = min(steps, 20) if quick else steps
+        cmd = [*DIFFCLI, "eval", "-n", str(n), "--sampler", sampler, "--steps", str(steps), "--device", "cpu", "--json", "-q"]
+        if data_dir:
+            cmd += ["--data-dir", data_dir]
+        report = last_json(run(cmd, env).stdout)
+        rows.append({
+            "sampler": sampler, "steps": steps, "n": report["n"], "accuracy": report["accuracy"], "min_class_accuracy": report["min_class_accuracy"],
+            "worst": report["worst"], "fid": report["fid"]["value"], "fid_floor": report["fid"]["floor"], "generate_s": report["seconds_generating"],
+        })
+    base = rows[0]
+    for row in rows:
+        row["accuracy_vs_ddpm_300"] = ratio(row["accuracy"], base["accuracy"])
+        row["fid_vs_ddpm_300"] = ratio(row["fid"], base["fid"])
+    return {"baseline": f"{SAMPLER_ROWS[0][0]} {SAMPLER_ROWS[0][1]} steps", "per_class": n, "rows": rows}
+
+
+def bench_distributed(env: dict[str, str], quick: bool) -> dict[str, Any]:
+    torchrun = Path(PYTHON).parent / "torchrun"
+    if not torchrun.exists():
+        return {"skipped": "torchrun is not installed beside this Python"}
+    steps = 6 if quick else 40
+    common = ["--dataset", "glyphs", "--limit", "4096", "--batch-size", "64", "--preset", "fast", "--max-steps", str(steps), "--device", "cpu", "--seed", "0", "--force", "--json"]
+    one = last_json(run([*DIFFCLI, "train", *common, "--name", "bench-one"], env).stdout)
+    two_env = {**env, "OMP_NUM_THREADS": "1"}
+    two = last_json(run([str(torchrun), "--nproc-per-node", "2", "--master-port", "29533", "-m", "diffcli", "train", *common, "--name", "bench-two"], two_env).stdout)
+    home = Path(env["DIFFCLI_HOME"]) / "models"
+    curve = lambda name: [float(r["train_loss"]) for r in csv.DictReader((home / name / "train" / "loss.csv").open())]  # noqa: E731
+    a, b = curve("bench-one"), curve("bench-two")
+    return {
+        "baseline": "one process, 2 threads",
+        "steps": steps,
+        "one_img_s": one["images_per_second"],
+        "two_gloo_img_s": two["images_per_second"],
+        "two_vs_one": ratio(two["images_per_second"], one["images_per_second"]),
+        "max_loss_difference": round(max(abs(x - y) for x, y in zip(a, b)), 6) if len(a) == len(b) else None,
+    }
+
+
+def bench_gpu(env: dict[str, str], quick: bool) -> dict[str, Any]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device"}
+    steps = 10 if quick else 200
+    plain = _train_rate(env, "fast", steps, ["--device", "cuda", "--precision", "fp32"], "bench-gpu-fp32")
+    tuned = _train_rate(env, "fast", steps, ["--device", "cuda", "--precision", "bf16", "--channels-last", "--compile"], "bench-gpu-bf16")
+    return {"baseline": "fast preset, fp32", "device": torch.cuda.get_device_name(0), "fp32_img_s": plain, "bf16_channels_last_compile_img_s": tuned, "tuned_vs_fp32": ratio(tuned, plain)}
+
+
+# ----- report ------------------------------------------------------------------------------------
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    out = [f"Measured {results['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, device {m['device']}).", ""]
+    s = results["startup"]
+    out += ["| startup | seconds | vs `import torch` |", "|---|---|---|", f"| `python -c 'import torch'` (baseline) | {s['import_torch_s']} | 1 |",
+            f"| `diffcli --help` | {s['help_s']} | {s['help_vs_import_torch']} |", f"| `diffcli noise` 64x64 PNG | {s['noise_64px_s']} | {s['noise_vs_import_torch']} |", ""]
+    t = results["training"]
+    out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |", f"| fast | {t['fast_img_s']} | {t['fast_vs_course']} |", ""]
+    out += ["| sampler | steps | s per 100 images | vs DDPM 300 |", "|---|---|---|---|"]
+    out += [f"| {r['sampler']} | {r['steps']} | {r['generate_s']} | {r['vs_ddpm_300']} |" for r in results["sampling"]["rows"]]
+    c = results["sampling"]["cfg"]
+    out += ["", f"CFG, {c['images']} images x {c['steps']} steps: one batched pass {c['batched_s']} s vs two passes {c['two_passes_s']} s (ratio {c['batched_vs_two_passes']}, same result: {c['same_result']}).", ""]
+    q = results["quality"]
+    out += [f"| sampler | steps | accuracy ({q['per_class']}/class) | lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['sampler']} | {r['steps']} | {r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |" for r in q["rows"]]
+    d = results["distributed"]
+    if "skipped" not in d:
+        out += ["", f"torchrun 2 x gloo vs one process ({d['steps']} steps): {d['two_gloo_img_s']} vs {d['one_img_s']} img/s (ratio {d['two_vs_one']}); largest loss difference per step {d['max_loss_difference']}."]
+    g = results["gpu"]
+    if "skipped" not in g:
+        out += ["", f"GPU {g['device']}: fp32 {g['fp32_img_s']} img/s, bf16 + channels_last + compile {g['bf16_channels_last_compile_img_s']} img/s (ratio {g['tuned_vs_fp32']})."]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not figures to quote")
+    parser.add_argument("--data-dir", default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")), help="MNIST for the quality rows")
+    parser.add_argument("--out", default=str(REPO / "bench"), help="folder for results.json and results.md")
+    parser.add_argument("--only", default=None, help="comma-separated benchmarks to run (startup,training,sampling,quality,distributed,gpu)")
+    args = parser.parse_args()
+    wanted = set(args.only.split(",")) if args.only else {"startup", "training", "sampling", "quality", "distributed", "gpu"}
+    scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-"))
+    env = {**os.environ, "DIFFCLI_HOME": str(scratch / "home"), "NO_COLOR": "1", "BENCH_CWD": str(scratch)}
+    env.pop("DIFFCLI_MODEL", None)
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "quick": args.quick}
+    began = time.perf_counter()
+    try:
+        steps = [
+            ("startup", lambda: bench_startup(env, scratch, 3 if args.quick else 7)),
+            ("training", lambda: bench_training(env, args.quick)),
+            ("sampling", lambda: bench_sampling(env, scratch, args.quick)),
+            ("quality", lambda: bench_quality(env, args.quick, args.data_dir if Path(args.data_dir).is_dir() else None)),
+            ("distributed", lambda: bench_distributed(env, args.quick)),
+            ("gpu", lambda: bench_gpu(env, args.quick)),
+        ]
+        for name, fn in steps:
+            if name in wanted:
+                print(f"bench: {name} ...", file=sys.stderr, flush=True)
+                results[name] = fn()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results["wall_s"] = round(time.perf_counter() - began, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if wanted >= {"startup", "training", "sampling", "quality", "distributed", "gpu"}:
+        table = markdown(results)
+        (out / "results.md").write_text(table)
+        print(table)
+    else:
+        print(json.dumps(results, indent=2))
+    print(f"bench: {results['wall_s']} s; wrote {out / 'results.json'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

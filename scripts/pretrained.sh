@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make pretrained`: retrain the embedded models with `diffcli train` itself, score them with
+# `diffcli eval`, and package them into diffcli/models/builtin/ (config.json + float16 weights).
+#
+#   MNIST_DIR    a torchvision root or IDX folder holding MNIST            (default: ../shared/data)
+#   FASHION_DIR  the same for Fashion-MNIST; skipped when absent         (default: /usr/share/datasets/fashion-mnist)
+#   WORK         scratch registry for the runs                             (default: out/pretrained)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+diffcli=".venv/bin/diffcli"
+MNIST_DIR=${MNIST_DIR:-../shared/data}
+FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+export DIFFCLI_HOME=${WORK:-$PWD/out/pretrained}
+
+build() {  # name dataset data_dir
+  local name=$1 dataset=$2 data=$3
+  $diffcli train --preset fast --dataset "$dataset" --data-dir "$data" \
+    --name "$name-train" --seed 0 --force --device cpu
+  .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/$name-train" "$DIFFCLI_HOME/models/$name"
+  # Scored as shipped (float16 weights), with the model's own sampler settings, 100 samples per class.
+  $diffcli eval --model "$name" --data-dir "$data" --device cpu -n 100 --record
+  $diffcli eval --model "$name" --data-dir "$data" --device cpu --task anagram --view rot180 -n 10 --record
+  $diffcli eval --model "$name" --data-dir "$data" --device cpu --task hybrid -n 10 --record
+  .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/$name" "diffcli/models/builtin/$name"
+}
+
+build mnist mnist "$MNIST_DIR"
+if [ -d "$FASHION_DIR" ]; then
+  build fashion fashion-mnist "$FASHION_DIR"
+else
+  echo "Fashion-MNIST not found at $FASHION_DIR: skipping the fashion model" >&2
+fi
+echo "embedded models written to diffcli/models/builtin/; their figures are in each config.json (metrics.eval)" >&2
