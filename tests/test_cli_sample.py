@@ -1,5 +1,7 @@
 """`diffcli sample`, `anagram` and `hybrid` on a tiny model: outputs, seeds, SDEdit, inpainting, bad input."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -52,6 +54,21 @@ def test_sdedit_keeps_more_of_the_image_at_a_lower_start(tiny, tmp_path):
         assert r.code == 0, r.stderr
         diffs.append(np.abs(png_array(r.stdout_bytes).astype(float) - init).mean())
     assert diffs[0] < diffs[1]
+
+
+def test_a_start_sweep_is_one_run_per_start_in_one_command(tiny, tmp_path):
+    Image.fromarray(np.where(np.arange(16)[None, :] < 8, 255, 0).repeat(16, 0).astype(np.uint8)).save(tmp_path / "half.png")
+    common = [*tiny, "--class", "0", "--init", str(tmp_path / "half.png"), "--seed", "0"]
+    r = run_cli(["sample", *common, "--start", "2", "--start", "19", "--out-dir", str(tmp_path / "sweep"), "--json"])
+    assert r.code == 0, r.stderr
+    info = r.json()
+    assert info["starts"] == [2, 19] and [Path(p).name for p in info["outputs"]] == ["0-0-t2.png", "0-0-t19.png"]
+    for start in (2, 19):  # each column is exactly the single-start run
+        alone = run_cli(["sample", *common, "--start", str(start), "-o", "-"])
+        assert np.array_equal(png_array(alone.stdout_bytes), png_array(tmp_path / "sweep" / f"0-0-t{start}.png"))
+    panel = run_cli(["sample", *common, "--start", "2", "--start", "10", "--start", "19", "-o", str(tmp_path / "p.png")])
+    assert panel.code == 0 and png_array(tmp_path / "p.png").shape[1] > 3.5 * png_array(tmp_path / "p.png").shape[0] * 0.8  # input + 3 columns
+    assert run_cli(["sample", *common, "--start", "2", "--start", "5", "--chain"]).code == 2
 
 
 def test_inpainting_keeps_the_unmasked_pixels(tiny, tmp_path):

@@ -23,7 +23,7 @@ def sample(
     guidance: common.Guidance = None,
     eta: common.Eta = 0.0,
     init: Annotated[Optional[str], typer.Option("--init", help="SDEdit / image-to-image: start from this image noised to --start.")] = None,
-    start: Annotated[Optional[int], typer.Option("--start", help="With --init: the timestep to noise it to (lower keeps more of it). Default: T-1 with --mask, else T/2.")] = None,
+    start: Annotated[Optional[list[int]], typer.Option("--start", help="With --init: the timestep to noise it to (lower keeps more of it); repeat for a sweep, one column per start. Default: T-1 with --mask, else T/2.")] = None,
     mask: Annotated[Optional[str], typer.Option("--mask", help="With --init: inpaint where the mask is white, keep the rest.")] = None,
     chain: Annotated[bool, typer.Option("--chain", help="Write the reverse-chain strip (x_t at 10 steps) of each sample instead of the grid (with --out-dir: beside each image).")] = False,
     weights: common.Weights = "ema",
@@ -72,6 +72,7 @@ def sample(
     seeds = generating.seeds_for(seed, len(prompts))
 
     init_tensor = mask_tensor = None
+    starts: list[Optional[int]] = [None]
     if init is not None:
         init_image, init_name = images.open_image(init, console.notice)
         if mask is not None:
@@ -81,26 +82,35 @@ def sample(
             mask_tensor = torch.from_numpy(images.binary_mask(mask_image, gen.size, mask_name, console.notice))[None].repeat(len(prompts), 1, 1, 1)
         pixels = images.resize_square(images.to_pixels(init_image, gen.channels, init_name, console.notice), gen.size, init_name, console.notice)
         init_tensor = gen.to_model(pixels)[None].repeat(len(prompts), 1, 1, 1)
-        if start is None:
-            start = gen.schedule.timesteps - 1 if mask is not None else gen.schedule.timesteps // 2
-            console.notice(f"--start {start}")
-        if not 0 <= start < gen.schedule.timesteps:
-            raise UsageError(f"--start {start} is outside [0, {gen.schedule.timesteps})")
+        if not start:
+            start = [gen.schedule.timesteps - 1 if mask is not None else gen.schedule.timesteps // 2]
+            console.notice(f"--start {start[0]}")
+        for value in start:
+            if not 0 <= value < gen.schedule.timesteps:
+                raise UsageError(f"--start {value} is outside [0, {gen.schedule.timesteps})")
+        starts = list(start)
+    if len(starts) > 1 and chain:
+        raise UsageError("--chain shows one run per sample; give one --start with it")
 
-    recorder = ChainRecorder(_total_steps(gen, settings, start if init is not None else None), CHAIN_FRAMES) if chain else None
+    recorder = ChainRecorder(_total_steps(gen, settings, starts[0]), CHAIN_FRAMES) if chain else None
     began = time.perf_counter()
-    result = generating.run_generation(
-        gen, prompt_terms(gen, prompts, scale), seeds, settings, title=f"sample {gen.name}", quiet=quiet, json_output=json_output,
-        init=init_tensor, start=start, mask=mask_tensor, chain=recorder,
-    )
-    if upscale:
-        result = gen.upscale(result, prompts)
+    runs = []  # one result per start (one run without --init)
+    for value in starts:
+        result = generating.run_generation(
+            gen, prompt_terms(gen, prompts, scale), seeds, settings, title=f"sample {gen.name}" + (f" from t={value}" if value is not None else ""),
+            quiet=quiet, json_output=json_output, init=init_tensor, start=value, mask=mask_tensor, chain=recorder,
+        )
+        if upscale:
+            result = gen.upscale(result, prompts)
+        runs.append(gen.to_pixels(result))
     seconds = time.perf_counter() - began
-    pixels = gen.to_pixels(result)
+    pixels = runs[0]
+    sweep = len(runs) > 1
 
     meta = common.metadata("sample", model=gen.name, seed=seed, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, guidance=scale, eta=eta if settings.sampler == "ddim" else None, init=init, start=start, mask=mask)
-    names = [f"{generating.safe_label(gen.label_name(p) if p else 'sample')}-{s}" for p, s in zip(prompts, seeds)]
-    per_image = [{"seed": s, "prompt": p.text if p else None} for p, s in zip(prompts, seeds)]
+    base_names = [f"{generating.safe_label(gen.label_name(p) if p else 'sample')}-{s}" for p, s in zip(prompts, seeds)]
+    names = [f"{name}-t{value}" if sweep else name for value in starts for name in base_names]
+    per_image = [{"seed": s, "prompt": p.text if p else None, **({"start": value} if value is not None else {})} for value in starts for p, s in zip(prompts, seeds)]
 
     def chain_figure(rows: range):
         labels = [f"t={t}" for t in recorder.steps] + ["result"]
@@ -109,6 +119,9 @@ def sample(
     def grid():
         if chain:
             return chain_figure(range(len(prompts)))
+        if sweep:  # the SDEdit sweep: the input, then the result at each start, one row per sample
+            init_pixels = gen.to_pixels(init_tensor[:1])[0]
+            return figure([[init_pixels, *(run[i] for run in runs)] for i in range(len(prompts))], col_labels=["input", *(f"t={v}" for v in starts)], row_labels=base_names)
         if len(prompts) == 1:
             return pixels[0]
         rows = [[*pixels[i * n : (i + 1) * n]] for i in range(len(resolved))]
@@ -119,7 +132,7 @@ def sample(
         return figure(rows, row_labels=row_names)
 
     written = generating.write_outputs(
-        list(pixels), names, out=out, out_dir=out_dir, default_name="sample.png", json_output=json_output,
+        [image for run in runs for image in run], names, out=out, out_dir=out_dir, default_name="sample.png", json_output=json_output,
         metadata=meta, per_image_meta=per_image, figure_maker=grid,
     )
     if chain and out_dir:
@@ -129,12 +142,12 @@ def sample(
             written.append(str(path))
             if not json_output:
                 console.emit_line(str(path))
-    console.info(f"{len(prompts)} image(s) in {seconds:.1f} s ({settings.sampler}, {settings.steps or 'stride ' + str(settings.stride)} steps, CFG {scale:g})")
+    console.info(f"{len(prompts) * len(runs)} image(s) in {seconds:.1f} s ({settings.sampler}, {settings.steps or 'stride ' + str(settings.stride)} steps, CFG {scale:g})")
     if json_output:
         console.emit_json({
             "model": gen.name, "outputs": written, "seed": seed, "seeds": seeds, "sampler": settings.sampler,
             "steps": settings.steps, "stride": settings.stride, "guidance": scale, "prompts": [p.text if p else None for p in prompts],
-            "seconds": round(seconds, 3),
+            "starts": starts if init is not None else None, "seconds": round(seconds, 3),
         })
 
 
