@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import make_tiny_model, run_cli
+from helpers import make_tiny_model, png_array, run_cli
 from test_evaluate import SHAPES as UNSORTED, write_shapes_folder
 
 SHAPES = sorted(UNSORTED)  # a folder dataset's classes are its subfolders in sorted order
@@ -150,3 +150,17 @@ def test_missing_data_names_the_files(home, tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     r = run_cli(["eval", "--model", "m", "--device", "cpu", "--data-dir", str(tmp_path / "empty")])
     assert r.code == 1 and "train-images-idx3-ubyte" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_chain_task_finds_where_samples_become_recognisable(shapes_model, monkeypatch, tmp_path):
+    _oracle(monkeypatch, shift=0)  # its clean estimate is the right image from the first step on
+    r = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE, "--plot", str(tmp_path / "chain.png"), "--json"])
+    assert r.code == 0, r.stderr
+    report = r.json()
+    assert [s["step"] for s in report["chain"]] == [1, 2, 3, 4, 5] and report["steps"] == 5
+    assert all(s["accuracy"] == 1.0 for s in report["chain"]) and report["recognisable_at"] == {"step": 1, "t": 19, "fraction": 0.2}
+    assert png_array(tmp_path / "chain.png").shape[2] == 3
+    _oracle(monkeypatch, shift=1)
+    never = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE]).stderr
+    assert "recognisable (accuracy >= 90.0% to the end) never" in never
+    assert run_cli(["eval", "--model", shapes_model, "--plot", "x.png"]).code == 2  # --plot belongs to --task chain

@@ -11,14 +11,14 @@ from diffcli import console
 from diffcli.cli import common, generating
 from diffcli.errors import DiffcliError, UsageError
 
-TASKS = ("sample", "anagram", "hybrid")
+TASKS = ("sample", "anagram", "hybrid", "chain")
 SCORERS = ("classifier", "clip")
-DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10}
+DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10, "chain": 20}
 
 
 def evaluate(
-    task: Annotated[str, typer.Option("--task", help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs).")] = "sample",
-    n: Annotated[Optional[int], typer.Option("-n", help="Samples per class (task sample, default 100) or seeds per pair (anagram/hybrid, default 10).")] = None,
+    task: Annotated[str, typer.Option("--task", help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), chain (the step at which samples become recognisable).")] = "sample",
+    n: Annotated[Optional[int], typer.Option("-n", help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
     scorer: Annotated[str, typer.Option("--scorer", help="classifier (trained once per dataset, cached in the registry) or clip (open_clip, optional).")] = "classifier",
     view: Annotated[str, typer.Option("--view", help="Task anagram: flip, rot180, hflip, rot90 or negate.")] = "flip",
     weight: Annotated[float, typer.Option("--weight", help="Task anagram: weight of the first prompt's estimate.")] = 0.5,
@@ -38,6 +38,7 @@ def evaluate(
     clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", help="Scorer clip: the pretrained tag, read from the local open_clip / Hugging Face cache.")] = "laion2b_s34b_b79k",
     clip_weights: Annotated[Optional[str], typer.Option("--clip-weights", help="Scorer clip: a local open_clip checkpoint file instead of the tag.")] = None,
     template: Annotated[Optional[str], typer.Option("--template", help='Scorer clip: prompt template with {label} (default: "a photo of the digit {label}" for digits).')] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
     record: Annotated[bool, typer.Option("--record", help="Store the headline figures in the model's config.json (metrics.eval).")] = False,
     model: common.ModelName = None,
     device: common.Device = "auto",
@@ -54,6 +55,8 @@ def evaluate(
         raise UsageError(f"unknown --task {task!r}", f"choose one of {', '.join(TASKS)}")
     if scorer not in SCORERS:
         raise UsageError(f"unknown --scorer {scorer!r}", f"choose one of {', '.join(SCORERS)}")
+    if plot is not None and task != "chain":
+        raise UsageError("--plot draws the chain task's curve", "add --task chain")
     if scorer == "clip" and task != "sample":
         raise UsageError("--scorer clip scores --task sample only", "grade illusions with the classifier (the default)")
     n = DEFAULT_N[task] if n is None else n
@@ -73,7 +76,7 @@ def evaluate(
     plan = runner.GenerationPlan(settings, guidance_scale(gen, guidance), seed, batch_size)
     the_view = generating.pick_view(view, gen) if task == "anagram" else None
     filter_size = generating.hybrid_filter(gen, kernel, sigma) if task == "hybrid" else None
-    pair_list = runner.parse_pairs(pairs, gen) if task != "sample" else []
+    pair_list = runner.parse_pairs(pairs, gen) if task in ("anagram", "hybrid") else []
     spec = runner.dataset_of(gen, dataset)
     where = runner.data_dir_for(gen, spec, data_dir)
 
@@ -90,7 +93,7 @@ def evaluate(
 
         clip = load_clip(clip_model, clip_pretrained, gen.device, weights=clip_weights)
 
-    if task != "sample":
+    if task in ("anagram", "hybrid"):
         count = n * len(pair_list)
     else:
         count = n * (len(gen.labels) if gen.cond_type == "class" else len(classifier.label_names))
@@ -102,6 +105,11 @@ def evaluate(
         **({"classifier": {"name": classifier.name, "test_accuracy": round(classifier.test_accuracy, 6)}} if classifier else {}),
         **report,
     }
+    if plot is not None:
+        from diffcli.io import images
+
+        target = images.resolve_output(plot, "chain.png", json_output, console.notice)
+        images.write_png(runner.chain_plot(report, f"{gen.name}: when do samples become recognisable?"), target, common.metadata("eval", model=gen.name, task="chain"))
     if record:
         _record(gen, report)
     if json_output:
@@ -125,6 +133,8 @@ def _run(task, gen, classifier, plan, n, count, spec, where, pair_list, the_view
             return runner.evaluate_anagrams(gen, classifier, plan, pair_list, n, the_view, weight, on_step)
         if task == "hybrid":
             return runner.evaluate_hybrids(gen, classifier, plan, pair_list, n, *filter_size, on_step=on_step)
+        if task == "chain":
+            return runner.evaluate_chain(gen, classifier, plan, n, on_step=on_step)
         pixels, intended, seconds = runner.sample_per_class(gen, plan, n, count // n, on_step)
     if clip is not None:
         from diffcli.evaluate.clip_score import clip_scores, default_template
@@ -190,6 +200,20 @@ def _print_report(report: dict) -> None:
             out.print(f"{report['n']} unconditional samples ({settings}) read as: {shares}", markup=False)
         fid = report["fid"]
         out.print(f"FID {fid['value']:.3f} (n={fid['n']}; real-vs-real floor at the same n {fid['floor']:.3f}) in {fid['space']}; {grader}", markup=False)
+        return
+    if report["task"] == "chain":
+        at = report["recognisable_at"]
+        chain = report["chain"]
+        marks = {max(1, round(f * len(chain))) for f in (0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
+        table = Table(title=f"{report['model']}: the classifier's verdict on the clean estimate along the chain ({report['n']} samples, {settings})")
+        for col in ("step", "t", "accuracy"):
+            table.add_column(col, justify="right")
+        for s in chain:
+            if s["step"] in marks or (at and s["step"] == at["step"]):
+                table.add_row(f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]))
+        out.print(table)
+        where = "never" if at is None else f"from step {at['step']}/{len(chain)} (t={at['t']}, {_percent(at['fraction'])} of the way)"
+        out.print(f"recognisable (accuracy >= {_percent(report['threshold'])} to the end) {where}; {grader}", markup=False)
         return
     roles = ("image", "view") if report["task"] == "anagram" else ("far", "near")
     what = f"view {report['view']}" if report["task"] == "anagram" else f"low-pass {report['kernel']}/{report['sigma']:g}"

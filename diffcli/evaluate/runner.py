@@ -205,3 +205,58 @@ def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs
     image = predict(classifier, model.to_pixels(x)).argmax(1)
     report = hybrid_success(low, image, [p.label for p in far], [p.label for p in near], model.labels)
     return {"task": "hybrid", "kernel": kernel, "sigma": sigma, "per_pair": n, "seconds_generating": round(seconds, 2), **report}
+
+
+def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int, threshold: float = 0.9, on_step: Optional[StepHook] = None) -> dict:
+    """Where along the reverse chain a sample becomes recognisable: at every step, the share of the
+    clean estimates x0_t that the classifier already reads as the intended class.
+
+    `recognisable_at` is the first step from which that share stays at or above `threshold`, also as
+    a fraction of the way (the ITAI notebook guesses about 70 %)."""
+    from diffcli.evaluate.classifier import predict
+
+    check_labels_match(model, classifier)
+    classes = class_prompts(model)
+    if not classes:
+        raise UsageError(f"model {model.name!r} is not class-conditional: the chain task needs an intended class per sample")
+    prompts = [p for p in classes for _ in range(n)]
+    intended = torch.tensor([p.label for p in prompts])
+    steps = len(plan_timesteps(model.schedule, plan.settings))
+    correct = torch.zeros(steps)
+    timesteps = [0] * steps
+    offset = [0]  # rows done in earlier batches
+
+    def record(i: int, t: int, x_t: torch.Tensor, x0: torch.Tensor) -> None:
+        rows = intended[offset[0] : offset[0] + x0.shape[0]]
+        correct[i] += float((predict(classifier, model.to_pixels(x0)).argmax(1) == rows).sum())
+        timesteps[i] = t
+        if i == steps - 1:
+            offset[0] += x0.shape[0]
+        if on_step is not None:
+            on_step(i, t, x_t, x0)
+
+    began = time.perf_counter()
+    generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale), len(prompts), plan, record)
+    accuracy = (correct / len(prompts)).tolist()
+    above = [a >= threshold for a in accuracy]
+    first = next((i for i in range(steps) if all(above[i:])), None)
+    return {
+        "task": "chain",
+        "n": len(prompts),
+        "per_class": n,
+        "threshold": threshold,
+        "seconds": round(time.perf_counter() - began, 2),
+        "chain": [{"step": i + 1, "t": t, "accuracy": round(a, 4)} for i, (t, a) in enumerate(zip(timesteps, accuracy))],
+        "recognisable_at": None if first is None else {"step": first + 1, "t": timesteps[first], "fraction": round((first + 1) / steps, 3)},
+    }
+
+
+def chain_plot(report: dict, title: str) -> np.ndarray:
+    """Accuracy of the clean estimate against the fraction of the reverse chain done."""
+    from diffcli.io.plot import Series, line_plot
+
+    steps = report["chain"]
+    x = [s["step"] / len(steps) for s in steps]
+    series = [Series("x0 read as its class", x, [s["accuracy"] for s in steps], markers=len(steps) <= 30)]
+    series.append(Series(f"threshold {report['threshold']:g}", [0.0, 1.0], [report["threshold"]] * 2))
+    return line_plot(series, title=title, xlabel="fraction of the reverse chain done", ylabel="accuracy")
