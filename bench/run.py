@@ -2,7 +2,7 @@
 against a baseline measured in the same run.
 
   startup     `diffcli --help` and `diffcli noise` (64x64 PNG) vs `python -c "import torch"`
-  training    img/s of the fast recipe vs the course recipe (same data, same batch)
+  training    img/s of the default recipe vs the course recipe (same data, same batch)
   sampling    seconds for a 100-image class-conditional CFG grid: few-step samplers vs 300-step DDPM,
               and CFG's two estimates in one batched forward pass vs two passes
   quality     per-class accuracy and FID of each sampler setting (`diffcli eval`) vs 300-step DDPM
@@ -107,8 +107,8 @@ def _train_rate(env: dict[str, str], preset: str, steps: int, extra: list[str], 
 
 def bench_training(env: dict[str, str], quick: bool) -> dict[str, Any]:
     course = _train_rate(env, "course", 3 if quick else 15, ["--device", "cpu"], "bench-course")
-    fast = _train_rate(env, "fast", 5 if quick else 40, ["--device", "cpu"], "bench-fast")
-    return {"baseline": "course preset (its UNet, width 64, full resolution)", "course_img_s": course, "fast_img_s": fast, "fast_vs_course": ratio(fast, course)}
+    default = _train_rate(env, "default", 5 if quick else 40, ["--device", "cpu"], "bench-default")
+    return {"baseline": "course preset (its UNet, width 64, full resolution)", "course_img_s": course, "default_img_s": default, "default_vs_course": ratio(default, course)}
 
 
 SAMPLER_ROWS = [("ddpm", 300), ("ddim", 20), ("ddim", 10), ("dpm++", 10), ("heun", 10)]
@@ -186,7 +186,7 @@ def bench_distributed(env: dict[str, str], quick: bool) -> dict[str, Any]:
     if not torchrun.exists():
         return {"skipped": "torchrun is not installed beside this Python"}
     steps = 6 if quick else 40
-    common = ["--dataset", "glyphs", "--limit", "4096", "--batch-size", "64", "--preset", "fast", "--max-steps", str(steps), "--device", "cpu", "--seed", "0", "--force", "--json"]
+    common = ["--dataset", "glyphs", "--limit", "4096", "--batch-size", "64", "--max-steps", str(steps), "--device", "cpu", "--seed", "0", "--force", "--json"]
     one = last_json(run([*DIFFCLI, "train", *common, "--name", "bench-one"], env).stdout)
     two_env = {**env, "OMP_NUM_THREADS": "1"}
     two = last_json(run([str(torchrun), "--nproc-per-node", "2", "--master-port", "29533", "-m", "diffcli", "train", *common, "--name", "bench-two"], two_env).stdout)
@@ -209,9 +209,9 @@ def bench_gpu(env: dict[str, str], quick: bool) -> dict[str, Any]:
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA device"}
     steps = 10 if quick else 200
-    plain = _train_rate(env, "fast", steps, ["--device", "cuda", "--precision", "fp32"], "bench-gpu-fp32")
-    tuned = _train_rate(env, "fast", steps, ["--device", "cuda", "--precision", "bf16", "--channels-last", "--compile"], "bench-gpu-bf16")
-    return {"baseline": "fast preset, fp32", "device": torch.cuda.get_device_name(0), "fp32_img_s": plain, "bf16_channels_last_compile_img_s": tuned, "tuned_vs_fp32": ratio(tuned, plain)}
+    plain = _train_rate(env, "default", steps, ["--device", "cuda", "--precision", "fp32"], "bench-gpu-fp32")
+    tuned = _train_rate(env, "default", steps, ["--device", "cuda", "--precision", "bf16", "--channels-last", "--compile"], "bench-gpu-bf16")
+    return {"baseline": "default recipe, fp32", "device": torch.cuda.get_device_name(0), "fp32_img_s": plain, "bf16_channels_last_compile_img_s": tuned, "tuned_vs_fp32": ratio(tuned, plain)}
 
 
 # ----- report ------------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def markdown(results: dict[str, Any]) -> str:
     out += ["| startup | seconds | vs `import torch` |", "|---|---|---|", f"| `python -c 'import torch'` (baseline) | {s['import_torch_s']} | 1 |",
             f"| `diffcli --help` | {s['help_s']} | {s['help_vs_import_torch']} |", f"| `diffcli noise` 64x64 PNG | {s['noise_64px_s']} | {s['noise_vs_import_torch']} |", ""]
     t = results["training"]
-    out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |", f"| fast | {t['fast_img_s']} | {t['fast_vs_course']} |", ""]
+    out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |", f"| default | {t['default_img_s']} | {t['default_vs_course']} |", ""]
     out += ["| sampler | steps | s per 100 images | vs DDPM 300 |", "|---|---|---|---|"]
     out += [f"| {r['sampler']} | {r['steps']} | {r['generate_s']} | {r['vs_ddpm_300']} |" for r in results["sampling"]["rows"]]
     c = results["sampling"]["cfg"]

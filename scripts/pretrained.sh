@@ -14,7 +14,7 @@ export DIFFCLI_HOME=${WORK:-$PWD/out/pretrained}
 
 build() {  # name dataset data_dir
   local name=$1 dataset=$2 data=$3
-  $diffcli train --preset fast --dataset "$dataset" --data-dir "$data" \
+  $diffcli train --dataset "$dataset" --data-dir "$data" \
     --name "$name-train" --seed 0 --force --device cpu
   .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/$name-train" "$DIFFCLI_HOME/models/$name"
   # Scored as shipped (float16 weights), with the model's own sampler settings, 100 samples per class.

@@ -17,7 +17,7 @@ def train(
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="mnist, fashion-mnist, glyphs (synthetic, offline) or folder:PATH (subfolders = classes).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else data/ beside the registry).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Registry name of the model (default: DATASET-COND).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Recipe: default, fast (measured CPU recipe), course (the course's UNet and schedule), denoiser (course B.1).")] = "default",
+    preset: Annotated[str, typer.Option("--preset", help="Recipe: default (the measured CPU recipe, docs/performance.md), course (the course's UNet and schedule), denoiser (course B.1).")] = "default",
     cond: Annotated[Optional[str], typer.Option("--cond", help="class (with CFG's null class), time (unconditional) or none (single-step denoiser).")] = None,
     objective: Annotated[Optional[str], typer.Option("--objective", help="eps (noise prediction), v, flow (flow matching) or denoise (map x + sigma z to x).")] = None,
     noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", help="Objective denoise: the training noise level sigma.")] = None,

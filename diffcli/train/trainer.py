@@ -132,8 +132,8 @@ class Trainer:
             self.batch -= self.batch % world
         self.local_batch = self.batch // world
         self.steps_per_epoch = max(1, len(train_data) // self.batch)
-        planned = settings.epochs * self.steps_per_epoch
-        self.total_steps = min(planned, settings.max_steps) if settings.max_steps else planned
+        self.planned_steps = settings.epochs * self.steps_per_epoch  # the LR schedule spans these, whatever --max-steps says
+        self.total_steps = min(self.planned_steps, settings.max_steps) if settings.max_steps else self.planned_steps
 
         torch.manual_seed(settings.seed)  # identical initial weights on every rank
         self.network = build_network(self.config).to(device)
@@ -196,7 +196,7 @@ class Trainer:
         if s.lr_schedule == "exponential":  # the course: gamma = 0.1^(1/epochs), stepped each epoch
             lr = s.lr * 0.1 ** (self.epoch / s.epochs)
         elif s.lr_schedule == "cosine":
-            progress = min(1.0, self.step / max(1, self.total_steps))
+            progress = min(1.0, self.step / max(1, self.planned_steps))
             lr = s.lr * 0.5 * (1 + math.cos(math.pi * progress))
         else:
             lr = s.lr

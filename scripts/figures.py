@@ -1,0 +1,260 @@
+"""`make figures`: every course figure, each made by one `diffcli` command, into docs/course/ and the
+gallery page docs/course.md (which this script writes, so the commands on the page are the ones that ran).
+
+    python scripts/figures.py                       # the real gallery (embedded model, MNIST from ../shared/data)
+    python scripts/figures.py --tiny --out DIR      # the same script at tiny size (the test suite runs this)
+
+Everything runs in a scratch registry (out/figures-registry), so the small models trained on the way
+never touch the user's. Seeds are fixed; no seed is picked by hand: where a command makes several
+seeds, all of them are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE_STARTS = ["960", "900", "840", "780", "690", "390"]  # the course's i_start 1, 3, 5, 7, 10, 20 on 990 -> 0 by 30
+
+
+@dataclass
+class Figure:
+    """One command and what it shows."""
+
+    key: str
+    section: str
+    title: str
+    argv: list[str]  # diffcli arguments; {out} and {data} are filled in
+    caption: str
+    shows: list[str] = field(default_factory=list)  # files (in {out}) the page shows; default {key}.png
+    json_table: bool = False  # the command prints JSON that the page renders as a table
+
+
+def figures() -> list[Figure]:
+    a, b, m = "Part A: sampling, denoising and illusions", "Part B: training UNets from scratch", "The notebook's analysis, measured"
+    starts = [arg for s in COURSE_STARTS for arg in ("--start", s)]
+    return [
+        Figure("noise-strip", a, "Forward process at t = 250, 500, 750",
+               ["noise", "builtin:house", "-t", "250", "-t", "500", "-t", "750", "--seed", "1", "-o", "{out}/noise-strip.png"],
+               "x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps on the linear schedule (T = 1000): by t = 750 little of the image is left."),
+        Figure("denoise-compare", a, "Classical, one-step and iterative denoising",
+               ["denoise", "builtin:digit", "--compare", "-t", "500", "--seed", "1", "-o", "{out}/denoise-compare.png"],
+               "The same noisy digit (t = 500) cleaned three ways: the reverse loop (iterative), one noise estimate (one-step), and a Gaussian blur. Blur removes noise and detail alike."),
+        Figure("cfg-off", a, "Sampling from pure noise, no guidance",
+               ["sample", "-n", "4", "--guidance", "1", "--seed", "0", "-o", "{out}/cfg-off.png"],
+               "Four samples per class with the class as the only condition (CFG scale 1)."),
+        Figure("cfg-on", a, "Classifier-free guidance (scale 5)",
+               ["sample", "-n", "4", "--guidance", "5", "--seed", "0", "-o", "{out}/cfg-on.png"],
+               "The same seeds with eps = eps_u + 5 (eps_c - eps_u): strokes get bolder and more typical; variety shrinks."),
+        Figure("sdedit-sketch", a, "SDEdit on a hand-drawn sketch (the course's i_start sweep)",
+               ["sample", "--init", "{out}/sketch.png", "--class", "7", *starts, "--stride", "30", "--sampler", "ddpm", "-n", "2", "--seed", "0", "-o", "{out}/sdedit-sketch.png"],
+               "A few Pillow strokes noised to t = 960 ... 390 (i_start 1, 3, 5, 7, 10, 20 on the course's 990 -> 0 by 30 schedule), then denoised as a 7. The later the start, the more of the sketch survives."),
+        Figure("sdedit-digit", a, "SDEdit on a real digit",
+               ["sample", "--init", "builtin:digit", "--class", "7", *starts, "--stride", "30", "--sampler", "ddpm", "-n", "2", "--seed", "0", "-o", "{out}/sdedit-digit.png"],
+               "The same sweep from a clean 7: early starts invent a new 7, late ones keep this one."),
+        Figure("img2img-7-to-1", a, "Class-conditional image-to-image: a 7 pushed towards 1",
+               ["sample", "--init", "builtin:digit", "--class", "1", *starts, "--stride", "30", "--sampler", "ddpm", "-n", "2", "--seed", "0", "-o", "{out}/img2img-7-to-1.png"],
+               "The course's text-conditional image-to-image, with a class as the prompt: the start decides how much of the 7 is kept."),
+        Figure("inpaint", a, "Inpainting",
+               ["sample", "--init", "builtin:digit", "--mask", "{out}/mask.png", "--class", "7", "-n", "4", "--seed", "0", "-o", "{out}/inpaint.png"],
+               "The top half (white in the mask) is regenerated; after every step the bottom half is put back, noised to the step's t, so the result must agree with it."),
+        Figure("anagram-rot180", a, "Visual anagram: 6 that reads as 9 upside down",
+               ["anagram", "6", "9", "--view", "rot180", "-n", "6", "--seed", "0", "-o", "{out}/anagram-rot180.png"],
+               "eps = 0.5 eps(x_t, 6) + 0.5 R^-1(eps(R(x_t), 9)), each CFG-guided. Every seed is shown: illusions fail often, which is why `eval --task anagram` measures the rate."),
+        Figure("anagram-flip", a, "Visual anagram with the course's vertical flip: 1 / 7",
+               ["anagram", "1", "7", "--view", "flip", "-n", "6", "--seed", "0", "-o", "{out}/anagram-flip.png"],
+               "The course's view (upside down, a vertical flip) on a pair of digits."),
+        Figure("hybrid", a, "Hybrid image: 1 from afar, 7 up close",
+               ["hybrid", "1", "7", "--explain", "-n", "3", "--seed", "0", "-o", "{out}/hybrid.png"],
+               "eps = lowpass(eps(x_t, 1)) + highpass(eps(x_t, 7)) with the course's Gaussian (33 / 2 at 64 px, scaled to 28 px). Columns: the hybrid, its low-pass (what you see from afar) and its high-pass (centred on grey)."),
+        Figure("denoiser-train", b, "B.1: the single-step denoiser, trained at sigma = 0.5",
+               ["train", "--preset", "denoiser", "--dataset", "mnist", "--data-dir", "{data}", "--width", "32", "--epochs", "1", "--limit", "20000", "--batch-size", "64", "--lr", "1e-3", "--name", "course-denoiser", "--seed", "0", "--force", "-q"],
+               "The course's denoiser UNet (BatchNorm) mapping x + 0.5 z to x; width 32 and 20,000 images instead of 128 and 5 epochs, to stay within minutes on a CPU. Left: its loss; right: noisy and denoised test digits after the epoch.",
+               shows=["course-denoiser/loss.png", "course-denoiser/samples-epoch-001.png"]),
+        Figure("denoiser-sweep", b, "B.1: the denoiser at sigma 0 ... 1 (out of distribution)",
+               ["denoise", "builtin:digit", "--model", "course-denoiser", "--noise-sigma", "0", "--noise-sigma", "0.2", "--noise-sigma", "0.4", "--noise-sigma", "0.5", "--noise-sigma", "0.6", "--noise-sigma", "0.8", "--noise-sigma", "1.0", "--seed", "0", "-o", "{out}/denoiser-sweep.png"],
+               "Trained only at sigma = 0.5: below it the output stays close to the input, above it the denoiser breaks down."),
+        Figure("time-train", b, "B.2: a time-conditioned (unconditional) DDPM, samples by epoch",
+               ["train", "--cond", "time", "--dataset", "mnist", "--data-dir", "{data}", "--epochs", "4", "--limit", "20000", "--name", "course-time", "--seed", "0", "--force", "-q"],
+               "Samples after epochs 1, 2 and 4 (the recipe's grids) and the loss; the course trains 20 epochs, this is a short run of the same idea.",
+               shows=["course-time/samples-epoch-001.png", "course-time/samples-epoch-002.png", "course-time/samples-epoch-004.png", "course-time/loss.png"]),
+        Figure("chain", b, "The reverse chain (the notebook's generation steps)",
+               ["sample", "--class", "3", "--class", "8", "--chain", "--seed", "0", "-o", "{out}/chain.png"],
+               "x_t at ten evenly spaced steps of the chain, then the result: the digit's shape settles long before the noise is gone."),
+        Figure("eval", m, "Per-class scores, best and worst class",
+               ["eval", "-n", "100", "--data-dir", "{data}", "--json"],
+               "100 samples per class with the model's own sampler, graded by a classifier trained on MNIST; FID in that classifier's feature space beside the real-vs-real floor at the same n.",
+               json_table=True),
+        Figure("eval-chain", m, "When does a digit become recognisable?",
+               ["eval", "--task", "chain", "-n", "20", "--sampler", "ddpm", "--steps", "100", "--guidance", "1", "--data-dir", "{data}", "--plot", "{out}/eval-chain.png", "-q"],
+               "The classifier's verdict on the clean estimate x0_t at every step of a 100-step DDPM chain without guidance: the share of samples already read as their class."),
+    ]
+
+
+GPU_COMMANDS = [
+    ("Register DeepFloyd IF (once; needs `pip install 'diffcli[hub]'`, an accepted licence and `huggingface-cli login`)",
+     "diffcli models add if --hub DeepFloyd/IF-I-XL-v1.0 --upscaler DeepFloyd/IF-II-L-v1.0"),
+    ("A.1.1 forward process on a photo", "diffcli noise campanile.png --size 64 -t 250 -t 500 -t 750 -o strip.png"),
+    ("A.1.3-A.1.5 one-step and iterative denoising (the course's strided 990 -> 0 by 30)", "diffcli denoise campanile.png --model if --compare -t 690 --stride 30 -o compare.png"),
+    ("A.1.5 sampling from pure noise, and A.1.6 CFG (scale 7)", "diffcli sample --model if --prompt 'a high quality photo' -n 5 --stride 30 --guidance 7 --upscale -o samples.png"),
+    ("A.1.7 SDEdit sweep (i_start 1, 3, 5, 7, 10, 20)", "diffcli sample --model if --init campanile.png --prompt 'a high quality photo' " + " ".join(f"--start {s}" for s in COURSE_STARTS) + " --stride 30 --guidance 7 -o sdedit.png"),
+    ("A.1.7.2 inpainting", "diffcli sample --model if --init campanile.png --mask top.png --prompt 'a high quality photo' --guidance 7 -o inpaint.png"),
+    ("A.1.8 visual anagram", "diffcli anagram 'an oil painting of an old man' 'an oil painting of people around a campfire' --model if --view flip --guidance 7 -n 4 --out-dir anagrams/"),
+    ("A.1.9 hybrid image (kernel 33, sigma 2)", "diffcli hybrid 'a lithograph of a skull' 'a lithograph of waterfalls' --model if --kernel 33 --sigma 2 --guidance 7 --explain -o hybrid.png"),
+]
+
+
+# ----- drawing the inputs the course draws by hand ---------------------------------------------------
+def draw_inputs(out: Path) -> None:
+    """A rough hand-drawn 7 (a few strokes) and an inpainting mask (white top half = regenerate)."""
+    sketch = Image.new("L", (28, 28), 0)
+    draw = ImageDraw.Draw(sketch)
+    draw.line([(6, 7), (21, 6), (19, 12), (14, 23)], fill=255, width=3, joint="curve")
+    draw.line([(10, 15), (20, 14)], fill=200, width=2)
+    sketch.save(out / "sketch.png")
+    mask = Image.new("L", (28, 28), 0)
+    ImageDraw.Draw(mask).rectangle([0, 0, 27, 13], fill=255)
+    mask.save(out / "mask.png")
+
+
+# ----- tiny mode: the same commands, shrunk --------------------------------------------------------------
+def _set(argv: list[str], flag: str, value: Optional[str]) -> list[str]:
+    """argv with every `flag VALUE` removed, then `flag value` appended (value None: just removed)."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == flag:
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out + ([flag, value] if value is not None else [])
+
+
+def shrink(argv: list[str]) -> list[str]:
+    """Tiny sizes for the test: glyphs instead of MNIST, a few steps, one sample per class."""
+    command = argv[0]
+    if command == "train":
+        argv = _set(_set(argv, "--dataset", "glyphs"), "--data-dir", None)
+        for flag, value in (("--limit", "64"), ("--max-steps", "2"), ("--width", "8"), ("--batch-size", "16")):
+            argv = _set(argv, flag, value)
+        return argv
+    if command in ("sample", "anagram", "hybrid", "eval") or (command == "denoise" and "--compare" in argv):
+        argv = _set(_set(argv, "--stride", None), "--steps", "2")
+    if command in ("anagram", "hybrid", "eval") or (command == "sample" and "-n" in argv):
+        argv = _set(argv, "-n", "1")
+    if command == "eval":
+        argv = _set(argv, "--data-dir", None)
+    return argv
+
+
+# ----- running and writing the page ----------------------------------------------------------------------
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "diffcli", *argv], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"figures: `diffcli {' '.join(argv)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    print(f"figures: {time.perf_counter() - began:6.1f} s  diffcli {' '.join(argv)}", file=sys.stderr, flush=True)
+    return done
+
+
+def eval_table(report: dict) -> str:
+    rows = ["| class | n | accuracy | confidence | mistaken for |", "|---|---|---|---|---|"]
+    for c in report["classes"]:
+        rows.append(f"| {c['label']} | {c['n']} | {100 * c['accuracy']:.1f}% | {100 * c['confidence']:.1f}% | {c['mistaken_for'] or ''} |")
+    fid = report["fid"]
+    rows += ["", f"Overall accuracy {100 * report['accuracy']:.1f}% over {report['n']} samples ({report['sampler']}, {report['steps']} steps, CFG {report['guidance']:g}); "
+             f"best class {report['best']}, worst {report['worst']} (lowest class accuracy {100 * report['min_class_accuracy']:.1f}%). "
+             f"FID {fid['value']:.2f} against a real-vs-real floor of {fid['floor']:.2f} at n = {fid['n']}; "
+             f"graded by {report['classifier']['name']} (test accuracy {100 * report['classifier']['test_accuracy']:.2f}%)."]
+    return "\n".join(rows)
+
+
+def page(done: list[tuple[Figure, list[str], str]], out: Path, wall: float, docs_relative: str) -> str:
+    lines = [
+        "# The course, reproduced",
+        "",
+        "Every figure below was made by the `diffcli` command printed above it, by `make figures`",
+        f"(`scripts/figures.py`; this run took {wall / 60:.1f} minutes on a CPU). The class-conditional model is the",
+        "embedded `mnist` model; Part B's small models are trained on the way with short recipes. Seeds are",
+        "fixed and every generated seed is shown: nothing here is hand-picked.",
+        "",
+    ]
+    section = None
+    for fig, argv, extra in done:
+        if fig.section != section:
+            section = fig.section
+            lines += [f"## {section}", ""]
+        shown = " ".join(["diffcli", *(f"'{a}'" if " " in a else a for a in argv)]).replace(str(out), docs_relative)
+        lines += [f"### {fig.title}", "", "```bash", shown, "```", "", fig.caption, ""]
+        if fig.json_table:
+            lines += [extra, ""]
+        for name in fig.shows or [f"{fig.key}.png"]:
+            lines += [f"![{fig.title}]({docs_relative}/{name})", ""]
+    lines += ["## Text-to-image (DeepFloyd IF): commands for a GPU", "",
+              "These need the IF weights (a GPU with about 16 GB, see [deepfloyd-if.md](deepfloyd-if.md)); they are not run by",
+              "`make figures`. The settings are the course's: strided timesteps 990 -> 0 by 30, CFG 7, i_start 1-20, a 33 / 2 blur.", ""]
+    for title, command in GPU_COMMANDS:
+        lines += [f"- {title}:", "", "  ```bash", f"  {command}", "  ```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Rebuild the course gallery (docs/course.md and docs/course/).")
+    parser.add_argument("--tiny", action="store_true", help="tiny models and few steps (a check of the script, not a gallery)")
+    parser.add_argument("--out", default=str(REPO / "docs" / "course"), help="folder for the images")
+    parser.add_argument("--page", default=None, help="where to write the Markdown page (default: docs/course.md, or OUT/course.md with --tiny)")
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DIR", str(REPO.parent / "shared" / "data")), help="MNIST (a torchvision root or IDX folder)")
+    parser.add_argument("--registry", default=str(REPO / "out" / "figures-registry"), help="scratch registry for the models trained on the way")
+    args = parser.parse_args()
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    registry = Path(args.registry).resolve()
+    if registry.exists():
+        shutil.rmtree(registry)
+    env = {**os.environ, "DIFFCLI_HOME": str(registry), "NO_COLOR": "1", "DIFFCLI_DEVICE": "cpu"}
+    env.pop("DIFFCLI_MODEL", None)
+    began = time.perf_counter()
+    draw_inputs(out)
+    if args.tiny:  # a tiny class model stands in for the embedded one
+        run(shrink(["train", "--dataset", "mnist", "--name", "tiny", "--set-default", "-q"]), env)
+    done = []
+    for fig in figures():
+        argv = [a.format(out=out, data=args.data_dir) for a in fig.argv]
+        if args.tiny:
+            argv = shrink(argv)
+        result = run(argv, env)
+        extra = ""
+        if fig.json_table:
+            extra = eval_table(json.loads(result.stdout.strip().splitlines()[-1]))
+        if argv[0] == "train":  # its artifacts are the figure: copy them out of the scratch registry
+            name = argv[argv.index("--name") + 1]
+            target = out / name
+            target.mkdir(exist_ok=True)
+            for shown in fig.shows:
+                source = registry / "models" / name / "train" / Path(shown).name
+                if source.exists():
+                    shutil.copyfile(source, target / source.name)
+                elif not args.tiny:
+                    raise SystemExit(f"figures: {source} was not written by `diffcli {' '.join(argv)}`")
+        done.append((fig, argv, extra))
+    wall = time.perf_counter() - began
+    page_path = Path(args.page) if args.page else (out / "course.md" if args.tiny else REPO / "docs" / "course.md")
+    relative = os.path.relpath(out, page_path.parent)
+    page_path.write_text(page(done, out, wall, relative))
+    print(f"figures: {len(done)} figures in {wall / 60:.1f} min; wrote {page_path} and {out}/", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
