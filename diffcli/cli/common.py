@@ -75,7 +75,7 @@ Count = Annotated[int, typer.Option("-n", help="Samples per class / prompt (one 
 SamplerName = Annotated[Optional[str], typer.Option("--sampler", help="ddpm, ddim, heun or dpm++ (default: the model's).")]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Reverse steps, evenly spread from T-1 (default: the model's).")]
 Stride = Annotated[Optional[int], typer.Option("--stride", help="Visit every STRIDE-th timestep instead (the course's 30 at T=1000).")]
-Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", help="Classifier-free guidance scale (default: the model's, e.g. 5; 1 = off).")]
+Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", help="Classifier-free guidance scale (default: the model's, 2 for the embedded one; 1 = off).")]
 Eta = Annotated[float, typer.Option("--eta", help="DDIM noise: 0 deterministic, 1 DDPM-like.")]
 Weights = Annotated[str, typer.Option("--weights", help="ema (default) or raw weights of a model trained with EMA.")]
 Offload = Annotated[str, typer.Option("--offload", help="Text-to-image models: auto, none, model or sequential CPU offload.")]

@@ -3,7 +3,7 @@ instead of showing hand-picked samples."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -97,7 +97,29 @@ def evaluate(
         count = n * len(pair_list)
     else:
         count = n * (len(gen.labels) if gen.cond_type == "class" else len(classifier.label_names))
-    report = _run(task, gen, classifier, plan, n, count, spec, where, pair_list, the_view, weight, filter_size, quiet, json_output, clip, template)
+    title = f"eval {gen.name} ({task}, {count} images)"
+    total = runner.total_steps(gen, plan, count)
+
+    def progress(job):
+        return _with_progress(title, total, quiet, json_output, job)
+
+    if task == "anagram":
+        report = progress(lambda hook: runner.evaluate_anagrams(gen, classifier, plan, pair_list, n, the_view, weight, hook))
+    elif task == "hybrid":
+        report = progress(lambda hook: runner.evaluate_hybrids(gen, classifier, plan, pair_list, n, *filter_size, on_step=hook))
+    elif task == "chain":
+        report = progress(lambda hook: runner.evaluate_chain(gen, classifier, plan, n, on_step=hook))
+    else:
+        pixels, intended, seconds = progress(lambda hook: runner.sample_per_class(gen, plan, n, count // n, hook))
+        head = {"task": "sample", "scorer": scorer, "per_class": n if intended is not None else None, "seconds_generating": round(seconds, 2)}
+        if clip is not None:
+            from diffcli.evaluate.clip_score import clip_scores, default_template
+
+            scores = clip_scores(clip, pixels, intended, gen.labels, template or default_template(spec))
+            scores["model_clip"] = scores.pop("model")
+        else:
+            scores = runner.score_with_classifier(gen, classifier, pixels, intended, spec, where)
+        report = {**head, **scores}
     report = {
         "model": gen.name,
         "dataset": spec,
@@ -118,32 +140,12 @@ def evaluate(
         _print_report(report)
 
 
-def _run(task, gen, classifier, plan, n, count, spec, where, pair_list, the_view, weight, filter_size, quiet, json_output, clip, template) -> dict[str, Any]:
-    """Generate under the live progress view, then score with the classifier or CLIP."""
-    from diffcli.evaluate import runner
+def _with_progress(title: str, total: int, quiet: bool, json_output: bool, job):
+    """Run job(on_step) under the progress view (a live panel on a terminal, plain lines otherwise)."""
     from diffcli.tui.progress import RunView, choose_mode
 
-    total = runner.total_steps(gen, plan, count)
-    with RunView(f"eval {gen.name} ({task}, {count} images)", total=total, mode=choose_mode(quiet, json_output), unit="step") as view:
-
-        def on_step(i: int, t: int, x_t, x0) -> None:
-            view.advance(1)
-
-        if task == "anagram":
-            return runner.evaluate_anagrams(gen, classifier, plan, pair_list, n, the_view, weight, on_step)
-        if task == "hybrid":
-            return runner.evaluate_hybrids(gen, classifier, plan, pair_list, n, *filter_size, on_step=on_step)
-        if task == "chain":
-            return runner.evaluate_chain(gen, classifier, plan, n, on_step=on_step)
-        pixels, intended, seconds = runner.sample_per_class(gen, plan, n, count // n, on_step)
-    if clip is not None:
-        from diffcli.evaluate.clip_score import clip_scores, default_template
-
-        result = clip_scores(clip, pixels, intended, gen.labels, template or default_template(spec))
-        result["model_clip"] = result.pop("model")
-        return {"task": "sample", "scorer": "clip", "per_class": n, "seconds_generating": round(seconds, 2), **result}
-    report = runner.score_with_classifier(gen, classifier, pixels, intended, spec, where)
-    return {"task": "sample", "scorer": "classifier", "per_class": n if intended is not None else None, "seconds_generating": round(seconds, 2), **report}
+    with RunView(title, total=total, mode=choose_mode(quiet, json_output), unit="step") as view:
+        return job(lambda i, t, x_t, x0: view.advance(1))
 
 
 def _record(gen, report: dict) -> None:
