@@ -146,7 +146,7 @@ def shrink(argv: list[str]) -> list[str]:
     command = argv[0]
     if command == "train":
         argv = _set(_set(argv, "--dataset", "glyphs"), "--data-dir", None)
-        for flag, value in (("--limit", "64"), ("--max-steps", "2"), ("--width", "8"), ("--batch-size", "16")):
+        for flag, value in (("--limit", "32"), ("--width", "8"), ("--batch-size", "16")):  # 2 steps an epoch
             argv = _set(argv, flag, value)
         return argv
     if command in ("sample", "anagram", "hybrid", "eval") or (command == "denoise" and "--compare" in argv):
@@ -180,14 +180,15 @@ def eval_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-def page(done: list[tuple[Figure, list[str], str]], out: Path, wall: float, docs_relative: str) -> str:
+def page(done: list[tuple[Figure, list[str], str]], out: Path, data: str, wall: float, docs_relative: str) -> str:
     lines = [
         "# The course, reproduced",
         "",
         "Every figure below was made by the `diffcli` command printed above it, by `make figures`",
         f"(`scripts/figures.py`; this run took {wall / 60:.1f} minutes on a CPU). The class-conditional model is the",
         "embedded `mnist` model; Part B's small models are trained on the way with short recipes. Seeds are",
-        "fixed and every generated seed is shown: nothing here is hand-picked.",
+        "fixed and every generated seed is shown: nothing here is hand-picked. `$MNIST` is a folder holding",
+        "MNIST (a torchvision root or the four IDX files); without `--data-dir`, diffcli downloads it.",
         "",
     ]
     section = None
@@ -195,7 +196,7 @@ def page(done: list[tuple[Figure, list[str], str]], out: Path, wall: float, docs
         if fig.section != section:
             section = fig.section
             lines += [f"## {section}", ""]
-        shown = " ".join(["diffcli", *(f"'{a}'" if " " in a else a for a in argv)]).replace(str(out), docs_relative)
+        shown = " ".join(["diffcli", *(f"'{a}'" if " " in a else a for a in argv)]).replace(str(out), docs_relative).replace(data, "$MNIST")
         lines += [f"### {fig.title}", "", "```bash", shown, "```", "", fig.caption, ""]
         if fig.json_table:
             lines += [extra, ""]
@@ -252,7 +253,7 @@ def main() -> None:
     wall = time.perf_counter() - began
     page_path = Path(args.page) if args.page else (out / "course.md" if args.tiny else REPO / "docs" / "course.md")
     relative = os.path.relpath(out, page_path.parent)
-    page_path.write_text(page(done, out, wall, relative))
+    page_path.write_text(page(done, out, args.data_dir, wall, relative))
     print(f"figures: {len(done)} figures in {wall / 60:.1f} min; wrote {page_path} and {out}/", file=sys.stderr)
 
 

@@ -122,6 +122,15 @@ def test_random_shift_moves_each_image_by_at_most_max_shift() -> None:
     assert torch.equal(clf.random_shift(x, 0, torch.Generator()), x)
 
 
+def test_random_blur_blurs_the_first_share_and_keeps_the_rest() -> None:
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, 0, 14, 14] = 1.0
+    out = clf.random_blur(x, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(out[2:], x[2:])
+    assert float(out[:2, 0, 14, 14].max()) < 0.7 and torch.allclose(out[:2].sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)  # spread, mass kept
+    assert torch.equal(clf.random_blur(x, 0.0, torch.Generator()), x)
+
+
 def test_predict_and_embed(trained: clf.Classifier) -> None:
     test = shapes_dataset(30, seed=9)
     probs = clf.predict(trained, test.images.float() / 255.0, batch_size=7)
@@ -488,6 +497,12 @@ def test_mnist_classifier_reaches_98_5_percent_and_reads_off_centre_digits(home:
     shifted = torch.roll(images, shifts=(2, -2), dims=(2, 3))  # two pixels down and left
     probs = clf.predict(classifier, shifted, batch_size=500)
     assert (probs.argmax(1) == labels).float().mean() >= 0.96  # measured 97.7 % (99.05 % centred)
+    from diffcli.diffusion.filters import lowpass
+
+    blurred = lowpass(images.float() / 255.0, 13, 2.0)  # a hybrid's low-pass, much stronger than the default
+    blurred_accuracy = float((clf.predict(classifier, blurred, batch_size=500).argmax(1) == labels).float().mean())
+    print(f"MNIST classifier on digits blurred at sigma 2: {100 * blurred_accuracy:.1f}%")
+    assert blurred_accuracy >= 0.9
 
     # FID sanity: real images sit near the floor, shifted ones further away
     reference = fid.reference_statistics(classifier, "mnist", data_dir=data_dir, cache_dir=home / "cache")

@@ -33,6 +33,8 @@ DEFAULT_BATCH = 128
 MIN_STEPS = 300  # small datasets (folders) train for more epochs, so every classifier gets enough updates
 MAX_LR = 3e-3
 MAX_SHIFT = 2  # pixels: generated digits are often a little off-centre
+BLUR_SHARE = 0.25  # of each batch is Gaussian-blurred, so hybrids' low-pass ("seen from afar") can be read
+BLUR_SIGMA = (0.5, 2.5)  # pixels at 28 px, scaled with the image size
 HOLDOUT = 0.1  # share of a folder dataset kept back as its test split (folders have none)
 GLYPH_LIMITS = {"train": 20000, "test": 2000}  # synthetic: enough to learn, quick to draw
 
@@ -96,6 +98,21 @@ def accuracy(module: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
     return correct / max(1, len(images))
 
 
+def random_blur(x: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """Blur the first `share` of a (shuffled) batch with one random Gaussian sigma in BLUR_SIGMA (scaled
+    to the image size): a scorer that has seen blurred images can read a hybrid's low-pass."""
+    from diffcli.diffusion.filters import gaussian_blur
+
+    count = int(round(share * len(x)))
+    if count == 0:
+        return x
+    size = x.shape[-1]
+    lo, hi = BLUR_SIGMA
+    sigma = (lo + (hi - lo) * float(torch.rand(1, generator=generator))) * size / 28
+    kernel = min(2 * math.ceil(3 * sigma) + 1, 2 * (size // 2) - 1)
+    return torch.cat([gaussian_blur(x[:count], kernel, sigma), x[count:]])
+
+
 def one_cycle(step: int, total: int, warmup: float = 0.25) -> float:
     """Learning-rate factor: linear warm-up from 4 % over the first quarter, then cosine down to 0.
 
@@ -122,7 +139,7 @@ def _fit(train, epochs: int, batch_size: int, seed: int, max_shift: int, device:
         order = torch.randperm(len(images), generator=generator).to(device)
         for step in range(steps_per_epoch):
             index = order[step * batch_size : (step + 1) * batch_size]
-            x = random_shift(images[index].float() / 255.0, max_shift, generator)
+            x = random_blur(random_shift(images[index].float() / 255.0, max_shift, generator), BLUR_SHARE, generator)
             loss = F.cross_entropy(model(x), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -329,7 +346,7 @@ def load_or_train_classifier(
         "epochs": epochs,
         "batch_size": batch_size,
         "optimizer": f"AdamW, one-cycle lr up to {MAX_LR}",
-        "augmentation": f"random shifts up to {MAX_SHIFT} px",
+        "augmentation": f"random shifts up to {MAX_SHIFT} px; {int(100 * BLUR_SHARE)} % of each batch blurred (sigma {BLUR_SIGMA[0]}-{BLUR_SIGMA[1]} px at 28 px)",
         "train_images": len(train),
         "test_images": len(test),
         "seed": seed,
