@@ -20,6 +20,17 @@ import torch
 from diffcli.models.weights import read_weights, save_weights
 
 
+def _scrub(value, path: str, alias: str):
+    """Replace the build machine's data path by an alias in every string of the config."""
+    if isinstance(value, str):
+        return value.replace(path, alias)
+    if isinstance(value, list):
+        return [_scrub(v, path, alias) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, path, alias) for k, v in value.items()}
+    return value
+
+
 def package(source: Path, destination: Path) -> None:
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if config.get("training", {}).get("status") not in (None, "complete"):
@@ -29,6 +40,10 @@ def package(source: Path, destination: Path) -> None:
     state = read_weights(source / "model.safetensors", f"model {source.name!r}")
     save_weights(state, staging / "model.safetensors", dtype=torch.float16, metadata={"dtype": "float16", "source": "diffcli train"})
     config["name"] = destination.name
+    data_dir = config.get("training", {}).get("settings", {}).get("data_dir")
+    if data_dir:  # provenance without this machine's paths: the data folder reads as $DATA
+        config = _scrub(config, str(Path(data_dir).resolve()), "$DATA")
+        config = _scrub(config, data_dir, "$DATA")
     config.setdefault("training", {})["shipped_dtype"] = "float16"
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if destination.exists():

@@ -138,3 +138,26 @@ def test_init_and_mask_sizes_must_match(tiny, tmp_path):
     Image.new("L", (20, 16)).save(tmp_path / "m.png")
     r = run_cli(["sample", *tiny, "--init", str(tmp_path / "a.png"), "--mask", str(tmp_path / "m.png"), "-o", "x.png"])
     assert r.code == 2 and "16x16 but --mask is 20x16" in r.stderr
+
+
+def test_the_embedded_model_pipes_a_png_on_a_fresh_registry(home):
+    r = run_cli(["sample", "--class", "3", "--seed", "0", "-o", "-"])
+    assert r.code == 0, r.stderr
+    image = png_array(r.stdout_bytes)
+    assert image.shape == (28, 28) and image.mean() < 100  # a white digit on black, like MNIST
+    import io
+
+    assert read_metadata(io.BytesIO(r.stdout_bytes))["model"] == "mnist"
+    listing = run_cli(["models", "list", "--json"]).json()
+    assert {m["name"] for m in listing if m["source"] == "builtin"} >= {"mnist"}
+
+
+@pytest.mark.realdata
+def test_every_class_of_the_embedded_model_reads_as_itself(home):
+    from conftest import mnist_dir
+
+    r = run_cli(["eval", "-n", "20", "--data-dir", str(mnist_dir()), "--device", "cpu", "--json"])
+    assert r.code == 0, r.stderr
+    report = r.json()
+    assert report["model"] == "mnist" and report["n"] == 200
+    assert report["min_class_accuracy"] >= 0.9, [(c["label"], c["accuracy"]) for c in report["classes"]]

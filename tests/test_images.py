@@ -83,3 +83,19 @@ def test_labelled_figure_and_grid_shapes():
     assert g.shape == (1, 2 + 3 * 10, 2 + 3 * 10)
     with pytest.raises(ValueError):
         figure([[np.zeros((1, 4, 4)), np.zeros((1, 5, 5))]])
+
+
+def test_written_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        images.write_png(np.zeros((1, 2, 2), np.float32), images.OutputTarget(tmp_path / "new.png"))
+        assert stat.S_IMODE((tmp_path / "new.png").stat().st_mode) == 0o644
+        (tmp_path / "kept.png").write_bytes(b"")
+        os.chmod(tmp_path / "kept.png", 0o640)
+        images.write_png(np.zeros((1, 2, 2), np.float32), images.OutputTarget(tmp_path / "kept.png"))
+        assert stat.S_IMODE((tmp_path / "kept.png").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -23,6 +23,9 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
         raise DiffcliError(f"cannot write {target}: folder {parent} does not exist", "create it first")
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would (or keep the old one).
+        with contextlib.suppress(OSError, AttributeError):
+            os.fchmod(fd, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
             handle.flush()
@@ -46,6 +49,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write text (UTF-8) to `path` atomically."""
     with atomic_writer(path, "w") as handle:
         handle.write(text)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _discard(name: str) -> None:
