@@ -2,6 +2,8 @@
 against a baseline measured in the same run.
 
   startup     `diffcli --help` and `diffcli noise` (64x64 PNG) vs `python -c "import torch"`
+  networks    training img/s (forward + backward + Adam, batch 128, 28x28) of the course UNet and UNet
+              variants, vs the course UNet: where the default recipe's speed comes from
   training    img/s of the default recipe vs the course recipe (same data, same batch)
   sampling    seconds for a 100-image class-conditional CFG grid: few-step samplers vs 300-step DDPM,
               and CFG's two estimates in one batched forward pass vs two passes
@@ -109,6 +111,44 @@ def bench_training(env: dict[str, str], quick: bool) -> dict[str, Any]:
     course = _train_rate(env, "course", 3 if quick else 15, ["--device", "cpu"], "bench-course")
     default = _train_rate(env, "default", 5 if quick else 40, ["--device", "cpu"], "bench-default")
     return {"baseline": "course preset (its UNet, width 64, full resolution)", "course_img_s": course, "default_img_s": default, "default_vs_course": ratio(default, course)}
+
+
+NETWORKS = [  # (label, UNet options): patch 2 folds 2x2 pixels into channels (the default recipe's choice)
+    ("UNet w32, attention at 7x7, full resolution (the first default)", dict(width=32, mults=(1, 2, 2), attention=(2,), patch=1)),
+    ("UNet w32, no attention, full resolution", dict(width=32, mults=(1, 2, 2), attention=(), patch=1)),
+    ("UNet w64, attention, 2x2 patches", dict(width=64, mults=(1, 2, 2), attention=(1,), patch=2)),
+    ("UNet w48, two levels, attention, 2x2 patches", dict(width=48, mults=(1, 2), attention=(1,), patch=2)),
+    ("UNet w32, no attention, 2x2 patches (the default)", dict(width=32, mults=(1, 2, 2), attention=(), patch=2)),
+]
+
+
+def bench_networks(quick: bool) -> dict[str, Any]:
+    import torch
+
+    from diffcli.models.course_unet import CourseUNet
+    from diffcli.models.unet import UNet
+
+    steps = 1 if quick else 6
+
+    def rate(net) -> tuple[float, int]:
+        torch.manual_seed(0)
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        x, t, c = torch.randn(128, 1, 28, 28), torch.randint(0, 300, (128,)), torch.randint(0, 11, (128,))
+        for i in range(steps + 2):  # two warm-up steps
+            if i == 2:
+                began = time.perf_counter()
+            loss = (net(x, t, c) - x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return round(128 * steps / (time.perf_counter() - began), 1), sum(p.numel() for p in net.parameters())
+
+    base, base_params = rate(CourseUNet(1, 64, 10, True, 300))
+    rows = [{"network": "course UNet w64 (BatchNorm, full resolution)", "parameters": base_params, "img_s": base, "vs_course": 1.0}]
+    for label, options in NETWORKS:
+        value, params = rate(UNet(1, None, blocks=1, num_classes=10, timesteps=300, **options))
+        rows.append({"network": label, "parameters": params, "img_s": value, "vs_course": ratio(value, base)})
+    return {"baseline": rows[0]["network"], "rows": rows}
 
 
 SAMPLER_ROWS = [("ddpm", 300), ("ddim", 20), ("ddim", 10), ("dpm++", 10), ("heun", 10)]
@@ -221,6 +261,9 @@ def markdown(results: dict[str, Any]) -> str:
     s = results["startup"]
     out += ["| startup | seconds | vs `import torch` |", "|---|---|---|", f"| `python -c 'import torch'` (baseline) | {s['import_torch_s']} | 1 |",
             f"| `diffcli --help` | {s['help_s']} | {s['help_vs_import_torch']} |", f"| `diffcli noise` 64x64 PNG | {s['noise_64px_s']} | {s['noise_vs_import_torch']} |", ""]
+    out += ["| network | parameters | training img/s | vs course UNet |", "|---|---|---|---|"]
+    out += [f"| {r['network']} | {r['parameters'] / 1e6:.2f} M | {r['img_s']} | {r['vs_course']} |" for r in results["networks"]["rows"]]
+    out += [""]
     t = results["training"]
     out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |", f"| default | {t['default_img_s']} | {t['default_vs_course']} |", ""]
     out += ["| sampler | steps | s per 100 images | vs DDPM 300 |", "|---|---|---|---|"]
@@ -244,9 +287,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not figures to quote")
     parser.add_argument("--data-dir", default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")), help="MNIST for the quality rows")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for results.json and results.md")
-    parser.add_argument("--only", default=None, help="comma-separated benchmarks to run (startup,training,sampling,quality,distributed,gpu)")
+    parser.add_argument("--only", default=None, help="comma-separated benchmarks to run (startup,networks,training,sampling,quality,distributed,gpu)")
     args = parser.parse_args()
-    wanted = set(args.only.split(",")) if args.only else {"startup", "training", "sampling", "quality", "distributed", "gpu"}
+    everything = {"startup", "networks", "training", "sampling", "quality", "distributed", "gpu"}
+    wanted = set(args.only.split(",")) if args.only else everything
     scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-"))
     env = {**os.environ, "DIFFCLI_HOME": str(scratch / "home"), "NO_COLOR": "1", "BENCH_CWD": str(scratch)}
     env.pop("DIFFCLI_MODEL", None)
@@ -255,6 +299,7 @@ def main() -> None:
     try:
         steps = [
             ("startup", lambda: bench_startup(env, scratch, 3 if args.quick else 7)),
+            ("networks", lambda: bench_networks(args.quick)),
             ("training", lambda: bench_training(env, args.quick)),
             ("sampling", lambda: bench_sampling(env, scratch, args.quick)),
             ("quality", lambda: bench_quality(env, args.quick, args.data_dir if Path(args.data_dir).is_dir() else None)),
@@ -271,7 +316,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    if wanted >= {"startup", "training", "sampling", "quality", "distributed", "gpu"}:
+    if wanted >= everything:
         table = markdown(results)
         (out / "results.md").write_text(table)
         print(table)

@@ -2,6 +2,9 @@
 # `make pretrained`: retrain the embedded models with `diffcli train` itself, score them with
 # `diffcli eval`, and package them into diffcli/models/builtin/ (config.json + float16 weights).
 #
+#   bash scripts/pretrained.sh                 train, score, package
+#   bash scripts/pretrained.sh --score-only    score and package the models trained by an earlier run
+#
 #   MNIST_DIR    a torchvision root or IDX folder holding MNIST            (default: ../shared/data)
 #   FASHION_DIR  the same for Fashion-MNIST; skipped when absent         (default: /usr/share/datasets/fashion-mnist)
 #   WORK         scratch registry for the runs                             (default: out/pretrained)
@@ -11,14 +14,17 @@ diffcli=".venv/bin/diffcli"
 MNIST_DIR=${MNIST_DIR:-../shared/data}
 FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 export DIFFCLI_HOME=${WORK:-$PWD/out/pretrained}
+score_only=${1:-}
 
 build() {  # name dataset data_dir
   local name=$1 dataset=$2 data=$3
-  $diffcli train --dataset "$dataset" --data-dir "$data" \
-    --name "$name-train" --seed 0 --force --device cpu
+  if [ "$score_only" != "--score-only" ]; then
+    $diffcli train --dataset "$dataset" --data-dir "$data" --name "$name-train" --seed 0 --force --device cpu
+  fi
   .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/$name-train" "$DIFFCLI_HOME/models/$name"
-  # Scored as shipped (float16 weights), with the model's own sampler settings, 100 samples per class.
-  $diffcli eval --model "$name" --data-dir "$data" --device cpu -n 100 --record
+  # Scored as shipped (float16 weights), with the model's own sampler settings; the scoring classifier
+  # is retrained so the figures always come from the current classifier recipe.
+  $diffcli eval --model "$name" --data-dir "$data" --device cpu -n 100 --record --retrain-classifier
   $diffcli eval --model "$name" --data-dir "$data" --device cpu --task anagram --view rot180 -n 10 --record
   $diffcli eval --model "$name" --data-dir "$data" --device cpu --task hybrid -n 10 --record
   .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/$name" "diffcli/models/builtin/$name"
@@ -30,4 +36,5 @@ if [ -d "$FASHION_DIR" ]; then
 else
   echo "Fashion-MNIST not found at $FASHION_DIR: skipping the fashion model" >&2
 fi
+.venv/bin/python scripts/models_doc.py
 echo "embedded models written to diffcli/models/builtin/; their figures are in each config.json (metrics.eval)" >&2

@@ -1,0 +1,69 @@
+"""Write docs/models.md from the embedded models' config.json files (recipe, provenance, eval figures),
+so the page always says what the shipped models are. Run by `make pretrained`; safe to rerun alone."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILTIN = REPO / "diffcli" / "models" / "builtin"
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def section(config: dict) -> list[str]:
+    name, training, metrics = config["name"], config.get("training", {}), config.get("metrics", {}).get("eval", {})
+    s = training.get("settings", {})
+    arch = s.get("architecture", {})
+    lines = [f"## `{name}`", "", config.get("description", ""), ""]
+    lines += [
+        f"- Data: {config['dataset'].get('name')} ({config['dataset'].get('count')} training images, {config['dataset'].get('channels')}x{config['dataset'].get('size')}x{config['dataset'].get('size')}); classes: {', '.join(config['conditioning']['labels'])}.",
+        f"- Network: UNet width {arch.get('width')}, levels {arch.get('mults')}, on {arch.get('patch')}x{arch.get('patch')} patches, attention {arch.get('attention') or 'none'}; {training.get('parameters', 0) / 1e6:.2f} M parameters, shipped as {training.get('shipped_dtype', 'float32')}.",
+        f"- Diffusion: {config['schedule']['kind']} schedule, T = {config['schedule']['timesteps']}, {config['prediction']}-prediction, class dropped with p = {s.get('p_uncond')} for classifier-free guidance.",
+        f"- Training: {s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, {s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "
+        f"{training.get('wall_seconds', 0) / 60:.1f} minutes on {training.get('device')} ({training.get('machine')}, {training.get('images_per_second')} img/s, torch {training.get('torch')}).",
+        f"- Command: `{training.get('command')}` (`make pretrained` reruns it).",
+        f"- Sampling defaults: {config['sampling'].get('sampler')} {config['sampling'].get('steps')} steps, CFG {config['sampling'].get('guidance')}.",
+        "",
+    ]
+    sample = metrics.get("sample")
+    if sample:
+        lines += [f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} {sample['steps']} steps, CFG {sample['guidance']:g}, seeds {sample['seed']}+)", ""]
+        lines += ["| class | accuracy |", "|---|---|"] + [f"| {label} | {pct(acc)} |" for label, acc in sample["per_class_accuracy"].items()]
+        fid = sample["fid"]
+        lines += ["", f"Overall {pct(sample['accuracy'])} over {sample['n']} samples; lowest class {pct(sample['min_class_accuracy'])}; best {sample['best']}, worst {sample['worst']}. "
+                  f"FID {fid['value']:.2f} (n = {fid['n']}) against a real-vs-real floor of {fid['floor']:.2f} at the same n, in the features of {sample['classifier']['name']} "
+                  f"(test accuracy {pct(sample['classifier']['test_accuracy'])}).", ""]
+    for task in ("anagram", "hybrid"):
+        result = metrics.get(task)
+        if result:
+            what = f"view {result['view']}" if task == "anagram" else f"low-pass kernel {result['kernel']}, sigma {result['sigma']:g}"
+            lines += [f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each of the {result['n'] // result['per_pair']} ordered class pairs): success {pct(result['rate'])} ({result['successes']}/{result['n']})."]
+    lines += [""]
+    return lines
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "models.md"
+    lines = [
+        "# The embedded models",
+        "",
+        "diffcli ships these models inside the package (read-only, listed by `diffcli models list`); `mnist` is the",
+        "default until you set another (`diffcli models default NAME`). Each was trained by `diffcli train` itself",
+        "with the default recipe ([performance.md](performance.md)), and scored by `diffcli eval` as shipped. This page",
+        "is written from their config.json by `scripts/models_doc.py` (run by `make pretrained`).",
+        "",
+    ]
+    for folder in sorted(BUILTIN.iterdir()):
+        if (folder / "config.json").is_file():
+            lines += section(json.loads((folder / "config.json").read_text()))
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
