@@ -159,8 +159,9 @@ def test_chain_task_finds_where_samples_become_recognisable(shapes_model, monkey
     report = r.json()
     assert [s["step"] for s in report["chain"]] == [1, 2, 3, 4, 5] and report["steps"] == 5
     assert all(s["accuracy"] == 1.0 for s in report["chain"]) and report["recognisable_at"] == {"step": 1, "t": 19, "fraction": 0.2}
+    assert report["chain"][-1]["noisy_accuracy"] >= report["chain"][0]["noisy_accuracy"]  # x_t sharpens towards the end
     assert png_array(tmp_path / "chain.png").shape[2] == 3
     _oracle(monkeypatch, shift=1)
     never = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE]).stderr
-    assert "recognisable (accuracy >= 90.0% to the end) never" in never
+    assert "recognisable (accuracy >= 90.0% to the end): clean estimate never" in never
     assert run_cli(["eval", "--model", shapes_model, "--plot", "x.png"]).code == 2  # --plot belongs to --task chain

@@ -208,14 +208,18 @@ def _print_report(report: dict) -> None:
         chain = report["chain"]
         marks = {max(1, round(f * len(chain))) for f in (0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
         table = Table(title=f"{report['model']}: the classifier's verdict on the clean estimate along the chain ({report['n']} samples, {settings})")
-        for col in ("step", "t", "accuracy"):
+        noisy_at = report["noisy_recognisable_at"]
+        for col in ("step", "t", "x0 read as its class", "x_t read as its class"):
             table.add_column(col, justify="right")
         for s in chain:
-            if s["step"] in marks or (at and s["step"] == at["step"]):
-                table.add_row(f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]))
+            if s["step"] in marks or any(a and s["step"] == a["step"] for a in (at, noisy_at)):
+                table.add_row(f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]), _percent(s["noisy_accuracy"]))
         out.print(table)
-        where = "never" if at is None else f"from step {at['step']}/{len(chain)} (t={at['t']}, {_percent(at['fraction'])} of the way)"
-        out.print(f"recognisable (accuracy >= {_percent(report['threshold'])} to the end) {where}; {grader}", markup=False)
+
+        def where(a) -> str:
+            return "never" if a is None else f"from step {a['step']}/{len(chain)} (t={a['t']}, {_percent(a['fraction'])} of the way)"
+
+        out.print(f"recognisable (accuracy >= {_percent(report['threshold'])} to the end): clean estimate {where(at)}, noisy image {where(noisy_at)}; {grader}", markup=False)
         return
     roles = ("image", "view") if report["task"] == "anagram" else ("far", "near")
     what = f"view {report['view']}" if report["task"] == "anagram" else f"low-pass {report['kernel']}/{report['sigma']:g}"

@@ -209,10 +209,12 @@ def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs
 
 def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int, threshold: float = 0.9, on_step: Optional[StepHook] = None) -> dict:
     """Where along the reverse chain a sample becomes recognisable: at every step, the share of the
-    clean estimates x0_t that the classifier already reads as the intended class.
+    clean estimates x0_t that the classifier reads as the intended class (and, for comparison, the
+    share of the noisy x_t themselves, which is what a person looking at the chain sees).
 
-    `recognisable_at` is the first step from which that share stays at or above `threshold`, also as
-    a fraction of the way (the ITAI notebook guesses about 70 %)."""
+    `recognisable_at` is the first step from which the x0 share stays at or above `threshold` (and
+    `noisy_recognisable_at` the same for x_t), also as a fraction of the way (the ITAI notebook
+    guesses about 70 %)."""
     from diffcli.evaluate.classifier import predict
 
     check_labels_match(model, classifier)
@@ -222,13 +224,17 @@ def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int,
     prompts = [p for p in classes for _ in range(n)]
     intended = torch.tensor([p.label for p in prompts])
     steps = len(plan_timesteps(model.schedule, plan.settings))
-    correct = torch.zeros(steps)
+    correct_x0, correct_xt = torch.zeros(steps), torch.zeros(steps)
     timesteps = [0] * steps
     offset = [0]  # rows done in earlier batches
 
+    def read(x: torch.Tensor, rows: torch.Tensor) -> float:
+        return float((predict(classifier, model.to_pixels(x)).argmax(1) == rows).sum())
+
     def record(i: int, t: int, x_t: torch.Tensor, x0: torch.Tensor) -> None:
         rows = intended[offset[0] : offset[0] + x0.shape[0]]
-        correct[i] += float((predict(classifier, model.to_pixels(x0)).argmax(1) == rows).sum())
+        correct_x0[i] += read(x0, rows)
+        correct_xt[i] += read(x_t, rows)
         timesteps[i] = t
         if i == steps - 1:
             offset[0] += x0.shape[0]
@@ -237,17 +243,22 @@ def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int,
 
     began = time.perf_counter()
     generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale), len(prompts), plan, record)
-    accuracy = (correct / len(prompts)).tolist()
-    above = [a >= threshold for a in accuracy]
-    first = next((i for i in range(steps) if all(above[i:])), None)
+    accuracy, noisy = (correct_x0 / len(prompts)).tolist(), (correct_xt / len(prompts)).tolist()
+
+    def first_stable(values: list[float]) -> Optional[dict]:
+        above = [a >= threshold for a in values]
+        first = next((i for i in range(steps) if all(above[i:])), None)
+        return None if first is None else {"step": first + 1, "t": timesteps[first], "fraction": round((first + 1) / steps, 3)}
+
     return {
         "task": "chain",
         "n": len(prompts),
         "per_class": n,
         "threshold": threshold,
         "seconds": round(time.perf_counter() - began, 2),
-        "chain": [{"step": i + 1, "t": t, "accuracy": round(a, 4)} for i, (t, a) in enumerate(zip(timesteps, accuracy))],
-        "recognisable_at": None if first is None else {"step": first + 1, "t": timesteps[first], "fraction": round((first + 1) / steps, 3)},
+        "chain": [{"step": i + 1, "t": t, "accuracy": round(a, 4), "noisy_accuracy": round(b, 4)} for i, (t, a, b) in enumerate(zip(timesteps, accuracy, noisy))],
+        "recognisable_at": first_stable(accuracy),
+        "noisy_recognisable_at": first_stable(noisy),
     }
 
 
@@ -257,6 +268,9 @@ def chain_plot(report: dict, title: str) -> np.ndarray:
 
     steps = report["chain"]
     x = [s["step"] / len(steps) for s in steps]
-    series = [Series("x0 read as its class", x, [s["accuracy"] for s in steps], markers=len(steps) <= 30)]
+    series = [
+        Series("clean estimate x0", x, [s["accuracy"] for s in steps], markers=len(steps) <= 30),
+        Series("noisy x_t", x, [s["noisy_accuracy"] for s in steps], markers=len(steps) <= 30),
+    ]
     series.append(Series(f"threshold {report['threshold']:g}", [0.0, 1.0], [report["threshold"]] * 2))
-    return line_plot(series, title=title, xlabel="fraction of the reverse chain done", ylabel="accuracy")
+    return line_plot(series, title=title, xlabel="fraction of the reverse chain done", ylabel="read as its class")
