@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from diffcli.io.atomic import atomic_write_text
 from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parents[1]
@@ -315,10 +317,10 @@ def main() -> None:
     results["wall_s"] = round(time.perf_counter() - began, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     if wanted >= everything:
         table = markdown(results)
-        (out / "results.md").write_text(table)
+        atomic_write_text(out / "results.md", table)
         print(table)
     else:
         print(json.dumps(results, indent=2))

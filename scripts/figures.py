@@ -20,6 +20,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from diffcli.io.atomic import atomic_write_text
 from typing import Optional
 
 from PIL import Image, ImageDraw
@@ -256,7 +258,7 @@ def main() -> None:
     wall = time.perf_counter() - began
     page_path = Path(args.page) if args.page else (out / "course.md" if args.tiny else REPO / "docs" / "course.md")
     relative = os.path.relpath(out, page_path.parent)
-    page_path.write_text(page(done, out, args.data_dir, wall, relative))
+    atomic_write_text(page_path, page(done, out, args.data_dir, wall, relative))
     print(f"figures: {len(done)} figures in {wall / 60:.1f} min; wrote {page_path} and {out}/", file=sys.stderr)
 
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from diffcli.io.atomic import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 BUILTIN = REPO / "diffcli" / "models" / "builtin"
 
@@ -61,7 +63,7 @@ def main() -> None:
     for folder in sorted(BUILTIN.iterdir()):
         if (folder / "config.json").is_file():
             lines += section(json.loads((folder / "config.json").read_text()))
-    out.write_text("\n".join(lines).rstrip() + "\n")
+    atomic_write_text(out, "\n".join(lines).rstrip() + "\n")
     print(f"wrote {out}", file=sys.stderr)
 
 

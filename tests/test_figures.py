@@ -33,7 +33,8 @@ def test_the_gallery_script_runs_every_figure_at_tiny_size(tmp_path):
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
     assert len(linked) >= len(figures.figures())
     for link in linked:
-        assert png_array(out / link).size > 0
+        image = png_array(out / link)
+        assert image.size > 0 and image.std() > 0, link  # drawn, not a blank canvas
     commands = re.findall(r"```bash\n(diffcli [^\n]+)\n```", page)
     assert len(commands) == len(figures.figures()) and all(str(tmp_path) not in c for c in commands)  # paths shown relative to the page
     assert "| class | n | accuracy |" in page and "Overall accuracy" in page  # the eval table
