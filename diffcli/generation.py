@@ -35,13 +35,13 @@ class SamplerSettings:
         if self.sampler not in SAMPLERS:
             raise UsageError(f"unknown sampler {self.sampler!r}", f"choose one of {', '.join(SAMPLERS)}")
         if self.steps is not None and self.steps < 1:
-            raise UsageError(f"--steps must be at least 1, got {self.steps}")
+            raise UsageError(f"`steps` must be at least 1, got {self.steps}")
         if self.stride is not None and self.stride < 1:
-            raise UsageError(f"--stride must be at least 1, got {self.stride}")
+            raise UsageError(f"`stride` must be at least 1, got {self.stride}")
         if self.steps is not None and self.stride is not None:
-            raise UsageError("give --steps or --stride, not both")
+            raise UsageError("give `steps` or `stride`, not both")
         if not 0.0 <= self.eta <= 1.0:
-            raise UsageError(f"--eta must be between 0 and 1, got {self.eta}")
+            raise UsageError(f"`eta` must be between 0 and 1, got {self.eta}")
 
 
 def default_settings(model: LoadedModel, sampler: Optional[str], steps: Optional[int], stride: Optional[int] = None, eta: float = 0.0) -> SamplerSettings:
@@ -71,7 +71,7 @@ def plan_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start: Op
         steps = max(1, math.ceil(steps * (top + 1) / schedule.timesteps))
     if steps > top + 1:
         where = f"the {schedule.timesteps} timesteps of this model" if start is None else f"the {top + 1} timesteps from t={top}"
-        raise UsageError(f"--steps {steps} is more than {where}", f"use --steps {top + 1} or fewer")
+        raise UsageError(f"`steps` {steps} is more than {where}", f"use {top + 1} steps or fewer")
     return schedule.strided_timesteps(steps, top)
 
 
@@ -80,11 +80,11 @@ def guidance_scale(model: LoadedModel, guidance: Optional[float]) -> float:
     if guidance is None:
         return float((model.config.sampling or {}).get("guidance", 1.0)) if model.supports_guidance else 1.0
     if guidance < 0:
-        raise UsageError(f"--guidance must be 0 or more, got {guidance}")
+        raise UsageError(f"`guidance` must be 0 or more, got {guidance}")
     if guidance != 1.0 and not model.supports_guidance:
         raise UsageError(
-            f"--guidance needs a model trained with a null class, and {model.name!r} was not",
-            "train with --p-uncond 0.1 (the default for class models), or leave --guidance out",
+            f"`guidance` needs a model trained with a null class, and {model.name!r} was not",
+            "train with `p_uncond` 0.1 (the default for class models), or leave `guidance` out",
         )
     return guidance
 
@@ -115,9 +115,9 @@ def generate(
     (`denoise --method iterative`). With none of these, sampling starts from pure noise at T-1.
     """
     if not model.is_diffusion:
-        raise DiffcliError(f"model {model.name!r} is a single-step denoiser; it cannot sample", "use `diffcli denoise --method onestep` with it")
+        raise DiffcliError(f"model {model.name!r} is a single-step denoiser; it cannot sample", "denoise with it instead (the one-step method)")
     if mask is not None and init is None:
-        raise UsageError("--mask needs --init (the image to inpaint)")
+        raise UsageError("`mask` needs `init` (the image to inpaint)")
     noise = noise or NoiseSource(seeds, model.device)
     schedule = model.schedule
     if noisy is not None:  # already at `start`: continue the reverse process from it
@@ -131,7 +131,7 @@ def generate(
         x = sdedit_start(schedule, init, timesteps[0], noise)
     else:
         if start is not None:
-            raise UsageError("--start needs --init (the image to start from)")
+            raise UsageError("`start` needs `init` (the image to start from)")
         timesteps = plan_timesteps(schedule, settings)
         x = noise.randn((model.channels, model.size, model.size)).to(model.device)
     after = inpaint_hook(schedule, init, mask.to(model.device), noise) if mask is not None else None

@@ -79,7 +79,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         result = app(args=args, prog_name="diffcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except DiffcliError as exc:
-        console.error(exc.one_line())
+        console.error(_in_flags(exc.one_line(), args))
         if console.settings.debug:
             traceback.print_exc()
         return exc.exit_code
@@ -104,3 +104,13 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         else:
             console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
         return 1
+
+
+def _in_flags(text: str, args: Sequence[str]) -> str:
+    """A library message in the command line's words: `steps` -> --steps (see cli/flags.py)."""
+    from diffcli.cli.flags import flags_of, render
+
+    try:
+        return render(text, flags_of(app, args))
+    except Exception:  # the message matters more than its wording
+        return text

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from diffcli import __version__, console
-from diffcli.cli import common
+from diffcli.cli import common, options
 
 GIB = 1024**3
 EXTRAS = {
@@ -24,7 +24,7 @@ DATASETS = {
 IDX_FILE = "train-images-idx3-ubyte"
 
 
-def doctor(json_output: common.Json = False) -> None:
+def doctor(json_output: options.Json = False) -> None:
     """Show versions, devices and free memory, the registry and its models, the data found, the
     optional extras installed, and what to do about each gap."""
     common.start(False, json_output)

@@ -8,14 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli import console
-from diffcli.cli import common, generating
-from diffcli.errors import DiffcliError, UsageError
-
-TASKS = ("sample", "anagram", "hybrid", "chain")
-SCORERS = ("classifier", "clip")
-DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10, "chain": 20}
+from diffcli.cli import common
+from diffcli.cli.options import RunOptions, SamplingOptions, shared
+from diffcli.errors import UsageError
 
 
+@shared("sampling", "run", exclude=("n", "offload", "upscale", "seed", "out", "out_dir"))
 def evaluate(
     task: Annotated[str, typer.Option("--task", help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), chain (the step at which samples become recognisable).")] = "sample",
     n: Annotated[Optional[int], typer.Option("-n", help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
@@ -25,11 +23,6 @@ def evaluate(
     pairs: Annotated[Optional[str], typer.Option("--pairs", help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
     kernel: Annotated[Optional[int], typer.Option("--kernel", help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
     sigma: Annotated[Optional[float], typer.Option("--sigma", help="Task hybrid: low-pass sigma (default scaled to the model).")] = None,
-    sampler: common.SamplerName = None,
-    steps: common.Steps = None,
-    stride: common.Stride = None,
-    guidance: common.Guidance = None,
-    eta: common.Eta = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images generated per batch.")] = 250,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Grade against this dataset (default: the one the model was trained on).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: $DIFFCLI_DATA, else where the model was trained from).")] = None,
@@ -40,127 +33,41 @@ def evaluate(
     template: Annotated[Optional[str], typer.Option("--template", help='Scorer clip: prompt template with {label} (default: "a photo of the digit {label}" for digits).')] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
     record: Annotated[bool, typer.Option("--record", help="Store the headline figures in the model's config.json (metrics.eval).")] = False,
-    model: common.ModelName = None,
-    device: common.Device = "auto",
     seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed + i (fixed by default, so scores repeat).")] = 0,
-    quiet: common.Quiet = False,
-    json_output: common.Json = False,
+    *,
+    sampling: SamplingOptions,
+    run: RunOptions,
 ) -> None:
     """Score a model's samples: per-class accuracy and confidence by a classifier trained on its dataset,
-    the best and worst classes, FID in the classifier's features beside the real-vs-real floor at the
+    the best and worst classes, FID in the classifier's feature space beside the real-vs-real floor at the
     same n; or the success rate of anagrams / hybrids over class pairs. A table on stderr, --json on stdout.
     """
-    common.start(quiet, json_output)
-    if task not in TASKS:
-        raise UsageError(f"unknown --task {task!r}", f"choose one of {', '.join(TASKS)}")
-    if scorer not in SCORERS:
-        raise UsageError(f"unknown --scorer {scorer!r}", f"choose one of {', '.join(SCORERS)}")
+    common.start(run.quiet, run.json_output)
     if plot is not None and task != "chain":
         raise UsageError("--plot draws the chain task's curve", "add --task chain")
-    if scorer == "clip" and task != "sample":
-        raise UsageError("--scorer clip scores --task sample only", "grade illusions with the classifier (the default)")
-    n = DEFAULT_N[task] if n is None else n
-    generating.positive_count(n)
-    common.positive("--batch-size", batch_size)
-    if not 0.0 <= weight <= 1.0:
-        raise UsageError(f"--weight must be between 0 and 1, got {weight}")
-    common.pick_seed(seed)
+    from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, evaluate as evaluate_job
+    from diffcli.jobs.generate import load_generator
 
-    from diffcli.evaluate import runner
-    from diffcli.generation import guidance_scale
-
-    gen = generating.load_generator(model, device)
-    if gen.cond_type == "text":
-        raise UsageError(f"model {gen.name!r} is text-to-image; eval grades class-conditional and unconditional models", "score its samples with your own prompts and `--scorer clip` on a class model, or sample it with `diffcli sample --prompt`")
-    settings = generating.sampler_settings(gen, sampler, steps, stride, eta)
-    plan = runner.GenerationPlan(settings, guidance_scale(gen, guidance), seed, batch_size)
-    the_view = generating.pick_view(view, gen) if task == "anagram" else None
-    filter_size = generating.hybrid_filter(gen, kernel, sigma) if task == "hybrid" else None
-    pair_list = runner.parse_pairs(pairs, gen) if task in ("anagram", "hybrid") else []
-    spec = runner.dataset_of(gen, dataset)
-    where = runner.data_dir_for(gen, spec, data_dir)
-
-    classifier = clip = None
-    if scorer == "clip" and gen.cond_type != "class":
-        raise UsageError(f"model {gen.name!r} is unconditional: CLIP scores need a class per sample", "use the classifier scorer (the default)")
-    if scorer == "classifier":
-        from diffcli.evaluate.classifier import load_or_train_classifier
-
-        classifier = load_or_train_classifier(spec, data_dir=where, device=gen.device, retrain=retrain_classifier, notify=console.notice)
-        runner.check_labels_match(gen, classifier)
-    else:
-        from diffcli.evaluate.clip_score import load_clip
-
-        clip = load_clip(clip_model, clip_pretrained, gen.device, weights=clip_weights)
-
-    if task in ("anagram", "hybrid"):
-        count = n * len(pair_list)
-    else:
-        count = n * (len(gen.labels) if gen.cond_type == "class" else len(classifier.label_names))
-    title = f"eval {gen.name} ({task}, {count} images)"
-    total = runner.total_steps(gen, plan, count)
-
-    def progress(job):
-        return _with_progress(title, total, quiet, json_output, job)
-
-    if task == "anagram":
-        report = progress(lambda hook: runner.evaluate_anagrams(gen, classifier, plan, pair_list, n, the_view, weight, hook))
-    elif task == "hybrid":
-        report = progress(lambda hook: runner.evaluate_hybrids(gen, classifier, plan, pair_list, n, *filter_size, on_step=hook))
-    elif task == "chain":
-        report = progress(lambda hook: runner.evaluate_chain(gen, classifier, plan, n, on_step=hook))
-    else:
-        pixels, intended, seconds = progress(lambda hook: runner.sample_per_class(gen, plan, n, count // n, hook))
-        head = {"task": "sample", "scorer": scorer, "per_class": n if intended is not None else None, "seconds_generating": round(seconds, 2)}
-        if clip is not None:
-            from diffcli.evaluate.clip_score import clip_scores, default_template
-
-            scores = clip_scores(clip, pixels, intended, gen.labels, template or default_template(spec))
-            scores["model_clip"] = scores.pop("model")
-        else:
-            scores = runner.score_with_classifier(gen, classifier, pixels, intended, spec, where)
-        report = {**head, **scores}
-    report = {
-        "model": gen.name,
-        "dataset": spec,
-        **plan.describe(gen),
-        **({"classifier": {"name": classifier.name, "test_accuracy": round(classifier.test_accuracy, 6)}} if classifier else {}),
-        **report,
-    }
+    request = EvalRequest(
+        task, n, scorer, view, weight, pairs, kernel, sigma, sampling.engine(), batch_size, dataset, data_dir,
+        retrain_classifier, clip_model, clip_pretrained, clip_weights, template, record, seed,
+    )
+    check(request)
     if plot is not None:
         from diffcli.io import images
 
-        target = images.resolve_output(plot, "chain.png", json_output, console.notice)
-        images.write_png(runner.chain_plot(report, f"{gen.name}: when do samples become recognisable?"), target, common.metadata("eval", model=gen.name, task="chain"))
-    if record:
-        _record(gen, report)
-    if json_output:
+        images.check_output(plot, run.json_output)
+    model = load_generator(run.model, run.device)
+    report = evaluate_job(model, request, common.progress(run.quiet, run.json_output))
+    if plot is not None:
+        from diffcli.io import images
+
+        target = images.resolve_output(plot, "chain.png", run.json_output, console.notice)
+        images.write_png(chain_plot(report), target, {"command": common.command_line(), "subcommand": "eval", "model": model.name, "task": "chain"})
+    if run.json_output:
         console.emit_json(report)
     else:
         _print_report(report)
-
-
-def _with_progress(title: str, total: int, quiet: bool, json_output: bool, job):
-    """Run job(on_step) under the progress view (a live panel on a terminal, plain lines otherwise)."""
-    from diffcli.tui.progress import RunView, choose_mode
-
-    with RunView(title, total=total, mode=choose_mode(quiet, json_output), unit="step") as view:
-        return job(lambda i, t, x_t, x0: view.advance(1))
-
-
-def _record(gen, report: dict) -> None:
-    """Headline figures into the model's config (user models only: built-ins are read-only)."""
-    from diffcli.io.atomic import atomic_write_text
-
-    if gen.entry.builtin:
-        raise DiffcliError(f"model {gen.name!r} is built in and read-only; --record cannot write to it", "drop --record")
-    config = gen.entry.config()
-    headline = {k: v for k, v in report.items() if k not in ("classes", "pairs")}
-    if "classes" in report:
-        headline["per_class_accuracy"] = {c["label"]: c["accuracy"] for c in report["classes"]}
-    config.metrics.setdefault("eval", {})[report["task"] if report.get("scorer", "classifier") == "classifier" else "clip"] = headline
-    atomic_write_text(gen.entry.config_path, config.to_json())
-    console.notice(f"recorded the figures in {gen.entry.config_path}")
 
 
 def _percent(value: Optional[float]) -> str:

@@ -9,38 +9,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from diffcli import console
-from diffcli.cli import common
+from diffcli.cli import common, options
 from diffcli.errors import DiffcliError, UsageError
 
 app = typer.Typer(help="The model registry shared by every command.", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Model name (see `diffcli models list`).")]
-
-
-def _summary(entry, default: Optional[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "name": entry.name,
-        "source": "builtin" if entry.builtin else "user",
-        "default": entry.name == default,
-        "path": str(entry.path),
-        "size_bytes": entry.size_bytes(),
-        "modified": entry.modified(),
-    }
-    try:
-        config = entry.config()
-    except DiffcliError as exc:
-        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message)
-        return row
-    row.update(
-        kind=config.kind,
-        conditioning=config.cond_type,
-        objective=config.objective,
-        dataset=config.dataset_name,
-        image=config.image,
-        labels=config.labels,
-        description=config.description,
-    )
-    return row
 
 
 def _human_size(n: int) -> str:
@@ -52,16 +26,15 @@ def _human_size(n: int) -> str:
 
 
 @app.command("list")
-def list_models(json_output: common.Json = False) -> None:
+def list_models(json_output: options.Json = False) -> None:
     """List registered models: NAME, KIND, DATASET, SIZE, MODIFIED (* marks the default)."""
     from rich.console import Console
     from rich.table import Table
 
+    from diffcli.jobs.models import list_models as list_job
     from diffcli.models.registry import describe_age
 
-    registry = common.registry()
-    default = registry.default_name()
-    rows = [_summary(e, default) for e in registry.entries()]
+    rows = list_job()
     if json_output:
         console.emit_json(rows)
         return
@@ -78,19 +51,20 @@ def list_models(json_output: common.Json = False) -> None:
 
 
 @app.command("show")
-def show(name: Name, json_output: common.Json = False) -> None:
+def show(name: Name, json_output: options.Json = False) -> None:
     """Show a model's config, files and metrics."""
-    registry = common.registry()
-    entry = registry.get(name)
-    config = entry.config()
-    files = {p.name: p.stat().st_size for p in sorted(entry.path.iterdir()) if p.is_file()}
-    info = {**_summary(entry, registry.default_name()), "config": config.to_dict(), "files": files}
+    from diffcli.jobs.models import show as show_job
+    from diffcli.models.config import ModelConfig
+
+    info = show_job(name)
     if json_output:
         console.emit_json(info)
         return
+    config = ModelConfig.from_dict(info["config"])
+    files = info["files"]
     out = sys.stdout
-    out.write(f"{entry.name}  ({'built-in' if entry.builtin else 'user'}{', default' if info['default'] else ''})\n")
-    out.write(f"  path        {entry.path}\n")
+    out.write(f"{info['name']}  ({'built-in' if info['source'] == 'builtin' else 'user'}{', default' if info['default'] else ''})\n")
+    out.write(f"  path        {info['path']}\n")
     if config.description:
         out.write(f"  about       {config.description}\n")
     out.write(f"  kind        {config.kind} ({config.architecture.get('type', '?')}), {config.objective}, conditioning: {config.cond_type}\n")
@@ -113,21 +87,23 @@ def show(name: Name, json_output: common.Json = False) -> None:
 @app.command("path")
 def path(name: Annotated[Optional[str], typer.Argument(help="Model name (default: the registry root).")] = None) -> None:
     """Print the folder of a model (or of the registry)."""
-    registry = common.registry()
-    console.emit_line(str(registry.get(name).path if name else registry.root))
+    from diffcli.jobs.models import model_path
+
+    console.emit_line(str(model_path(name)))
 
 
 @app.command("default")
 def default(name: Annotated[Optional[str], typer.Argument(help="Make this model the default.")] = None) -> None:
     """Print the default model, or set it."""
-    registry = common.registry()
+    from diffcli.jobs import models as jobs
+
     if name is None:
-        current = registry.default_name()
+        current = jobs.default_model()
         if current is None:
             raise DiffcliError("no default model", "train one with `diffcli train` or `diffcli models import` one, then `diffcli models default NAME`")
         console.emit_line(current)
         return
-    registry.set_default(name)
+    jobs.set_default(name)
     console.info(f"default model is now {name!r}")
 
 
@@ -137,8 +113,9 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a user model (built-in models cannot be removed)."""
-    registry = common.registry()
-    entry = registry.get(name)
+    from diffcli.jobs import models as jobs
+
+    entry = common.registry().get(name)
     if entry.builtin:
         raise DiffcliError(f"{name!r} is a built-in model and cannot be removed")
     if not yes:
@@ -146,7 +123,7 @@ def remove(
             raise UsageError(f"refusing to delete {name!r} without confirmation", "pass --yes")
         if not typer.confirm(f"Delete model {name!r} ({entry.path})?", err=True):
             raise typer.Exit(1)
-    registry.remove(name)
+    jobs.remove(name)
     console.info(f"removed {name}")
 
 
@@ -157,14 +134,9 @@ def import_model(
     force: Annotated[bool, typer.Option("--force", help="Replace a model of the same name.")] = False,
 ) -> None:
     """Add a model to the registry, after checking that its weights load."""
-    from diffcli.models.backends import load_model
+    from diffcli.jobs.models import import_model as import_job
 
-    registry = common.registry()
-
-    def validate(entry) -> None:
-        load_model(entry=entry, device="cpu")
-
-    entry = registry.import_model(source, name, force, validate)
+    entry = import_job(source, name, force)
     console.info(f"imported {entry.name} -> {entry.path}")
 
 
@@ -178,9 +150,9 @@ def add(
 ) -> None:
     """Register a pixel-space text-to-image pipeline (DeepFloyd IF stage I) by reference: config only,
     the weights stay in the Hugging Face cache or the folder. Nothing is downloaded now."""
-    from diffcli.cli.models_add import register
+    from diffcli.jobs.models import add_pipeline
 
-    entry = register(common.registry(), name, hub, path, upscaler, force)
+    entry = add_pipeline(name, hub, path, upscaler, force)
     console.info(f"registered {entry.name} -> {entry.path} (try `diffcli sample -m {entry.name} --prompt 'a photo of a dog'`)")
 
 
@@ -190,5 +162,7 @@ def export(
     destination: Annotated[Path, typer.Argument(help="The .zip to write (or a folder to put NAME.zip in).")],
 ) -> None:
     """Write a model's config and weights into a .zip that `models import` reads."""
-    path = common.registry().export(name, destination)
+    from diffcli.jobs.models import export as export_job
+
+    path = export_job(name, destination)
     console.emit_line(str(path))

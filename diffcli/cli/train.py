@@ -7,10 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli import console
-from diffcli.cli import common
-from diffcli.errors import UsageError
-
-RESUMABLE_OVERRIDES = ("epochs", "max_steps")
+from diffcli.cli import common, options
 
 
 def train(
@@ -41,9 +38,9 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the model's last checkpoint exactly where it stopped.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model of the same name.")] = False,
     set_default: Annotated[bool, typer.Option("--set-default", help="Make the trained model the registry default.")] = False,
-    device: common.Device = "auto",
-    quiet: common.Quiet = False,
-    json_output: common.Json = False,
+    device: options.Device = "auto",
+    quiet: options.Quiet = False,
+    json_output: options.Json = False,
 ) -> None:
     """Train a diffusion model (or the single-step denoiser) and register it under --name.
 
@@ -52,21 +49,35 @@ def train(
     exits 130; --resume continues exactly. Runs under `torchrun --nproc-per-node N -m diffcli train ...`.
     """
     common.start(quiet, json_output)
-    from diffcli.train.run import run_training
+    from diffcli.errors import InterruptedRun
+    from diffcli.jobs.train import TrainRequest, train as train_job
 
-    overrides = dict(
+    recipe = dict(
         dataset=dataset, data_dir=data_dir, cond=cond, objective=objective, noise_sigma=noise_sigma, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, arch=arch, width=width, timesteps=timesteps,
         schedule=schedule, ema=ema, p_uncond=p_uncond, guidance=guidance, seed=seed, max_steps=max_steps,
         limit=limit, precision=precision, channels_last=channels_last, compile=compile_model,
     )
-    if resume and force:
-        raise UsageError("--resume continues a model and --force replaces it: pick one")
-    if resume:
-        extra = [k for k, v in overrides.items() if v is not None and k not in RESUMABLE_OVERRIDES + ("data_dir",)]
-        if preset != "default":
-            extra.append("preset")
-        if extra:
-            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
-            raise UsageError(f"--resume continues with the saved recipe; drop {flags}", "only --epochs, --max-steps, --data-dir and --device may change")
-    run_training(name, preset, overrides, resume=resume, force=force, device=device, json_output=json_output, quiet=quiet, set_default=set_default)
+    request = TrainRequest(name, preset, recipe, resume, force, set_default, device, common.command_line())
+    try:
+        result = train_job(request, common.progress(quiet, json_output))
+    except InterruptedRun as exc:
+        raise InterruptedRun(exc.message, f"continue with `diffcli train --name {exc.model} --resume`", model=exc.model, saved=exc.saved) from None
+    if result is None:  # another rank under torchrun: rank 0 reports
+        return
+    if json_output:
+        console.emit_json({"event": "done", **{k: v for k, v in result.__dict__.items() if k != "history"}})
+        return
+    state = "finished" if result.completed else "stopped"
+    console.info(
+        f"{state} {result.model!r}: step {result.step}/{result.total_steps}, train loss {result.train_loss}, "
+        f"validation loss {result.val_loss}, {result.wall_seconds:.0f} s at {result.images_per_second:.0f} img/s"
+    )
+    hint = " --class 7" if _conditioning(result.model) == "class" else ""
+    console.info(f"artifacts in {result.path}/train; try `diffcli sample --model {result.model}{hint}`")
+
+
+def _conditioning(name: str) -> str:
+    from diffcli.models.registry import Registry
+
+    return Registry().get(name).config().cond_type

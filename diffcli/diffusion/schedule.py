@@ -229,3 +229,11 @@ def gaussian_noise(shape: Sequence[int], seed: int) -> np.ndarray:
     The forward process of `noise` and `denoise` draws from here, so the same seed gives the same
     noisy image in both commands, on every machine, without importing torch."""
     return np.random.Generator(np.random.PCG64(seed)).standard_normal(tuple(shape), dtype=np.float32)
+
+
+COURSE_STRIDE_SHARE = 0.03  # the course's stride: 30 of T = 1000
+
+
+def course_stride(timesteps: int) -> int:
+    """The course's stride for iterative denoising and strided sampling: 3 % of T (30 at T = 1000)."""
+    return max(1, round(COURSE_STRIDE_SHARE * timesteps))

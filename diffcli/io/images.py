@@ -159,23 +159,73 @@ def load_image(
 ) -> np.ndarray:
     """Read `source` (path, `-` or builtin:NAME) as float32 [C, H, W] in [0, 1], converted to
     `channels` and, when `size` is given, to size x size."""
-    image, name = open_image(source, notify)
-    pixels = to_pixels(image, channels, name, notify)
-    if size is not None:
-        pixels = resize_square(pixels, size, name, notify)
-    return pixels
+    return load_input(source, channels, size, notify)
 
 
-def load_mask(source: str, size: int, notify: Notify = _ignore) -> np.ndarray:
-    """Read an inpainting mask (white = regenerate) as a {0, 1} float32 [1, size, size] array."""
-    image, name = open_image(source, notify)
-    return binary_mask(image, size, name, notify)
+ImageInput = Any
+"""An image given to a job: a path, `-` (stdin), `builtin:NAME`, a Pillow image, or an array / tensor
+([C, H, W] or [H, W] (or [H, W, C] with C of 1, 3 or 4), floats in [0, 1] or uint8)."""
 
 
-def binary_mask(image: Image.Image, size: int, name: str = "mask", notify: Notify = _ignore) -> np.ndarray:
-    """A decoded mask image as {0, 1} float32 [1, size, size]; anything not purely black and white is
-    thresholded at 50% grey, with a notice."""
-    grey = to_pixels(image, 1, name, notify)
+def decode_input(source: ImageInput, channels: Optional[int] = None, notify: Notify = _ignore) -> tuple[np.ndarray, str]:
+    """Any ImageInput as float32 [C, H, W] pixels in [0, 1] (converted to `channels` when given), and a
+    short name for messages."""
+    if isinstance(source, (str, os.PathLike)):
+        image, name = open_image(str(source), notify)
+        return to_pixels(image, channels, name, notify), name
+    if isinstance(source, Image.Image):
+        if source.width * source.height > MAX_PIXELS:
+            raise DiffcliError(f"the image is {source.width}x{source.height}, over the {MAX_PIXELS // 1_000_000} MP limit", "downscale it first")
+        return to_pixels(source, channels, "image", notify), "image"
+    return convert_channels(array_pixels(source), channels), "array"
+
+
+def array_pixels(source: Any) -> np.ndarray:
+    """A numpy array or torch tensor as float32 [C, H, W] in [0, 1] (see ImageInput)."""
+    if hasattr(source, "detach"):  # a torch tensor, without importing torch here
+        source = source.detach().float().cpu().numpy()
+    try:
+        array = np.asarray(source)
+    except Exception as exc:
+        raise DiffcliError(f"cannot read a {type(source).__name__} as an image ({exc})", "pass a path, a PIL image, or an array [C, H, W] in [0, 1]") from None
+    if array.dtype == object or array.ndim not in (2, 3) or array.size == 0:
+        raise DiffcliError(f"an image array must be [C, H, W] or [H, W], got shape {array.shape}", "pass [1, H, W] grey or [3, H, W] RGB pixels in [0, 1]")
+    if array.ndim == 2:
+        array = array[None]
+    elif array.shape[0] not in (1, 3) and array.shape[-1] in (1, 3, 4):
+        array = np.moveaxis(array, -1, 0)
+    if array.shape[0] == 4:
+        array = array[:3]
+    if array.shape[0] not in (1, 3):
+        raise DiffcliError(f"an image array needs 1 or 3 channels, got shape {array.shape}", "pass [1, H, W] grey or [3, H, W] RGB pixels")
+    if array.shape[1] * array.shape[2] > MAX_PIXELS:
+        raise DiffcliError(f"the image array is {array.shape[2]}x{array.shape[1]}, over the {MAX_PIXELS // 1_000_000} MP limit", "downscale it first")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise DiffcliError("the image array holds NaN or infinite values", "pass finite pixels in [0, 1]")
+    return np.clip(values, 0.0, 1.0).astype(np.float32)
+
+
+def load_input(source: ImageInput, channels: Optional[int] = None, size: Optional[int] = None, notify: Notify = _ignore) -> np.ndarray:
+    """`load_image` for every kind of ImageInput."""
+    pixels, name = decode_input(source, channels, notify)
+    return resize_square(pixels, size, name, notify) if size is not None else pixels
+
+
+def load_mask(source: ImageInput, size: int, notify: Notify = _ignore) -> np.ndarray:
+    """An inpainting mask (white = regenerate) from any ImageInput, as {0, 1} float32 [1, size, size]."""
+    grey, name = decode_input(source, 1, notify)
+    return binary_mask(grey, size, name, notify)
+
+
+def binary_mask(image: Image.Image | np.ndarray, size: int, name: str = "mask", notify: Notify = _ignore) -> np.ndarray:
+    """A mask (decoded image or grey pixels) as {0, 1} float32 [1, size, size]; anything not purely black
+    and white is thresholded at 50% grey, with a notice."""
+    grey = image if isinstance(image, np.ndarray) else to_pixels(image, 1, name, notify)
     if grey.shape[1:] != (size, size):
         grey = resize_square(grey, size, name, notify)
     if np.any((grey > 0.02) & (grey < 0.98)):
@@ -224,29 +274,41 @@ class OutputTarget:
         return "stdout" if self.path is None else str(self.path)
 
 
+def check_output(out: Optional[str], json_mode: bool = False) -> None:
+    """Refuse an output that cannot be written, before any work is done: PNG bytes to a terminal or
+    beside JSON on stdout, a folder as the file, a file in a folder that does not exist."""
+    if out == "-":
+        if json_mode:
+            raise UsageError("`json` writes JSON to stdout, so the image cannot go there too", "write the image to a file with `out`")
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or write to a file with `out`")
+        return
+    if out is None:
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"`out` {out} is a folder", "give a file name, or write one file per image with `out_dir`")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise DiffcliError(f"cannot write {out}: folder {parent} does not exist", "create it first")
+
+
 def resolve_output(out: Optional[str], default_name: str, json_mode: bool = False, notify: Notify = _ignore) -> OutputTarget:
     """Decide where a command's image goes.
 
-    `-o -`: stdout (refused on a terminal, and with --json, which owns stdout). No `-o`: stdout when it
+    `-`: stdout (refused on a terminal, and with JSON output, which owns stdout). None: stdout when it
     is piped, else a new file `default_name` (numbered so nothing is overwritten) in the current folder.
     """
-    stdout_tty = sys.stdout.isatty()
+    check_output(out, json_mode)
     if out == "-":
-        if json_mode:
-            raise UsageError("--json writes JSON to stdout, so the image cannot go there too", "use -o FILE")
-        if stdout_tty:
-            raise UsageError("refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or use -o FILE")
         return OutputTarget(None)
     if out is None:
-        if not stdout_tty and not json_mode:
+        if not sys.stdout.isatty() and not json_mode:
             return OutputTarget(None)
         path = _unused_name(Path(default_name))
-        notify(f"no -o given; writing {path}")
+        notify(f"no output file given; writing {path}")
         return OutputTarget(path)
-    path = Path(out)
-    if path.is_dir():
-        raise UsageError(f"-o {out} is a folder", "give a file name, or use --out-dir for one file per image")
-    return OutputTarget(path)
+    return OutputTarget(Path(out))
 
 
 def _unused_name(path: Path) -> Path:
@@ -275,10 +337,10 @@ def write_png(pixels: np.ndarray, target: OutputTarget, metadata: Optional[dict[
 
 
 def prepare_out_dir(out_dir: str) -> Path:
-    """Create --out-dir if needed; refuse a path that exists and is not a folder."""
+    """Create the output folder if needed; refuse a path that exists and is not a folder."""
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
-        raise UsageError(f"--out-dir {out_dir} exists and is not a folder")
+        raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from diffcli.diffusion.schedule import course_stride
 from diffcli.errors import DiffcliError
 from diffcli.models.config import ModelConfig
 
@@ -33,8 +34,8 @@ MAX_TOKENS = 77  # IF's T5 was trained on 77 tokens (IFPipeline.encode_prompt ha
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 # The course's settings for IF stage I: strided DDPM 990 -> 0 by 30, classifier-free guidance 7
-# (the stride is 3 % of T, so 30 at IF's T = 1000).
-IF_SAMPLING = {"sampler": "ddpm", "stride": 30, "guidance": 7.0}
+# (the stride is 3 % of T, `course_stride`, so 30 at IF's T = 1000).
+IF_SAMPLING = {"sampler": "ddpm", "guidance": 7.0}
 
 # IF-I's scheduler config as published with DeepFloyd/IF-I-*-v1.0 (used at registration when the files
 # are not on disk yet; the real file is read, and config.json refreshed, on the first load).
@@ -239,7 +240,7 @@ def build_config(
         prediction=mapping.prediction,
         objective="diffusion",
         conditioning={"type": "text", "max_tokens": MAX_TOKENS, "preprocess": "lowercase"},
-        sampling={**IF_SAMPLING, "stride": max(1, round(0.03 * mapping.schedule["timesteps"]))},
+        sampling={**IF_SAMPLING, "stride": course_stride(mapping.schedule["timesteps"])},
         description=description,
     )
     return config, mapping.notes

@@ -32,12 +32,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path, label: str) -> dict[str, Any]:
     """Read a checkpoint without unpickling arbitrary objects; DiffcliError naming the file otherwise."""
     if not path.is_file():
-        raise DiffcliError(f"{label}: no checkpoint at {path}", "train without --resume (add --force to start over)")
+        raise DiffcliError(f"{label}: no checkpoint at {path}", "train without `resume` (add `force` to start over)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DiffcliError(f"{label}: {path} is not a readable diffcli checkpoint ({first[:200]})", "start over with --force") from None
+        raise DiffcliError(f"{label}: {path} is not a readable diffcli checkpoint ({first[:200]})", "start over with `force`") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise DiffcliError(f"{label}: {path} is not a diffcli checkpoint of format {FORMAT}", "start over with --force")
+        raise DiffcliError(f"{label}: {path} is not a diffcli checkpoint of format {FORMAT}", "start over with `force`")
     return state

@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Optional
 
+from diffcli import checks
 from diffcli.errors import UsageError
 
 CONDS = ("class", "time", "none")
 OBJECTIVES = ("eps", "v", "flow", "denoise")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 LOSS_WEIGHTINGS = ("none", "min-snr")
+MAX_TIMESTEPS = 100_000
+MAX_BATCH = 65_536
+MAX_EPOCHS = 100_000
+MAX_LR = 10.0
+WIDTHS = {"unet": (2, 1024), "course": (1, 1024)}  # first-level channels each architecture accepts
 
 
 @dataclass(frozen=True)
@@ -56,37 +62,34 @@ class TrainSettings:
     preset: str = "default"
 
     def validate(self) -> None:
-        if self.cond not in CONDS:
-            raise UsageError(f"unknown --cond {self.cond!r}", f"choose one of {', '.join(CONDS)}")
-        if self.objective not in OBJECTIVES:
-            raise UsageError(f"unknown --objective {self.objective!r}", f"choose one of {', '.join(OBJECTIVES)}")
+        """Every value checked (finite floats in range, whole numbers, known choices) before anything is
+        built; the messages name the setting."""
+        checks.choice("cond", self.cond, CONDS)
+        checks.choice("objective", self.objective, OBJECTIVES)
         if self.objective == "denoise" and self.cond != "none":
-            raise UsageError("--objective denoise trains the single-step denoiser, which takes no condition", "add --cond none")
+            raise UsageError("`objective` denoise trains the single-step denoiser, which takes no condition", "add `cond` none")
         if self.cond == "none" and self.objective != "denoise":
-            raise UsageError("--cond none only fits --objective denoise", "use --cond time for an unconditional diffusion model")
+            raise UsageError("`cond` none only fits `objective` denoise", "use `cond` time for an unconditional diffusion model")
         for name in ("epochs", "batch_size", "timesteps"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}")
-        if not 0.0 <= self.p_uncond < 1.0:
-            raise UsageError(f"--p-uncond must be in [0, 1), got {self.p_uncond}")
-        if self.noise_sigma < 0:
-            raise UsageError(f"--noise-sigma must be 0 or more, got {self.noise_sigma}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UsageError(f"--max-steps must be at least 1, got {self.max_steps}")
-        if self.limit is not None and self.limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {self.limit}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UsageError(f"unknown lr schedule {self.lr_schedule!r}", f"choose one of {', '.join(LR_SCHEDULES)}")
-        if self.loss_weighting not in LOSS_WEIGHTINGS:
-            raise UsageError(f"unknown loss weighting {self.loss_weighting!r}", f"choose one of {', '.join(LOSS_WEIGHTINGS)}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise UsageError(f"unknown --precision {self.precision!r}", "choose fp32, bf16 or fp16")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise UsageError(f"--ema-decay must be in (0, 1), got {self.ema_decay}")
-        if self.architecture.get("type") == "course" and self.objective == "flow":
-            pass  # allowed: the course net is just a network
+            checks.integer(name, getattr(self, name), low=1)
+        checks.integer("timesteps", self.timesteps, low=1, high=MAX_TIMESTEPS)
+        checks.integer("batch_size", self.batch_size, low=1, high=MAX_BATCH)
+        checks.integer("epochs", self.epochs, low=1, high=MAX_EPOCHS)
+        checks.number("lr", self.lr, low=0.0, low_open=True, high=MAX_LR)
+        checks.number("p_uncond", self.p_uncond, low=0.0, high=1.0, high_open=True)
+        checks.number("noise_sigma", self.noise_sigma, low=0.0)
+        checks.number("guidance", self.guidance, low=0.0)
+        checks.number("weight_decay", self.weight_decay, low=0.0)
+        checks.number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True)
+        checks.optional_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
+        checks.integer("warmup_steps", self.warmup_steps, low=0)
+        checks.integer("seed", self.seed, low=0, high=checks.SEED_MAX)
+        checks.optional_integer("max_steps", self.max_steps, low=1)
+        checks.optional_integer("limit", self.limit, low=1)
+        checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, what="lr schedule")
+        checks.choice("loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, what="loss weighting")
+        checks.choice("precision", self.precision, ("fp32", "bf16", "fp16"))
+        check_architecture(self.architecture)
 
     @property
     def prediction(self) -> str:
@@ -136,7 +139,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
     """The preset's recipe with the user's explicit options on top (None means 'not given')."""
     if preset not in PRESETS:
-        raise UsageError(f"unknown --preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown `preset` {preset!r}", f"choose one of {', '.join(PRESETS)}")
     base = TrainSettings(preset=preset, **PRESETS[preset])
     given = {k: v for k, v in overrides.items() if v is not None}
     if "width" in given:
@@ -144,7 +147,7 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
     if "arch" in given:
         arch = given.pop("arch")
         if arch not in ("unet", "course"):
-            raise UsageError(f"unknown --arch {arch!r}", "choose unet or course")
+            raise UsageError(f"unknown `arch` {arch!r}", "choose unet or course")
         if arch != base.architecture.get("type"):
             width = given.get("architecture", base.architecture).get("width", 64 if arch == "course" else 32)
             given["architecture"] = {"type": "course", "width": width} if arch == "course" else {**TrainSettings().architecture, "width": width}
@@ -154,3 +157,15 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
         settings = replace(settings, sample_epochs=tuple(wanted))
     settings.validate()
     return settings
+
+
+def check_architecture(architecture: dict[str, Any]) -> None:
+    """Refuse a network that cannot be built, before building it: a known type and a width it accepts
+    (the UNet's sinusoidal time embedding has `width` dimensions, half sines and half cosines, so the
+    width must be even)."""
+    kind = architecture.get("type")
+    checks.choice("arch", kind, WIDTHS, what="architecture")
+    low, high = WIDTHS[kind]
+    width = checks.integer("width", architecture.get("width", low), low=low, high=high)
+    if kind == "unet" and width % 2:
+        raise UsageError(f"`width` {width} does not fit the UNet: it must be even (e.g. 32, the default)", f"use {width - 1} or {width + 1}")

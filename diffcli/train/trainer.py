@@ -32,6 +32,7 @@ from diffcli.data import ImageDataset
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, InterruptedRun
 from diffcli.io.atomic import atomic_write_text
+from diffcli.jobs.progress import SilentView
 from diffcli.models.config import MNIST_ALIASES, ModelConfig
 from diffcli.models.networks import build_network, parameter_count
 from diffcli.models.registry import ModelEntry
@@ -119,14 +120,14 @@ class Trainer:
         self.images = train_data.images.to(device)
         self.labels = train_data.labels.to(device) if train_data.labels is not None else None
         if settings.cond == "class" and self.labels is None:
-            raise DiffcliError(f"dataset {train_data.name} has no labels", "use --cond time, or a folder with one subfolder per class")
+            raise DiffcliError(f"dataset {train_data.name} has no labels", "train with `cond` time, or give the folder one subfolder per class")
         self.val_images = val_data.images if val_data is not None else None
         self.val_labels = val_data.labels if val_data is not None else None
         self.null_class = len(self.config.labels)
 
         world = self.dist.world_size
         if settings.batch_size % world:
-            raise DiffcliError(f"--batch-size {settings.batch_size} is not divisible by the {world} processes", f"use a multiple of {world}")
+            raise DiffcliError(f"`batch_size` {settings.batch_size} is not divisible by the {world} processes", f"use a multiple of {world}")
         self.batch = min(settings.batch_size, len(train_data))
         if self.batch % world:
             self.batch -= self.batch % world
@@ -184,7 +185,7 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.rng.set_state(state["rng"])
         except (KeyError, RuntimeError, ValueError) as exc:
-            raise DiffcliError(f"model {self.entry.name!r}: {self.checkpoint_path} does not match this recipe ({str(exc).splitlines()[0][:160]})", "start over with --force") from None
+            raise DiffcliError(f"model {self.entry.name!r}: {self.checkpoint_path} does not match this recipe ({str(exc).splitlines()[0][:160]})", "start over with `force`") from None
         self.step, self.epoch, self.position = int(state["step"]), int(state["epoch"]), int(state["position"])
         self.history = list(state.get("history", []))
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
@@ -359,7 +360,7 @@ class Trainer:
         write_loss_artifacts(self.train_dir, self.history)
 
     # ----- the loop -------------------------------------------------------------------------------
-    def run(self, mode: str) -> TrainResult:
+    def run(self) -> TrainResult:
         """Train until the epochs (or --max-steps) are done; Ctrl-C saves and raises InterruptedRun."""
         main = self.dist.is_main
         if main:
@@ -367,10 +368,9 @@ class Trainer:
             self.train_dir.mkdir(parents=True, exist_ok=True)
             if self.step == 0:
                 atomic_write_text(self.entry.path / "config.json", self.config.to_json())
-        view = self.view_factory(
+        view = (self.view_factory if main else SilentView)(
             title=f"train {self.entry.name}",
             total=self.total_steps,
-            mode=mode if main else "quiet",
             unit="step",
             epochs=self.settings.epochs,
             images_per_step=self.batch,
@@ -388,7 +388,7 @@ class Trainer:
                 self.images_seen += self.batch
                 if not math.isfinite(loss):
                     self._save("diverged")
-                    raise DiffcliError(f"the loss became {loss} at step {self.step}", "lower --lr (the last finite state was saved; resume with --resume after changing nothing, or start over with --force)")
+                    raise DiffcliError(f"the loss became {loss} at step {self.step}", "lower `lr` (the last finite state was saved; resume after changing nothing, or start over with `force`)")
                 self.history.append({"step": self.step, "epoch": self.epoch + 1, "train_loss": round(loss, 6), "lr": self._lr()})
                 epoch_losses.append(loss)
                 self.position += 1
@@ -409,7 +409,9 @@ class Trainer:
             if guard.requested and not completed:
                 raise InterruptedRun(
                     f"interrupted at step {self.step}/{self.total_steps}; checkpoint saved in {self.checkpoint_path}",
-                    f"continue with `diffcli train --name {self.entry.name} --resume`",
+                    f"continue it by training {self.entry.name!r} again with `resume`",
+                    model=self.entry.name,
+                    saved=str(self.checkpoint_path),
                 )
         train_losses = [h["train_loss"] for h in self.history[-self.steps_per_epoch :]]
         return TrainResult(
@@ -450,13 +452,13 @@ class Trainer:
 
 
 def prepare_folder(entry: ModelEntry, resume: bool, force: bool) -> None:
-    """Refuse to train over an existing model unless --resume or --force says what to do."""
+    """Refuse to train over an existing model unless `resume` or `force` says what to do."""
     exists = entry.path.exists() and any(entry.path.iterdir())
     if resume:
         if not (entry.train_dir / CHECKPOINT).exists():
-            raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without --resume")
+            raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without `resume`")
         return
     if exists:
         if not force:
-            raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with --resume, replace it with --force, or pick another --name")
+            raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with `resume`, replace it with `force`, or pick another `name`")
         shutil.rmtree(entry.path)

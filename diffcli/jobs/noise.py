@@ -1,0 +1,72 @@
+"""The `noise` job: the forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps at one or more t.
+
+Runs on numpy alone (no torch, no model), so it is fast in pipelines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from diffcli import console
+from diffcli.errors import UsageError
+from diffcli import checks
+from diffcli.jobs.results import ImageSet, metadata
+
+SCHEDULES = ("linear", "cosine")
+
+
+@dataclass
+class NoiseRequest:
+    """Noise `image` to each timestep in `t` of a schedule (linear betas 1e-4..0.02, or cosine) with
+    `timesteps` steps; `size` centre-crops and resizes to size x size first. The same seed gives the
+    same noise (and the same noisy image as `denoise`)."""
+
+    image: Any
+    t: Sequence[int]
+    timesteps: int = 1000
+    schedule: str = "linear"
+    size: Optional[int] = None
+    seed: Optional[int] = None
+
+
+def max_side() -> int:
+    """The largest square side an image may have (the input pixel limit)."""
+    from diffcli.io.images import MAX_PIXELS
+
+    return math.isqrt(MAX_PIXELS)
+
+
+def noise(request: NoiseRequest) -> ImageSet:
+    """One noisy image per timestep; laid out as a labelled strip (original, then each t) when several."""
+    from diffcli.diffusion.schedule import NoiseSchedule, gaussian_noise
+    from diffcli.io import images
+    from diffcli.io.figures import figure
+
+    timesteps = checks.integer("timesteps", request.timesteps, low=1)
+    checks.choice("schedule", request.schedule, SCHEDULES, what="schedule")
+    ts = checks.as_list(request.t) or []
+    if not ts:
+        raise UsageError("`t` needs at least one timestep")
+    for value in ts:
+        checks.integer("t", value)
+        if not 0 <= value < timesteps:
+            raise UsageError(f"`t` {value} is outside [0, {timesteps})", f"timesteps go from 0 to {timesteps - 1}")
+    size = checks.optional_integer("size", request.size, low=1, high=max_side())
+
+    schedule = NoiseSchedule(request.schedule, timesteps)
+    pixels = images.load_input(request.image, size=size, notify=console.notice)
+    seed, _ = checks.seed(request.seed)
+    eps = gaussian_noise(pixels.shape, seed)
+    x0 = pixels * 2.0 - 1.0  # the [-1, 1] range diffusion models work in
+    noisy = [((schedule.q_sample(x0, value, eps) + 1.0) / 2.0).clip(0.0, 1.0) for value in ts]
+    meta = metadata("noise", seed=seed, schedule=request.schedule, steps=timesteps, t=list(ts))
+
+    def layout():
+        if len(ts) == 1:
+            return noisy[0]
+        return figure([[pixels, *noisy]], col_labels=["original", *[f"t={v}" for v in ts]])
+
+    summary = {"seed": seed, "timesteps": list(ts), "schedule": request.schedule, "steps": timesteps}
+    return ImageSet(noisy, [f"noise-t{v:04d}" for v in ts], [{"t": v} for v in ts], meta, summary, layout)
