@@ -6,7 +6,7 @@ Python API lets them propagate.
 
 Below the CLI, a message names a parameter by its Python name in backticks ("`steps` must be at least
 1"), which is what a library user passed; the CLI rewrites each backticked name into its flag
-("--steps must be at least 1"), see `diffcli.cli.flags`.
+("--steps must be at least 1"), see cli/flags.py.
 """
 
 from __future__ import annotations

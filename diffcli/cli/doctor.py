@@ -12,7 +12,6 @@ from typing import Any, Optional
 from diffcli import __version__, console
 from diffcli.cli import common, options
 
-GIB = 1024**3
 EXTRAS = {
     "hub": ("diffusers", "transformers", "sentencepiece", "accelerate", "protobuf"),
     "clip": ("open_clip_torch",),
@@ -38,6 +37,7 @@ def doctor(json_output: options.Json = False) -> None:
 
 def collect() -> dict[str, Any]:
     """Everything doctor reports, as plain JSON-ready data."""
+    from diffcli.device import describe_devices
     from diffcli.models.hub import package_version
 
     report: dict[str, Any] = {
@@ -48,7 +48,7 @@ def collect() -> dict[str, Any]:
             "torchvision": package_version("torchvision"),
         },
         "platform": f"{platform.system()} {platform.machine()}",
-        "devices": _devices(),
+        "devices": describe_devices(),
         "registry": _registry(),
         "data": _data_dirs(),
         "extras": {name: {pkg: package_version(pkg) for pkg in pkgs} for name, pkgs in EXTRAS.items()},
@@ -56,33 +56,6 @@ def collect() -> dict[str, Any]:
     }
     report["advice"] = advice(report)
     return report
-
-
-def _devices() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpu_cores": os.cpu_count(), "ram_gib": _ram_gib(), "cuda": [], "mps": False, "torch_cuda": None, "error": None}
-    try:
-        import torch
-    except Exception as exc:  # a broken torch install is exactly what doctor should report
-        info["error"] = f"torch cannot be imported: {exc}"
-        return info
-    info["torch_cuda"] = torch.version.cuda
-    try:
-        if torch.cuda.is_available():
-            for i in range(torch.cuda.device_count()):
-                free, total = torch.cuda.mem_get_info(i)
-                info["cuda"].append({"index": i, "name": torch.cuda.get_device_name(i), "free_gib": round(free / GIB, 1), "total_gib": round(total / GIB, 1)})
-    except Exception as exc:  # driver mismatches raise at query time
-        info["error"] = f"CUDA is present but cannot be queried: {str(exc).splitlines()[0]}"
-    mps = getattr(torch.backends, "mps", None)
-    info["mps"] = bool(mps is not None and mps.is_available())
-    return info
-
-
-def _ram_gib() -> Optional[float]:
-    try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1)
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def _registry() -> dict[str, Any]:

@@ -36,10 +36,6 @@ class ImageDataset:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def as_float(self, lo: float = -1.0, hi: float = 1.0) -> torch.Tensor:
-        """float32 [N, C, H, W] mapped from [0, 255] to [lo, hi]."""
-        return lo + (hi - lo) * self.images.float() / 255.0
-
     def describe(self) -> dict:
         """What a model config records about its training data."""
         return {
@@ -60,15 +56,6 @@ def default_data_dir() -> Path:
     from diffcli.models.registry import Registry
 
     return Registry().data_dir
-
-
-def dataset_labels(spec: str) -> list[str]:
-    """Class names of a built-in dataset without loading it."""
-    if spec in ("mnist", "glyphs"):
-        return list(MNIST_LABELS)
-    if spec == "fashion-mnist":
-        return list(FASHION_LABELS)
-    raise UsageError(f"no fixed labels for dataset {spec!r}")
 
 
 def load_dataset(

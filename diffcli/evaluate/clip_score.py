@@ -1,4 +1,4 @@
-"""Optional CLIP scores: how well each sample matches a text prompt for its class (open_clip, `diffcli[clip]`).
+"""Optional CLIP scores: how well each sample matches a text prompt for its class (open_clip, the `clip` extra).
 
 The score of an image is 100 x the cosine similarity between its CLIP embedding and the embedding of
 `template.format(label=...)` for the class it was generated as (the raw cosine, not clipped at 0 as
@@ -30,7 +30,8 @@ DIGIT_TEMPLATE = "a photo of the digit {label}"
 OBJECT_TEMPLATE = "a photo of a {label}"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-INSTALL_HINT = "pip install 'diffcli[clip]'"
+EXTRA = "clip"  # pip's extra that installs open_clip
+INSTALL_HINT = f"pip install 'diffcli[{EXTRA}]'"
 
 
 def default_template(dataset: Optional[str]) -> str:
@@ -118,12 +119,12 @@ def load_clip(
     if weights is not None:
         checkpoint = str(Path(weights).expanduser())
         if not os.path.isfile(checkpoint):
-            raise DiffcliError(f"CLIP weights file {checkpoint} not found", "pass --clip-weights PATH to a local open_clip checkpoint for --clip-model")
+            raise DiffcliError(f"CLIP weights file {checkpoint} not found", "give a local open_clip checkpoint of this model as `clip_weights`")
     else:
         tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
         if not tag_cfg:
             tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
-            raise UsageError(f"{pretrained!r} is not a pretrained tag of CLIP model {model_name!r} (known: {tags})", "or pass --clip-weights PATH")
+            raise UsageError(f"{pretrained!r} is not a pretrained tag of CLIP model {model_name!r} (known: {tags})", "or give a local checkpoint as `clip_weights`")
         checkpoint = _cached_checkpoint(tag_cfg, cache_dir)
         if checkpoint is None and download:
             try:
@@ -131,11 +132,11 @@ def load_clip(
 
                 checkpoint = download_pretrained(tag_cfg, cache_dir=cache_dir)
             except Exception as exc:  # offline, proxy, missing repo: one message for all
-                raise DiffcliError(f"could not download CLIP weights {model_name}/{pretrained} from {_where(tag_cfg)} ({str(exc).splitlines()[0][:120]})", "download them elsewhere and pass --clip-weights PATH") from None
+                raise DiffcliError(f"could not download CLIP weights {model_name}/{pretrained} from {_where(tag_cfg)} ({str(exc).splitlines()[0][:120]})", "download them elsewhere and give the file as `clip_weights`") from None
         if not checkpoint:
             raise DiffcliError(
                 f"CLIP weights {model_name}/{pretrained} ({_where(tag_cfg)}) are not on this machine",
-                "allow the download, or pass --clip-weights PATH to a local open_clip checkpoint",
+                "allow the download, or give a local open_clip checkpoint as `clip_weights`",
             )
     try:
         # A file path (not the tag) keeps open_clip off the network; the tag's activation must then be
@@ -143,7 +144,7 @@ def load_clip(
         model = open_clip.create_model(model_name, pretrained=checkpoint, device=torch.device(device), force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)))
         tokenizer = open_clip.get_tokenizer(model_name)
     except Exception as exc:  # open_clip raises RuntimeError/KeyError/OSError for bad or mismatched files
-        raise DiffcliError(f"could not load CLIP {model_name} from {checkpoint} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})", "check that the file is an open_clip checkpoint of this --clip-model") from None
+        raise DiffcliError(f"could not load CLIP {model_name} from {checkpoint} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})", "check that the file is an open_clip checkpoint of this `clip_model`") from None
     return ClipModel.wrap(model, tokenizer, f"{model_name}/{pretrained if weights is None else Path(checkpoint).name}", tag_cfg.get("mean"), tag_cfg.get("std"))
 
 

@@ -1,14 +1,16 @@
-"""One evaluation, end to end: generate through the one generation path, score, and report.
+"""Generating and scoring for evaluations: the pieces the `evaluate` job (jobs/evaluate.py) puts together.
 
-`diffcli eval` is a thin layer over the three tasks here:
-- `evaluate_sampling`: n samples per class (or n x classes unconditional samples), graded by the
-  dataset's classifier: per-class accuracy and confidence, best and worst class, FID in the
-  classifier's feature space with the real-vs-real floor at the same n;
+- `sample_per_class` + `score_with_classifier`: n samples per class (or n x classes unconditional ones),
+  graded by the dataset's classifier: per-class accuracy and confidence, best and worst class, FID in
+  the classifier's feature space with the real-vs-real floor at the same n;
 - `evaluate_anagrams` / `evaluate_hybrids`: n seeds per class pair, a success when both readings of
-  the image are classified as intended.
+  the image are classified as intended;
+- `evaluate_chain`: at every reverse step, the share of clean estimates (and of noisy images) that read
+  as their class, and where that share stays above a threshold;
+- `dataset_of`, `data_dir_for`, `parse_pairs`, `check_labels_match`: what is graded against what.
 Samples are generated in batches with `generation.generate`, so every sampler, guidance scale and
 backend that `sample` supports is scored the same way. Nothing here prints: progress goes through
-`on_step`, results come back as plain dicts (ready for `--json`).
+`on_step`, results come back as plain dicts (ready for JSON).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
     if not spec:
         raise UsageError(
             f"model {model.name!r} records no training dataset, so there is no classifier to grade it",
-            "pass --dataset mnist|fashion-mnist|glyphs|folder:PATH (and --data-dir where its files are)",
+            "give the `dataset` (mnist, fashion-mnist, glyphs or folder:PATH) and its `data_dir`",
         )
     return spec
 
@@ -102,12 +104,12 @@ def check_labels_match(model: LoadedModel, classifier) -> None:
     if model.cond_type == "class" and list(model.labels) != list(classifier.label_names):
         raise DiffcliError(
             f"model {model.name!r} has classes {', '.join(model.labels)} but classifier {classifier.name!r} has {', '.join(classifier.label_names)}",
-            "pass the --dataset the model was trained on",
+            "give the `dataset` the model was trained on",
         )
     if (model.channels, model.size) != (classifier.channels, classifier.size):
         raise DiffcliError(
             f"model {model.name!r} makes {model.channels}x{model.size}x{model.size} images but classifier {classifier.name!r} reads {classifier.channels}x{classifier.size}x{classifier.size}",
-            "pass the --dataset the model was trained on",
+            "give the `dataset` the model was trained on",
         )
 
 
@@ -160,7 +162,7 @@ def parse_pairs(text: Optional[str], model: LoadedModel) -> list[tuple[Prompt, P
     for item in text.split(","):
         parts = item.strip().split(":")
         if len(parts) != 2 or not all(parts):
-            raise UsageError(f"--pairs entry {item.strip()!r} is not A:B", "write pairs like 6:9,1:7")
+            raise UsageError(f"`pairs` entry {item.strip()!r} is not A:B", "write pairs like 6:9,1:7")
         pairs.append((model.resolve_prompt(parts[0].strip()), model.resolve_prompt(parts[1].strip())))
     return pairs
 

@@ -216,12 +216,6 @@ def load_input(source: ImageInput, channels: Optional[int] = None, size: Optiona
     return resize_square(pixels, size, name, notify) if size is not None else pixels
 
 
-def load_mask(source: ImageInput, size: int, notify: Notify = _ignore) -> np.ndarray:
-    """An inpainting mask (white = regenerate) from any ImageInput, as {0, 1} float32 [1, size, size]."""
-    grey, name = decode_input(source, 1, notify)
-    return binary_mask(grey, size, name, notify)
-
-
 def binary_mask(image: Image.Image | np.ndarray, size: int, name: str = "mask", notify: Notify = _ignore) -> np.ndarray:
     """A mask (decoded image or grey pixels) as {0, 1} float32 [1, size, size]; anything not purely black
     and white is thresholded at 50% grey, with a notice."""

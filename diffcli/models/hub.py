@@ -18,7 +18,6 @@ from typing import Any, Iterator, Optional
 from diffcli.errors import DiffcliError
 
 HUB_EXTRA_HINT = "install with `pip install 'diffcli[hub]'`"
-HUB_PACKAGES = ("diffusers", "transformers", "sentencepiece", "accelerate")
 REQUIRED_PACKAGES = ("diffusers", "transformers", "sentencepiece")
 LOGIN_HINT = "then log in with `hf auth login` (older huggingface_hub: `huggingface-cli login`) or set HF_TOKEN"
 

@@ -172,12 +172,12 @@ def validate_folder(folder: Path, upscaler: bool = False) -> dict[str, Any]:
     if not folder.is_dir():
         raise DiffcliError(f"{folder} is a file, not a diffusers {role} folder", "give the folder that holds model_index.json")
     if not (folder / MODEL_INDEX).is_file():
-        raise DiffcliError(f"{folder} has no {MODEL_INDEX}, so it is not a diffusers {role} folder", "save the pipeline with save_pretrained, or pass --hub REPO_ID")
+        raise DiffcliError(f"{folder} has no {MODEL_INDEX}, so it is not a diffusers {role} folder", "save the pipeline with save_pretrained, or give its repo id as `hub`")
     index = read_json(folder / MODEL_INDEX, f"{role} {folder}")
     check_pixel_space(index, str(folder))
     stage_two = "image_noising_scheduler" in index or "SuperResolution" in str(index.get("_class_name", ""))
     if stage_two and not upscaler:
-        raise DiffcliError(f"{folder} is a stage-II upscaler ({index.get('_class_name')}), not a text-to-image model", "register a stage-I pipeline with --path and pass this one as --upscaler")
+        raise DiffcliError(f"{folder} is a stage-II upscaler ({index.get('_class_name')}), not a text-to-image model", "register a stage-I pipeline and give this one as its `upscaler`")
     for part in STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS:
         if not (folder / part).is_dir():
             raise DiffcliError(f"{folder} has no {part}/ folder, which a text-to-image {role} needs", f"re-save the complete pipeline (it should hold {', '.join(p + '/' for p in (STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS))})")
@@ -191,10 +191,10 @@ def check_unet(unet: dict[str, Any], where: str, upscaler: bool = False) -> None
     """Stage I takes 3 channels; a stage-II upscaler takes 6 (the image and the upsampled input)."""
     channels = int(unet.get("in_channels", 3))
     if not upscaler and channels != 3:
-        hint = "register it as --upscaler of a stage-I model" if channels == 6 else "diffcli samples 3-channel pixel images"
+        hint = "register it as the `upscaler` of a stage-I model" if channels == 6 else "diffcli samples 3-channel pixel images"
         raise DiffcliError(f"{where}: the UNet takes {channels} input channels, not the 3 of an RGB image (is it a stage-II upscaler?)", hint)
     if upscaler and channels != 6:
-        raise DiffcliError(f"{where}: the UNet takes {channels} input channels; a stage-II upscaler takes 6", "pass a DeepFloyd IF-II pipeline to --upscaler")
+        raise DiffcliError(f"{where}: the UNet takes {channels} input channels; a stage-II upscaler takes 6", "give a DeepFloyd IF-II pipeline as the `upscaler`")
     out = int(unet.get("out_channels", channels))
     if not upscaler and out not in (channels, 2 * channels):
         raise DiffcliError(f"{where}: the UNet outputs {out} channels for {channels} input channels", "diffcli expects eps (3) or eps + variance (6)")
@@ -210,7 +210,7 @@ def parse_source(value: str, hub: bool) -> dict[str, str]:
     if not hub:
         return {"path": str(Path(value).expanduser().resolve())}
     if not HUB_ID.match(value):
-        raise DiffcliError(f"{value!r} is not a Hugging Face repo id", "write it as OWNER/NAME, e.g. DeepFloyd/IF-I-XL-v1.0 (use --path for a folder)")
+        raise DiffcliError(f"{value!r} is not a Hugging Face repo id", "write it as OWNER/NAME, e.g. DeepFloyd/IF-I-XL-v1.0 (a folder goes in `path`)")
     return {"hub": value}
 
 

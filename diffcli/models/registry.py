@@ -232,7 +232,7 @@ class Registry:
             target = self.user_entry(name)
             if target.path.exists():
                 if not force:
-                    raise DiffcliError(f"a model named {name!r} already exists", "pass --force to replace it, or --name")
+                    raise DiffcliError(f"a model named {name!r} already exists", "replace it with `force`, or import it under another `name`")
                 shutil.rmtree(target.path)
             config.name = name
             atomic_write_text(folder / CONFIG, config.to_json())

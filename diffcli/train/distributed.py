@@ -76,14 +76,3 @@ def barrier(info: DistInfo) -> None:
         import torch.distributed as dist
 
         dist.barrier()
-
-
-def broadcast_object(value, info: DistInfo):
-    """Rank 0's value on every rank (e.g. an error message that should stop them all)."""
-    if not info.enabled:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

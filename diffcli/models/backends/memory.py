@@ -31,7 +31,7 @@ HEADROOM = int(1.5 * GIB)  # activations, the CUDA context and the allocator's s
 def check_offload(value: str) -> str:
     """Validate an --offload value."""
     if value not in OFFLOAD_CHOICES:
-        raise UsageError(f"unknown --offload {value!r}", f"choose one of {', '.join(OFFLOAD_CHOICES)}")
+        raise UsageError(f"unknown `offload` {value!r}", f"choose one of {', '.join(OFFLOAD_CHOICES)}")
     return value
 
 
@@ -64,7 +64,7 @@ def choose_offload(requested: str, device: torch.device, need: int, others: int 
     if requested == "none" and free is not None and free < need:
         raise DiffcliError(
             f"the GPU has {free / GIB:.1f} GiB free but the weights alone need {need / GIB:.1f} GiB",
-            "try --offload sequential (or --offload auto), or a smaller model",
+            "try `offload` sequential (or auto), or a smaller model",
         )
     return requested
 
@@ -78,7 +78,7 @@ def place(module: torch.nn.Module, device: torch.device, mode: str, what: str) -
     try:
         import accelerate
     except ImportError:
-        raise DiffcliError(f"--offload {mode} needs the accelerate package", "install with `pip install 'diffcli[hub]'`, or use --offload none") from None
+        raise DiffcliError(f"`offload` {mode} needs the accelerate package", "install with `pip install 'diffcli[hub]'`, or use `offload` none") from None
     if mode == "model":
         _, hook = accelerate.cpu_offload_with_hook(module, execution_device=device)
         return hook
@@ -101,7 +101,7 @@ def oom_guard(what: str, mode: Optional[str]) -> Iterator[None]:
         yield
     except torch.cuda.OutOfMemoryError:
         release()
-        hint = "use fewer images (-n) or --device cpu" if mode == "sequential" else "try --offload sequential (slower, least GPU memory), fewer images with -n, or --device cpu"
+        hint = "use fewer images (`n`) or `device` cpu" if mode == "sequential" else "try `offload` sequential (slower, least GPU memory), fewer images (`n`), or `device` cpu"
         raise DiffcliError(f"the GPU ran out of memory {what}", hint) from None
     except (MemoryError, RuntimeError) as exc:
         text = str(exc)

@@ -24,7 +24,7 @@ class UNetModel(LoadedModel):
         label = f"model {entry.name!r}"
         path = entry.weights_path(weights)
         if weights not in ("ema", "raw"):
-            raise DiffcliError(f"unknown weights {weights!r}", "use --weights ema or --weights raw")
+            raise DiffcliError(f"unknown weights {weights!r}", "use `weights` ema or raw")
         if not path.exists():
             pickles = entry.pickles()
             if pickles:
@@ -33,7 +33,7 @@ class UNetModel(LoadedModel):
                     f"convert the weights to {WEIGHTS} (safetensors)",
                 )
             if weights == "raw":
-                raise DiffcliError(f"{label} has no raw weights ({path.name})", "use --weights ema")
+                raise DiffcliError(f"{label} has no raw weights ({path.name})", "use `weights` ema")
         self.network = build_network(config)
         load_into(self.network, read_weights(path, label), path, label)
         self.network.to(device).eval()
