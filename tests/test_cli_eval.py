@@ -35,7 +35,7 @@ def _oracle(monkeypatch: pytest.MonkeyPatch, shift: int) -> None:
     """Replace the model's network by one whose noise estimate always points at a real image of class
     (k + shift) mod 3: with DDIM the sample IS that image. shift 0 is a perfect class generator."""
     from diffcli.jobs import generate as generating
-    from diffcli.evaluate.classifier import load_split
+    from diffcli.scoring.classifier import load_split
 
     real_load = generating.load_generator
 
@@ -87,7 +87,7 @@ def test_table_on_stderr_and_record_in_the_config(shapes_model, home, monkeypatc
 
 
 def test_classifier_is_trained_once_then_cached(shapes_model, home, monkeypatch):
-    from diffcli.evaluate import classifier
+    from diffcli.scoring import classifier
 
     _oracle(monkeypatch, shift=0)
     first = run_cli(["eval", "--model", shapes_model, *ORACLE])

@@ -116,7 +116,7 @@ def test_missing_data_names_the_files(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint(home, monkeypatch):
-    from diffcli.train import checkpoint, trainer
+    from diffcli.training import checkpoint, trainer
 
     assert run_cli(["train", *TINY, "--epochs", "2", "--max-steps", "4", "--name", "d", "-q"]).code == 0
     path = home / "models" / "d" / "train" / "checkpoint.pt"

@@ -1,4 +1,4 @@
-"""diffcli.evaluate: the scoring classifier and its registry cache, FID, per-class and illusion scores, CLIP."""
+"""diffcli.scoring: the scoring classifier and its registry cache, FID, per-class and illusion scores, CLIP."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from PIL import Image
 
 from diffcli.data import ImageDataset
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.evaluate import classifier as clf
-from diffcli.evaluate import fid
-from diffcli.evaluate.scores import anagram_success, class_scores, hybrid_success
+from diffcli.scoring import classifier as clf
+from diffcli.scoring import fid
+from diffcli.scoring.scores import anagram_success, class_scores, hybrid_success
 from diffcli.models.registry import Registry
 
 SHAPES = ["hbar", "vbar", "ring"]
@@ -402,7 +402,7 @@ def tiny_clip(tmp_path: Path, seed: int = 0):
 
 
 def test_clip_scores_with_a_tiny_clip(tmp_path: Path) -> None:
-    from diffcli.evaluate.clip_score import ClipModel, clip_scores, prepare_images
+    from diffcli.scoring.clip_score import ClipModel, clip_scores, prepare_images
 
     model, tokenizer = tiny_clip(tmp_path)
     clip = ClipModel.wrap(model, tokenizer, "tiny")
@@ -432,7 +432,7 @@ def test_clip_scores_with_a_tiny_clip(tmp_path: Path) -> None:
 def test_load_clip_from_a_local_weights_file(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
-    from diffcli.evaluate.clip_score import load_clip
+    from diffcli.scoring.clip_score import load_clip
 
     model, _ = tiny_clip(tmp_path)
     weights = tmp_path / "tiny.safetensors"
@@ -449,7 +449,7 @@ def test_load_clip_from_a_local_weights_file(tmp_path: Path) -> None:
 
 def test_load_clip_errors_name_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("open_clip")
-    from diffcli.evaluate.clip_score import load_clip
+    from diffcli.scoring.clip_score import load_clip
 
     with pytest.raises(DiffcliError) as info:
         load_clip("ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path / "empty-hub"))
@@ -471,7 +471,7 @@ def test_load_clip_errors_name_what_is_missing(tmp_path: Path, monkeypatch: pyte
 
 
 def test_default_templates() -> None:
-    from diffcli.evaluate.clip_score import default_template
+    from diffcli.scoring.clip_score import default_template
 
     assert default_template("mnist") == "a photo of the digit {label}"
     assert default_template("fashion-mnist") == "a photo of a {label}"

@@ -431,13 +431,13 @@ def test_offload_choice_and_out_of_memory_errors(monkeypatch):
     assert memory.choose_offload("sequential", torch.device("cpu"), 19 * gib) == "none"
     with pytest.raises(DiffcliError) as too_big:
         memory.choose_offload("none", cuda, 21 * gib)
-    assert "--offload sequential" in too_big.value.one_line()
+    assert "`offload` sequential" in too_big.value.one_line()  # the CLI shows it as --offload
     with pytest.raises(UsageError):
         memory.check_offload("half")
     with pytest.raises(DiffcliError) as oom:
         with memory.oom_guard("while sampling", "none"):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-    assert "ran out of memory" in oom.value.message and "--offload sequential" in oom.value.one_line()
+    assert "ran out of memory" in oom.value.message and "`offload` sequential" in oom.value.one_line()
 
 
 # ----- commands ----------------------------------------------------------------------------------

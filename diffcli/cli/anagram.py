@@ -28,9 +28,8 @@ def anagram(
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.generate import AnagramRequest, anagram as anagram_job, load_generator
+    from diffcli.jobs.generate import AnagramRequest, load_generator, prepare
 
     model = load_generator(run.model, run.device, "ema", sampling.offload, sampling.upscale)
     request = AnagramRequest(first, second, view, weight, sampling.n, sampling.engine(), run.seed, sampling.upscale)
-    result = anagram_job(model, request, common.progress(run.quiet, run.json_output))
-    common.emit_result(result, common.write_images(result, run, "anagram.png"), run)
+    common.run_images(prepare(model, request), run, "anagram.png")

@@ -55,6 +55,30 @@ def check_outputs(run: RunOptions) -> None:
         images.check_output(run.out, run.json_output)
 
 
+ANNOUNCE_OVER = 100  # say how many images a command will make before making more than this
+
+
+def run_images(prepared, run: RunOptions, default_name: str) -> None:
+    """Run a prepared generating job and write what it makes: with --out-dir batch by batch as they are
+    made (memory stays flat), else the whole set's figure. Then report (seed, --json)."""
+    if prepared.total_images > ANNOUNCE_OVER:
+        console.info(f"making {prepared.total_images} images")
+    view = progress(run.quiet, run.json_output)
+    if run.out_dir:
+        written = [path for part in prepared.stream(view) for path in write_images(part, run, default_name)]
+        summary = prepared.summary()
+    else:
+        result = prepared.collect(view)
+        written, summary = write_images(result, run, default_name), result.summary
+    if "images" in summary:
+        s = summary
+        steps = s["steps"] or f"stride {s['stride']}"
+        console.info(f"{s['images']} image(s) in {s['seconds']:.1f} s ({s['sampler']}, {steps} steps, CFG {s['guidance']:g})")
+    report_seed(run.seed, summary["seed"])
+    if run.json_output:
+        console.emit_json({**summary, "outputs": written})
+
+
 def write_images(result, run: RunOptions, default_name: str) -> list[str]:
     """Write a job's ImageSet: one PNG per image (and its extras) into --out-dir with the paths on stdout,
     or its figure to -o / stdout / a new file here. Returns where each file went."""

@@ -25,9 +25,8 @@ def hybrid(
     each estimate CFG-guided."""
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.generate import HybridRequest, hybrid as hybrid_job, load_generator
+    from diffcli.jobs.generate import HybridRequest, load_generator, prepare
 
     model = load_generator(run.model, run.device, "ema", sampling.offload, sampling.upscale)
     request = HybridRequest(far, near, kernel, sigma, explain, sampling.n, sampling.engine(), run.seed, sampling.upscale)
-    result = hybrid_job(model, request, common.progress(run.quiet, run.json_output))
-    common.emit_result(result, common.write_images(result, run, "hybrid.png"), run)
+    common.run_images(prepare(model, request), run, "hybrid.png")

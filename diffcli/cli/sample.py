@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from diffcli import console
 from diffcli.cli import common
 from diffcli.cli.options import RunOptions, SamplingOptions, Weights, shared
 
@@ -30,13 +29,8 @@ def sample(
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.generate import SampleRequest, load_generator, sample as sample_job
+    from diffcli.jobs.generate import SampleRequest, load_generator, prepare
 
     model = load_generator(run.model, run.device, weights, sampling.offload, sampling.upscale)
     request = SampleRequest(prompt, sampling.n, sampling.engine(), init, start, mask, chain, run.seed, sampling.upscale)
-    result = sample_job(model, request, common.progress(run.quiet, run.json_output))
-    written = common.write_images(result, run, "sample.png")
-    s = result.summary
-    steps = s["steps"] or f"stride {s['stride']}"
-    console.info(f"{s['images']} image(s) in {s['seconds']:.1f} s ({s['sampler']}, {steps} steps, CFG {s['guidance']:g})")
-    common.emit_result(result, written, run)
+    common.run_images(prepare(model, request), run, "sample.png")

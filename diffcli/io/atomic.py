@@ -1,39 +1,130 @@
-"""Atomic file writes: write to a temporary file beside the target, fsync, then rename over it.
+"""Writing output files without ever leaving a half-written one or clobbering something that is not a file.
 
-A crash, a full disk or Ctrl-C in the middle leaves the previous file intact, never a half-written one.
+- A regular file (or a new path) is written to a temporary file beside it, fsynced, then renamed over
+  it: a crash, a full disk or Ctrl-C leaves the previous file intact.
+- A symlink is followed: its target is written (atomically, if the target is a regular file), the link
+  stays a link.
+- A character device, FIFO or socket (`/dev/null`, `/dev/stdout`, `/proc/self/fd/N`, a named pipe) is
+  written straight into: renaming a file over `/dev/null` would replace the device itself.
+- Temporary files carry the writer's PID (`.NAME.PID.RANDOM.tmp`); one left behind by a killed process
+  is removed by the next write into the same folder.
+
+Every OS failure becomes one DiffcliError naming the path and the cause ("read-only file system").
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
 from diffcli.errors import DiffcliError
 
+TEMP_PATTERN = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause in the system's words: 'No space left on device', 'Read-only file system', ..."""
+    if exc.errno is not None and exc.errno in errno.errorcode:
+        return os.strerror(exc.errno)
+    return str(exc.strerror or exc)
+
+
+def os_error(action: str, path: str | os.PathLike[str], exc: OSError, hint: str | None = None) -> DiffcliError:
+    """One line for an OS failure: what was being done to which path, and why."""
+    cause = describe_os_error(exc)
+    if hint is None:
+        hint = {
+            errno.ENOSPC: "free some disk space",
+            errno.EDQUOT: "free some disk space",
+            errno.EROFS: "write somewhere writable",
+            errno.EACCES: "check the permissions",
+            errno.EPERM: "check the permissions",
+            errno.ENOTDIR: "a part of the path is a file, not a folder",
+            errno.ENOENT: "create the folder first",
+        }.get(exc.errno or 0)
+    return DiffcliError(f"could not {action} {path}: {cause}", hint)
+
+
+def _is_special(path: Path) -> bool:
+    """True for an existing device, FIFO or socket (after following links)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, it is someone else's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def clean_stale_temps(folder: Path) -> int:
+    """Remove temporary files of ours whose writing process is gone; returns how many."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        match = TEMP_PATTERN.match(name)
+        if match and not _pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+                removed += 1
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file for writing; on success it replaces `path` in one rename."""
-    target = Path(path)
+    """Open `path` for writing as described in the module docstring; on success the data is in place."""
+    given = Path(path)
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
+    encoding = {} if "b" in mode else {"encoding": "utf-8"}
+    if _is_special(target):
+        try:
+            with open(target, mode, **encoding) as handle:
+                yield handle
+        except OSError as exc:
+            raise os_error("write", given, exc) from exc
+        return
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        raise DiffcliError(f"cannot write {target}: folder {parent} does not exist", "create it first")
-    fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+        if parent.exists():
+            raise DiffcliError(f"cannot write {given}: {parent} is not a folder")
+        raise DiffcliError(f"cannot write {given}: folder {parent} does not exist", "create it first")
+    clean_stale_temps(parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as exc:
+        raise os_error("write", given, exc) from exc
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would (or keep the old one).
         with contextlib.suppress(OSError, AttributeError):
             os.fchmod(fd, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        with os.fdopen(fd, mode, **encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
     except OSError as exc:
         _discard(tmp_name)
-        raise DiffcliError(f"could not write {target}: {exc.strerror or exc}", "check free disk space and permissions") from exc
+        raise os_error("write", given, exc) from exc
     except BaseException:
         _discard(tmp_name)
         raise
@@ -49,6 +140,18 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write text (UTF-8) to `path` atomically."""
     with atomic_writer(path, "w") as handle:
         handle.write(text)
+
+
+def make_dirs(path: str | os.PathLike[str]) -> Path:
+    """mkdir -p with a one-line error naming the path and the cause."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DiffcliError(f"cannot create the folder {folder}: a file of that name is in the way") from None
+    except OSError as exc:
+        raise os_error("create the folder", folder, exc) from exc
+    return folder
 
 
 def _umask() -> int:

@@ -93,7 +93,7 @@ def _blur_only(request: DenoiseRequest, seed: int) -> ImageSet:
     """Blur without torch or a model."""
     from diffcli.diffusion.filters import gaussian_blur
     from diffcli.diffusion.schedule import NoiseSchedule, gaussian_noise
-    from diffcli.evaluate.fidelity import mse_psnr
+    from diffcli.scoring.fidelity import mse_psnr
     from diffcli.io import images
 
     schedule = NoiseSchedule(*BLUR_SCHEDULE)
@@ -114,7 +114,7 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
 
     from diffcli.diffusion.filters import gaussian_blur
     from diffcli.diffusion.schedule import course_stride, gaussian_noise
-    from diffcli.evaluate.fidelity import mse_psnr
+    from diffcli.scoring.fidelity import mse_psnr
     from diffcli.generation import SamplerSettings, generate, guidance_scale, prompt_terms
     from diffcli.io import images
     from diffcli.io.figures import figure
@@ -181,7 +181,7 @@ def _single_step_sweep(request: DenoiseRequest, model, pixels: np.ndarray, x, se
     import torch
 
     from diffcli.diffusion.schedule import gaussian_noise
-    from diffcli.evaluate.fidelity import mse_psnr
+    from diffcli.scoring.fidelity import mse_psnr
     from diffcli.io.figures import figure
 
     sigmas = [checks.number("noise_sigma", s, low=0.0) for s in (checks.as_list(request.noise_sigma) or [model.config.training.get("noise_sigma", 0.5)])]

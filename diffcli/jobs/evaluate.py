@@ -3,7 +3,7 @@
 Tasks: sample (per-class accuracy and confidence by the dataset's scoring classifier, best and worst
 class, FID in the classifier's features beside the real-vs-real floor at the same n), anagram and hybrid
 (success over class pairs), chain (the step at which samples become recognisable). The scoring and the
-generation live in evaluate/runner.py; this job checks the request, picks the scorer, runs the task under
+generation live in scoring/runner.py; this job checks the request, picks the scorer, runs the task under
 a progress view and returns the report as a plain dict.
 """
 
@@ -71,7 +71,7 @@ def check(request: EvalRequest) -> int:
 
 def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) -> dict[str, Any]:
     """Score `model` (a LoadedModel) as `request` asks; the report as JSON-ready data."""
-    from diffcli.evaluate import runner
+    from diffcli.scoring import runner
 
     n = check(request)
     if model.cond_type == "text":
@@ -92,12 +92,12 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     if request.scorer == "clip" and model.cond_type != "class":
         raise UsageError(f"model {model.name!r} is unconditional: CLIP scores need a class per sample", "use the classifier scorer (the default)")
     if request.scorer == "classifier":
-        from diffcli.evaluate.classifier import load_or_train_classifier
+        from diffcli.scoring.classifier import load_or_train_classifier
 
         classifier = load_or_train_classifier(spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, notify=console.notice)
         runner.check_labels_match(model, classifier)
     else:
-        from diffcli.evaluate.clip_score import load_clip
+        from diffcli.scoring.clip_score import load_clip
 
         clip = load_clip(request.clip_model, request.clip_pretrained, model.device, weights=request.clip_weights)
 
@@ -115,7 +115,7 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
             pixels, intended, seconds = runner.sample_per_class(model, plan, n, images // n, hook)
             head = {"task": "sample", "scorer": request.scorer, "per_class": n if intended is not None else None, "seconds_generating": round(seconds, 2)}
             if clip is not None:
-                from diffcli.evaluate.clip_score import clip_scores, default_template
+                from diffcli.scoring.clip_score import clip_scores, default_template
 
                 scores = clip_scores(clip, pixels, intended, model.labels, request.template or default_template(spec))
                 scores["model_clip"] = scores.pop("model")
@@ -153,6 +153,6 @@ def record(model, report: dict[str, Any]) -> str:
 
 def chain_plot(report: dict[str, Any]):
     """The chain task's accuracy-along-the-chain plot, as pixels."""
-    from diffcli.evaluate import runner
+    from diffcli.scoring import runner
 
     return runner.chain_plot(report, f"{report['model']}: when do samples become recognisable?")

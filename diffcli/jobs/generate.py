@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -105,27 +105,127 @@ def hybrid_filter(model, kernel: Optional[int], sigma: Optional[float]) -> tuple
     return kernel, sigma
 
 
-def _run(model, terms, seeds: Sequence[int], settings, progress: ProgressFactory, title: str, *, init=None, start=None, mask=None, preview=None, chain=None):
-    """`generation.generate` under a progress view: a step counter, and (when the view wants one) a
-    preview of x_t and the clean estimate; `preview(x0)` may turn a batch into labelled rows."""
-    from diffcli.generation import chain_callbacks, generate, plan_timesteps
-
-    total = len(plan_timesteps(model.schedule, settings, start if init is not None else None))
-    with progress(title, total=total, unit="step", preview_every_s=0.5) as view:
-
-        def on_step(i: int, t: int, x_t, x0) -> None:
-            view.advance(1, t=t)
-            if view.wants_preview():
-                k = min(PREVIEW_TILES, x_t.shape[0])
-                rows = preview(x0[:k]) if preview else [("x0", [*model.to_pixels(x0[:k])])]
-                view.preview([("x_t", [*model.to_pixels(x_t[:k])]), *rows], caption=f"step {i + 1}/{total}, t={t}")
-
-        return generate(model, terms, seeds, settings, init=init, start=start, mask=mask, callback=chain_callbacks(on_step, chain))
-
-
 def _first_seed(seed: Optional[int], images: int) -> int:
     """The given seed (checked for `images` consecutive seeds), or a fresh one (recorded in the result)."""
     return checks.seed(seed, images)[0]
+
+
+# ----- the batched run every generating job shares --------------------------------------------------
+BATCH = 256  # images per call of the reverse loop: memory stays flat however many are asked for
+MAX_FIGURE_IMAGES = 1024  # one figure holds at most this many images; more go one file each
+
+
+@dataclass
+class Part:
+    """One batch of a job's result: the image rows it covers, the SDEdit start it ran from, the images
+    (model range, on the CPU) and, when asked, the recorded reverse chain."""
+
+    rows: range
+    start: Optional[int]
+    x: Any
+    chain: Any = None
+
+
+class Prepared:
+    """A generating job resolved and checked, not run yet. `stream` yields one ImageSet per batch
+    (what --out-dir writes as it goes); `collect` returns the whole set with its figure."""
+
+    kind = "sample"
+
+    def __init__(self, model, settings, scale: float, seeds: list[int], title: str, *, starts=(None,), init=None, mask=None, chain: bool = False, upscale: bool = False, batch: int = BATCH) -> None:
+        self.model, self.settings, self.scale, self.seeds, self.title = model, settings, scale, seeds, title
+        self.starts, self.init, self.mask, self.chain, self.upscale = list(starts), init, mask, chain, upscale
+        self.batch = checks.integer("batch", batch, low=1)
+        self.seconds = 0.0
+
+    # what each job defines
+    def terms(self, rows: range) -> list:
+        raise NotImplementedError
+
+    def upscale_prompts(self, rows: range) -> list:
+        raise NotImplementedError
+
+    def preview(self, x0) -> Optional[list]:
+        return None
+
+    def images(self, part: Part) -> ImageSet:
+        raise NotImplementedError
+
+    def layout(self, parts: list[Part], whole: ImageSet):
+        """The figure of the whole set (default: the image itself, or a plain grid)."""
+        from diffcli.io.figures import grid
+
+        return whole.images[0] if len(whole) == 1 else grid(whole.images)
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable result, once the run is done."""
+        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "guidance": self.scale, "seconds": round(self.seconds, 3)}
+
+    # the run
+    @property
+    def count(self) -> int:
+        """Images per start."""
+        return len(self.seeds)
+
+    @property
+    def total_images(self) -> int:
+        return self.count * len(self.starts)
+
+    def _steps(self, start: Optional[int]) -> int:
+        from diffcli.generation import plan_timesteps
+
+        return len(plan_timesteps(self.model.schedule, self.settings, start if self.init is not None else None))
+
+    def parts(self, progress: ProgressFactory) -> Iterator[Part]:
+        """Run the reverse loop batch by batch under one progress view."""
+        from diffcli.generation import ChainRecorder, chain_callbacks, generate
+
+        batches = [range(i, min(i + self.batch, self.count)) for i in range(0, self.count, self.batch)]
+        total = sum(self._steps(start) for start in self.starts) * len(batches)
+        began = time.perf_counter()
+        with progress(self.title, total=total, unit="step", preview_every_s=0.5) as view:
+
+            def on_step(i: int, t: int, x_t, x0) -> None:
+                view.advance(1, t=t)
+                if view.wants_preview():
+                    k = min(PREVIEW_TILES, x_t.shape[0])
+                    rows = self.preview(x0[:k]) or [("x0", [*self.model.to_pixels(x0[:k])])]
+                    view.preview([("x_t", [*self.model.to_pixels(x_t[:k])]), *rows], caption=f"t={t}")
+
+            for start in self.starts:
+                for rows in batches:
+                    sl = slice(rows.start, rows.stop)
+                    recorder = ChainRecorder(self._steps(start), CHAIN_FRAMES) if self.chain else None
+                    init = self.init[sl] if self.init is not None else None
+                    mask = self.mask[sl] if self.mask is not None else None
+                    x = generate(self.model, self.terms(rows), self.seeds[sl], self.settings, init=init, start=start, mask=mask, callback=chain_callbacks(on_step, recorder))
+                    if self.upscale:
+                        x = self.model.upscale(x, self.upscale_prompts(rows))
+                    yield Part(rows, start, x.float().cpu(), recorder)
+        self.seconds = time.perf_counter() - began
+
+    def stream(self, progress: ProgressFactory = silent) -> Iterator[ImageSet]:
+        """One ImageSet per batch, made as the run goes (constant memory in the number of images)."""
+        for part in self.parts(progress):
+            yield self.images(part)
+
+    def collect(self, progress: ProgressFactory = silent) -> ImageSet:
+        """Every image, with the job's figure (refused beyond MAX_FIGURE_IMAGES images)."""
+        if self.total_images > MAX_FIGURE_IMAGES:
+            raise UsageError(
+                f"{self.total_images} images are too many for one figure (at most {MAX_FIGURE_IMAGES})",
+                "write them one file per image with `out_dir`, or ask for fewer",
+            )
+        parts = list(self.parts(progress))
+        sets = [self.images(part) for part in parts]
+        first = sets[0]
+        whole = ImageSet(
+            [i for s in sets for i in s.images], [n for s in sets for n in s.names], [m for s in sets for m in s.per_image],
+            first.metadata, {}, None, [e for s in sets for e in s.extras],
+        )
+        whole.summary = self.summary()
+        whole.layout = lambda: self.layout(parts, whole)
+        return whole
 
 
 # ----- sample --------------------------------------------------------------------------------------
@@ -152,92 +252,116 @@ class SampleRequest:
     upscale: bool = False
 
 
+class PreparedSample(Prepared):
+    """`sample`, resolved: one image row per (prompt, seed), for each start."""
+
+    def __init__(self, model, request: SampleRequest, batch: int = BATCH) -> None:
+        import torch
+
+        from diffcli.io import images as io_images
+
+        n = count("n", request.n)
+        if (request.starts or request.mask is not None) and request.init is None:
+            raise UsageError("`start` and `mask` need `init` (the image to start from)")
+        settings, scale = resolve_sampling(model, request.sampling)
+        self.resolved = _sample_prompts(model, request.prompts)
+        self.n = n
+        self.prompts = [p for p in self.resolved for _ in range(n)]
+        seed = _first_seed(request.seed, len(self.prompts))
+        init_tensor = mask_tensor = None
+        starts: list[Optional[int]] = [None]
+        if request.init is not None:
+            init_pixels, init_name = io_images.decode_input(request.init, model.channels, console.notice)
+            if request.mask is not None:
+                mask_pixels, mask_name = io_images.decode_input(request.mask, 1, console.notice)
+                if init_pixels.shape[1:] != mask_pixels.shape[1:]:
+                    (ih, iw), (mh, mw) = init_pixels.shape[1:], mask_pixels.shape[1:]
+                    raise UsageError(f"`init` is {iw}x{ih} but `mask` is {mw}x{mh}", "give a mask of the same size as the image")
+                mask = io_images.binary_mask(mask_pixels, model.size, mask_name, console.notice)
+                mask_tensor = torch.from_numpy(mask)[None].expand(len(self.prompts), -1, -1, -1)
+            pixels = io_images.resize_square(init_pixels, model.size, init_name, console.notice)
+            init_tensor = model.to_model(pixels)[None].expand(len(self.prompts), -1, -1, -1)
+            starts = list(request.starts or [default_start(model, request.mask is not None)])
+            if not request.starts:
+                console.notice(f"starting from t={starts[0]} ({'T-1: inpainting' if request.mask is not None else 'half of T'})")
+            for value in starts:
+                checks.integer("start", value)
+                if not 0 <= value < model.schedule.timesteps:
+                    raise UsageError(f"`start` {value} is outside [0, {model.schedule.timesteps})")
+        if len(starts) > 1 and request.chain:
+            raise UsageError("`chain` shows one run per sample; give one `start` with it")
+        title = f"sample {model.name}" + (f" from t={starts[0]}" if len(starts) == 1 and starts[0] is not None else "")
+        super().__init__(model, settings, scale, checks.seeds_for(seed, len(self.prompts)), title, starts=starts, init=init_tensor, mask=mask_tensor, chain=request.chain, upscale=request.upscale, batch=batch)
+        self.request = request
+        self.sweep = len(starts) > 1
+        init_name = request.init if isinstance(request.init, str) else (None if request.init is None else "image")
+        mask_name = request.mask if isinstance(request.mask, str) else (None if request.mask is None else "image")
+        self.metadata = metadata(
+            "sample", model=model.name, seed=seed, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, guidance=scale,
+            eta=settings.eta if settings.sampler == "ddim" else None, init=init_name, start=list(request.starts) if request.starts else None, mask=mask_name,
+        )
+        self.base_names = [f"{safe_label(model.label_name(p) if p else 'sample')}-{s}" for p, s in zip(self.prompts, self.seeds)]
+
+    def terms(self, rows: range) -> list:
+        from diffcli.generation import prompt_terms
+
+        return prompt_terms(self.model, self.prompts[rows.start : rows.stop], self.scale)
+
+    def upscale_prompts(self, rows: range) -> list:
+        return self.prompts[rows.start : rows.stop]
+
+    def _name(self, i: int, start: Optional[int]) -> str:
+        return f"{self.base_names[i]}-t{start}" if self.sweep else self.base_names[i]
+
+    def _chain_figure(self, part: Part, pixels, i: int) -> np.ndarray:
+        from diffcli.io.figures import figure
+
+        k = i - part.rows.start
+        labels = [f"t={t}" for t in part.chain.steps] + ["result"]
+        return figure([[*(self.model.to_pixels(x[k : k + 1])[0] for x in part.chain.x_t), pixels[k]]], col_labels=labels, row_labels=[self._name(i, part.start)])
+
+    def images(self, part: Part) -> ImageSet:
+        pixels = self.model.to_pixels(part.x)
+        names = [self._name(i, part.start) for i in part.rows]
+        per_image = [{"seed": self.seeds[i], "prompt": self.prompts[i].text if self.prompts[i] else None, **({"start": part.start} if part.start is not None else {})} for i in part.rows]
+        extras = [(f"{names[k]}-chain", self._chain_figure(part, pixels, i), per_image[k]) for k, i in enumerate(part.rows)] if self.chain else []
+        return ImageSet(list(pixels), names, per_image, self.metadata, {}, None, extras)
+
+    def layout(self, parts: list[Part], whole: ImageSet):
+        from diffcli.io.figures import figure, grid
+
+        if self.chain:
+            rows = []
+            for part in parts:
+                pixels = self.model.to_pixels(part.x)
+                for k, i in enumerate(part.rows):
+                    rows.append([*(self.model.to_pixels(x[k : k + 1])[0] for x in part.chain.x_t), pixels[k]])
+            labels = [f"t={t}" for t in parts[0].chain.steps] + ["result"]
+            return figure(rows, col_labels=labels, row_labels=whole.names)
+        if self.sweep:  # the SDEdit sweep: the input, then the result at each start, one row per sample
+            first = self.model.to_pixels(self.init[:1])[0]
+            runs = [whole.images[j * self.count : (j + 1) * self.count] for j in range(len(self.starts))]
+            return figure([[first, *(run[i] for run in runs)] for i in range(self.count)], col_labels=["input", *(f"t={v}" for v in self.starts)], row_labels=self.base_names)
+        if len(whole) == 1:
+            return whole.images[0]
+        if len(self.resolved) == 1:
+            return grid(whole.images)
+        n = self.n
+        row_names = [self.model.label_name(p) if p is not None else "sample" for p in self.resolved]
+        return figure([whole.images[i * n : (i + 1) * n] for i in range(len(self.resolved))], row_labels=row_names)
+
+    def summary(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "sampler": s.sampler, "steps": s.steps, "stride": s.stride,
+            "guidance": self.scale, "prompts": [p.text if p else None for p in self.prompts], "starts": self.starts if self.init is not None else None,
+            "seconds": round(self.seconds, 3), "images": self.total_images,
+        }
+
+
 def sample(model, request: SampleRequest, progress: ProgressFactory = silent) -> ImageSet:
     """Generate images with `model` (a LoadedModel) as `request` asks."""
-    import torch
-
-    from diffcli.generation import ChainRecorder, plan_timesteps, prompt_terms
-    from diffcli.io import images as io_images
-    from diffcli.io.figures import figure, grid
-
-    n = count("n", request.n)
-    if (request.starts or request.mask is not None) and request.init is None:
-        raise UsageError("`start` and `mask` need `init` (the image to start from)")
-    settings, scale = resolve_sampling(model, request.sampling)
-    resolved = _sample_prompts(model, request.prompts)
-    row_names = [model.label_name(p) if p is not None else "sample" for p in resolved]
-    prompts = [p for p in resolved for _ in range(n)]
-    seed = _first_seed(request.seed, len(prompts))
-    seeds = checks.seeds_for(seed, len(prompts))
-
-    init_tensor = mask_tensor = None
-    starts: list[Optional[int]] = [None]
-    if request.init is not None:
-        init_pixels, init_name = io_images.decode_input(request.init, model.channels, console.notice)
-        if request.mask is not None:
-            mask_pixels, mask_name = io_images.decode_input(request.mask, 1, console.notice)
-            if init_pixels.shape[1:] != mask_pixels.shape[1:]:
-                (ih, iw), (mh, mw) = init_pixels.shape[1:], mask_pixels.shape[1:]
-                raise UsageError(f"`init` is {iw}x{ih} but `mask` is {mw}x{mh}", "give a mask of the same size as the image")
-            mask = io_images.binary_mask(mask_pixels, model.size, mask_name, console.notice)
-            mask_tensor = torch.from_numpy(mask)[None].repeat(len(prompts), 1, 1, 1)
-        pixels = io_images.resize_square(init_pixels, model.size, init_name, console.notice)
-        init_tensor = model.to_model(pixels)[None].repeat(len(prompts), 1, 1, 1)
-        starts = list(request.starts or [default_start(model, request.mask is not None)])
-        if not request.starts:
-            console.notice(f"starting from t={starts[0]} ({'T-1: inpainting' if request.mask is not None else 'half of T'})")
-        for value in starts:
-            checks.integer("start", value)
-            if not 0 <= value < model.schedule.timesteps:
-                raise UsageError(f"`start` {value} is outside [0, {model.schedule.timesteps})")
-    if len(starts) > 1 and request.chain:
-        raise UsageError("`chain` shows one run per sample; give one `start` with it")
-
-    recorder = ChainRecorder(len(plan_timesteps(model.schedule, settings, starts[0])), CHAIN_FRAMES) if request.chain else None
-    began = time.perf_counter()
-    runs = []  # one result per start (one run without init)
-    for value in starts:
-        title = f"sample {model.name}" + (f" from t={value}" if value is not None else "")
-        terms = prompt_terms(model, prompts, scale)
-        result = _run(model, terms, seeds, settings, progress, title, init=init_tensor, start=value, mask=mask_tensor, chain=recorder)
-        if request.upscale:
-            result = model.upscale(result, prompts)
-        runs.append(model.to_pixels(result))
-    seconds = time.perf_counter() - began
-    pixels = runs[0]
-    sweep = len(runs) > 1
-
-    init_name = request.init if isinstance(request.init, str) else (None if request.init is None else "image")
-    mask_name = request.mask if isinstance(request.mask, str) else (None if request.mask is None else "image")
-    meta = metadata("sample", model=model.name, seed=seed, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, guidance=scale,
-                    eta=settings.eta if settings.sampler == "ddim" else None, init=init_name, start=list(request.starts) if request.starts else None, mask=mask_name)
-    base_names = [f"{safe_label(model.label_name(p) if p else 'sample')}-{s}" for p, s in zip(prompts, seeds)]
-    names = [f"{name}-t{value}" if sweep else name for value in starts for name in base_names]
-    per_image = [{"seed": s, "prompt": p.text if p else None, **({"start": value} if value is not None else {})} for value in starts for p, s in zip(prompts, seeds)]
-
-    def chain_figure(rows: range) -> np.ndarray:
-        labels = [f"t={t}" for t in recorder.steps] + ["result"]
-        return figure([[*(model.to_pixels(x[i : i + 1])[0] for x in recorder.x_t), pixels[i]] for i in rows], col_labels=labels, row_labels=[names[i] for i in rows])
-
-    def layout() -> np.ndarray:
-        if request.chain:
-            return chain_figure(range(len(prompts)))
-        if sweep:  # the SDEdit sweep: the input, then the result at each start, one row per sample
-            first = model.to_pixels(init_tensor[:1])[0]
-            return figure([[first, *(run[i] for run in runs)] for i in range(len(prompts))], col_labels=["input", *(f"t={v}" for v in starts)], row_labels=base_names)
-        if len(prompts) == 1:
-            return pixels[0]
-        if len(resolved) == 1:
-            return grid(list(pixels))
-        return figure([[*pixels[i * n : (i + 1) * n]] for i in range(len(resolved))], row_labels=row_names)
-
-    extras = [(f"{names[i]}-chain", chain_figure(range(i, i + 1)), per_image[i]) for i in range(len(prompts))] if request.chain else []
-    summary = {
-        "model": model.name, "seed": seed, "seeds": seeds, "sampler": settings.sampler, "steps": settings.steps, "stride": settings.stride,
-        "guidance": scale, "prompts": [p.text if p else None for p in prompts], "starts": starts if request.init is not None else None,
-        "seconds": round(seconds, 3), "images": len(prompts) * len(runs),
-    }
-    return ImageSet([image for run in runs for image in run], names, per_image, meta, summary, layout, extras)
+    return PreparedSample(model, request).collect(progress)
 
 
 def default_start(model, inpainting: bool) -> int:
@@ -279,47 +403,65 @@ class AnagramRequest:
     upscale: bool = False
 
 
+class PreparedAnagram(Prepared):
+    """`anagram`, resolved: n seeds of one pair; each result is written with its view."""
+
+    def __init__(self, model, request: AnagramRequest, batch: int = BATCH) -> None:
+        n = count("n", request.n)
+        self.weight = checks.number("weight", request.weight, low=0.0, high=1.0)
+        self.view = pick_view(request.view, model)
+        a, b = model.resolve_prompt(str(request.first)), model.resolve_prompt(str(request.second))
+        if (a.label, a.text) == (b.label, b.text) or (a.label is not None and a.label == b.label):
+            console.warn(f"both prompts are {model.label_name(a)!r}: the image only has to read the same both ways")
+        settings, scale = resolve_sampling(model, request.sampling)
+        seed = _first_seed(request.seed, n)
+        self.a, self.b, self.request = a, b, request
+        self.name_a, self.name_b = model.label_name(a), model.label_name(b)
+        self.viewed_label = f"{self.name_b} ({request.view})"
+        super().__init__(model, settings, scale, checks.seeds_for(seed, n), f"anagram {self.name_a} / {self.name_b}", upscale=request.upscale, batch=batch)
+        self.metadata = metadata("anagram", model=model.name, seed=seed, view=request.view, weight=self.weight, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
+
+    def terms(self, rows: range) -> list:
+        from diffcli.illusions import anagram_request
+
+        return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.view, self.weight)
+
+    def upscale_prompts(self, rows: range) -> list:
+        return [self.a] * len(rows)
+
+    def preview(self, x0) -> list:
+        return [(self.name_a, [*self.model.to_pixels(x0)]), (self.viewed_label, [*self.model.to_pixels(self.view.apply(x0))])]
+
+    def images(self, part: Part) -> ImageSet:
+        plain, viewed = self.model.to_pixels(part.x), self.model.to_pixels(self.view.apply(part.x))
+        images, names, per_image = [], [], []
+        for k, i in enumerate(part.rows):
+            s = self.seeds[i]
+            images += [plain[k], viewed[k]]
+            names += [f"{safe_label(self.name_a)}-{s}", f"{safe_label(self.name_b)}-{self.request.view}-{s}"]
+            per_image += [{"seed": s}, {"seed": s, "viewed": self.request.view}]
+        return ImageSet(images, names, per_image, self.metadata)
+
+    def layout(self, parts: list[Part], whole: ImageSet):
+        from diffcli.io.figures import figure
+
+        plain, viewed = whole.images[0::2], whole.images[1::2]
+        if len(plain) == 1:
+            return figure([[plain[0], viewed[0]]], col_labels=[self.name_a, self.viewed_label])
+        return figure([plain, viewed], row_labels=[self.name_a, self.viewed_label], col_labels=[f"seed {s}" for s in self.seeds])
+
+    def summary(self) -> dict[str, Any]:
+        r = self.request
+        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "view": r.view, "weight": self.weight, "guidance": self.scale, "prompts": [r.first, r.second], "seconds": round(self.seconds, 3)}
+
+    @property
+    def total_images(self) -> int:
+        return 2 * self.count
+
+
 def anagram(model, request: AnagramRequest, progress: ProgressFactory = silent) -> ImageSet:
-    """Generate visual anagrams: each image and its view, side by side."""
-    from diffcli.illusions import anagram_request
-    from diffcli.io.figures import figure
-
-    n = count("n", request.n)
-    weight = checks.number("weight", request.weight, low=0.0, high=1.0)
-    view = pick_view(request.view, model)
-    a, b = model.resolve_prompt(str(request.first)), model.resolve_prompt(str(request.second))
-    if (a.label, a.text) == (b.label, b.text) or (a.label is not None and a.label == b.label):
-        console.warn(f"both prompts are {model.label_name(a)!r}: the image only has to read the same both ways")
-    settings, scale = resolve_sampling(model, request.sampling)
-    seed = _first_seed(request.seed, n)
-    seeds = checks.seeds_for(seed, n)
-    terms = anagram_request(model, [a] * n, [b] * n, scale, view, weight)
-    name_a, name_b = model.label_name(a), model.label_name(b)
-    viewed_label = f"{name_b} ({request.view})"
-
-    def preview(x0):
-        return [(name_a, [*model.to_pixels(x0)]), (viewed_label, [*model.to_pixels(view.apply(x0))])]
-
-    began = time.perf_counter()
-    result = _run(model, terms, seeds, settings, progress, f"anagram {name_a} / {name_b}", preview=preview)
-    if request.upscale:
-        result = model.upscale(result, [a] * n)
-    seconds = time.perf_counter() - began
-    plain, viewed = model.to_pixels(result), model.to_pixels(view.apply(result))
-
-    def layout() -> np.ndarray:
-        if n == 1:
-            return figure([[plain[0], viewed[0]]], col_labels=[name_a, viewed_label])
-        return figure([[*plain], [*viewed]], row_labels=[name_a, viewed_label], col_labels=[f"seed {s}" for s in seeds])
-
-    meta = metadata("anagram", model=model.name, seed=seed, view=request.view, weight=weight, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
-    images, names, per_image = [], [], []
-    for i, s in enumerate(seeds):
-        images += [plain[i], viewed[i]]
-        names += [f"{safe_label(name_a)}-{s}", f"{safe_label(name_b)}-{request.view}-{s}"]
-        per_image += [{"seed": s}, {"seed": s, "viewed": request.view}]
-    summary = {"model": model.name, "seed": seed, "seeds": seeds, "view": request.view, "weight": weight, "guidance": scale, "prompts": [request.first, request.second], "seconds": round(seconds, 3)}
-    return ImageSet(images, names, per_image, meta, summary, layout)
+    """Generate visual anagrams: each image, then its view."""
+    return PreparedAnagram(model, request).collect(progress)
 
 
 # ----- hybrid --------------------------------------------------------------------------------------
@@ -343,47 +485,77 @@ class HybridRequest:
     upscale: bool = False
 
 
+class PreparedHybrid(Prepared):
+    """`hybrid`, resolved: n seeds of one (far, near) pair."""
+
+    def __init__(self, model, request: HybridRequest, batch: int = BATCH) -> None:
+        n = count("n", request.n)
+        self.kernel, self.sigma = hybrid_filter(model, request.kernel, request.sigma)
+        a, b = model.resolve_prompt(str(request.far)), model.resolve_prompt(str(request.near))
+        if (a.label is not None and a.label == b.label) or (a.label is None and a.text == b.text):
+            console.warn(f"both prompts are {model.label_name(a)!r}: the hybrid is just a sample of it")
+        settings, scale = resolve_sampling(model, request.sampling)
+        seed = _first_seed(request.seed, n)
+        self.a, self.b, self.request = a, b, request
+        self.name_far, self.name_near = model.label_name(a), model.label_name(b)
+        super().__init__(model, settings, scale, checks.seeds_for(seed, n), f"hybrid {self.name_far} / {self.name_near}", upscale=request.upscale, batch=batch)
+        self.shown = (self.kernel, self.sigma)  # the filter at the output's size (scaled after stage II)
+        self.metadata = metadata("hybrid", model=model.name, seed=seed, kernel=self.kernel, sigma=self.sigma, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
+
+    def terms(self, rows: range) -> list:
+        from diffcli.illusions import hybrid_request
+
+        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma)
+
+    def upscale_prompts(self, rows: range) -> list:
+        return [self.b] * len(rows)
+
+    def preview(self, x0) -> list:
+        from diffcli.diffusion import filters
+
+        return [("low", [*self.model.to_pixels(filters.lowpass(x0, self.kernel, self.sigma))])]
+
+    def _filter_for(self, x) -> tuple[int, float]:
+        factor = x.shape[-1] / self.model.size  # the explanation's filter scales with the image
+        if factor == 1:
+            return self.kernel, self.sigma
+        return int(round(self.kernel * factor)) | 1, self.sigma * factor
+
+    def images(self, part: Part) -> ImageSet:
+        self.shown = self._filter_for(part.x)
+        kernel, sigma = self.shown
+        self.metadata.update(kernel=kernel, sigma=sigma)
+        names = [f"{safe_label(self.name_far)}-{safe_label(self.name_near)}-{self.seeds[i]}" for i in part.rows]
+        return ImageSet(list(self.model.to_pixels(part.x)), names, [{"seed": self.seeds[i]} for i in part.rows], self.metadata)
+
+    def layout(self, parts: list[Part], whole: ImageSet):
+        from diffcli.diffusion import filters
+        from diffcli.io.figures import figure, grid
+
+        if not self.request.explain:
+            return whole.images[0] if len(whole) == 1 else grid(whole.images)
+        lo, hi = self.model.config.pixel_range
+        rows = []
+        for part in parts:
+            kernel, sigma = self._filter_for(part.x)
+            low = self.model.to_pixels(filters.lowpass(part.x, kernel, sigma))
+            high = self.model.to_pixels(filters.highpass(part.x, kernel, sigma) + (lo + hi) / 2)  # centred on mid-grey
+            pixels = self.model.to_pixels(part.x)
+            rows += [[pixels[k], low[k], high[k]] for k in range(len(part.rows))]
+        return figure(rows, col_labels=["hybrid", f"low-pass ({self.name_far})", f"high-pass ({self.name_near})"], row_labels=[f"seed {s}" for s in self.seeds] if len(rows) > 1 else None)
+
+    def summary(self) -> dict[str, Any]:
+        r = self.request
+        kernel, sigma = self.shown
+        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "guidance": self.scale, "prompts": [r.far, r.near], "seconds": round(self.seconds, 3)}
+
+
 def hybrid(model, request: HybridRequest, progress: ProgressFactory = silent) -> ImageSet:
     """Generate hybrid images (factorized diffusion)."""
-    from diffcli.diffusion import filters
-    from diffcli.illusions import hybrid_request
-    from diffcli.io.figures import figure, grid
+    return PreparedHybrid(model, request).collect(progress)
 
-    n = count("n", request.n)
-    kernel, sigma = hybrid_filter(model, request.kernel, request.sigma)
-    a, b = model.resolve_prompt(str(request.far)), model.resolve_prompt(str(request.near))
-    if (a.label is not None and a.label == b.label) or (a.label is None and a.text == b.text):
-        console.warn(f"both prompts are {model.label_name(a)!r}: the hybrid is just a sample of it")
-    settings, scale = resolve_sampling(model, request.sampling)
-    seed = _first_seed(request.seed, n)
-    seeds = checks.seeds_for(seed, n)
-    terms = hybrid_request(model, [a] * n, [b] * n, scale, kernel, sigma)
-    name_far, name_near = model.label_name(a), model.label_name(b)
 
-    def preview(x0):
-        return [("low", [*model.to_pixels(filters.lowpass(x0, kernel, sigma))])]
-
-    began = time.perf_counter()
-    result = _run(model, terms, seeds, settings, progress, f"hybrid {name_far} / {name_near}", preview=preview)
-    shown_kernel, shown_sigma = kernel, sigma
-    if request.upscale:
-        result = model.upscale(result, [b] * n)
-        factor = result.shape[-1] / model.size  # the explanation's filter scales with the image
-        shown_kernel, shown_sigma = int(round(kernel * factor)) | 1, sigma * factor
-    seconds = time.perf_counter() - began
-    pixels = model.to_pixels(result)
-    low = model.to_pixels(filters.lowpass(result, shown_kernel, shown_sigma))
-    lo, hi = model.config.pixel_range
-    high = model.to_pixels(filters.highpass(result, shown_kernel, shown_sigma) + (lo + hi) / 2)  # centred on mid-grey
-
-    def layout() -> np.ndarray:
-        if request.explain:
-            rows = [[pixels[i], low[i], high[i]] for i in range(n)]
-            return figure(rows, col_labels=["hybrid", f"low-pass ({name_far})", f"high-pass ({name_near})"], row_labels=[f"seed {s}" for s in seeds] if n > 1 else None)
-        return pixels[0] if n == 1 else grid(list(pixels))
-
-    meta = metadata("hybrid", model=model.name, seed=seed, kernel=shown_kernel, sigma=shown_sigma, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
-    names = [f"{safe_label(name_far)}-{safe_label(name_near)}-{s}" for s in seeds]
-    summary = {"model": model.name, "seed": seed, "seeds": seeds, "kernel": shown_kernel, "sigma": shown_sigma, "guidance": scale, "prompts": [request.far, request.near], "seconds": round(seconds, 3)}
-    return ImageSet(list(pixels), names, [{"seed": s} for s in seeds], meta, summary, layout)
-
+def prepare(model, request: Any, batch: int = BATCH) -> Prepared:
+    """The prepared job for a SampleRequest, AnagramRequest or HybridRequest."""
+    kinds = {SampleRequest: PreparedSample, AnagramRequest: PreparedAnagram, HybridRequest: PreparedHybrid}
+    return kinds[type(request)](model, request, batch)

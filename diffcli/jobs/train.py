@@ -1,11 +1,13 @@
 """The `train` job: from a recipe (a preset plus overrides) to a finished model in the registry.
 
-Settings, data, the registry folder, the loop (train/trainer.py) and the result. Runs the same under
+Settings, data, the registry folder, the loop (training/trainer.py) and the result. Runs the same under
 `torchrun` (only rank 0 writes and reports).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -27,7 +29,7 @@ class TrainRequest:
 
     name: the registry name (default DATASET-COND). preset: default (the measured CPU recipe), course
     (the course's UNet and schedule) or denoiser (course B.1). recipe: single settings over the preset
-    (see RECIPE_FIELDS and train/recipe.py; None values mean "the preset's"). resume: continue the
+    (see RECIPE_FIELDS and training/recipe.py; None values mean "the preset's"). resume: continue the
     model's last checkpoint exactly (only epochs, max_steps and data_dir may change). force: replace a
     model of the same name. command: provenance recorded in the model's config.
     """
@@ -68,22 +70,22 @@ def default_name(settings) -> str:
 
 def saved_settings(entry) -> dict[str, Any]:
     """The recipe a model was trained with (from its checkpoint), for resuming."""
-    from diffcli.train.checkpoint import CHECKPOINT, load_checkpoint
+    from diffcli.training.checkpoint import CHECKPOINT, load_checkpoint
 
     state = load_checkpoint(entry.train_dir / CHECKPOINT, f"model {entry.name!r}")
     return state["settings"]
 
 
 def train(request: TrainRequest, progress: ProgressFactory = silent):
-    """Train as `request` says; returns the TrainResult (train/trainer.py) on the process that reports
+    """Train as `request` says; returns the TrainResult (training/trainer.py) on the process that reports
     (None on the other ranks under torchrun). Ctrl-C saves a resumable checkpoint and raises
     InterruptedRun."""
-    from diffcli.data import load_dataset
     from diffcli.device import resolve_device
+    from diffcli.models.locks import ModelLock
     from diffcli.models.registry import Registry
-    from diffcli.train import distributed
-    from diffcli.train.recipe import TrainSettings, settings_for
-    from diffcli.train.trainer import Trainer, prepare_folder
+    from diffcli.training import distributed
+    from diffcli.training.recipe import TrainSettings, settings_for
+    from diffcli.training.trainer import check_target
 
     check(request)
     dist = distributed.detect()
@@ -108,9 +110,28 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         console.notice(f"a built-in model is also called {entry.name!r}; yours will take its place everywhere")
 
     torch_device = distributed.setup(dist, resolve_device(request.device))
-    if dist.is_main:
-        prepare_folder(entry, request.resume, request.force)
-    distributed.barrier(dist)
+    lock = ModelLock(registry.root, entry.name) if dist.is_main else None
+    staging: Optional[StagedRun] = None
+    try:
+        if lock is not None:
+            lock.acquire()
+            replacing = check_target(entry, request.resume, request.force)
+            if not request.resume:
+                staging = StagedRun(entry, registry.models_dir, replacing)
+        distributed.barrier(dist)
+        return _run(request, settings, entry, staging, registry, dist, torch_device, progress)
+    finally:
+        if staging is not None:
+            staging.discard()
+        if lock is not None:
+            lock.release()
+        distributed.teardown(dist)
+
+
+def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"], registry, dist, torch_device, progress):
+    """Load the data, build the trainer (in the staging folder of a fresh run) and train."""
+    from diffcli.data import load_dataset
+    from diffcli.training.trainer import Trainer
 
     notify = console.notice if dist.is_main else (lambda message: None)
     train_data = load_dataset(settings.dataset, "train", settings.data_dir, limit=settings.limit, seed=settings.seed, notify=notify)
@@ -121,7 +142,9 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
     if settings.cond == "class" and train_data.labels is None:
         raise DiffcliError(f"{settings.dataset} has no class labels", "train with `cond` time, or give the folder one subfolder per class")
 
-    trainer = Trainer(settings, entry, train_data, val_data, torch_device, progress, resume=request.resume, dist=dist, command=request.command)
+    trainer = Trainer(settings, staging.entry if staging else entry, train_data, val_data, torch_device, progress, resume=request.resume, dist=dist, command=request.command)
+    if staging is not None:
+        trainer.on_saved = lambda status: staging.promote(trainer, status)
     if dist.is_main and not request.resume:
         console.info(
             f"training {entry.name!r} on {train_data.name} ({len(train_data)} images, {settings.epochs} epochs, batch {trainer.batch}"
@@ -129,12 +152,53 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         )
     elif dist.is_main:
         console.info(f"resuming {entry.name!r} at step {trainer.step}/{trainer.total_steps} (epoch {trainer.epoch + 1})")
-    try:
-        result = trainer.run()
-    finally:
-        distributed.teardown(dist)
+    result = trainer.run()
     if not dist.is_main:
         return None
     if request.set_default:
         registry.set_default(entry.name)
     return result
+
+
+class StagedRun:
+    """A fresh run trains in a hidden folder beside the registry's models and takes the model's place
+    only when it has saved its first checkpoint: until then a failure (bad data, a bad option, Ctrl-C
+    before anything was saved) leaves an existing model of that name untouched, and leaves no half-made
+    model behind. The swap is two renames: the old folder aside, the new one into place; then the old
+    one is deleted."""
+
+    def __init__(self, entry, models_dir: Path, replacing: bool) -> None:
+        from diffcli.io.atomic import make_dirs
+        from diffcli.models.registry import ModelEntry
+
+        self.final = entry
+        self.replacing = replacing
+        self.path = make_dirs(models_dir) / f".staging-{entry.name}-{os.getpid()}"
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.entry = ModelEntry(entry.name, self.path, builtin=False)
+        self.promoted = False
+
+    def promote(self, trainer, status: str) -> None:
+        """Swap the staged run into place after its first save (a diverged first save replaces nothing)."""
+        if self.promoted or (status == "diverged" and self.replacing):
+            return
+        from diffcli.io.atomic import os_error
+
+        aside = self.final.path.with_name(f".replaced-{self.final.name}-{os.getpid()}")
+        try:
+            if self.final.path.exists():
+                os.rename(self.final.path, aside)
+            os.rename(self.path, self.final.path)
+        except OSError as exc:
+            if aside.exists() and not self.final.path.exists():
+                os.rename(aside, self.final.path)
+            raise os_error("move the new model into", self.final.path, exc) from exc
+        self.promoted = True
+        trainer.move_to(self.final)
+        shutil.rmtree(aside, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove what a run that never swapped in left behind."""
+        if not self.promoted:
+            shutil.rmtree(self.path, ignore_errors=True)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.evaluate.network import ScoringCNN
+from diffcli.scoring.network import ScoringCNN
 from diffcli.models.config import ModelConfig
 from diffcli.models.registry import ModelEntry, Registry, validate_name
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +30,19 @@ from diffcli import __version__, console
 from diffcli.data import ImageDataset
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, InterruptedRun
-from diffcli.io.atomic import atomic_write_text
+from diffcli.io.atomic import atomic_write_text, make_dirs
 from diffcli.jobs.progress import SilentView
 from diffcli.models.config import MNIST_ALIASES, ModelConfig
 from diffcli.models.networks import build_network, parameter_count
 from diffcli.models.registry import ModelEntry
 from diffcli.models.weights import save_weights
-from diffcli.train import distributed
-from diffcli.train.artifacts import write_loss_artifacts, write_sample_grid
-from diffcli.train.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from diffcli.train.ema import EMA
-from diffcli.train.interrupt import InterruptGuard
-from diffcli.train.preview import chain_preview
-from diffcli.train.recipe import TrainSettings
+from diffcli.training import distributed
+from diffcli.training.artifacts import write_loss_artifacts, write_sample_grid
+from diffcli.training.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from diffcli.training.ema import EMA
+from diffcli.training.interrupt import InterruptGuard
+from diffcli.training.preview import chain_preview
+from diffcli.training.recipe import TrainSettings
 
 MIN_SNR_GAMMA = 5.0
 
@@ -113,6 +112,7 @@ class Trainer:
         self.command = command
         self.train_dir = entry.train_dir
         self.checkpoint_path = self.train_dir / CHECKPOINT
+        self.on_saved: Optional[Callable[[str], None]] = None  # called with the status after every save
 
         self.config = build_config(entry.name, settings, train_data)
         self.schedule = NoiseSchedule.from_config(self.config.schedule)
@@ -354,18 +354,25 @@ class Trainer:
     def _save(self, status: str) -> None:
         if not self.dist.is_main:
             return
-        self.train_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.train_dir)
         save_checkpoint(self.checkpoint_path, self._state())
         self._write_weights(status)
         write_loss_artifacts(self.train_dir, self.history)
+        if self.on_saved is not None:
+            self.on_saved(status)
+
+    def move_to(self, entry: ModelEntry) -> None:
+        """Carry on in another folder of the same model (a staged run, once swapped into place)."""
+        self.entry = entry
+        self.train_dir = entry.train_dir
+        self.checkpoint_path = self.train_dir / CHECKPOINT
 
     # ----- the loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Train until the epochs (or --max-steps) are done; Ctrl-C saves and raises InterruptedRun."""
         main = self.dist.is_main
         if main:
-            self.entry.path.mkdir(parents=True, exist_ok=True)
-            self.train_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.train_dir)
             if self.step == 0:
                 atomic_write_text(self.entry.path / "config.json", self.config.to_json())
         view = (self.view_factory if main else SilentView)(
@@ -451,14 +458,14 @@ class Trainer:
         return val
 
 
-def prepare_folder(entry: ModelEntry, resume: bool, force: bool) -> None:
-    """Refuse to train over an existing model unless `resume` or `force` says what to do."""
+def check_target(entry: ModelEntry, resume: bool, force: bool) -> bool:
+    """Refuse to train over an existing model unless `resume` or `force` says what to do; True when a
+    model is already there (it is replaced only once the new run has saved its first checkpoint)."""
     exists = entry.path.exists() and any(entry.path.iterdir())
     if resume:
         if not (entry.train_dir / CHECKPOINT).exists():
             raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without `resume`")
-        return
-    if exists:
-        if not force:
-            raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with `resume`, replace it with `force`, or pick another `name`")
-        shutil.rmtree(entry.path)
+        return True
+    if exists and not force:
+        raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with `resume`, replace it with `force`, or pick another `name`")
+    return exists

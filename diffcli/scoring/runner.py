@@ -129,9 +129,9 @@ def sample_per_class(model: LoadedModel, plan: GenerationPlan, n: int, classes_i
 def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, intended: Optional[list[int]], spec: str, data_dir: Optional[Path] = None) -> dict:
     """Per-class accuracy and confidence (or, unconditional, the share of each class) and FID with
     its real-vs-real floor at the same n, all in the classifier's terms."""
-    from diffcli.evaluate.classifier import predict
-    from diffcli.evaluate.fid import fid_of_pixels, real_floor, reference_statistics
-    from diffcli.evaluate.scores import class_scores
+    from diffcli.scoring.classifier import predict
+    from diffcli.scoring.fid import fid_of_pixels, real_floor, reference_statistics
+    from diffcli.scoring.scores import class_scores
 
     probs = predict(classifier, pixels)
     if intended is not None:
@@ -175,8 +175,8 @@ def _pair_rows(pairs: Sequence[tuple[Prompt, Prompt]], n: int) -> tuple[list[Pro
 
 def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, view, weight: float = 0.5, on_step: Optional[StepHook] = None) -> dict:
     """Anagram success over n seeds per pair: the image reads as A and its view as B."""
-    from diffcli.evaluate.classifier import predict
-    from diffcli.evaluate.scores import anagram_success
+    from diffcli.scoring.classifier import predict
+    from diffcli.scoring.scores import anagram_success
     from diffcli.illusions import anagram_request
 
     check_labels_match(model, classifier)
@@ -194,8 +194,8 @@ def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pair
 def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, on_step: Optional[StepHook] = None) -> dict:
     """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR."""
     from diffcli.diffusion import filters
-    from diffcli.evaluate.classifier import predict
-    from diffcli.evaluate.scores import hybrid_success
+    from diffcli.scoring.classifier import predict
+    from diffcli.scoring.scores import hybrid_success
     from diffcli.illusions import hybrid_request
 
     check_labels_match(model, classifier)
@@ -217,7 +217,7 @@ def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int,
     `recognisable_at` is the first step from which the x0 share stays at or above `threshold` (and
     `noisy_recognisable_at` the same for x_t), also as a fraction of the way (the ITAI notebook
     guesses about 70 %)."""
-    from diffcli.evaluate.classifier import predict
+    from diffcli.scoring.classifier import predict
 
     check_labels_match(model, classifier)
     classes = class_prompts(model)

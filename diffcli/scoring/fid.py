@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from diffcli.errors import DiffcliError
-from diffcli.evaluate.classifier import Classifier, canonical_spec, embed, load_split
+from diffcli.scoring.classifier import Classifier, canonical_spec, embed, load_split
 
 CACHE_FOLDER = "fid-reference"
 CACHE_FORMAT = 1
