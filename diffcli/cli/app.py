@@ -98,6 +98,14 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file-system failure not mapped where it happened: still one line
+        if console.settings.debug:
+            traceback.print_exc()
+        from diffcli.io.atomic import os_error
+
+        where = exc.filename if exc.filename is not None else "a file"
+        console.error(os_error("use", where, exc).one_line())
+        return 1
     except Exception as exc:  # a bug, not a user mistake: still one line unless --debug
         if console.settings.debug:
             traceback.print_exc()

@@ -61,6 +61,8 @@ ANNOUNCE_OVER = 100  # say how many images a command will make before making mor
 def run_images(prepared, run: RunOptions, default_name: str) -> None:
     """Run a prepared generating job and write what it makes: with --out-dir batch by batch as they are
     made (memory stays flat), else the whole set's figure. Then report (seed, --json)."""
+    if not run.out_dir:
+        prepared.check_figure()
     if prepared.total_images > ANNOUNCE_OVER:
         console.info(f"making {prepared.total_images} images")
     view = progress(run.quiet, run.json_output)

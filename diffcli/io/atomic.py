@@ -94,15 +94,15 @@ def clean_stale_temps(folder: Path) -> int:
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
     """Open `path` for writing as described in the module docstring; on success the data is in place."""
     given = Path(path)
-    target = Path(os.path.realpath(given)) if given.is_symlink() else given
     encoding = {} if "b" in mode else {"encoding": "utf-8"}
-    if _is_special(target):
+    if _is_special(given):  # through any links: /dev/stdout, /proc/self/fd/N (a pipe), a FIFO
         try:
-            with open(target, mode, **encoding) as handle:
+            with open(given, mode, **encoding) as handle:
                 yield handle
         except OSError as exc:
             raise os_error("write", given, exc) from exc
         return
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given  # write the link's file
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         if parent.exists():

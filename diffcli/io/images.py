@@ -273,7 +273,7 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
     beside JSON on stdout, a folder as the file, a file in a folder that does not exist."""
     if out == "-":
         if json_mode:
-            raise UsageError("`json` writes JSON to stdout, so the image cannot go there too", "write the image to a file with `out`")
+            raise UsageError("`json_output` writes JSON to stdout, so the image cannot go there too", "write the image to a file with `out`")
         if sys.stdout.isatty():
             raise UsageError("refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or write to a file with `out`")
         return

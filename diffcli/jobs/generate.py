@@ -132,10 +132,10 @@ class Prepared:
 
     kind = "sample"
 
-    def __init__(self, model, settings, scale: float, seeds: list[int], title: str, *, starts=(None,), init=None, mask=None, chain: bool = False, upscale: bool = False, batch: int = BATCH) -> None:
+    def __init__(self, model, settings, scale: float, seeds: list[int], title: str, *, starts=(None,), init=None, mask=None, chain: bool = False, upscale: bool = False, batch: Optional[int] = None) -> None:
         self.model, self.settings, self.scale, self.seeds, self.title = model, settings, scale, seeds, title
         self.starts, self.init, self.mask, self.chain, self.upscale = list(starts), init, mask, chain, upscale
-        self.batch = checks.integer("batch", batch, low=1)
+        self.batch = checks.integer("batch", batch if batch is not None else BATCH, low=1)
         self.seconds = 0.0
 
     # what each job defines
@@ -209,13 +209,17 @@ class Prepared:
         for part in self.parts(progress):
             yield self.images(part)
 
-    def collect(self, progress: ProgressFactory = silent) -> ImageSet:
-        """Every image, with the job's figure (refused beyond MAX_FIGURE_IMAGES images)."""
+    def check_figure(self) -> None:
+        """Refuse a figure of more than MAX_FIGURE_IMAGES images (before generating any)."""
         if self.total_images > MAX_FIGURE_IMAGES:
             raise UsageError(
                 f"{self.total_images} images are too many for one figure (at most {MAX_FIGURE_IMAGES})",
                 "write them one file per image with `out_dir`, or ask for fewer",
             )
+
+    def collect(self, progress: ProgressFactory = silent) -> ImageSet:
+        """Every image, with the job's figure (refused beyond MAX_FIGURE_IMAGES images)."""
+        self.check_figure()
         parts = list(self.parts(progress))
         sets = [self.images(part) for part in parts]
         first = sets[0]
@@ -255,7 +259,7 @@ class SampleRequest:
 class PreparedSample(Prepared):
     """`sample`, resolved: one image row per (prompt, seed), for each start."""
 
-    def __init__(self, model, request: SampleRequest, batch: int = BATCH) -> None:
+    def __init__(self, model, request: SampleRequest, batch: Optional[int] = None) -> None:
         import torch
 
         from diffcli.io import images as io_images
@@ -406,7 +410,7 @@ class AnagramRequest:
 class PreparedAnagram(Prepared):
     """`anagram`, resolved: n seeds of one pair; each result is written with its view."""
 
-    def __init__(self, model, request: AnagramRequest, batch: int = BATCH) -> None:
+    def __init__(self, model, request: AnagramRequest, batch: Optional[int] = None) -> None:
         n = count("n", request.n)
         self.weight = checks.number("weight", request.weight, low=0.0, high=1.0)
         self.view = pick_view(request.view, model)
@@ -488,7 +492,7 @@ class HybridRequest:
 class PreparedHybrid(Prepared):
     """`hybrid`, resolved: n seeds of one (far, near) pair."""
 
-    def __init__(self, model, request: HybridRequest, batch: int = BATCH) -> None:
+    def __init__(self, model, request: HybridRequest, batch: Optional[int] = None) -> None:
         n = count("n", request.n)
         self.kernel, self.sigma = hybrid_filter(model, request.kernel, request.sigma)
         a, b = model.resolve_prompt(str(request.far)), model.resolve_prompt(str(request.near))
@@ -555,7 +559,7 @@ def hybrid(model, request: HybridRequest, progress: ProgressFactory = silent) ->
     return PreparedHybrid(model, request).collect(progress)
 
 
-def prepare(model, request: Any, batch: int = BATCH) -> Prepared:
+def prepare(model, request: Any, batch: Optional[int] = None) -> Prepared:
     """The prepared job for a SampleRequest, AnagramRequest or HybridRequest."""
     kinds = {SampleRequest: PreparedSample, AnagramRequest: PreparedAnagram, HybridRequest: PreparedHybrid}
     return kinds[type(request)](model, request, batch)

@@ -70,7 +70,7 @@ def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> Mode
     schedule = NoiseSchedule(settings.schedule_kind, settings.timesteps)
     labels = list(data.label_names) if settings.cond == "class" else []
     aliases = MNIST_ALIASES if labels == [str(i) for i in range(10)] else {}
-    default_steps = settings.sample_steps or settings.timesteps
+    default_steps = min(settings.sample_steps or settings.timesteps, settings.timesteps)  # a short schedule caps it
     return ModelConfig(
         name=name,
         kind="unet",

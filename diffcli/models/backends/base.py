@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -15,8 +17,9 @@ from diffcli.models.config import ModelConfig, label_lookup
 from diffcli.models.registry import ModelEntry
 
 TEXT_TO_IMAGE_HINT = (
-    "for free-text prompts register a text-to-image model: "
-    "`diffcli models add if --hub DeepFloyd/IF-I-XL-v1.0` (needs `pip install 'diffcli[hub]'`; see docs/deepfloyd-if.md)"
+    "for free-text prompts add a text-to-image model, `diffcli models add if --hub DeepFloyd/IF-I-XL-v1.0` "
+    "(needs `pip install 'diffcli[hub]'` and a GPU; see docs/deepfloyd-if.md), then use it with `-m if` "
+    "(or make it the default: `diffcli models default if`)"
 )
 
 
@@ -97,19 +100,36 @@ class LoadedModel:
     def resolve_prompt(self, text: str) -> Prompt:
         """A class name or index for class models, free text for text models; clear error otherwise."""
         if self.cond_type == "class":
-            index = label_lookup(self.config).get(_normalise(text))
-            if index is None:
-                raise DiffcliError(
-                    f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}",
-                    TEXT_TO_IMAGE_HINT,
-                )
-            return Prompt(text, index)
+            return Prompt(text, self._class_index(text))
         if self.cond_type == "text":
             return Prompt(text)
         raise DiffcliError(
             f"model {self.name!r} is not conditioned ({self.cond_type}) and takes no prompt or class",
             "drop the prompt, or use a class-conditional model (see `diffcli models list`)",
         )
+
+    def _class_index(self, text: str) -> int:
+        """The class a text names: an index (0 .. K-1 exactly: "-1" or "1.5" are not classes), a label,
+        a part of a label or an alias. A near miss suggests the closest name; text that is not near any
+        name points at text-to-image models."""
+        stripped = text.strip()
+        if re.fullmatch(r"[+-]?\d+(\.\d*)?|[+-]?\.\d+", stripped):
+            if stripped.isdigit() and int(stripped) < len(self.labels):
+                return int(stripped)
+            raise DiffcliError(f"model {self.name!r} has no class {text!r}: class indices go from 0 to {len(self.labels) - 1}", f"it knows the classes {self.describe_labels()}")
+        lookup = label_lookup(self.config)
+        index = lookup.get(_normalise(text))
+        if index is not None:
+            return index
+        aliases = {_normalise(a): (a, int(i)) for a, i in (self.config.conditioning.get("aliases") or {}).items()}
+        names = {key: (self.labels[i], i) for key, i in lookup.items() if not key.isdigit()}
+        names.update(aliases)
+        close = difflib.get_close_matches(_normalise(text), list(names), n=1, cutoff=0.6)
+        if close:
+            shown, i = names[close[0]]
+            which = f"{shown!r}" if shown == self.labels[i] else f"{shown!r} (class {self.labels[i]})"
+            raise DiffcliError(f"model {self.name!r} does not know {text!r}; did you mean {which}?")
+        raise DiffcliError(f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}", TEXT_TO_IMAGE_HINT)
 
     def describe_labels(self) -> str:
         labels = self.labels
