@@ -54,7 +54,7 @@ def write_sample_grid(model, settings, path: Path, epoch: int, val_images: Optio
         write_png(image, OutputTarget(path), {"subcommand": "train", "epoch": epoch})
         return
     defaults = model.config.sampling
-    steps = min(int(defaults.get("steps") or model.schedule.timesteps), GRID_STEPS)
+    steps = min(int(defaults.get("steps") or model.schedule.timesteps), GRID_STEPS, model.schedule.timesteps)
     sampler = SamplerSettings(defaults.get("sampler", "ddpm"), steps=steps)
     scale = guidance_scale(model, None)
     if model.cond_type == "class":

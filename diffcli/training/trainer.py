@@ -8,7 +8,10 @@ as an uninterrupted one:
   are drawn for the whole global batch on every rank (each rank keeps its slice), so N processes see
   exactly what one process sees;
 - previews, sample grids and validation use their own generators and the EMA copy, never the
-  training state.
+  training state;
+- sampling never changes a model: every preview, grid and validation pass runs the network in eval
+  mode (`_inference`), so the course UNet's BatchNorm normalises with its running statistics and never
+  updates them from pure-noise batches (which would otherwise be saved in the checkpoint right after).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import math
 import os
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -285,9 +289,29 @@ class Trainer:
 
     # ----- evaluation and artifacts -------------------------------------------------------------
     def inference_network(self) -> nn.Module:
+        """The weights samples come from: the EMA copy when there is one, else the training network."""
         return self.ema.model if self.ema is not None else self.network
 
-    @torch.no_grad()
+    @contextmanager
+    def _inference(self, network: nn.Module) -> Iterator[nn.Module]:
+        """`network` in eval mode for the duration (BatchNorm reads its running statistics and leaves
+        them alone, dropout is off), then back in the mode it was in."""
+        was_training = network.training
+        network.eval()
+        try:
+            with torch.no_grad():
+                yield network
+        finally:
+            network.train(was_training)
+
+    @contextmanager
+    def sampling_model(self) -> Iterator[Any]:
+        """The inference network wrapped for `generate`, in eval mode: previews and sample grids."""
+        from diffcli.models.backends.unet import UNetModel
+
+        with self._inference(self.inference_network()) as network:
+            yield UNetModel.from_network(self.entry, self.config, network, self.device)
+
     def validation_loss(self) -> Optional[float]:
         """Mean loss of the raw network on the validation images, with fixed noise (comparable across epochs)."""
         if self.val_images is None or len(self.val_images) == 0:
@@ -296,9 +320,8 @@ class Trainer:
         images = self.val_images[:limit]
         labels = self.val_labels[:limit] if self.val_labels is not None else None
         gen = torch.Generator().manual_seed(12345)
-        self.network.eval()
         total, count = 0.0, 0
-        try:
+        with self._inference(self.network) as network:
             for start in range(0, len(images), 256):
                 x0 = self._to_range(images[start : start + 256].to(self.device))
                 n = len(x0)
@@ -306,11 +329,9 @@ class Trainer:
                 noise = torch.randn(x0.shape, generator=gen).to(self.device)
                 lab = labels[start : start + 256].to(self.device) if labels is not None else None
                 with self._autocast():
-                    per_sample, _ = self._loss(self.network, x0, lab, t, noise, torch.zeros(n, dtype=torch.bool, device=self.device))
+                    per_sample, _ = self._loss(network, x0, lab, t, noise, torch.zeros(n, dtype=torch.bool, device=self.device))
                 total += float(per_sample.sum())
                 count += n
-        finally:
-            self.network.train()
         return total / count
 
     def _preview_images(self) -> Optional[torch.Tensor]:
@@ -319,10 +340,15 @@ class Trainer:
             return None
         return self._to_range(self.val_images[:4].to(self.device))
 
-    def _model_view(self):
-        from diffcli.models.backends.unet import UNetModel
+    def show_preview(self, view: Any) -> None:
+        """Show the live reverse-chain preview (from the inference weights, in eval mode)."""
+        with self.sampling_model() as model:
+            view.preview(*chain_preview(model, self.settings, self.step, self._preview_images()))
 
-        return UNetModel.from_network(self.entry, self.config, self.inference_network(), self.device)
+    def write_grid(self, path: Path) -> None:
+        """Write the end-of-epoch sample grid (from the inference weights, in eval mode)."""
+        with self.sampling_model() as model:
+            write_sample_grid(model, self.settings, path, self.epoch, self._preview_images())
 
     def _write_weights(self, status: str, metrics: Optional[dict[str, Any]] = None) -> None:
         """Inference weights (EMA), raw weights, and the config with provenance: usable mid-training."""
@@ -401,7 +427,7 @@ class Trainer:
                 self.position += 1
                 view.advance(1, loss=loss, lr=self._lr(), epoch=self.epoch + 1)
                 if main and view.wants_preview():
-                    view.preview(*chain_preview(self._model_view(), self.settings, self.step, self._preview_images()))
+                    self.show_preview(view)
                 epoch_done = self.position >= self.steps_per_epoch
                 if epoch_done:
                     last_val = self._end_epoch(view, epoch_losses)
@@ -444,7 +470,7 @@ class Trainer:
             train_loss = float(np.mean(epoch_losses)) if epoch_losses else float("nan")
             self.history[-1].update(val_loss=None if val is None else round(val, 6), epoch_train_loss=round(train_loss, 6))
             if self.epoch in self.settings.sample_epochs or self.epoch == self.settings.epochs:
-                write_sample_grid(self._model_view(), self.settings, self.train_dir / f"samples-epoch-{self.epoch:03d}.png", self.epoch, self._preview_images())
+                self.write_grid(self.train_dir / f"samples-epoch-{self.epoch:03d}.png")
             self._save("complete" if self.epoch >= self.settings.epochs else "training")
             view.end_epoch(
                 self.epoch,
