@@ -22,8 +22,8 @@ class PreviewSink:
 def _trainer(preset: str, home: Path):
     from diffcli.data import load_dataset
     from diffcli.models.registry import Registry
-    from diffcli.train.recipe import settings_for
-    from diffcli.train.trainer import Trainer
+    from diffcli.training.recipe import settings_for
+    from diffcli.training.trainer import Trainer
 
     settings = settings_for(preset, dict(TINY, epochs=1))
     train = load_dataset("glyphs", "train", limit=64, seed=0)
@@ -71,7 +71,7 @@ def test_course_grid_during_training_is_what_the_saved_model_samples(home, tmp_p
     """The epoch grid shows the model as it is saved (eval mode, running statistics), not a
     train-mode network normalising each batch of noise by its own statistics."""
     from diffcli.models.backends.unet import UNetModel
-    from diffcli.train.artifacts import write_sample_grid
+    from diffcli.training.artifacts import write_sample_grid
 
     trainer = _trainer("course", home)
     for _ in range(2):
