@@ -7,15 +7,22 @@ from typing import Annotated
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import RunOptions, SamplingOptions, shared
+from diffcli.cli.options import VIEWS, RunOptions, SamplingOptions, choices, examples, shared
+
+ILLUSION_PANEL = "Illusion"
+EXAMPLES = examples(
+    "diffcli anagram 6 9 --view rot180 -o six-nine.png",
+    "diffcli anagram 1 7 -n 8 --out-dir anagrams/       # 8 seeds, each image and its view",
+    "diffcli eval --task anagram --view rot180 --pairs 6:9   # how often it works",
+)
 
 
 @shared("sampling", "run")
 def anagram(
-    first: Annotated[str, typer.Argument(help="What the image shows as it is (class or prompt).")],
-    second: Annotated[str, typer.Argument(help="What it shows after the view.")],
-    view: Annotated[str, typer.Option("--view", help="flip (upside down, the course's), rot180, hflip, rot90 (square images) or negate.")] = "flip",
-    weight: Annotated[float, typer.Option("--weight", help="Weight w of the first prompt's estimate (1 - w for the second).")] = 0.5,
+    first: Annotated[str, typer.Argument(metavar="FIRST", help="What the image shows as it is (class or prompt).")],
+    second: Annotated[str, typer.Argument(metavar="SECOND", help="What it shows after the view.")],
+    view: Annotated[str, typer.Option("--view", metavar="VIEW", help="flip (upside down, the course's), rot180, hflip, rot90 (square images) or negate.", rich_help_panel=ILLUSION_PANEL, autocompletion=choices(*VIEWS))] = "flip",
+    weight: Annotated[float, typer.Option("--weight", metavar="W", help="Weight w of the first prompt's estimate (1 - w for the second).", rich_help_panel=ILLUSION_PANEL)] = 0.5,
     *,
     sampling: SamplingOptions,
     run: RunOptions,

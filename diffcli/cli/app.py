@@ -28,39 +28,84 @@ NoArgsIsHelpError = getattr(click_exceptions, "NoArgsIsHelpError", None)
 from diffcli.cli import anagram, denoise, eval as eval_cmd, hybrid, models, noise, sample, train
 from diffcli.cli import doctor
 
+def _plain_help() -> None:
+    """Typer's help writes required arguments as {NAME} in the usage line and a <type> beside every
+    flag and argument; ours reads as words: `diffcli anagram FIRST SECOND`, and no type where the
+    metavar already says it or a flag takes no value. Guarded: other Typer versions keep their own."""
+    from typer import core
+
+    argument, option = getattr(core, "TyperArgument", None), getattr(core, "TyperOption", None)
+    if argument is not None and hasattr(argument, "_usage_display_name"):
+
+        def usage(self) -> str:
+            name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+            return name + ("..." if self.nargs != 1 else "")
+
+        argument._usage_display_name = usage
+    if argument is not None and hasattr(argument, "display_type_rich"):
+        argument.display_type_rich = lambda self, ctx: None
+    if option is not None and hasattr(option, "display_type_rich"):
+        typed = option.display_type_rich
+        option.display_type_rich = lambda self, ctx: None if getattr(self, "is_flag", False) and self.metavar is None else typed(self, ctx)
+
+
+_plain_help()
+
 app = typer.Typer(
     name="diffcli",
     help="Learn, run and measure diffusion models: noise, denoise, train, sample, anagram, hybrid, eval.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
+    rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def version_text() -> str:
+    """diffcli's version, torch's, and the device commands use by default."""
+    from diffcli.device import describe_devices
+    from diffcli.models.hub import package_version
+
+    devices = describe_devices()
+    if devices.get("error"):
+        device = devices["error"]
+    elif devices["cuda"]:
+        device = ", ".join(f"cuda:{g['index']} {g['name']}" for g in devices["cuda"])
+    else:
+        device = "mps" if devices["mps"] else f"cpu ({devices['cpu_cores']} cores)"
+    return f"diffcli {__version__}\ntorch {package_version('torch') or 'missing'}\ndevice {device}"
+
+
 def _version(value: bool) -> None:
     if value:
-        print(f"diffcli {__version__}")
+        print(version_text())
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", "-V", metavar="", callback=_version, is_eager=True, help="Print the versions of diffcli and torch, and the device, then exit.")] = None,
 ) -> None:
     """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
     if debug:
         console.configure(debug=True)
 
 
-app.command("noise", no_args_is_help=True)(noise.noise)
-app.command("denoise", no_args_is_help=True)(denoise.denoise)
-app.command("train")(train.train)
-app.command("sample")(sample.sample)
-app.command("anagram", no_args_is_help=True)(anagram.anagram)
-app.command("hybrid", no_args_is_help=True)(hybrid.hybrid)
-app.command("eval")(eval_cmd.evaluate)
+@app.command("version")
+def version() -> None:
+    """Print the versions of diffcli and torch, and the device commands run on by default."""
+    print(version_text())
+
+
+app.command("noise", no_args_is_help=True, epilog=noise.EXAMPLES)(noise.noise)
+app.command("denoise", no_args_is_help=True, epilog=denoise.EXAMPLES)(denoise.denoise)
+app.command("train", epilog=train.EXAMPLES)(train.train)
+app.command("sample", epilog=sample.EXAMPLES)(sample.sample)
+app.command("anagram", no_args_is_help=True, epilog=anagram.EXAMPLES)(anagram.anagram)
+app.command("hybrid", no_args_is_help=True, epilog=hybrid.EXAMPLES)(hybrid.hybrid)
+app.command("eval", epilog=eval_cmd.EXAMPLES)(eval_cmd.evaluate)
 app.add_typer(models.app, name="models")
 app.command("doctor")(doctor.doctor)
 

@@ -7,16 +7,23 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import RunOptions, SamplingOptions, shared
+from diffcli.cli.options import RunOptions, SamplingOptions, examples, shared
+
+ILLUSION_PANEL = "Illusion"
+EXAMPLES = examples(
+    "diffcli hybrid 1 7 --explain -o hybrid.png      # hybrid | low-pass (1) | high-pass (7)",
+    "diffcli hybrid 0 8 -n 8 --out-dir hybrids/",
+    'diffcli hybrid "old man" "campfire" -m if --upscale -o campfire.png   # text-to-image, on a GPU',
+)
 
 
 @shared("sampling", "run")
 def hybrid(
-    far: Annotated[str, typer.Argument(help="What the low frequencies show (seen from afar).")],
-    near: Annotated[str, typer.Argument(help="What the high frequencies show (seen up close).")],
-    kernel: Annotated[Optional[int], typer.Option("--kernel", help="Gaussian low-pass kernel size, odd (default: 33 at 64 px, scaled to the model).")] = None,
-    sigma: Annotated[Optional[float], typer.Option("--sigma", help="Gaussian low-pass sigma in pixels (default: 2 at 64 px, scaled).")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Write a panel: hybrid | its low-pass | its high-pass.")] = False,
+    far: Annotated[str, typer.Argument(metavar="FAR", help="What the low frequencies show (seen from afar).")],
+    near: Annotated[str, typer.Argument(metavar="NEAR", help="What the high frequencies show (seen up close).")],
+    kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", help="Gaussian low-pass kernel size, odd (default: 33 at 64 px, scaled to the model).", rich_help_panel=ILLUSION_PANEL)] = None,
+    sigma: Annotated[Optional[float], typer.Option("--sigma", metavar="PIXELS", help="Gaussian low-pass sigma in pixels (default: 2 at 64 px, scaled).", rich_help_panel=ILLUSION_PANEL)] = None,
+    explain: Annotated[bool, typer.Option("--explain", metavar="", help="Lay each result out as hybrid | its low-pass | its high-pass.", rich_help_panel=ILLUSION_PANEL)] = False,
     *,
     sampling: SamplingOptions,
     run: RunOptions,

@@ -10,16 +10,24 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import RunOptions, shared
+from diffcli.cli.options import RunOptions, choices, examples, renamed, shared
+
+SCHEDULE_PANEL = "Schedule"
+EXAMPLES = examples(
+    "diffcli noise photo.png -t 250 -t 500 -t 750 -o strip.png",
+    "cat photo.png | diffcli noise - -t 500 --seed 1 > noisy.png",
+    "diffcli noise builtin:house -t 100 --timesteps 300 --schedule cosine -o - | display",
+)
 
 
 @shared("run", exclude=("model", "device"))
 def noise(
-    image: Annotated[str, typer.Argument(help="Input image: a path, - for stdin, or builtin:NAME (builtin:house, builtin:digit).")],
-    t: Annotated[list[int], typer.Option("-t", "--t", help="Timestep to noise to, in [0, steps). Repeat for a strip: -t 250 -t 500 -t 750.")],
-    timesteps: Annotated[int, typer.Option("--steps", help="Number of diffusion timesteps T of the schedule.")] = 1000,
-    schedule: Annotated[str, typer.Option("--schedule", help="Noise schedule: linear (betas 1e-4..0.02) or cosine.")] = "linear",
-    size: Annotated[Optional[int], typer.Option("--size", help="Centre-crop and resize to SIZE x SIZE first.")] = None,
+    image: Annotated[str, typer.Argument(metavar="IMAGE", help="Input image: a path, - for stdin, or builtin:NAME (builtin:house, builtin:digit).")],
+    t: Annotated[list[int], typer.Option("-t", "--t", metavar="INT", help="Timestep to noise to, in [0, T). Repeat for a strip: -t 250 -t 500 -t 750.", rich_help_panel=SCHEDULE_PANEL)],
+    timesteps: Annotated[Optional[int], typer.Option("--timesteps", metavar="T", help="Timesteps T of the schedule.  [default: 1000]", rich_help_panel=SCHEDULE_PANEL)] = None,
+    schedule: Annotated[str, typer.Option("--schedule", metavar="KIND", help="Noise schedule: linear (betas 1e-4..0.02) or cosine.", rich_help_panel=SCHEDULE_PANEL, autocompletion=choices("linear", "cosine"))] = "linear",
+    size: Annotated[Optional[int], typer.Option("--size", metavar="PIXELS", help="Centre-crop and resize to PIXELS x PIXELS first.")] = None,
+    old_steps: Annotated[Optional[int], typer.Option("--steps", hidden=True)] = None,
     *,
     run: RunOptions,
 ) -> None:
@@ -32,5 +40,6 @@ def noise(
     common.check_outputs(run)
     from diffcli.jobs.noise import NoiseRequest, noise as noise_job
 
-    result = noise_job(NoiseRequest(image, t, timesteps, schedule, size, run.seed))
+    T = timesteps if timesteps is not None else renamed("--steps", "--timesteps", old_steps)
+    result = noise_job(NoiseRequest(image, t, 1000 if T is None else T, schedule, size, run.seed))
     common.emit_result(result, common.write_images(result, run, "noise.png"), run)

@@ -53,23 +53,57 @@ class SamplingOptions:
 
 
 # ----- the declarations (Typer reads these annotations) -------------------------------------------
-Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing on stderr but warnings and errors.")]
-Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: a fresh one, printed and recorded in the PNG). Sample i uses seed + i.")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps (auto picks the GPU when there is one).", envvar="DIFFCLI_DEVICE")]
-ModelName = Annotated[Optional[str], typer.Option("--model", "-m", help="Registry model name (default: the registry's default model; see `diffcli models list`).", envvar="DIFFCLI_MODEL")]
-Out = Annotated[Optional[str], typer.Option("-o", "--out", help="Output PNG path, or - for stdout (default: stdout when piped, else a new file here).")]
-OutDir = Annotated[Optional[str], typer.Option("--out-dir", help="Write one PNG per image into this folder; paths go to stdout.")]
+MODEL_PANEL, SAMPLING_PANEL, OUTPUT_PANEL, T2I_PANEL = "Model", "Sampling", "Output", "Text-to-image models"
 
-Count = Annotated[int, typer.Option("-n", help="Samples per class / prompt (one seed each: seed, seed+1, ...).")]
-SamplerName = Annotated[Optional[str], typer.Option("--sampler", help="ddpm, ddim, heun or dpm++ (default: the model's).")]
-Steps = Annotated[Optional[int], typer.Option("--steps", help="Reverse steps, evenly spread from T-1 (default: the model's).")]
-Stride = Annotated[Optional[int], typer.Option("--stride", help="Visit every STRIDE-th timestep instead (the course's 30 at T=1000).")]
-Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", help="Classifier-free guidance scale (default: the model's, 2 for the embedded one; 1 = off).")]
-Eta = Annotated[float, typer.Option("--eta", help="DDIM noise: 0 deterministic, 1 DDPM-like.")]
-Weights = Annotated[str, typer.Option("--weights", help="ema (default) or raw weights of a model trained with EMA.")]
-Offload = Annotated[str, typer.Option("--offload", help="Text-to-image models: auto, none, model or sequential CPU offload.")]
-Upscale = Annotated[bool, typer.Option("--upscale", help="Text-to-image models with an upscaler: run stage II (64 -> 256 px).")]
+
+def _complete_models(incomplete: str) -> list[str]:
+    """Registry model names for shell completion (never fails: completion must stay quiet)."""
+    try:
+        from diffcli.models.registry import Registry
+
+        return [name for name in Registry().names() if name.startswith(incomplete)]
+    except Exception:
+        return []
+
+
+def choices(*values: str) -> Callable[[str], list[str]]:
+    """Shell completion from a fixed list of values."""
+    return lambda incomplete: [v for v in values if v.startswith(incomplete)]
+
+
+SAMPLERS = ("ddpm", "ddim", "heun", "dpm++")
+VIEWS = ("flip", "rot180", "hflip", "rot90", "negate")
+DATASETS = ("mnist", "fashion-mnist", "fashion", "glyphs", "folder:")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but warnings and errors (no progress, no tables).", rich_help_panel=OUTPUT_PANEL, metavar="")]
+Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.", rich_help_panel=OUTPUT_PANEL, metavar="")]
+Seed = Annotated[Optional[int], typer.Option("--seed", metavar="INT", help="Random seed (default: a fresh one, printed and recorded in the PNG). Image i uses seed + i.", rich_help_panel=SAMPLING_PANEL)]
+Device = Annotated[str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or mps (auto picks the GPU when there is one).", envvar="DIFFCLI_DEVICE", rich_help_panel=MODEL_PANEL, autocompletion=choices(*DEVICES))]
+ModelName = Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Registry model (default: the registry's default; see `diffcli models list`).", envvar="DIFFCLI_MODEL", rich_help_panel=MODEL_PANEL, autocompletion=_complete_models)]
+Out = Annotated[Optional[str], typer.Option("-o", "--out", metavar="PATH", help="Output PNG, or - for stdout (default: stdout when piped, else a new file here).", rich_help_panel=OUTPUT_PANEL)]
+OutDir = Annotated[Optional[str], typer.Option("--out-dir", metavar="DIR", help="Write one PNG per image into this folder (as they are made); paths go to stdout.", rich_help_panel=OUTPUT_PANEL)]
+
+Count = Annotated[int, typer.Option("-n", metavar="INT", help="Images per class / prompt (one seed each: seed, seed+1, ...).", rich_help_panel=SAMPLING_PANEL)]
+SamplerName = Annotated[Optional[str], typer.Option("--sampler", metavar="NAME", help="ddpm, ddim, heun or dpm++ (default: the model's).", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS))]
+Steps = Annotated[Optional[int], typer.Option("--steps", metavar="INT", help="Sampler steps, evenly spread from T-1 (default: the model's).", rich_help_panel=SAMPLING_PANEL)]
+Stride = Annotated[Optional[int], typer.Option("--stride", metavar="INT", help="Visit every INT-th timestep instead of --steps (the course's 30 at T=1000).", rich_help_panel=SAMPLING_PANEL)]
+Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", help="Classifier-free guidance scale (default: the model's, 2 for the embedded one; 1 = off).", rich_help_panel=SAMPLING_PANEL)]
+Eta = Annotated[float, typer.Option("--eta", metavar="ETA", help="DDIM noise: 0 deterministic, 1 DDPM-like.", rich_help_panel=SAMPLING_PANEL)]
+Weights = Annotated[str, typer.Option("--weights", metavar="WHICH", help="ema (default) or raw weights of a model trained with EMA.", rich_help_panel=MODEL_PANEL, autocompletion=choices("ema", "raw"))]
+Offload = Annotated[str, typer.Option("--offload", metavar="MODE", help="auto, none, model or sequential CPU offload.", rich_help_panel=T2I_PANEL, autocompletion=choices("auto", "none", "model", "sequential"))]
+Upscale = Annotated[bool, typer.Option("--upscale", help="Run the upscaler (stage II, 64 -> 256 px).", rich_help_panel=T2I_PANEL, metavar="")]
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: real commands, one per paragraph (Typer keeps them on their lines)."""
+    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
+def renamed(old: str, new: str, value: Any) -> Any:
+    """A value given under an old spelling (a hidden option kept for a release; docs/commands.md lists
+    the renames). Silent, so a bad value still gets exactly one line."""
+    return value
+
 
 GROUPS: dict[str, tuple[type, dict[str, tuple[Any, Any]]]] = {
     "run": (RunOptions, {

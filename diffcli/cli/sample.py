@@ -7,30 +7,41 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import RunOptions, SamplingOptions, Weights, shared
+from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, RunOptions, SamplingOptions, Weights, examples, renamed, shared
+
+EXAMPLES = examples(
+    "diffcli sample 7 -n 8 -o sevens.png              # 8 sevens, seeds 0.. one each",
+    "diffcli sample -n 4 --seed 0 -o grid.png         # every class, one labelled row each",
+    "diffcli sample -c sneaker -m fashion -o - | display",
+    "diffcli sample --init sketch.png -c 7 -t 900 -t 600 -t 300 -o sweep.png   # SDEdit",
+)
+IMAGE_PANEL = "Image-to-image"
 
 
 @shared("sampling", "run")
 def sample(
-    prompt: Annotated[Optional[list[str]], typer.Option("--class", "--prompt", "-c", "-p", help="Class (index or name, e.g. 7, seven, sneaker) or text prompt; repeat for several rows. Default: every class.")] = None,
-    init: Annotated[Optional[str], typer.Option("--init", help="SDEdit / image-to-image: start from this image noised to --start.")] = None,
-    start: Annotated[Optional[list[int]], typer.Option("--start", help="With --init: the timestep to noise it to (lower keeps more of it); repeat for a sweep, one column per start. Default: T-1 with --mask, else T/2.")] = None,
-    mask: Annotated[Optional[str], typer.Option("--mask", help="With --init: inpaint where the mask is white, keep the rest.")] = None,
-    chain: Annotated[bool, typer.Option("--chain", help="Write the reverse-chain strip (x_t at 10 steps) of each sample instead of the grid (with --out-dir: beside each image).")] = False,
+    classes: Annotated[Optional[list[str]], typer.Argument(metavar="CLASS", help="Classes (index or name: 7, seven, sneaker) or text prompts, one row each. Default: every class.", show_default=False)] = None,
+    prompt: Annotated[Optional[list[str]], typer.Option("--class", "--prompt", "-c", "-p", metavar="CLASS", help="The same as CLASS, as an option; repeat for several rows.", rich_help_panel=MODEL_PANEL)] = None,
+    init: Annotated[Optional[str], typer.Option("--init", metavar="IMAGE", help="SDEdit / image-to-image: start from this image (a path, - or builtin:NAME), noised to -t.", rich_help_panel=IMAGE_PANEL)] = None,
+    t: Annotated[Optional[list[int]], typer.Option("-t", "--t", metavar="INT", help="With --init: the timestep to noise it to (lower keeps more of it); repeat for a sweep, one column per t. Default: T-1 with --mask, else T/2.", rich_help_panel=IMAGE_PANEL)] = None,
+    mask: Annotated[Optional[str], typer.Option("--mask", metavar="IMAGE", help="With --init: inpaint where the mask is white, keep the rest.", rich_help_panel=IMAGE_PANEL)] = None,
+    chain: Annotated[bool, typer.Option("--chain", metavar="", help="Lay out the reverse chain (x_t at 10 steps) of each sample (with --out-dir: a strip beside each image).", rich_help_panel=SAMPLING_PANEL)] = False,
     weights: Weights = "ema",
+    start: Annotated[Optional[list[int]], typer.Option("--start", hidden=True)] = None,
     *,
     sampling: SamplingOptions,
     run: RunOptions,
 ) -> None:
     """Generate images with a registered model (default: the registry default, the embedded MNIST model).
 
-    -o writes a grid (one row per class or prompt), or the image itself for a single sample; --out-dir
-    writes one PNG per image and prints the paths; `-o -` pipes PNG bytes.
+    -o writes a figure (one labelled row per class or prompt), or the image itself for a single sample;
+    --out-dir writes one PNG per image and prints the paths; `-o -` pipes PNG bytes.
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
     from diffcli.jobs.generate import SampleRequest, load_generator, prepare
 
+    timesteps = t or renamed("--start", "-t", start)
     model = load_generator(run.model, run.device, weights, sampling.offload, sampling.upscale)
-    request = SampleRequest(prompt, sampling.n, sampling.engine(), init, start, mask, chain, run.seed, sampling.upscale)
+    request = SampleRequest([*(classes or []), *(prompt or [])] or None, sampling.n, sampling.engine(), init, timesteps, mask, chain, run.seed, sampling.upscale)
     common.run_images(prepare(model, request), run, "sample.png")
