@@ -175,6 +175,7 @@ def test_low_plus_high_is_identity_and_bad_kernels_fail():
     with pytest.raises(ValueError, match="too large"):
         filters.gaussian_blur(x, 33, 2.0)
     assert filters.default_hybrid_filter(64) == (33, 2.0)
+    assert filters.scale_filter(33, 2.0, 4) == (133, 8.0) == filters.default_hybrid_filter(256)  # stage II of IF
 
 
 def test_inpaint_hook_keeps_known_pixels_exactly_at_the_end():

@@ -62,8 +62,9 @@ def anagram(
         return [(name_a, [*gen.to_pixels(x0)]), (f"{name_b} ({view})", [*gen.to_pixels(the_view.apply(x0))])]
 
     result = generating.run_generation(gen, terms, seeds, settings, title=f"anagram {name_a} / {name_b}", quiet=quiet, json_output=json_output, preview=preview)
-    if upscale:
-        result = gen.upscale(result, [a] * n)
+    if upscale:  # stage II: both prompts and the view again, as the visual-anagrams reference does
+        stage_two = gen.upscale_settings(illusion_guidance=scale)
+        result = gen.upscale(result, anagram_request(gen, [a] * n, [b] * n, stage_two.guidance, the_view, weight), seeds, stage_two)
     plain, viewed = gen.to_pixels(result), gen.to_pixels(the_view.apply(result))
 
     from diffcli.io.figures import figure

@@ -58,10 +58,10 @@ def hybrid(
         return [("low", [*gen.to_pixels(filters.lowpass(x0, kernel, sigma))])]
 
     result = generating.run_generation(gen, terms, seeds, settings, title=f"hybrid {name_far} / {name_near}", quiet=quiet, json_output=json_output, preview=preview)
-    if upscale:
-        result = gen.upscale(result, [b] * n)
-        factor = result.shape[-1] / gen.size  # the explanation's filter scales with the image
-        kernel, sigma = int(round(kernel * factor)) | 1, sigma * factor
+    if upscale:  # stage II: both prompts, the low-pass scaled to its size (also for the explanation)
+        stage_two = gen.upscale_settings(illusion_guidance=scale)
+        kernel, sigma = filters.scale_filter(kernel, sigma, gen.upscale_factor)
+        result = gen.upscale(result, hybrid_request(gen, [a] * n, [b] * n, stage_two.guidance, kernel, sigma), seeds, stage_two)
     pixels = gen.to_pixels(result)
     low = gen.to_pixels(filters.lowpass(result, kernel, sigma))
     lo, hi = gen.config.pixel_range

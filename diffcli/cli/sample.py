@@ -100,8 +100,9 @@ def sample(
             gen, prompt_terms(gen, prompts, scale), seeds, settings, title=f"sample {gen.name}" + (f" from t={value}" if value is not None else ""),
             quiet=quiet, json_output=json_output, init=init_tensor, start=value, mask=mask_tensor, chain=recorder,
         )
-        if upscale:
-            result = gen.upscale(result, prompts)
+        if upscale:  # stage II: the same prompts, guided through the same loop with the upscaler's settings
+            stage_two = gen.upscale_settings()
+            result = gen.upscale(result, prompt_terms(gen, prompts, stage_two.guidance), seeds, stage_two)
         runs.append(gen.to_pixels(result))
     seconds = time.perf_counter() - began
     pixels = runs[0]
