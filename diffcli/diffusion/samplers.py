@@ -5,7 +5,7 @@ Every command that denoises (`denoise --method iterative`, `sample`, SDEdit, inp
 `step`; guidance lives in the model function it is given (see guidance.py), so a new sampler or a new
 guidance mode never needs a second loop.
 
-Step formulas (DESIGN §2), written with alpha_t, sigma_t (schedule.py) so they hold for every schedule.
+Step formulas (docs/engine.md), written with alpha_t, sigma_t (schedule.py) so they hold for every schedule.
 For a step t -> s (s < t, s = -1 is clean): alpha_ts = alpha_t / alpha_s, var_ts = sigma_t^2 - alpha_ts^2 sigma_s^2.
 - DDPM posterior: mean = alpha_s var_ts / sigma_t^2 * x0 + alpha_ts sigma_s^2 / sigma_t^2 * x_t,
   variance = var_ts sigma_s^2 / sigma_t^2. For VP schedules this is exactly the strided DDPM step

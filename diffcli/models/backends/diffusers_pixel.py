@@ -456,7 +456,7 @@ def _output_spec(prediction: str, output: dict[str, Any]) -> OutputSpec:
 
 def _spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str, offset: int = 0) -> list[int]:
     """The `steps` timesteps diffusers' DDPMScheduler.set_timesteps picks for a timestep_spacing
-    (IF-II's config sets none, so "leading": 50 steps are 980, 960, ..., 0)."""
+    ("leading" when a config sets none: 50 of 1000 are 980, 960, ..., 0)."""
     train_steps = schedule.timesteps
     if not 1 <= steps <= train_steps:
         raise ValueError(f"steps must be between 1 and {train_steps}, got {steps}")
