@@ -1,7 +1,5 @@
 """Sampler steps against diffusers on fixed inputs, few-step plans, and golden full-loop sums."""
 
-import math
-
 import pytest
 import torch
 
@@ -17,6 +15,9 @@ from diffcli.diffusion.samplers import (
     run_reverse,
 )
 from diffcli.diffusion.schedule import NoiseSchedule
+
+# diffusers builds its sigmas with np.array(tensor), which numpy 2 warns about; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 NO_CLIP = OutputSpec(clip=None)
 

@@ -6,6 +6,9 @@ import torch
 
 from diffcli.diffusion.schedule import NoiseSchedule, gaussian_noise
 
+# diffusers builds its sigmas with np.array(tensor), which numpy 2 warns about; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 @pytest.mark.parametrize("kind,diffusers_name", [("linear", "linear"), ("cosine", "squaredcos_cap_v2")])
 @pytest.mark.parametrize("timesteps", [300, 1000])
