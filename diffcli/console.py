@@ -35,6 +35,11 @@ def stderr() -> Console:
     return _stderr
 
 
+def stdout() -> Console:
+    """A console on stdout, for a command whose output is a human-readable report (a table)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
 def configure(quiet: bool = False, json_output: bool = False, debug: bool | None = None) -> None:
     """Apply a command's -q / --json / --debug switches."""
     settings.quiet = quiet

@@ -1,7 +1,8 @@
 """Guidance requests for illusions, shared by the `anagram` / `hybrid` commands and `eval --task`.
 
-Each builds the condition tensors ONCE (so identical conditions are evaluated once per step) and
-returns guidance terms for `generation.generate`.
+Each returns guidance terms for `generation.generate` (and, with the low-pass scaled to 256 px, for
+stage II of DeepFloyd IF). Guidance compares conditions by value, so the null condition both prompts'
+CFG terms use is evaluated once per step.
 """
 
 from __future__ import annotations

@@ -75,13 +75,16 @@ def test_a_perfect_generator_scores_one_and_a_confused_one_zero(shapes_model, mo
     assert [c["mistaken_for"] for c in confused["classes"]] == ["ring", "vbar", "hbar"]
 
 
-def test_table_on_stderr_and_record_in_the_config(shapes_model, home, monkeypatch):
+def test_the_report_is_the_output_and_record_in_the_config(shapes_model, home, monkeypatch):
     _oracle(monkeypatch, shift=0)
     r = run_cli(["eval", "--model", shapes_model, *ORACLE, "--record"])
-    assert r.code == 0 and r.stdout == ""
-    assert "accuracy 100.0% over 12 samples" in r.stderr and "FID" in r.stderr and "floor" in r.stderr
+    assert r.code == 0, r.stderr
+    assert "accuracy 100.0% over 12 samples" in r.stdout and "FID" in r.stdout and "floor" in r.stdout  # `eval > report.txt` keeps it
     for name in SHAPES:
-        assert name in r.stderr
+        assert name in r.stdout
+    assert "over 12 samples" not in r.stderr
+    quiet = run_cli(["eval", "--model", shapes_model, *ORACLE, "-q"])
+    assert quiet.code == 0 and quiet.stdout == "" and quiet.stderr == ""  # -q: nothing but warnings and errors
     metrics = json.loads((home / "models" / shapes_model / "config.json").read_text())["metrics"]["eval"]["sample"]
     assert metrics["accuracy"] == 1.0 and metrics["per_class_accuracy"] == {"hbar": 1.0, "ring": 1.0, "vbar": 1.0}
 
@@ -162,6 +165,6 @@ def test_chain_task_finds_where_samples_become_recognisable(shapes_model, monkey
     assert report["chain"][-1]["noisy_accuracy"] >= report["chain"][0]["noisy_accuracy"]  # x_t sharpens towards the end
     assert png_array(tmp_path / "chain.png").shape[2] == 3
     _oracle(monkeypatch, shift=1)
-    never = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE]).stderr
+    never = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE]).stdout
     assert "recognisable (accuracy >= 90.0% to the end): clean estimate never" in never
     assert run_cli(["eval", "--model", shapes_model, "--plot", "x.png"]).code == 2  # --plot belongs to --task chain

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from diffcli.diffusion import filters
-from diffcli.diffusion.guidance import GuidedModel, anagram_terms, classifier_free, hybrid_terms, inpaint_hook
+from diffcli.diffusion.guidance import GuidedModel, anagram_terms, classifier_free, hybrid_terms, inpaint_hook, same_condition
 from diffcli.diffusion.samplers import NoiseSource
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.diffusion.views import VIEWS, get_view
@@ -63,6 +63,78 @@ def test_hybrid_is_lowpass_of_far_plus_highpass_of_near_and_shares_the_null_eval
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_conditions_equal_in_value_share_one_evaluation():
+    """Distinct tensors with the same contents are one evaluation; a different dtype, shape or value is not."""
+    net = CountingNet()
+    x, t = torch.randn(2, 1, 4, 4), torch.tensor([10, 10])
+    null_a, null_b = torch.tensor([0, 0]), torch.tensor([0, 0])
+    model = GuidedModel(net, classifier_free(null_a, null_b, 5.0))
+    assert model.evaluations == 1
+    out = model(x, t)
+    assert net.rows == 2
+    torch.testing.assert_close(out, net(x, t, null_a))  # eps_u + 5 (eps_u - eps_u)
+    assert model.evaluations == 1 and GuidedModel(net, classifier_free(torch.tensor([3, 3]), null_b, 5.0)).evaluations == 2
+    assert same_condition(None, None) and same_condition(null_a, null_a.clone())
+    assert not same_condition(null_a, null_a.float()) and not same_condition(null_a, null_a[:1]) and not same_condition(null_a, None)
+    # same condition, different views: two evaluations
+    assert GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([1]), None, 1.0, VIEWS["flip"])).evaluations == 2
+    assert GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([1]), None, 1.0, VIEWS["identity"])).evaluations == 1
+
+
+def test_context_is_concatenated_before_the_view_and_the_output_keeps_x_channels():
+    """Stage II of IF reads [x_t, upsampled image]: the view transforms both, the inverse view maps the
+    estimate back, and only x_t's channels (plus the variance half) come out."""
+    seen = []
+
+    def net(x, t, cond):
+        seen.append(x.clone())
+        return torch.cat([x[:, :1] * 2, x[:, 1:2] * 0 + 7], 1)  # an eps half from x, a variance half of 7s
+
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    context = -torch.arange(16.0).reshape(1, 1, 4, 4)
+    view = VIEWS["flip"]
+    out = GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([2]), None, 1.0, view), learned_variance=True, context=context)(x, torch.tensor([3]))
+    assert seen[0].shape == (2, 2, 4, 4)
+    torch.testing.assert_close(seen[0][1], view.apply(torch.cat([x, context], 1))[0])
+    assert out.shape == (1, 2, 4, 4)
+    torch.testing.assert_close(out[:, :1], 2 * x)  # 0.5 * 2x + 0.5 * V^-1(2 V(x))
+    assert torch.all(out[:, 1] == 7)
+
+
+def _spy_on_network_rows(monkeypatch) -> list[int]:
+    from diffcli.models.backends.unet import UNetModel
+
+    rows: list[int] = []
+    real = UNetModel.net
+
+    def spy(self, x, t, cond):
+        rows.append(x.shape[0])
+        return real(self, x, t, cond)
+
+    monkeypatch.setattr(UNetModel, "net", spy)
+    return rows
+
+
+@pytest.mark.parametrize(
+    "args,rows_per_step",
+    [
+        (["denoise", "builtin:digit"], 1),  # unconditional with CFG 2: the condition IS the null class
+        (["sample", "--class", "3"], 2),  # CFG: class 3 and the null class
+        (["sample", "--class", "3", "--guidance", "1"], 1),
+        (["anagram", "6", "9"], 4),  # (6, null) as is, (9, null) flipped
+        (["hybrid", "1", "7"], 3),  # 1, 7 and one shared null
+    ],
+)
+def test_network_rows_per_step_on_the_embedded_model(args, rows_per_step, monkeypatch):
+    from helpers import run_cli
+
+    rows = _spy_on_network_rows(monkeypatch)
+    extra = [] if args[0] == "denoise" else ["--steps", "3"]
+    r = run_cli([*args, *extra, "--seed", "0", "--device", "cpu", "-q", "-o", "out.png"])
+    assert r.code == 0, r.stderr
+    assert rows and set(rows) == {rows_per_step}, rows
+
+
 def test_learned_variance_comes_from_conditional_evaluations():
     def net(x, t, cond):
         return torch.cat([x, cond.float()[:, None, None, None].expand_as(x)], 1)
@@ -103,6 +175,7 @@ def test_low_plus_high_is_identity_and_bad_kernels_fail():
     with pytest.raises(ValueError, match="too large"):
         filters.gaussian_blur(x, 33, 2.0)
     assert filters.default_hybrid_filter(64) == (33, 2.0)
+    assert filters.scale_filter(33, 2.0, 4) == (133, 8.0) == filters.default_hybrid_filter(256)  # stage II of IF
 
 
 def test_inpaint_hook_keeps_known_pixels_exactly_at_the_end():

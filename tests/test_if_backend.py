@@ -399,12 +399,118 @@ def test_long_prompt_warns_that_it_was_cut(model, tiny, capsys):
 
 
 # ----- stage II and memory -------------------------------------------------------------------------
-def test_upscale_runs_stage_two(model):
-    prompts = [model.resolve_prompt(OLD_MAN)] * 2
-    images = torch.zeros(2, 3, SIZE, SIZE)
-    up = model.upscale(images, prompts, seeds=[0, 1])
-    assert up.shape == (2, 3, 2 * SIZE, 2 * SIZE) and float(up.abs().max()) <= 1.0 + 1e-6
-    assert torch.equal(up, model.upscale(images, prompts, seeds=[0, 1]))
+def _stage_one_images(batch: int) -> torch.Tensor:
+    """Fixed 'stage-I results' in [-1, 1]: a gradient and a checkerboard, so views and filters show."""
+    ramp = torch.linspace(-1, 1, SIZE)
+    board = (torch.arange(SIZE)[:, None] // 4 + torch.arange(SIZE)[None, :] // 4) % 2 * 1.6 - 0.8
+    base = torch.stack([ramp[None, :].expand(SIZE, SIZE), board, ramp[:, None].expand(SIZE, SIZE)])
+    return torch.stack([base * (1 - 0.3 * i) for i in range(batch)])
+
+
+def test_stage_two_matches_diffusers_ifsuperresolution_step_for_step(model, pipelines):
+    """Plain CFG upscaling with IFSuperResolutionPipeline's defaults (50 steps spaced 'leading', CFG 4,
+    noise level 250, learned variance, dynamic thresholding): our loop and the pipeline agree at
+    every step, given the same seeds."""
+    from diffusers import IFSuperResolutionPipeline
+
+    from diffcli.generation import prompt_terms
+
+    prompts = [model.resolve_prompt(OLD_MAN), model.resolve_prompt(CAMPFIRE)]
+    images, seeds = _stage_one_images(2), [3, 4]
+    settings = model.upscale_settings()
+    assert (settings.steps, settings.guidance, settings.noise_level) == (50, 4.0, 250)
+    ours_steps: list[torch.Tensor] = []
+    ours = model.upscale(images, prompt_terms(model, prompts, settings.guidance), seeds, settings, callback=lambda i, t, x, x0: ours_steps.append(x.clone()))
+    pipe = IFSuperResolutionPipeline.from_pretrained(pipelines[1], text_encoder=None, tokenizer=None, safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    theirs_steps: list[torch.Tensor] = []
+    theirs = pipe(
+        image=images, prompt_embeds=model.condition(prompts), negative_prompt_embeds=model.null_condition(2),
+        generator=[torch.Generator().manual_seed(s) for s in seeds], output_type="pt", callback=lambda i, t, x: theirs_steps.append(x.clone()),
+    ).images
+    assert len(ours_steps) == len(theirs_steps) == 50
+    for i, (a, b) in enumerate(zip(ours_steps[1:], theirs_steps)):  # ours: x_t before step i+1; theirs: after step i
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0, msg=f"step {i}")
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+    assert ours.shape == (2, 3, 2 * SIZE, 2 * SIZE) and float(ours.abs().max()) <= 1.0 + 1e-6
+
+
+def test_stage_two_honours_seeds(model):
+    from diffcli.generation import prompt_terms
+
+    from dataclasses import replace
+
+    prompt = model.resolve_prompt(OLD_MAN)
+    images = _stage_one_images(2)
+    settings = replace(model.upscale_settings(), steps=10)
+
+    def up(rows, seeds):
+        return model.upscale(images[rows], prompt_terms(model, [prompt] * len(seeds), settings.guidance), seeds, settings)
+
+    pair = up(slice(0, 2), [7, 8])
+    torch.testing.assert_close(up(slice(1, 2), [8]), pair[1:], atol=1e-4, rtol=0)  # seed 8 alone == row 1 of the batch
+    assert torch.equal(up(slice(0, 2), [7, 8]), pair)
+    assert not torch.allclose(up(slice(0, 2), [9, 8])[0], pair[0])  # another seed, another image
+
+
+def _spy_stage_two(model, monkeypatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every stage-II network call: (its input [rows, 6, H, W], its text embeddings)."""
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    real = type(model)._stage_two_net
+
+    def spying(self, noise_level):
+        net = real(self, noise_level)
+
+        def spy(x, t, cond):
+            calls.append((x.clone(), cond.clone()))
+            return net(x, t, cond)
+
+        return spy
+
+    monkeypatch.setattr(type(model), "_stage_two_net", spying)
+    return calls
+
+
+def test_anagram_stage_two_uses_both_prompts_and_views_the_whole_input(model, monkeypatch):
+    """The reference's stage II: (A, null) as is and (B, null) through the view, in one call per step,
+    with the view applied to [x_t, upsampled image] together, at the illusion's CFG scale and noise level 50."""
+    from diffcli.diffusion.views import get_view
+    from diffcli.illusions import anagram_request
+
+    a, b = model.resolve_prompt(OLD_MAN), model.resolve_prompt(CAMPFIRE)
+    flip = get_view("flip")
+    settings = model.upscale_settings(illusion_guidance=7.0)
+    assert (settings.guidance, settings.noise_level) == (7.0, 50)
+    calls = _spy_stage_two(model, monkeypatch)
+    out = model.upscale(_stage_one_images(1), anagram_request(model, [a], [b], settings.guidance, flip), [0], settings)
+    assert out.shape == (1, 3, 2 * SIZE, 2 * SIZE) and bool(torch.isfinite(out).all())
+    assert len(calls) == 50 and all(x.shape == (4, 6, 2 * SIZE, 2 * SIZE) for x, _ in calls)
+    x, cond = calls[0]
+    embed_a, embed_b, null = model.condition([a])[0], model.condition([b])[0], model.null_condition(1)[0]
+    assert not torch.equal(embed_a, embed_b)
+    assert torch.equal(cond[0], embed_a) and torch.equal(cond[1], null) and torch.equal(cond[2], embed_b) and torch.equal(cond[3], null)
+    torch.testing.assert_close(x[2:3], flip.apply(x[0:1]))  # x_t AND the upsampled image, flipped
+    assert not torch.equal(x[0, 3:], flip.apply(x[0:1])[0, 3:])  # (the upsampled image is not symmetric)
+
+
+def test_hybrid_stage_two_uses_both_prompts_and_the_scaled_filter(model, monkeypatch):
+    from diffcli.diffusion import filters
+    from diffcli.illusions import hybrid_request
+
+    far, near = model.resolve_prompt(OLD_MAN), model.resolve_prompt(CAMPFIRE)
+    assert model.upscale_factor == 2  # the tiny upscaler: 16 -> 32 px
+    kernel, sigma = filters.scale_filter(9, 1.0, model.upscale_factor)
+    assert (kernel, sigma) == (19, 2.0)
+    settings = model.upscale_settings(illusion_guidance=7.0)
+    calls = _spy_stage_two(model, monkeypatch)
+    terms = hybrid_request(model, [far], [near], settings.guidance, kernel, sigma)
+    out = model.upscale(_stage_one_images(1), terms, [0], settings)
+    assert bool(torch.isfinite(out).all()) and len(calls) == 50
+    x, cond = calls[0]
+    assert x.shape[0] == 3  # FAR, the shared null, NEAR
+    assert torch.equal(cond[0], model.condition([far])[0]) and torch.equal(cond[1], model.null_condition(1)[0]) and torch.equal(cond[2], model.condition([near])[0])
+    low = filters.lowpass(torch.randn(1, 3, 2 * SIZE, 2 * SIZE), kernel, sigma)
+    assert torch.equal(terms[0].filter(low), filters.lowpass(low, 19, 2.0))  # the far terms low-pass at 19 / 2
 
 
 def test_upscale_without_an_upscaler_is_a_clear_error(home, pipelines):
@@ -415,7 +521,7 @@ def test_upscale_without_an_upscaler_is_a_clear_error(home, pipelines):
         load_model("plain", device="cpu", upscale=True)
     plain = load_model("plain", device="cpu")
     with pytest.raises(DiffcliError) as info:
-        plain.upscale(torch.zeros(1, 3, SIZE, SIZE), [plain.resolve_prompt("a dog")])
+        plain.upscale(torch.zeros(1, 3, SIZE, SIZE), [], [0])
     assert "--upscaler DeepFloyd/IF-II-L-v1.0" in info.value.one_line()
 
 
@@ -469,8 +575,11 @@ def test_cli_sample_anagram_hybrid_sdedit_inpaint_denoise(tiny, tmp_path):
     assert png_array(one.stdout_bytes).shape == (SIZE, SIZE, 3)
     assert png_array(run_cli(["sample", *base, "--prompt", OLD_MAN, "-o", "-"]).stdout_bytes).tolist() == png_array(one.stdout_bytes).tolist()
     for args in (["anagram", OLD_MAN, CAMPFIRE], ["hybrid", OLD_MAN, CAMPFIRE, "--kernel", "9", "--sigma", "1"]):
-        r = run_cli([*args, *base, "-o", str(tmp_path / f"{args[0]}.png")])
-        assert r.code == 0, r.stderr
+        for extra in ([], ["--upscale"]):
+            r = run_cli([*args, *base, *extra, "-o", str(tmp_path / f"{args[0]}.png")])
+            assert r.code == 0, r.stderr
+        width = 2 * (2 * SIZE) if args[0] == "anagram" else 2 * SIZE  # the anagram writes image | viewed image
+        assert png_array(tmp_path / f"{args[0]}.png").shape[1] >= width
     mask = tmp_path / "mask.png"
     from PIL import Image
 

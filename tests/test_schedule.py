@@ -6,6 +6,9 @@ import torch
 
 from diffcli.diffusion.schedule import NoiseSchedule, gaussian_noise
 
+# diffusers builds its sigmas with np.array(tensor), which numpy 2 warns about; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 @pytest.mark.parametrize("kind,diffusers_name", [("linear", "linear"), ("cosine", "squaredcos_cap_v2")])
 @pytest.mark.parametrize("timesteps", [300, 1000])
@@ -104,3 +107,26 @@ def test_course_stride_and_bad_plans():
 def test_gaussian_noise_is_seeded():
     np.testing.assert_array_equal(gaussian_noise((2, 3), 7), gaussian_noise((2, 3), 7))
     assert not np.array_equal(gaussian_noise((2, 3), 7), gaussian_noise((2, 3), 8))
+
+
+@pytest.mark.parametrize("kind,diffusers_name", [("linear", "linear"), ("cosine", "squaredcos_cap_v2")])
+def test_karras_sigma_is_diffusers_sigma(kind, diffusers_name):
+    """sigma_t / alpha_t = sqrt((1 - abar) / abar), the noise level of Karras et al. that diffusers'
+    Heun and DPM-Solver schedulers use."""
+    from diffusers import HeunDiscreteScheduler
+
+    ours = NoiseSchedule(kind, 1000)
+    theirs = HeunDiscreteScheduler(num_train_timesteps=1000, beta_schedule=diffusers_name, beta_start=1e-4, beta_end=0.02)
+    timesteps = [999, 998, 500, 100]  # not t = 0: float32 1 - abar loses digits there
+    theirs.set_timesteps(timesteps=timesteps)
+    np.testing.assert_allclose([ours.karras_sigma(t) for t in timesteps], theirs.sigmas[::2][:4].numpy(), rtol=1e-5)
+    assert ours.karras_sigma(-1) == 0.0
+
+
+def test_pure_noise_timesteps():
+    """abar = 0 in the schedule's formula: flow's and cosine's t = T-1 (cosine's only through the beta
+    cap, sigma/alpha ~ 2e4 there); no timestep of the linear schedule."""
+    flow, cosine, linear = NoiseSchedule("flow", 100), NoiseSchedule("cosine", 1000), NoiseSchedule("linear", 1000)
+    assert flow.is_pure_noise(99) and flow.karras_sigma(99) == float("inf") and not flow.is_pure_noise(98)
+    assert cosine.is_pure_noise(999) and 1e4 < cosine.karras_sigma(999) < 1e5 and not cosine.is_pure_noise(998)
+    assert not any(linear.is_pure_noise(t) for t in (-1, 0, 999))

@@ -20,5 +20,5 @@ def test_help_does_not_import_torch():
 
 
 def test_noise_runs_without_torch():
-    code = "from diffcli.cli.app import run\nimport sys, io\nsys.stdout = io.TextIOWrapper(io.BytesIO())\nrun(['noise', 'builtin:digit', '-t', '10', '--seed', '0', '-o', '/dev/null'])\nsys.stdout = sys.__stdout__"
+    code = "from diffcli.cli.app import run\nimport sys, io\nsys.stdout = io.TextIOWrapper(io.BytesIO())\nrun(['noise', 'builtin:digit', '-t', '10', '--seed', '0', '-o', __import__('tempfile').mktemp(suffix='.png')])\nsys.stdout = sys.__stdout__"
     assert not _imports_torch(code)

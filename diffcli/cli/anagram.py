@@ -12,8 +12,8 @@ from diffcli.cli.options import VIEWS, RunOptions, SamplingOptions, choices, exa
 ILLUSION_PANEL = "Illusion"
 EXAMPLES = examples(
     "diffcli anagram 6 9 --view rot180 -o six-nine.png",
-    "diffcli anagram 1 7 -n 8 --out-dir anagrams/       # 8 seeds, each image and its view",
-    "diffcli eval --task anagram --view rot180 --pairs 6:9   # how often it works",
+    "diffcli anagram 1 7 -n 8 --out-dir anagrams/",
+    "diffcli eval --task anagram --view rot180 --pairs 6:9",
 )
 
 

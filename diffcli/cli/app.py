@@ -57,7 +57,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",  # paragraphs rewrap to the terminal; [default: ...] stays text
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -25,12 +25,16 @@ def report_seed(given: Optional[int], used: int) -> None:
         console.info(f"seed {used} (pass --seed {used} to repeat this run)")
 
 
-def progress(quiet: bool, json_output: bool):
-    """The progress factory for this invocation: a live panel on a terminal, plain lines otherwise."""
+def progress(quiet: bool, json_output: bool, events: bool = False):
+    """The progress factory for this invocation: a live panel when stderr is a terminal (with --json
+    too: stdout carries the JSON), plain lines otherwise (none with --json, whose reader is a program).
+    events: also one JSON line per epoch on stdout (train --json)."""
     from diffcli.tui.progress import RunView, choose_mode
 
-    mode = choose_mode(quiet, json_output)
-    return lambda title, total, **options: RunView(title, total, mode=mode, **options)
+    mode = choose_mode(quiet, False)
+    if json_output and mode == "plain":
+        mode = "quiet"
+    return lambda title, total, **options: RunView(title, total, mode=mode, events=events, **options)
 
 
 def registry():

@@ -12,9 +12,9 @@ from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, SAMPLERS, RunOption
 
 METHOD_PANEL, BLUR_PANEL = "Method", "Blur (Gaussian filter)"
 EXAMPLES = examples(
-    "diffcli denoise builtin:digit --compare -t 500 -o panel.png   # original | noisy | iterative | one-step | blur",
-    "diffcli denoise noisy.png --noisy -t 500 --method onestep -o - | display",
-    "diffcli denoise builtin:house --method blur -t 250 --json > scores.json   # no model, MSE and PSNR",
+    "diffcli denoise builtin:digit --compare -t 500 -o panel.png",
+    "diffcli denoise noisy.png --noisy -t 500 --method onestep -o clean.png",
+    "diffcli denoise builtin:house --method blur -t 250 --json > scores.json",
 )
 
 

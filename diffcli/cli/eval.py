@@ -9,38 +9,47 @@ import typer
 
 from diffcli import console
 from diffcli.cli import common
-from diffcli.cli.options import RunOptions, SamplingOptions, shared
+from diffcli.cli.options import DATASETS, VIEWS, RunOptions, SamplingOptions, choices, examples, shared
 from diffcli.errors import UsageError
+
+TASK, SCORER, ILLUSION, DATA = "Task", "Scorer", "Illusions", "Data"
+EXAMPLES = examples(
+    "diffcli eval                       # the embedded model: accuracy and FID",
+    "diffcli eval -m f1 -n 50 --json > f1.json",
+    "diffcli eval --task anagram --view rot180 -n 5",
+    "diffcli eval --task chain --plot chain.png",
+)
 
 
 @shared("sampling", "run", exclude=("n", "offload", "upscale", "seed", "out", "out_dir"))
 def evaluate(
-    task: Annotated[str, typer.Option("--task", help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), chain (the step at which samples become recognisable).")] = "sample",
-    n: Annotated[Optional[int], typer.Option("-n", help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
-    scorer: Annotated[str, typer.Option("--scorer", help="classifier (trained once per dataset, cached in the registry) or clip (open_clip, optional).")] = "classifier",
-    view: Annotated[str, typer.Option("--view", help="Task anagram: flip, rot180, hflip, rot90 or negate.")] = "flip",
-    weight: Annotated[float, typer.Option("--weight", help="Task anagram: weight of the first prompt's estimate.")] = 0.5,
-    pairs: Annotated[Optional[str], typer.Option("--pairs", help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
-    kernel: Annotated[Optional[int], typer.Option("--kernel", help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
-    sigma: Annotated[Optional[float], typer.Option("--sigma", help="Task hybrid: low-pass sigma (default scaled to the model).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images generated per batch.")] = 250,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Grade against this dataset (default: the one the model was trained on).")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: $DIFFCLI_DATA, else where the model was trained from).")] = None,
-    retrain_classifier: Annotated[bool, typer.Option("--retrain-classifier", help="Train the dataset's scoring classifier afresh (replaces the cached one).")] = False,
-    clip_model: Annotated[str, typer.Option("--clip-model", help="Scorer clip: the open_clip model.")] = "ViT-B-32",
-    clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", help="Scorer clip: the pretrained tag, read from the local open_clip / Hugging Face cache.")] = "laion2b_s34b_b79k",
-    clip_weights: Annotated[Optional[str], typer.Option("--clip-weights", help="Scorer clip: a local open_clip checkpoint file instead of the tag.")] = None,
-    template: Annotated[Optional[str], typer.Option("--template", help='Scorer clip: prompt template with {label} (default: "a photo of the digit {label}" for digits).')] = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
-    record: Annotated[bool, typer.Option("--record", help="Store the headline figures in the model's config.json (metrics.eval).")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="First seed; image i uses seed + i (fixed by default, so scores repeat).")] = 0,
+    task: Annotated[str, typer.Option("--task", metavar="TASK", rich_help_panel=TASK, autocompletion=choices("sample", "anagram", "hybrid", "chain"), help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), chain (the step at which samples become recognisable).")] = "sample",
+    n: Annotated[Optional[int], typer.Option("-n", metavar="INT", rich_help_panel=TASK, help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
+    scorer: Annotated[str, typer.Option("--scorer", metavar="NAME", rich_help_panel=SCORER, autocompletion=choices("classifier", "clip"), help="classifier (trained once per dataset, cached in the registry) or clip (open_clip, optional).")] = "classifier",
+    view: Annotated[str, typer.Option("--view", metavar="VIEW", rich_help_panel=ILLUSION, autocompletion=choices(*VIEWS), help="Task anagram: flip, rot180, hflip, rot90 or negate.")] = "flip",
+    weight: Annotated[float, typer.Option("--weight", metavar="W", rich_help_panel=ILLUSION, help="Task anagram: weight of the first prompt's estimate.")] = 0.5,
+    pairs: Annotated[Optional[str], typer.Option("--pairs", metavar="A:B,...", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
+    kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", rich_help_panel=ILLUSION, help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
+    sigma: Annotated[Optional[float], typer.Option("--sigma", metavar="PIXELS", rich_help_panel=ILLUSION, help="Task hybrid: low-pass sigma (default scaled to the model).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="INT", rich_help_panel=TASK, help="Images generated per batch.")] = 250,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", metavar="NAME", rich_help_panel=DATA, autocompletion=choices(*DATASETS), help="Grade against this dataset (default: the one the model was trained on).")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", metavar="DIR", rich_help_panel=DATA, help="Where the dataset's files are (default: $DIFFCLI_DATA, else where the model was trained from).")] = None,
+    retrain_classifier: Annotated[bool, typer.Option("--retrain-classifier", metavar="", rich_help_panel=SCORER, help="Train the dataset's scoring classifier afresh (replaces the cached one).")] = False,
+    clip_model: Annotated[str, typer.Option("--clip-model", metavar="NAME", rich_help_panel=SCORER, help="Scorer clip: the open_clip model.")] = "ViT-B-32",
+    clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", metavar="TAG", rich_help_panel=SCORER, help="Scorer clip: the pretrained tag, read from the local open_clip / Hugging Face cache.")] = "laion2b_s34b_b79k",
+    clip_weights: Annotated[Optional[str], typer.Option("--clip-weights", metavar="PATH", rich_help_panel=SCORER, help="Scorer clip: a local open_clip checkpoint file instead of the tag.")] = None,
+    template: Annotated[Optional[str], typer.Option("--template", metavar="TEXT", rich_help_panel=SCORER, help='Scorer clip: prompt template with {label} (default: "a photo of the digit {label}" for digits).')] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", rich_help_panel="Output", help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
+    record: Annotated[bool, typer.Option("--record", metavar="", rich_help_panel="Output", help="Store the headline figures in the model's config.json (metrics.eval).")] = False,
+    seed: Annotated[int, typer.Option("--seed", metavar="INT", rich_help_panel="Sampling", help="First seed; image i uses seed + i (fixed by default, so scores repeat).")] = 0,
     *,
     sampling: SamplingOptions,
     run: RunOptions,
 ) -> None:
     """Score a model's samples: per-class accuracy and confidence by a classifier trained on its dataset,
     the best and worst classes, FID in the classifier's feature space beside the real-vs-real floor at the
-    same n; or the success rate of anagrams / hybrids over class pairs. A table on stderr, --json on stdout.
+    same n; or the success rate of anagrams / hybrids over class pairs. The report goes to stdout (a table,
+    or JSON with --json); progress goes to stderr.
     """
     common.start(run.quiet, run.json_output)
     if plot is not None and task != "chain":
@@ -66,7 +75,7 @@ def evaluate(
         images.write_png(chain_plot(report), target, {"command": common.command_line(), "subcommand": "eval", "model": model.name, "task": "chain"})
     if run.json_output:
         console.emit_json(report)
-    else:
+    elif not run.quiet:
         _print_report(report)
 
 
@@ -75,10 +84,10 @@ def _percent(value: Optional[float]) -> str:
 
 
 def _print_report(report: dict) -> None:
-    """A Rich table on stderr (plain text when stderr is not a terminal)."""
+    """The report as a table on stdout (plain text when stdout is not a terminal): it is the command's output."""
     from rich.table import Table
 
-    out = console.stderr()
+    out = console.stdout()
     settings = f"{report['sampler']} {report['steps']} steps, CFG {report['guidance']:g}, seeds {report['seed']}+"
     if report["task"] == "sample" and report.get("scorer") == "clip":
         table = Table(title=f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, \"{report['template']}\"")

@@ -11,9 +11,9 @@ from diffcli.cli.options import RunOptions, SamplingOptions, examples, shared
 
 ILLUSION_PANEL = "Illusion"
 EXAMPLES = examples(
-    "diffcli hybrid 1 7 --explain -o hybrid.png      # hybrid | low-pass (1) | high-pass (7)",
+    "diffcli hybrid 1 7 --explain -o hybrid.png",
     "diffcli hybrid 0 8 -n 8 --out-dir hybrids/",
-    'diffcli hybrid "old man" "campfire" -m if --upscale -o campfire.png   # text-to-image, on a GPU',
+    'diffcli hybrid "old man" "campfire" -m if --upscale -o fire.png',
 )
 
 

@@ -16,7 +16,7 @@ SCHEDULE_PANEL = "Schedule"
 EXAMPLES = examples(
     "diffcli noise photo.png -t 250 -t 500 -t 750 -o strip.png",
     "cat photo.png | diffcli noise - -t 500 --seed 1 > noisy.png",
-    "diffcli noise builtin:house -t 100 --timesteps 300 --schedule cosine -o - | display",
+    "diffcli noise builtin:house -t 100 --schedule cosine -o - | display",
 )
 
 

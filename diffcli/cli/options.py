@@ -96,7 +96,7 @@ Upscale = Annotated[bool, typer.Option("--upscale", help="Run the upscaler (stag
 
 def examples(*lines: str) -> str:
     """A command's help epilog: real commands, one per paragraph (Typer keeps them on their lines)."""
-    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  {line}" for line in lines)
+    return "**Examples**\n\n" + "\n\n".join(lines)
 
 
 def renamed(old: str, new: str, value: Any) -> Any:

@@ -10,10 +10,10 @@ from diffcli.cli import common
 from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, RunOptions, SamplingOptions, Weights, examples, renamed, shared
 
 EXAMPLES = examples(
-    "diffcli sample 7 -n 8 -o sevens.png              # 8 sevens, seeds 0.. one each",
-    "diffcli sample -n 4 --seed 0 -o grid.png         # every class, one labelled row each",
+    "diffcli sample 7 -n 8 -o sevens.png",
+    "diffcli sample -n 4 --seed 0 -o grid.png    # every class, a row each",
     "diffcli sample -c sneaker -m fashion -o - | display",
-    "diffcli sample --init sketch.png -c 7 -t 900 -t 600 -t 300 -o sweep.png   # SDEdit",
+    "diffcli sample --init sketch.png -c 7 -t 900 -t 600 -o sweep.png",
 )
 IMAGE_PANEL = "Image-to-image"
 

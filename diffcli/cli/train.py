@@ -2,42 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from diffcli import console
 from diffcli.cli import common, options
+from diffcli.cli.options import DATASETS, choices, examples
+from diffcli.training.recipe import PRESETS, TrainSettings
+
+DATA, RECIPE, NETWORK, SPEED, RUN = "Data", "Recipe", "Network", "Speed", "Run"
+EXAMPLES = examples(
+    "diffcli train --dataset mnist --data-dir ~/data --name m1",
+    "diffcli train --dataset fashion --data-dir DIR --name f1",
+    "diffcli train --preset course --epochs 5 --name course5",
+    "diffcli train --name m1 --resume           # after Ctrl-C",
+    "torchrun --nproc-per-node 2 -m diffcli train --name m2",
+)
+
+
+def defaults(field: str, show: Any = None) -> str:
+    """What each preset uses for a recipe field, for --help: "[default: 6; course: 20; denoiser: 5]"."""
+
+    def value(preset: str) -> Any:
+        settings = TrainSettings(preset=preset, **PRESETS[preset])
+        v = show(settings) if show else getattr(settings, field)
+        return f"{v:g}" if isinstance(v, float) else v
+
+    return "[default: " + "; ".join(f"{value(p)}" if p == "default" else f"{p}: {value(p)}" for p in PRESETS) + "]"
 
 
 def train(
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="mnist, fashion-mnist, glyphs (synthetic, offline) or folder:PATH (subfolders = classes).")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else data/ beside the registry).")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Registry name of the model (default: DATASET-COND).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Recipe: default (the measured CPU recipe, docs/performance.md), course (the course's UNet and schedule), denoiser (course B.1).")] = "default",
-    cond: Annotated[Optional[str], typer.Option("--cond", help="class (with CFG's null class), time (unconditional) or none (single-step denoiser).")] = None,
-    objective: Annotated[Optional[str], typer.Option("--objective", help="eps (noise prediction), v, flow (flow matching) or denoise (map x + sigma z to x).")] = None,
-    noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", help="Objective denoise: the training noise level sigma.")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the training set.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per step (the global batch under torchrun).")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (Adam).")] = None,
-    lr_schedule: Annotated[Optional[str], typer.Option("--lr-schedule", help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant.")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet).")] = None,
-    width: Annotated[Optional[int], typer.Option("--width", help="Channels of the UNet's first level.")] = None,
-    timesteps: Annotated[Optional[int], typer.Option("--timesteps", help="Diffusion timesteps T.")] = None,
-    schedule: Annotated[Optional[str], typer.Option("--schedule", help="linear (betas 1e-4..0.02) or cosine.")] = None,
-    ema: Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="Keep an EMA of the weights for sampling (saved beside the raw weights).")] = None,
-    p_uncond: Annotated[Optional[float], typer.Option("--p-uncond", help="Class models: probability of dropping the class (CFG's null class).")] = None,
-    guidance: Annotated[Optional[float], typer.Option("--guidance", help="Default CFG scale recorded for `sample`.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for weights, data order and noise.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Train on the first N images only.")] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, bf16 or fp16 (autocast; bf16/fp16 pay off on GPUs).")] = None,
-    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Use the channels-last memory format.")] = None,
-    compile_model: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the network.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the model's last checkpoint exactly where it stopped.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing model of the same name.")] = False,
-    set_default: Annotated[bool, typer.Option("--set-default", help="Make the trained model the registry default.")] = False,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", metavar="NAME", help="mnist, fashion-mnist (or fashion), glyphs (synthetic, offline) or folder:PATH (subfolders = classes).  [default: mnist]", rich_help_panel=DATA, autocompletion=choices(*DATASETS))] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", metavar="DIR", help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else data/ beside the registry).", rich_help_panel=DATA)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", metavar="INT", help="Train on the first INT images only.", rich_help_panel=DATA)] = None,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Registry name of the model (default: DATASET-COND).", rich_help_panel=RUN, autocompletion=options._complete_models)] = None,
+    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Recipe: default (the measured CPU recipe, docs/performance.md), course (the course's UNet and schedule), denoiser (course B.1).", rich_help_panel=RECIPE, autocompletion=choices(*PRESETS))] = "default",
+    cond: Annotated[Optional[str], typer.Option("--cond", metavar="KIND", help="class (with CFG's null class), time (unconditional) or none (single-step denoiser). " + defaults("cond"), rich_help_panel=RECIPE, autocompletion=choices("class", "time", "none"))] = None,
+    objective: Annotated[Optional[str], typer.Option("--objective", metavar="KIND", help="eps (noise prediction), v, flow (flow matching) or denoise (map x + sigma z to x). " + defaults("objective"), rich_help_panel=RECIPE, autocompletion=choices("eps", "v", "flow", "denoise"))] = None,
+    noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", metavar="SIGMA", help="Objective denoise: the training noise level sigma. " + defaults("noise_sigma"), rich_help_panel=RECIPE)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", metavar="INT", help="Passes over the training set. " + defaults("epochs"), rich_help_panel=RECIPE)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="INT", help="Images per step (the global batch under torchrun). " + defaults("batch_size"), rich_help_panel=RECIPE)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", metavar="RATE", help="Peak learning rate (Adam). " + defaults("lr"), rich_help_panel=RECIPE)] = None,
+    lr_schedule: Annotated[Optional[str], typer.Option("--lr-schedule", metavar="KIND", help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant. " + defaults("lr_schedule"), rich_help_panel=RECIPE, autocompletion=choices("exponential", "cosine", "constant"))] = None,
+    timesteps: Annotated[Optional[int], typer.Option("--timesteps", metavar="T", help="Diffusion timesteps T. " + defaults("timesteps"), rich_help_panel=RECIPE)] = None,
+    schedule: Annotated[Optional[str], typer.Option("--schedule", metavar="KIND", help="linear (betas 1e-4..0.02) or cosine. " + defaults("schedule"), rich_help_panel=RECIPE, autocompletion=choices("linear", "cosine"))] = None,
+    ema: Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="Keep an EMA of the weights for sampling (saved beside the raw weights). " + defaults("ema"), rich_help_panel=RECIPE)] = None,
+    p_uncond: Annotated[Optional[float], typer.Option("--p-uncond", metavar="P", help="Class models: probability of dropping the class (CFG's null class). " + defaults("p_uncond"), rich_help_panel=RECIPE)] = None,
+    guidance: Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", help="The CFG scale `sample` uses by default for this model. " + defaults("guidance"), rich_help_panel=RECIPE)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", metavar="INT", help="Seed for weights, data order and noise. " + defaults("seed"), rich_help_panel=RECIPE)] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", metavar="KIND", help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet). " + defaults("arch", lambda s: s.architecture["type"]), rich_help_panel=NETWORK, autocompletion=choices("unet", "course"))] = None,
+    width: Annotated[Optional[int], typer.Option("--width", metavar="INT", help="Channels of the network's first level. " + defaults("width", lambda s: s.architecture["width"]), rich_help_panel=NETWORK)] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", metavar="KIND", help="fp32, bf16 or fp16 (autocast; bf16/fp16 pay off on GPUs). [default: fp32]", rich_help_panel=SPEED, autocompletion=choices("fp32", "bf16", "fp16"))] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Use the channels-last memory format.", rich_help_panel=SPEED)] = None,
+    compile_model: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the network.", rich_help_panel=SPEED)] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", metavar="INT", help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).", rich_help_panel=RUN)] = None,
+    resume: Annotated[bool, typer.Option("--resume", metavar="", help="Continue the model's last checkpoint exactly where it stopped.", rich_help_panel=RUN)] = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Replace an existing model of the same name (once the new run has saved its first checkpoint).", rich_help_panel=RUN)] = False,
+    set_default: Annotated[bool, typer.Option("--set-default", metavar="", help="Make the trained model the registry default.", rich_help_panel=RUN)] = False,
     device: options.Device = "auto",
     quiet: options.Quiet = False,
     json_output: options.Json = False,
@@ -60,7 +82,7 @@ def train(
     )
     request = TrainRequest(name, preset, recipe, resume, force, set_default, device, common.command_line())
     try:
-        result = train_job(request, common.progress(quiet, json_output))
+        result = train_job(request, common.progress(quiet, json_output, events=json_output))
     except InterruptedRun as exc:
         raise InterruptedRun(exc.message, f"continue with `diffcli train --name {exc.model} --resume`", model=exc.model, saved=exc.saved) from None
     if result is None:  # another rank under torchrun: rank 0 reports

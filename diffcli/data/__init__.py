@@ -17,7 +17,7 @@ import torch
 from diffcli.errors import UsageError
 from diffcli.models.config import FASHION_LABELS, MNIST_LABELS
 
-DATASETS = ("mnist", "fashion-mnist", "glyphs")
+from diffcli.data.names import DATASETS, canonical_dataset
 GLYPH_COUNTS = {"train": 60000, "test": 10000}
 
 
@@ -76,6 +76,7 @@ def load_dataset(
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be train or test, got {split!r}")
+    spec = canonical_dataset(spec)
     if spec in ("mnist", "fashion-mnist"):
         from diffcli.data.mnist import load_idx_dataset
 

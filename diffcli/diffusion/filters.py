@@ -34,6 +34,14 @@ def default_hybrid_filter(image_size: int) -> tuple[int, float]:
     return max(size, 3), max(sigma, 0.5)
 
 
+def scale_filter(size: int, sigma: float, factor: float) -> tuple[int, float]:
+    """The same low-pass on an image `factor` times larger: sigma * factor and the kernel size times
+    factor, made odd (33 / 2 at 64 px -> 133 / 8 at 256 px, as the visual-anagrams reference scales
+    its hybrid filter for stage II)."""
+    scaled = int(round(size * factor))
+    return scaled + (scaled % 2 == 0), sigma * factor
+
+
 def check_kernel_fits(size: int, height: int, width: int) -> None:
     """Reflect padding needs the half-kernel to be smaller than the image."""
     if size // 2 >= min(height, width):

@@ -5,7 +5,8 @@ Every guided estimate is a weighted sum of terms,
 
     out(x_t) = sum_k  w_k * filter_k( V_k^-1( net(V_k(x_t), t, c_k) ) ),
 
-evaluated in ONE batched forward pass over the distinct (condition, view) pairs. So:
+evaluated in ONE batched forward pass over the distinct (condition, view) pairs (conditions compared by
+value, so CFG's null condition is evaluated once however many terms use it). So:
 - conditional sampling is one term (c, 1);
 - classifier-free guidance with scale s is (c, s) + (null, 1 - s)  (eps_u + s (eps_c - eps_u));
 - a visual anagram is CFG(A) weighted w plus CFG(B) seen through a view V, weighted 1 - w;
@@ -71,7 +72,7 @@ def classifier_free(
 
 
 def anagram_terms(cond_a: Any, cond_b: Any, null: Any, scale: float, view: View, weight: float = 0.5) -> list[Term]:
-    """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (DESIGN §2)."""
+    """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (docs/engine.md)."""
     return classifier_free(cond_a, null, scale, weight=weight) + classifier_free(
         cond_b, null, scale, weight=1.0 - weight, view=view
     )
@@ -87,32 +88,39 @@ def hybrid_terms(cond_far: Any, cond_near: Any, null: Any, scale: float, kernel:
 class GuidedModel:
     """A model function (x_t, t) -> combined output, for `run_reverse`.
 
-    Distinct (condition, view) pairs are evaluated once each, all in one batched call (split into
-    chunks of at most `max_batch` rows when given)."""
+    Terms whose conditions are equal in value (same dtype, shape, device and contents, compared once
+    here) and whose views are the same share one evaluation; all distinct evaluations go through the
+    network in one batched call.
+
+    context: a tensor concatenated to x_t on the channel axis before the views are applied (stage II
+    of DeepFloyd IF reads [x_t, the upsampled stage-I image]), so a view transforms the whole input,
+    as the visual-anagrams reference does. The output keeps x_t's channels (and the variance half).
+    """
 
     def __init__(
         self,
         denoiser: Denoiser,
         terms: Sequence[Term],
         learned_variance: bool = False,
-        max_batch: Optional[int] = None,
+        context: Optional[torch.Tensor] = None,
     ) -> None:
         if not terms:
             raise ValueError("guidance needs at least one term")
         self.denoiser = denoiser
         self.terms = list(terms)
         self.learned_variance = learned_variance
-        self.max_batch = max_batch
-        # Distinct evaluations, keyed by the identity of the condition object and the view.
-        self._evaluations: list[tuple[Any, View, bool]] = []
+        self.context = context
+        self._evaluations: list[tuple[Any, View]] = []
+        self._unconditional: list[bool] = []  # True when every term of the evaluation is CFG's null one
         self._term_eval: list[int] = []
-        keys: dict[tuple[int, str], int] = {}
         for term in self.terms:
-            key = (id(term.cond), term.view.name)
-            if key not in keys:
-                keys[key] = len(self._evaluations)
-                self._evaluations.append((term.cond, term.view, term.unconditional))
-            self._term_eval.append(keys[key])
+            k = next((i for i, (cond, view) in enumerate(self._evaluations) if view.name == term.view.name and same_condition(cond, term.cond)), None)
+            if k is None:
+                k = len(self._evaluations)
+                self._evaluations.append((term.cond, term.view))
+                self._unconditional.append(True)
+            self._unconditional[k] = self._unconditional[k] and term.unconditional
+            self._term_eval.append(k)
 
     @property
     def evaluations(self) -> int:
@@ -121,11 +129,11 @@ class GuidedModel:
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = len(self._evaluations)
-        x_in = torch.cat([view.apply(x) for _, view, _ in self._evaluations])
-        t_in = t.repeat(n)
-        conds = [cond for cond, _, _ in self._evaluations]
+        full = x if self.context is None else torch.cat([x, self.context], dim=1)
+        x_in = torch.cat([view.apply(full) for _, view in self._evaluations])
+        conds = [cond for cond, _ in self._evaluations]
         cond_in = None if all(c is None for c in conds) else torch.cat(conds)
-        outputs = self._forward(x_in, t_in, cond_in).chunk(n)
+        outputs = self.denoiser(x_in, t.repeat(n), cond_in).chunk(n)
 
         channels = x.shape[1]
         combined: Optional[torch.Tensor] = None
@@ -137,21 +145,19 @@ class GuidedModel:
         assert combined is not None
         if not self.learned_variance:
             return combined
-        variances = [
-            view.spatial_inverse(outputs[k][:, channels:])
-            for k, (_, view, unconditional) in enumerate(self._evaluations)
-            if not unconditional
-        ] or [view.spatial_inverse(outputs[k][:, channels:]) for k, (_, view, _) in enumerate(self._evaluations)]
+        chosen = [k for k in range(n) if not self._unconditional[k]] or list(range(n))
+        variances = [self._evaluations[k][1].spatial_inverse(outputs[k][:, channels:]) for k in chosen]
         return torch.cat([combined, torch.stack(variances).mean(0)], dim=1)
 
-    def _forward(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
-        if self.max_batch is None or x.shape[0] <= self.max_batch:
-            return self.denoiser(x, t, cond)
-        parts = []
-        for start in range(0, x.shape[0], self.max_batch):
-            sl = slice(start, start + self.max_batch)
-            parts.append(self.denoiser(x[sl], t[sl], None if cond is None else cond[sl]))
-        return torch.cat(parts)
+
+def same_condition(a: Any, b: Any) -> bool:
+    """Whether two batched conditions are equal in value: both None, the same object, or tensors of
+    the same dtype, shape and device with equal contents."""
+    if a is b:
+        return True
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return False
+    return a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and bool(torch.equal(a, b))
 
 
 # ----- image-to-image ------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ Every command that denoises (`denoise --method iterative`, `sample`, SDEdit, inp
 `step`; guidance lives in the model function it is given (see guidance.py), so a new sampler or a new
 guidance mode never needs a second loop.
 
-Step formulas (DESIGN §2), written with alpha_t, sigma_t (schedule.py) so they hold for every schedule.
+Step formulas (docs/engine.md), written with alpha_t, sigma_t (schedule.py) so they hold for every schedule.
 For a step t -> s (s < t, s = -1 is clean): alpha_ts = alpha_t / alpha_s, var_ts = sigma_t^2 - alpha_ts^2 sigma_s^2.
 - DDPM posterior: mean = alpha_s var_ts / sigma_t^2 * x0 + alpha_ts sigma_s^2 / sigma_t^2 * x_t,
   variance = var_ts sigma_s^2 / sigma_t^2. For VP schedules this is exactly the strided DDPM step
   `sqrt(abar_s) b / (1 - abar_t) x0 + sqrt(a) (1 - abar_s) / (1 - abar_t) x_t`, a = abar_t / abar_s, b = 1 - a.
 - DDIM: x_s = alpha_s x0 + sqrt(sigma_s^2 - std^2) eps + std z, std = eta * sqrt(DDPM variance).
-- Heun: the DDIM step corrected by a second evaluation at s (data-prediction form, stable at high noise).
+- Heun (Karras et al. 2022, Alg. 1): Euler in sigma_t / alpha_t (= the DDIM step), then the trapezoidal
+  correction with a second evaluation at the Euler point.
 - DPM-Solver++(2M) (Lu et al. 2022): a multistep solver on x0 estimates, one evaluation a step.
 """
 
@@ -177,7 +178,6 @@ class Sampler:
 
     name = "sampler"
     stochastic = False
-    evaluations_per_step = 1
 
     def step(
         self,
@@ -220,26 +220,32 @@ class DDIMSampler(Sampler):
 
 
 class HeunSampler(Sampler):
-    """A second-order two-evaluation step (Heun's idea, Karras et al. 2022) in the data-prediction
-    form of DPM-Solver (Lu et al. 2022): the DDIM step, then the exact solution of the ODE with the clean
-    estimate interpolated linearly in log-SNR between its values at t and at the Euler point s.
+    """Karras et al. (2022), Algorithm 1: the deterministic second-order Heun method on the probability
+    flow ODE dx/dsigma = (x - x0(x; sigma)) / sigma, in their variables x = x_t / alpha_t and
+    sigma = sigma_t / alpha_t, over the timesteps the loop is given.
 
-    Averaging noise estimates in sigma/alpha space (the textbook Heun) is unstable here: at t = T-1 the
-    cosine schedule has sigma/alpha ~ 1e4, while clean estimates stay bounded."""
+    In the model's own (VP) variables the Euler step of Algorithm 1 is exactly the DDIM step, and
+    the trapezoidal correction adds alpha_s (sigma_s - sigma_t) / 2 * (eps_s - eps_t), with eps_s the
+    noise estimate at the Euler point (Karras sigmas). Written that way nothing is ever divided by
+    a tiny alpha_t. Two first-order (Euler) steps, where the algorithm itself has no second evaluation:
+    - into the clean image (sigma = 0), as in Algorithm 1;
+    - out of a timestep of infinite sigma (`NoiseSchedule.is_pure_noise`: the flow schedule's
+      t = T-1, alpha = 0, and the cosine schedule's t = T-1, whose abar is 0 in its formula and
+      ~2.4e-9 only through the cap on beta). There the trapezoid's weight alpha_s * sigma_t / 2 is
+      infinite (for the capped cosine ~1.6e3 on the step 999 -> 899): the rule weighs the slope at
+      the end of a step from sigma ~ 2e4 down to ~6 as if it held over half the step. docs/engine.md
+      measures what that does.
+    """
 
     name = "heun"
-    evaluations_per_step = 2
 
     def step(self, schedule, model, x_t, t, s, pred, noise):
         euler = ddim_step(schedule, x_t, t, s, pred, None)
-        a_t, s_t, a_s, s_s = schedule.alpha(t), schedule.sigma(t), schedule.alpha(s), schedule.sigma(s)
-        if s < 0 or a_t == 0.0:  # into clean, or out of pure noise on the flow path: Euler
+        if s < 0 or schedule.is_pure_noise(t):
             return euler
-        h = math.log(a_s / s_s) - math.log(a_t / s_t)
-        x0_s = model(euler, s).x0
-        first = -math.expm1(-h)  # 1 - e^-h
-        second = (h - first) / h  # (h - 1 + e^-h) / h
-        return (s_s / s_t) * x_t + a_s * (first * pred.x0 + second * (x0_s - pred.x0))
+        pred_s = model(euler, s)
+        weight = schedule.alpha(s) * (schedule.karras_sigma(s) - schedule.karras_sigma(t)) / 2
+        return euler + weight * (pred_s.eps - pred.eps)
 
 
 class DPMSolverPP2MSampler(Sampler):

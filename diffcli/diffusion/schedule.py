@@ -27,11 +27,13 @@ import numpy as np
 
 SCHEDULE_KINDS = ("linear", "cosine", "flow")
 PREDICTION_TYPES = ("eps", "x0", "v", "velocity")
+COSINE_MAX_BETA = 0.999
 
 
-def _cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
+def _cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = COSINE_MAX_BETA) -> np.ndarray:
     """Nichol & Dhariwal's cosine schedule, as betas (the same construction as diffusers'
-    `squaredcos_cap_v2`)."""
+    `squaredcos_cap_v2`). Their abar reaches exactly 0 at t = T; the cap on beta keeps abar_{T-1}
+    finite (about 2.4e-9 at T = 1000) "to prevent singularities" there."""
 
     def abar(u: float) -> float:
         return math.cos((u + s) / (1 + s) * math.pi / 2) ** 2
@@ -105,6 +107,23 @@ class NoiseSchedule:
     def sigma(self, t: int) -> float:
         """Noise coefficient at timestep t (t = -1: clean, 0.0)."""
         return float(self._sigma[self._index(t)])
+
+    def karras_sigma(self, t: int) -> float:
+        """The noise level of Karras et al. (2022), sigma_t / alpha_t = sqrt((1 - abar_t) / abar_t):
+        x_t / alpha_t = x0 + karras_sigma * eps. Infinite where alpha_t = 0."""
+        a, s = self.alpha(t), self.sigma(t)
+        return math.inf if a == 0.0 else s / a
+
+    def is_pure_noise(self, t: int) -> bool:
+        """True at a timestep whose abar is 0 in the schedule's own formula, so that its noise level
+        sigma / alpha is infinite in principle: the flow schedule's t = T-1 (alpha = 0 exactly) and the
+        cosine schedule's t = T-1, where abar is only kept above 0 by the cap on beta (sigma / alpha
+        ~ 2e4 at T = 1000). The linear schedules have no such timestep."""
+        if t < 0:
+            return False
+        if self.alpha(t) == 0.0:
+            return True
+        return self.kind == "cosine" and float(self.betas[t]) >= COSINE_MAX_BETA
 
     def _index(self, t: int) -> int:
         if not -1 <= t < self.timesteps:

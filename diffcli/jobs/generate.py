@@ -142,8 +142,13 @@ class Prepared:
     def terms(self, rows: range) -> list:
         raise NotImplementedError
 
-    def upscale_prompts(self, rows: range) -> list:
+    def upscale_terms(self, rows: range, guidance: float) -> list:
+        """Stage II's guidance terms for these rows (the same combination as stage I, at stage II's scale)."""
         raise NotImplementedError
+
+    def upscale_settings(self):
+        """Stage II's steps, scale and noise level (the model's defaults; illusions follow the reference)."""
+        return self.model.upscale_settings()
 
     def preview(self, x0) -> Optional[list]:
         return None
@@ -200,7 +205,8 @@ class Prepared:
                     mask = self.mask[sl] if self.mask is not None else None
                     x = generate(self.model, self.terms(rows), self.seeds[sl], self.settings, init=init, start=start, mask=mask, callback=chain_callbacks(on_step, recorder))
                     if self.upscale:
-                        x = self.model.upscale(x, self.upscale_prompts(rows))
+                        stage_two = self.upscale_settings()
+                        x = self.model.upscale(x, self.upscale_terms(rows, stage_two.guidance), self.seeds[sl], stage_two)
                     yield Part(rows, start, x.float().cpu(), recorder)
         self.seconds = time.perf_counter() - began
 
@@ -311,8 +317,10 @@ class PreparedSample(Prepared):
 
         return prompt_terms(self.model, self.prompts[rows.start : rows.stop], self.scale)
 
-    def upscale_prompts(self, rows: range) -> list:
-        return self.prompts[rows.start : rows.stop]
+    def upscale_terms(self, rows: range, guidance: float) -> list:
+        from diffcli.generation import prompt_terms
+
+        return prompt_terms(self.model, self.prompts[rows.start : rows.stop], guidance)
 
     def _name(self, i: int, start: Optional[int]) -> str:
         return f"{self.base_names[i]}-t{start}" if self.sweep else self.base_names[i]
@@ -430,8 +438,13 @@ class PreparedAnagram(Prepared):
 
         return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.view, self.weight)
 
-    def upscale_prompts(self, rows: range) -> list:
-        return [self.a] * len(rows)
+    def upscale_settings(self):
+        return self.model.upscale_settings(illusion_guidance=self.scale)
+
+    def upscale_terms(self, rows: range, guidance: float) -> list:
+        from diffcli.illusions import anagram_request
+
+        return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), guidance, self.view, self.weight)
 
     def preview(self, x0) -> list:
         return [(self.name_a, [*self.model.to_pixels(x0)]), (self.viewed_label, [*self.model.to_pixels(self.view.apply(x0))])]
@@ -511,19 +524,28 @@ class PreparedHybrid(Prepared):
 
         return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma)
 
-    def upscale_prompts(self, rows: range) -> list:
-        return [self.b] * len(rows)
+    def upscale_settings(self):
+        return self.model.upscale_settings(illusion_guidance=self.scale)
+
+    def upscale_terms(self, rows: range, guidance: float) -> list:
+        from diffcli.illusions import hybrid_request
+
+        kernel, sigma = self._filter_for_factor(self.model.upscale_factor)
+        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), guidance, kernel, sigma)
 
     def preview(self, x0) -> list:
         from diffcli.diffusion import filters
 
         return [("low", [*self.model.to_pixels(filters.lowpass(x0, self.kernel, self.sigma))])]
 
+    def _filter_for_factor(self, factor: float) -> tuple[int, float]:
+        from diffcli.diffusion import filters
+
+        return (self.kernel, self.sigma) if factor == 1 else filters.scale_filter(self.kernel, self.sigma, factor)
+
     def _filter_for(self, x) -> tuple[int, float]:
-        factor = x.shape[-1] / self.model.size  # the explanation's filter scales with the image
-        if factor == 1:
-            return self.kernel, self.sigma
-        return int(round(self.kernel * factor)) | 1, self.sigma * factor
+        """The low-pass at the size of `x` (stage II's output is larger: the filter scales with it)."""
+        return self._filter_for_factor(x.shape[-1] / self.model.size)
 
     def images(self, part: Part) -> ImageSet:
         self.shown = self._filter_for(part.x)

@@ -48,7 +48,9 @@ class GenerationPlan:
 
 def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
     """The dataset the model's samples are graded against: --dataset, else what its config records."""
-    spec = dataset or model.config.dataset_name
+    from diffcli.data.names import canonical_dataset
+
+    spec = canonical_dataset(dataset) if dataset else model.config.dataset_name
     if not spec:
         raise UsageError(
             f"model {model.name!r} records no training dataset, so there is no classifier to grade it",

@@ -142,6 +142,10 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
         raise UsageError(f"unknown `preset` {preset!r}", f"choose one of {', '.join(PRESETS)}")
     base = TrainSettings(preset=preset, **PRESETS[preset])
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "dataset" in given:
+        from diffcli.data.names import canonical_dataset
+
+        given["dataset"] = canonical_dataset(given["dataset"])
     if "width" in given:
         given["architecture"] = {**base.architecture, "width": given.pop("width")}
     if "arch" in given:

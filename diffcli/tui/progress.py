@@ -173,10 +173,12 @@ class RunView:
         start: int = 0,
         clock: Callable[[], float] = time.monotonic,
         threaded: bool = False,
+        events: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown progress mode {mode!r} (expected one of {', '.join(MODES)})")
         self.title, self.total, self.mode, self.unit = title, max(1, int(total)), mode, unit
+        self.events = events or mode == "json"  # one JSON line per epoch on stdout, beside any human view
         self.epochs, self.images_per_step = epochs, images_per_step
         self.plain_every_s, self.preview_every_s = plain_every_s, preview_every_s
         self.clock = clock
@@ -282,9 +284,9 @@ class RunView:
         record["elapsed_s"] = stats.pop("elapsed_s", round(self.elapsed(), 1))
         record.update(stats)
         self._epoch_sum, self._epoch_n = 0.0, 0
-        if self.mode == "json":
+        if self.events:
             console.emit_json({key: _json_number(value) for key, value in record.items()})
-        elif self.mode != "quiet":
+        if self.mode not in ("quiet", "json"):
             self.message(self._epoch_line(record))
 
     def _epoch_line(self, record: dict[str, Any]) -> str:

@@ -1,26 +1,34 @@
-"""Pixel-space diffusers pipelines (DeepFloyd IF stage I) as registry models, run by diffcli's own engine.
+"""Pixel-space diffusers pipelines (DeepFloyd IF stages I and II) as registry models, run by diffcli's own engine.
 
-Only the pipeline's networks are used: its UNet becomes `net(x_t, t, cond)` for `generate` / `run_reverse`
-(so `sample`, `denoise`, SDEdit, inpainting, `anagram` and `hybrid` take the same path as the small
-models), its text encoder turns prompts into embeddings, and its scheduler config becomes the engine's
-NoiseSchedule and OutputSpec. IF's UNet returns 6 channels, noise and a learned-range variance value;
-the DDPM step uses that variance, as the course does.
+Only the pipelines' networks are used: the stage-I UNet becomes `net(x_t, t, cond)` for `generate` /
+`run_reverse` (so `sample`, `denoise`, SDEdit, inpainting, `anagram` and `hybrid` take the same path as
+the small models), its text encoder turns prompts into embeddings, and each scheduler config becomes
+the engine's NoiseSchedule and OutputSpec. IF's UNets return 6 channels, noise and a learned-range
+variance value; the DDPM step uses that variance, as the course does.
+
+Stage II (`upscale`, 64 -> 256 px) is the same reverse loop and the same guidance terms: the caller
+builds them with `generation.prompt_terms` or `illusions.anagram_request` / `hybrid_request` (the
+low-pass scaled by `upscale_factor`), and the upsampled, noised stage-I image rides along as the
+guidance `context`, so anagram views transform it too, as in the visual-anagrams reference.
 
 Memory, in order of a run:
 1. prompts: embeddings come from the on-disk cache; only new prompts load the tokenizer and text encoder
-   (fp16 on CUDA), which are freed again before the UNet loads;
-2. the UNet loads on first use (fp16 on CUDA, fp32 elsewhere) and is placed by `--offload`;
-3. `upscale` moves stage I off the GPU and runs stage II (IFSuperResolutionPipeline) on the result.
+   (fp16 on CUDA), which are freed again before a UNet loads;
+2. each UNet loads on first use (fp16 on CUDA, fp32 elsewhere) and is placed by `--offload`; the one
+   not running is moved off the GPU (or offloaded by its hook) before the other runs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import torch
 
 from diffcli import console
-from diffcli.diffusion.samplers import OutputSpec
+from diffcli.diffusion.guidance import GuidedModel, Term
+from diffcli.diffusion.samplers import DDPMSampler, NoiseSource, OutputSpec, StepCallback, run_reverse
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_write_text
@@ -33,7 +41,48 @@ from diffcli.models.prompt_cache import CachedPrompt, PromptCache
 from diffcli.models.registry import ModelEntry, Registry
 
 PROMPT_CACHE = "prompt-embeddings"
-UPSCALER_NOISE_LEVEL = 250  # IFSuperResolutionPipeline's default, as in the IF examples
+IMAGE_NOISING_SCHEDULER_CONFIG = "image_noising_scheduler/scheduler_config.json"
+
+
+@dataclass(frozen=True)
+class UpscaleSettings:
+    """How stage II runs: DDPM steps (spaced as the upscaler's scheduler config says), the CFG scale of
+    its guidance terms, and the timestep the upsampled stage-I image is noised to before it conditions
+    the UNet (also fed to the UNet as its class label)."""
+
+    steps: int
+    guidance: float
+    noise_level: int
+
+
+# IFSuperResolutionPipeline's defaults.
+UPSCALE = UpscaleSettings(steps=50, guidance=4.0, noise_level=250)
+# The visual-anagrams reference upsamples its illusions with stage I's CFG scale and noise level 50
+# (a less noisy stage-I image keeps the illusion that stage II must not lose).
+ILLUSION_NOISE_LEVEL = 50
+
+
+@dataclass
+class _PlacedUNet:
+    """A UNet placed on the device by --offload, and whether it has been moved off the GPU since."""
+
+    module: torch.nn.Module
+    mode: str
+    hook: Any = None
+    parked: bool = False
+
+
+@dataclass(frozen=True)
+class _StageTwo:
+    """The upscaler's configs read as the engine's objects."""
+
+    schedule: NoiseSchedule
+    spec: OutputSpec
+    noising: NoiseSchedule
+    size: int
+    spacing: str
+    steps_offset: int
+    unet_class: Optional[str]
 
 
 class DiffusersModel(LoadedModel):
@@ -62,11 +111,9 @@ class DiffusersModel(LoadedModel):
         self._embeddings: dict[str, CachedPrompt] = {}
         self._batches: dict[tuple[str, ...], torch.Tensor] = {}
         self._warned: set[str] = set()
-        self._unet: Optional[torch.nn.Module] = None
-        self._unet_hook: Any = None
-        self._unet_mode: Optional[str] = None
-        self._unet_parked = False
-        self._upscaler: Any = None
+        self._unets: dict[str, _PlacedUNet] = {}  # "stage I" / "stage II", loaded on first use
+        self._active: Optional[str] = None  # the stage whose UNet may be on the GPU now
+        self._stage_two: Optional[_StageTwo] = None
         self.encoder_loads = 0  # how often the text encoder was loaded (the cache should keep this at 0)
 
     # ----- the pipeline's JSON: schedule, output spec, size -----------------------------------------
@@ -92,14 +139,7 @@ class DiffusersModel(LoadedModel):
             except OSError:
                 pass  # a read-only registry still runs with the values read now
         self.schedule = NoiseSchedule.from_config(self.config.schedule)
-        out = self.config.architecture["output"]
-        self.spec = OutputSpec(
-            prediction=self.config.prediction,
-            learned_variance=bool(out["learned_variance"]),
-            clip=tuple(out["clip"]) if out.get("clip") else None,
-            dynamic_threshold=out.get("dynamic_threshold"),
-            threshold_max=float(out.get("threshold_max", 1.0)),
-        )
+        self.spec = _output_spec(self.config.prediction, self.config.architecture["output"])
         return index
 
     # ----- prompts -------------------------------------------------------------------------------
@@ -110,8 +150,8 @@ class DiffusersModel(LoadedModel):
     def condition(self, prompts: Sequence[Optional[Prompt]]) -> torch.Tensor:
         """Text embeddings [B, L, D] for one prompt per row (None rows: the empty prompt).
 
-        Identical prompts share one encoding, and identical requests return the same tensor, so guidance
-        evaluates them once."""
+        Identical prompts share one encoding, and identical requests return the same tensor (guidance
+        would also find them equal by value, but this skips the comparison and the copy)."""
         texts = tuple("" if p is None else p.text for p in prompts)
         if texts not in self._batches:
             self._ensure_embeddings(list(dict.fromkeys(texts)))
@@ -163,7 +203,7 @@ class DiffusersModel(LoadedModel):
         processed = [self._preprocess(t) for t in texts]
         batch = tokenizer(processed, padding="max_length", max_length=self.max_tokens, truncation=True, add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         lengths = [len(ids) for ids in tokenizer(processed, add_special_tokens=True).input_ids]
-        self._park_unet()
+        self._park_unets()
         encoder, mode = self._load_text_encoder()
         try:
             with torch.no_grad(), memory.oom_guard("encoding the prompts", mode):
@@ -207,67 +247,155 @@ class DiffusersModel(LoadedModel):
         memory.place(encoder, self.device, "none" if mode == "model" else mode, "the text encoder")
         return encoder, mode
 
-    # ----- the network ------------------------------------------------------------------------------
+    # ----- the networks ------------------------------------------------------------------------------
     def net(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         """IF's UNet at (x_t, t, text embeddings): [B, 6, H, W] (noise, then the variance values), float32."""
-        unet = self._load_unet()
+        unet = self._ready_unet("stage I")
         if cond is None:
             cond = self.null_condition(x.shape[0])
-        with torch.no_grad(), memory.oom_guard("while sampling", self._unet_mode):
+        with torch.no_grad(), memory.oom_guard("while sampling", self._unets["stage I"].mode):
             out = unet(x.to(self.device, self.dtype), t.to(self.device), encoder_hidden_states=cond.to(self.device, self.dtype), return_dict=False)[0]
         return out.float()
 
-    def _load_unet(self) -> torch.nn.Module:
-        if self._unet is not None:
-            if self._unet_parked:
-                with memory.oom_guard("moving the UNet back to the GPU", self._unet_mode):
-                    self._unet.to(self.device)
-                self._unet_parked = False
-            return self._unet
+    def _stage_two_net(self, noise_level: int):
+        """Stage II's denoiser for the guidance module: (x [B, 6, H, W] = x_t and the noised upsampled
+        image, t, text embeddings) -> [B, 6, H, W], with the noise level as the UNet's class label."""
+
+        def net(x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+            unet = self._ready_unet("stage II")
+            if cond is None:
+                cond = self.null_condition(x.shape[0])
+            labels = torch.full((x.shape[0],), noise_level, device=self.device, dtype=torch.long)
+            with torch.no_grad(), memory.oom_guard("while upscaling", self._unets["stage II"].mode):
+                out = unet(x.to(self.device, self.dtype), t.to(self.device), encoder_hidden_states=cond.to(self.device, self.dtype), class_labels=labels, return_dict=False)[0]
+            return out.float()
+
+        return net
+
+    def _ready_unet(self, stage: str) -> torch.nn.Module:
+        """The UNet of `stage` ("stage I" or "stage II") on the device, the other one off the GPU."""
+        if self._active != stage:
+            self._park_unets()
+            self._active = stage
+        placed = self._unets.get(stage)
+        if placed is None:
+            placed = self._unets[stage] = self._place_unet(stage)
+        if placed.parked:
+            with memory.oom_guard(f"moving the {stage} UNet back to the GPU", placed.mode):
+                placed.module.to(self.device)
+            placed.parked = False
+        return placed.module
+
+    def _place_unet(self, stage: str) -> _PlacedUNet:
         import diffusers
 
-        name = (self._index.get("unet") or [None, None])[1]
+        if stage == "stage I":
+            source, name = self.source, (self._index.get("unet") or [None, None])[1]
+            others = self._upscaler_bytes_estimate() if self.wants_upscale else 0
+        else:
+            assert self.upscaler_source is not None
+            source, name, others = self.upscaler_source, self._stage_two_config().unet_class, 0
         cls = getattr(diffusers, name, None) if name else None
-        unet = self._from_pretrained(cls or diffusers.UNet2DConditionModel, self.source, "unet", "UNet")
+        what = "UNet" if stage == "stage I" else "upscaler UNet"
+        unet = self._from_pretrained(cls or diffusers.UNet2DConditionModel, source, "unet", what)
         unet.eval().requires_grad_(False)
-        others = self._upscaler_bytes_estimate() if self.wants_upscale else 0
         mode = memory.choose_offload(self.offload, self.device, memory.module_bytes(unet), others)
         if self.device.type == "cuda" and mode != "none":
-            console.notice(f"running the UNet with --offload {mode}" + (" (chosen from free GPU memory)" if self.offload == "auto" else ""))
-        self._unet_hook = memory.place(unet, self.device, mode, "the UNet")
-        self._unet, self._unet_mode = unet, mode
-        return unet
+            console.notice(f"running the {what} with --offload {mode}" + (" (chosen from free GPU memory)" if self.offload == "auto" else ""))
+        hook = memory.place(unet, self.device, mode, f"the {what}")
+        return _PlacedUNet(unet, mode, hook)
 
-    def _park_unet(self) -> None:
-        """Free the GPU of the stage-I UNet before another large component runs."""
-        if self._unet is None or self.device.type != "cuda":
+    def _park(self, placed: _PlacedUNet) -> None:
+        """Free the GPU of a UNet before another large component runs."""
+        if self.device.type != "cuda":
             return
-        if self._unet_mode == "none" and not self._unet_parked:
-            self._unet.to("cpu")
-            self._unet_parked = True
-        elif self._unet_mode == "model" and self._unet_hook is not None:
-            self._unet_hook.offload()
+        if placed.mode == "none" and not placed.parked:
+            placed.module.to("cpu")
+            placed.parked = True
+        elif placed.mode == "model" and placed.hook is not None:
+            placed.hook.offload()
         memory.release()
 
+    def _park_unets(self) -> None:
+        for placed in self._unets.values():
+            self._park(placed)
+        self._active = None
+
     # ----- stage II ---------------------------------------------------------------------------------
-    def upscale(self, images: torch.Tensor, prompts: Sequence[Optional[Prompt]], seeds: Optional[Sequence[int]] = None) -> torch.Tensor:
-        """Stage II (IFSuperResolutionPipeline): [B, 3, 64, 64] in [-1, 1] -> [B, 3, 256, 256] in [-1, 1],
-        guided by the same prompt embeddings (from the cache: no second text-encoder run)."""
+    def upscale_settings(self, illusion_guidance: Optional[float] = None) -> UpscaleSettings:
+        """Stage II's steps, CFG scale and noise level: IFSuperResolutionPipeline's defaults (50, 4.0,
+        250); for an illusion (pass its stage-I CFG scale) that scale and noise level 50, as the
+        visual-anagrams reference upsamples its illusions."""
+        if illusion_guidance is None:
+            return UPSCALE
+        return UpscaleSettings(UPSCALE.steps, float(illusion_guidance), ILLUSION_NOISE_LEVEL)
+
+    @property
+    def upscale_factor(self) -> float:
+        """Stage II's image size over stage I's (4 for IF: 64 -> 256): the hybrid low-pass scales by it."""
         self._require_upscaler()
-        if images.shape[0] != len(prompts):
-            raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts")
-        cond = self.condition(prompts)
-        null = self.null_condition(len(prompts))
-        self._park_unet()
-        pipe, mode = self._load_upscaler()
-        seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
-        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        with torch.no_grad(), memory.oom_guard("while upscaling", mode):
-            result = pipe(
-                image=images.to(self.device, self.dtype), prompt_embeds=cond, negative_prompt_embeds=null,
-                generator=generators, noise_level=UPSCALER_NOISE_LEVEL, output_type="pt",
-            ).images
-        return result.float().to(self.device)
+        return self._stage_two_config().size / self.size
+
+    def upscale(
+        self,
+        images: torch.Tensor,
+        terms: Sequence[Term],
+        seeds: Sequence[int],
+        settings: Optional[UpscaleSettings] = None,
+        callback: Optional[StepCallback] = None,
+    ) -> torch.Tensor:
+        """Stage II: [B, 3, 64, 64] in [-1, 1] -> [B, 3, 256, 256] in [-1, 1], through `run_reverse`.
+
+        terms: guidance terms built for this batch with stage II's CFG scale (`prompt_terms`,
+        `anagram_request`, `hybrid_request` with the low-pass scaled by `upscale_factor`); prompts come
+        from the embedding cache, so the text encoder does not run again.
+        seeds: one per image; image i draws its noise from seed i alone (the start, the noise of the
+        upsampled image, each DDPM step: IFSuperResolutionPipeline's order), so it is the same image
+        upscaled alone or in a batch.
+        The upsampled stage-I image, noised to `settings.noise_level` with the upscaler's
+        image_noising_scheduler, is concatenated to x_t as the guidance context (views see it too).
+        """
+        import torch.nn.functional as F
+
+        self._require_upscaler()
+        if images.shape[0] != len(seeds):
+            raise ValueError(f"{images.shape[0]} images but {len(seeds)} seeds")
+        settings = settings or UPSCALE
+        stage = self._stage_two_config()
+        timesteps = _spaced_timesteps(stage.schedule, settings.steps, stage.spacing, stage.steps_offset)
+        noise = NoiseSource(seeds, self.device)
+        x = noise.randn((self.channels, stage.size, stage.size))
+        upsampled = F.interpolate(images.to(self.device, torch.float32), (stage.size, stage.size), mode="bilinear", align_corners=True)
+        context = stage.noising.q_sample(upsampled, settings.noise_level, noise.randn_like(upsampled))
+        guided = GuidedModel(self._stage_two_net(settings.noise_level), terms, learned_variance=stage.spec.learned_variance, context=context)
+        return run_reverse(guided, x, timesteps, stage.schedule, stage.spec, DDPMSampler(), noise, callback)
+
+    def _stage_two_config(self) -> _StageTwo:
+        """The upscaler's scheduler, image-noising scheduler and UNet configs (small JSON files)."""
+        if self._stage_two is None:
+            assert self.upscaler_source is not None
+            label = f"model {self.name!r} (upscaler)"
+            source = self.upscaler_source
+            index = pc.read_json(source.file(pc.MODEL_INDEX), label)
+            scheduler = pc.read_json(source.file(pc.SCHEDULER_CONFIG), label)
+            noising = pc.read_json(source.file(IMAGE_NOISING_SCHEDULER_CONFIG), label)
+            unet = pc.read_json(source.file(pc.UNET_CONFIG), label)
+            pc.check_unet(unet, source.describe(), upscaler=True)
+            where = f"{source.describe()}/{pc.SCHEDULER_CONFIG}"
+            mapping = pc.map_scheduler(scheduler, where)
+            spacing = scheduler.get("timestep_spacing", "leading")
+            if spacing not in SPACINGS:
+                raise DiffcliError(f"{where}: timestep_spacing is {spacing!r}, which diffcli's engine cannot reproduce", f"diffcli knows {', '.join(SPACINGS)}")
+            self._stage_two = _StageTwo(
+                schedule=NoiseSchedule.from_config(mapping.schedule),
+                spec=_output_spec(mapping.prediction, mapping.output),
+                noising=NoiseSchedule.from_config(pc.map_scheduler(noising, f"{source.describe()}/{IMAGE_NOISING_SCHEDULER_CONFIG}").schedule),
+                size=int(unet.get("sample_size") or 4 * self.size),
+                spacing=spacing,
+                steps_offset=int(scheduler.get("steps_offset", 0)),
+                unet_class=(index.get("unet") or [None, None])[1],
+            )
+        return self._stage_two
 
     def _require_upscaler(self) -> None:
         if self.upscaler_source is None:
@@ -279,28 +407,6 @@ class DiffusersModel(LoadedModel):
     def _upscaler_bytes_estimate(self) -> int:
         known = pc.KNOWN_REPOS.get((self.upscaler_source.repo_id if self.upscaler_source else None) or "")
         return int(known.parameters * 2) if known else 0
-
-    def _load_upscaler(self) -> tuple[Any, str]:
-        if self._upscaler is not None:
-            return self._upscaler
-        import diffusers
-
-        assert self.upscaler_source is not None
-        pipe = self._from_pretrained(
-            diffusers.IFSuperResolutionPipeline, self.upscaler_source, None, "upscaler",
-            text_encoder=None, tokenizer=None, safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
-        )
-        pipe.set_progress_bar_config(disable=True)
-        mode = memory.choose_offload(self.offload, self.device, memory.module_bytes(pipe.unet))
-        if self.device.type != "cuda" or mode == "none":
-            with memory.oom_guard("loading the upscaler", mode):
-                pipe.to(self.device)
-        elif mode == "model":
-            pipe.enable_model_cpu_offload(device=self.device)
-        else:
-            pipe.enable_sequential_cpu_offload(device=self.device)
-        self._upscaler = (pipe, mode)
-        return self._upscaler
 
     # ----- loading weights --------------------------------------------------------------------------
     def _from_pretrained(self, cls: Any, source: Source, subfolder: Optional[str], what: str, transformers_api: bool = False, **extra: Any) -> Any:
@@ -332,6 +438,34 @@ class DiffusersModel(LoadedModel):
         if "safetensors" in str(last).lower():
             raise DiffcliError(f"{source.describe()} has no safetensors weights for its {what}", "diffcli never loads pickle (.bin) weights; convert them with diffusers' save_pretrained") from last
         raise DiffcliError(f"could not load the {what} of {source.describe()} ({_first_line(last)})", "rerun with --debug for details") from last
+
+
+SPACINGS = ("leading", "trailing", "linspace")
+
+
+def _output_spec(prediction: str, output: dict[str, Any]) -> OutputSpec:
+    """The engine's OutputSpec from a mapped scheduler's `output` block (pipeline_config.map_scheduler)."""
+    return OutputSpec(
+        prediction=prediction,
+        learned_variance=bool(output["learned_variance"]),
+        clip=tuple(output["clip"]) if output.get("clip") else None,
+        dynamic_threshold=output.get("dynamic_threshold"),
+        threshold_max=float(output.get("threshold_max", 1.0)),
+    )
+
+
+def _spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str, offset: int = 0) -> list[int]:
+    """The `steps` timesteps diffusers' DDPMScheduler.set_timesteps picks for a timestep_spacing
+    ("leading" when a config sets none: 50 of 1000 are 980, 960, ..., 0)."""
+    train_steps = schedule.timesteps
+    if not 1 <= steps <= train_steps:
+        raise ValueError(f"steps must be between 1 and {train_steps}, got {steps}")
+    if spacing == "leading":
+        ratio = train_steps // steps
+        return [i * ratio + offset for i in range(steps - 1, -1, -1)]
+    if spacing == "trailing":
+        return schedule.strided_timesteps(steps)
+    return [int(v) for v in np.linspace(0, train_steps - 1, steps).round()[::-1]]
 
 
 def _quiet_libraries() -> None:
