@@ -458,7 +458,7 @@ def test_load_clip_errors_name_what_is_missing(tmp_path: Path, monkeypatch: pyte
 
     with pytest.raises(DiffcliError, match="CLIP weights file .*nowhere.safetensors not found") as info:
         load_clip("ViT-B-32", weights=tmp_path / "nowhere.safetensors")
-    assert "--clip-weights" in info.value.one_line()
+    assert "`clip_weights`" in info.value.one_line()
     with pytest.raises(UsageError, match="not a pretrained tag"):
         load_clip("ViT-B-32", "no-such-tag")
     with pytest.raises(UsageError, match="unknown CLIP model"):
