@@ -214,7 +214,7 @@ def bench_quality(env: dict[str, str], quick: bool, data_dir: Optional[str]) -> 
         report = last_json(run(cmd, env).stdout)
         rows.append({
             "sampler": sampler, "steps": steps, "n": report["n"], "accuracy": report["accuracy"], "min_class_accuracy": report["min_class_accuracy"],
-            "worst": report["worst"], "fid": report["fid"]["value"], "fid_floor": report["fid"]["floor"], "generate_s": report["seconds_generating"],
+            "worst": report["worst"], "fid": report["fid"]["value"], "fid_floor": report["fid"]["floor"], "generate_s": report["seconds"],
         })
     base = rows[0]
     for row in rows:

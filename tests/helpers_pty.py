@@ -41,6 +41,7 @@ def run_in_pty(
     timeout: float = 60,
     cols: int = 100,
     rows: int = 40,
+    keys: Sequence[tuple[str, bytes]] = (),
 ) -> tuple[int, str]:
     """Run `argv` with a pty of `cols` x `rows` as its terminal; return (exit code, all output decoded).
 
@@ -48,6 +49,8 @@ def run_in_pty(
     TERM=xterm-256color, COLUMNS and LINES set unless `env` says otherwise. Output is decoded as UTF-8
     with replacement; the pty turns "\\n" into "\\r\\n". On timeout the child's process group is
     killed and PtyTimeout (an AssertionError) is raised carrying the output so far.
+    keys: (text, bytes) pairs typed in order, each once `text` has appeared in the output (b"\\x03" is
+    Ctrl-C: the terminal turns it into SIGINT, as a person's key press does).
     """
     child_env = dict(os.environ)
     child_env.update({"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows), "PYTHONUNBUFFERED": "1"})
@@ -68,6 +71,7 @@ def run_in_pty(
             stderr=slave,
             env=child_env,
             start_new_session=True,  # its own session, so the pty can become its controlling terminal
+            preexec_fn=_take_terminal,
             close_fds=True,
         )
     except BaseException:
@@ -77,6 +81,7 @@ def run_in_pty(
     os.close(slave)  # only the child holds it now: EOF/EIO on the master once the child is done
 
     chunks: list[bytes] = []
+    pending_keys = list(keys)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -94,6 +99,8 @@ def run_in_pty(
                 if not data:  # EOF (BSD / macOS)
                     break
                 chunks.append(data)
+                if pending_keys and pending_keys[0][0] in strip_ansi(b"".join(chunks).decode("utf-8", errors="replace")):
+                    os.write(master, pending_keys.pop(0)[1])
             elif process.poll() is not None and not _pending(master):
                 break  # exited, and a grandchild may still hold the slave: don't wait for it
         try:
@@ -107,6 +114,15 @@ def run_in_pty(
         if process.poll() is None:
             _kill(process)
     return code, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make the pty (its stdin) the controlling terminal, so that typing
+    Ctrl-C into it sends SIGINT to the child's process group, as in a real terminal."""
+    try:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    except OSError:
+        pass
 
 
 def _pending(fd: int) -> bool:
@@ -125,3 +141,15 @@ def _kill(process: subprocess.Popen) -> None:
 def python_argv(script: str | os.PathLike[str]) -> list[str]:
     """argv that runs a Python file with this interpreter (the test venv's)."""
     return [sys.executable, os.fspath(script)]
+
+
+def final_screen(output: str, cols: int, rows: int) -> list[str]:
+    """What a terminal of cols x rows shows after `output` (a VT100 emulator replays it), line by line,
+    scrollback included: stale copies of a redrawn panel would show up here."""
+    import pyte
+
+    screen = pyte.HistoryScreen(cols, rows, history=10_000)
+    stream = pyte.Stream(screen)
+    stream.feed(output)
+    history = ["".join(line[x].data for x in range(cols)) for line in screen.history.top]
+    return [line.rstrip() for line in history + screen.display]

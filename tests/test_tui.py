@@ -376,3 +376,23 @@ def test_train_and_sample_show_loss_progress_and_a_preview_on_a_terminal(home):
     assert "sample p" in screen and "step 20/20" in screen and "100%" in screen
     assert UPPER_HALF in screen and "x_t" in screen and "t=" in screen
     assert "wrote" in screen  # a terminal gets no PNG bytes: the image went to a file
+
+
+@pytest.mark.parametrize("cols", [60, 120])
+def test_ctrl_c_during_train_leaves_one_panel_and_the_resume_line(home, cols):
+    """A real Ctrl-C (typed into the terminal) once the live panel shows a preview: the screen then holds
+    exactly one panel (no stale copies of its top lines), and one calm line with the resume command."""
+    from helpers_pty import final_screen
+
+    env = {"NO_COLOR": None, "COLORTERM": "truecolor", "OMP_NUM_THREADS": "1"}
+    train = [sys.executable, "-m", "diffcli", "train", "--dataset", "glyphs", "--limit", "4096", "--batch-size", "16",
+             "--width", "8", "--timesteps", "20", "--epochs", "3", "--device", "cpu", "--seed", "0", "--name", "cut"]
+    code, output = run_in_pty(train, env=env, timeout=180, cols=cols, rows=30, keys=[("x0", b"\x03")])
+    lines = final_screen(output, cols, 30)
+    text = "\n".join(lines)
+    assert code == 130, text[-2000:]
+    assert sum(1 for line in lines if line.lstrip().startswith("╭─ train cut")) == 1, text
+    assert "diffcli: error" not in text and "Traceback" not in text
+    joined = "".join(line for line in lines if line)  # the calm line may wrap at the terminal's width
+    assert "stopped at step" in joined and "diffcli train --name cut --resume" in joined
+    assert (home / "models" / "cut" / "train" / "checkpoint.pt").exists()

@@ -13,7 +13,7 @@ from typing import Annotated, Optional, Sequence
 import typer
 
 from diffcli import __version__, console
-from diffcli.errors import DiffcliError
+from diffcli.errors import DiffcliError, InterruptedRun
 
 try:  # Typer >= 0.20 vendors click; older ones use it directly.
     from typer._click import exceptions as click_exceptions
@@ -123,6 +123,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     try:
         result = app(args=args, prog_name="diffcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
+    except InterruptedRun as exc:  # Ctrl-C with the work saved: a calm line, not an error
+        console.info(_in_flags(exc.one_line(), args))
+        return exc.exit_code
     except DiffcliError as exc:
         console.error(_in_flags(exc.one_line(), args))
         if console.settings.debug:
@@ -139,7 +142,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         console.error(exc.format_message())
         return exc.exit_code
     except (KeyboardInterrupt, ClickAbort):
-        console.error("interrupted")
+        console.info("stopped (Ctrl-C)")
         return 130
     except BrokenPipeError:
         return 0

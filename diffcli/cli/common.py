@@ -108,13 +108,13 @@ def write_images(result, run: RunOptions, default_name: str) -> list[str]:
     return [target.describe()]
 
 
-def emit_result(result, written: list[str], run: RunOptions, key: str = "outputs") -> None:
+def emit_result(result, written: list[str], run: RunOptions) -> None:
     """Report a finished image job: the seed drawn (when none was given) and, with --json, the job's
     summary with where its files went."""
     if "seed" in result.summary:
         report_seed(run.seed, result.summary["seed"])
     if run.json_output:
-        console.emit_json({**result.summary, key: written[0] if key == "output" else written})
+        console.emit_json({**result.summary, "outputs": written})
 
 
 def report_json(payload: Any) -> None:

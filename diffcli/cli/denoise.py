@@ -47,4 +47,4 @@ def denoise(
 
     request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, noise_sigma, run.seed)
     result = denoise_job(request, run.model, run.device)
-    common.emit_result(result, common.write_images(result, run, "denoise.png"), run, key="output")
+    common.emit_result(result, common.write_images(result, run, "denoise.png"), run)

@@ -113,7 +113,7 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
             report = runner.evaluate_chain(model, classifier, plan, n, on_step=hook)
         else:
             pixels, intended, seconds = runner.sample_per_class(model, plan, n, images // n, hook)
-            head = {"task": "sample", "scorer": request.scorer, "per_class": n if intended is not None else None, "seconds_generating": round(seconds, 2)}
+            head = {"task": "sample", "scorer": request.scorer, "per_class": n if intended is not None else None, "seconds": round(seconds, 2)}
             if clip is not None:
                 from diffcli.scoring.clip_score import clip_scores, default_template
 

@@ -113,6 +113,7 @@ def _first_seed(seed: Optional[int], images: int) -> int:
 # ----- the batched run every generating job shares --------------------------------------------------
 BATCH = 256  # images per call of the reverse loop: memory stays flat however many are asked for
 MAX_FIGURE_IMAGES = 1024  # one figure holds at most this many images; more go one file each
+GRID_COLUMNS = 10  # images per row of a sample figure
 
 
 @dataclass
@@ -340,7 +341,7 @@ class PreparedSample(Prepared):
         return ImageSet(list(pixels), names, per_image, self.metadata, {}, None, extras)
 
     def layout(self, parts: list[Part], whole: ImageSet):
-        from diffcli.io.figures import figure, grid
+        from diffcli.io.figures import figure
 
         if self.chain:
             rows = []
@@ -356,11 +357,15 @@ class PreparedSample(Prepared):
             return figure([[first, *(run[i] for run in runs)] for i in range(self.count)], col_labels=["input", *(f"t={v}" for v in self.starts)], row_labels=self.base_names)
         if len(whole) == 1:
             return whole.images[0]
-        if len(self.resolved) == 1:
-            return grid(whole.images)
-        n = self.n
-        row_names = [self.model.label_name(p) if p is not None else "sample" for p in self.resolved]
-        return figure([whole.images[i * n : (i + 1) * n] for i in range(len(self.resolved))], row_labels=row_names)
+        # One labelled row per class or prompt (wrapped every GRID_COLUMNS images), the same cell size
+        # whether one class is asked for or ten.
+        rows, labels = [], []
+        for i, prompt in enumerate(self.resolved):
+            images = whole.images[i * self.n : (i + 1) * self.n]
+            for j in range(0, len(images), GRID_COLUMNS):
+                rows.append(images[j : j + GRID_COLUMNS])
+                labels.append((self.model.label_name(prompt) if prompt is not None else "sample") if j == 0 else "")
+        return figure(rows, row_labels=labels)
 
     def summary(self) -> dict[str, Any]:
         s = self.settings

@@ -190,7 +190,7 @@ def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pair
     image = predict(classifier, model.to_pixels(x)).argmax(1)
     viewed = predict(classifier, model.to_pixels(view.apply(x))).argmax(1)
     report = anagram_success(image, viewed, [p.label for p in first], [p.label for p in second], model.labels)
-    return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n, "seconds_generating": round(seconds, 2), **report}
+    return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n, "seconds": round(seconds, 2), **report}
 
 
 def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, on_step: Optional[StepHook] = None) -> dict:
@@ -208,7 +208,7 @@ def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs
     low = predict(classifier, model.to_pixels(filters.lowpass(x, kernel, sigma))).argmax(1)
     image = predict(classifier, model.to_pixels(x)).argmax(1)
     report = hybrid_success(low, image, [p.label for p in far], [p.label for p in near], model.labels)
-    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, "per_pair": n, "seconds_generating": round(seconds, 2), **report}
+    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, "per_pair": n, "seconds": round(seconds, 2), **report}
 
 
 def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int, threshold: float = 0.9, on_step: Optional[StepHook] = None) -> dict:

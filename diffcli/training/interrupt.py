@@ -1,20 +1,24 @@
 """Ctrl-C during training: the first press asks the loop to save and stop at the next step boundary;
-a second press aborts at once."""
+a second press aborts at once.
+
+The handler only sets a flag. It must not print: a signal arrives in the middle of whatever the main
+thread is doing, including writing a frame of the live panel, and a second write from inside the
+handler corrupts the screen (stale copies of the panel's top lines). The loop reports at the boundary.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
 from types import FrameType
-from typing import Callable, Optional
+from typing import Optional
 
 
 class InterruptGuard:
     """A context manager that turns the first SIGINT (and SIGTERM) into a flag."""
 
-    def __init__(self, on_first: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self) -> None:
         self.requested = False
-        self._on_first = on_first
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
@@ -22,8 +26,6 @@ class InterruptGuard:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         self.requested = True
-        if self._on_first is not None:
-            self._on_first()
 
     def __enter__(self) -> "InterruptGuard":
         if threading.current_thread() is threading.main_thread():

@@ -409,11 +409,10 @@ class Trainer:
             images_per_step=self.batch,
             start=self.step,
         )
-        guard_message = lambda: console.warn("stopping at the next step boundary to save a checkpoint; press Ctrl-C again to abort")  # noqa: E731
         epoch_losses: list[float] = [h["train_loss"] for h in self.history if h["epoch"] == self.epoch]
         last_val: Optional[float] = None
         self.network.train()
-        with InterruptGuard(guard_message if main else None) as guard, view:
+        with InterruptGuard() as guard, view:
             while self.epoch < self.settings.epochs and self.step < self.total_steps:
                 tick = time.perf_counter()
                 loss = self._train_step()
@@ -441,7 +440,7 @@ class Trainer:
             distributed.barrier(self.dist)
             if guard.requested and not completed:
                 raise InterruptedRun(
-                    f"interrupted at step {self.step}/{self.total_steps}; checkpoint saved in {self.checkpoint_path}",
+                    f"stopped at step {self.step}/{self.total_steps} (Ctrl-C); the checkpoint is saved in {self.checkpoint_path}",
                     f"continue it by training {self.entry.name!r} again with `resume`",
                     model=self.entry.name,
                     saved=str(self.checkpoint_path),

@@ -194,6 +194,7 @@ class RunView:
         self._area = 0  # preview area height in lines (see _panel)
         self._preview_cache: Optional[tuple[Any, tuple[int, int, bool], list[RenderedLine]]] = None
         self._live: Optional[Live] = None
+        self._terminal: Optional[_EchoOff] = None
         self.threaded = threaded
         self._next_draw = 0.0  # clock time of the next inline redraw (live mode, threaded=False)
 
@@ -410,6 +411,8 @@ class RunView:
     # ----- context manager -------------------------------------------------------------------------
     def __enter__(self) -> "RunView":
         if self.mode == "live":
+            self._terminal = _EchoOff()  # a ^C echoed after the panel would shift it by a line
+            self._terminal.__enter__()
             # stdout stays untouched (it is data). Stray writes to sys.stderr (library warnings) are
             # routed above the panel instead of tearing it, like the shared console's own prints.
             self._live = Live(
@@ -428,8 +431,48 @@ class RunView:
         if self._live is not None:
             live, self._live = self._live, None
             live.stop()  # draws the final panel once more and leaves it on screen
+        if self._terminal is not None:
+            terminal, self._terminal = self._terminal, None
+            terminal.__exit__()
         elif self.mode == "plain" and self.start < self.step < self.total:
             self._print(self.status_line())  # stopped early: say where
+
+
+class _EchoOff:
+    """While the live panel is drawn, the terminal does not echo what is typed (^C included): an echo at
+    the cursor, which sits after the panel's last line, wraps onto a new line, and every later redraw
+    then starts a line too low, leaving stale copies of the panel's top lines above it."""
+
+    def __init__(self) -> None:
+        self._fd: Optional[int] = None
+        self._saved: Any = None
+
+    def __enter__(self) -> "_EchoOff":
+        try:
+            import termios
+
+            stream = sys.stdin
+            if stream is None or not stream.isatty():
+                return self
+            fd = stream.fileno()
+            self._saved = termios.tcgetattr(fd)
+            quiet = termios.tcgetattr(fd)
+            quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+            self._fd = fd
+        except (ImportError, OSError, ValueError, AttributeError):  # no termios (Windows), no terminal
+            self._fd = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
+            except (OSError, ValueError):
+                pass
+            self._fd = None
 
 
 def _json_number(value: Any) -> Any:
