@@ -35,12 +35,27 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [start + i * step for i in range(int((hi - start) / step) + 1)]
 
 
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values (not exponents) for a log axis spanning 10**lo .. 10**hi: 1-2-5 per decade, all nine
+    digits when the range is under a decade, evenly spaced round values when it is a sliver."""
+    low, high = 10**lo, 10**hi
+    decades = range(math.floor(lo) - 1, math.ceil(hi) + 1)
+    for mantissas in ((1,), (1, 2, 5), tuple(range(1, 10))):
+        ticks = [m * 10**k for k in decades for m in mantissas if low <= m * 10**k <= high]
+        if len(ticks) >= 3:
+            return ticks
+    return [t for t in _ticks(low, high, 4) if t > 0]
+
+
 def _fmt(v: float) -> str:
+    """A tick label: at most three significant digits (0.8, 0.25, 1e-05, 1,200)."""
     if v == 0:
         return "0"
-    if abs(v) >= 1000 or abs(v) < 0.01:
-        return f"{v:.0e}" if abs(v) < 0.01 else f"{v:,.0f}"
-    return f"{v:g}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) < 0.001:
+        return f"{v:.0e}"
+    return f"{v:.3g}"
 
 
 def line_plot(
@@ -84,8 +99,7 @@ def line_plot(
         draw.line([x, height - bottom, x, height - bottom + 4], fill="black")
         label = _fmt(tick)
         draw.text((x - draw.textlength(label, font=small) / 2, height - bottom + 6), label, fill="black", font=small)
-    for tick in _ticks(y0, y1):
-        value = 10**tick if log_y else tick
+    for value in (_log_ticks(y0, y1) if log_y else _ticks(y0, y1)):
         _, y = px(x0, value)
         draw.line([left - 4, y, width - right, y], fill=(225, 225, 225))
         draw.line([left - 4, y, left, y], fill="black")
