@@ -20,6 +20,31 @@ def _commands(group: Any, prefix: str) -> list[tuple[str, Any]]:
     return found
 
 
+TERMS = [
+    "## Terms",
+    "",
+    "One word for one idea, in every command (and the same names, with underscores, in the Python API,",
+    "docs/python.md):",
+    "",
+    "| term | option | meaning |",
+    "|---|---|---|",
+    "| timestep | `-t` | a point t in [0, T) of the forward process: `noise -t 500`, `denoise -t 500`, `sample --init X -t 600` (SDEdit's start) |",
+    "| timesteps T | `--timesteps` | the length of a noise schedule: `noise --timesteps 300`, `train --timesteps 1000` |",
+    "| steps | `--steps` | how many reverse (sampler) steps to take; `--stride` visits every k-th timestep instead |",
+    "| guidance | `-g`, `--guidance` | the classifier-free guidance scale (1 = off), on every command that generates or denoises |",
+    "| class | `CLASS` or `-c`, `--class` | a class by index or name (`7`, `seven`, `sneaker`), or a text prompt for text-to-image models; `anagram` and `hybrid` take their two as arguments |",
+    "| Gaussian filter | `--kernel`, `--sigma` | the size (odd) and standard deviation in pixels of a Gaussian filter: `denoise`'s blur and `hybrid`'s low-pass are both this filter |",
+    "| noise level | `--noise-sigma` | the standard deviation of x + sigma z for the single-step denoiser (train and denoise) |",
+    "| n | `-n` | images per class or prompt: `sample -n 8` makes 8 of each class asked for (the total is said before more than 100 are made) |",
+    "| dataset | `--dataset` | mnist, fashion-mnist (or fashion), glyphs, folder:PATH |",
+    "",
+    "JSON output uses one key per figure: `outputs` (the files written), `seconds` (wall time),",
+    "`images_per_second`. Renamed options keep their old spelling, hidden, for one release:",
+    "`sample --start` (now `-t`) and `noise --steps` (now `--timesteps`).",
+    "",
+]
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -36,6 +61,7 @@ def render() -> str:
         "",
         "Generated from the CLI itself (`make docs`); `diffcli COMMAND --help` shows the same text.",
         "",
+        *TERMS,
     ]
     for path, command in _commands(root, "diffcli"):
         lines += [f"## `{path}`", ""]
