@@ -194,9 +194,10 @@ class Prepared:
             def on_step(i: int, t: int, x_t, x0) -> None:
                 view.advance(1, t=t)
                 if view.wants_preview():
-                    k = min(PREVIEW_TILES, x_t.shape[0])
-                    rows = self.preview(x0[:k]) or [("x0", [*self.model.to_pixels(x0[:k])])]
-                    view.preview([("x_t", [*self.model.to_pixels(x_t[:k])]), *rows], caption=f"t={t}")
+                    # tiles spread over the batch, so a grid of several classes previews several classes
+                    pick = sorted({round(j * (x_t.shape[0] - 1) / max(PREVIEW_TILES - 1, 1)) for j in range(PREVIEW_TILES)})
+                    rows = self.preview(x0[pick]) or [("x0", [*self.model.to_pixels(x0[pick])])]
+                    view.preview([("x_t", [*self.model.to_pixels(x_t[pick])]), *rows], caption=f"preview at t={t}")
 
             for start in self.starts:
                 for rows in batches:
