@@ -14,6 +14,7 @@ import typer
 
 from diffcli import __version__, console
 from diffcli.errors import DiffcliError
+from diffcli.signals import Terminated
 
 try:  # Typer >= 0.20 vendors click; older ones use it directly.
     from typer._click import exceptions as click_exceptions
@@ -92,6 +93,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except ClickException as exc:
         console.error(exc.format_message())
+        return exc.exit_code
+    except Terminated as exc:
+        console.error(str(exc))
         return exc.exit_code
     except (KeyboardInterrupt, ClickAbort):
         console.error("interrupted")
