@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 error, 2 usage error (a bad option or argument), 130 in
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -101,13 +102,26 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         console.error("interrupted")
         return 130
     except BrokenPipeError:
+        console.discard_stdout()
         return 0
+    except SystemExit as exc:
+        if _stdout_closed(exc):
+            console.discard_stdout()
+            return 0
+        raise
     except Exception as exc:  # a bug, not a user mistake: still one line unless --debug
         if console.settings.debug:
             traceback.print_exc()
         else:
             console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
         return 1
+
+
+def _stdout_closed(exc: SystemExit) -> bool:
+    """Typer ends a command whose stdout reader went away with sys.exit(1); nobody was reading, so that
+    is not a failure (exit 0, like `ls | true`)."""
+    cause = exc.__context__
+    return isinstance(cause, OSError) and cause.errno == errno.EPIPE
 
 
 def _in_flags(text: str, args: Sequence[str]) -> str:
