@@ -72,14 +72,35 @@ def error(message: str) -> None:
 
 def emit_json(payload: Any) -> None:
     """Write one JSON document (one line) to stdout."""
-    sys.stdout.write(json.dumps(payload, default=_json_default) + "\n")
-    sys.stdout.flush()
+    _write(json.dumps(payload, default=_json_default) + "\n")
 
 
 def emit_line(text: str) -> None:
     """Write one line of data (e.g. a path) to stdout, so it pipes."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    _write(text + "\n")
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        discard_stdout()
+        raise
+
+
+def discard_stdout() -> None:
+    """The reader of stdout went away (`diffcli ... | head`): send whatever is still buffered, and any
+    later write, to /dev/null, so that neither the rest of the command nor Python's final flush fails.
+    The CLI then ends quietly with exit code 0, as `ls | true` does; nobody was reading."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests, embedding)
+        pass
 
 
 def _json_default(value: Any) -> Any:

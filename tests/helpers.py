@@ -98,7 +98,7 @@ def make_tiny_model(registry_root: Path, name: str = "tiny", cond: str = "class"
         schedule={"kind": "linear", "timesteps": timesteps, "beta_start": 1e-4, "beta_end": 0.02},
         prediction="x0" if objective == "denoise" else prediction,
         objective=objective,
-        conditioning={"type": cond, "labels": labels, "aliases": MNIST_ALIASES if cond == "class" else {}, "null_class": null_class and cond == "class"},
+        conditioning={"type": cond, "labels": labels, "aliases": MNIST_ALIASES if cond == "class" and labels == MNIST_LABELS else {}, "null_class": null_class and cond == "class"},
         sampling={"sampler": "ddpm", "steps": timesteps, "guidance": 2.0} if cond == "class" and null_class else {},
         dataset={"name": "glyphs"},
         training={"noise_sigma": 0.5} if objective == "denoise" else {},

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 error, 2 usage error (a bad option or argument), 130 in
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -14,6 +15,7 @@ import typer
 
 from diffcli import __version__, console
 from diffcli.errors import DiffcliError, InterruptedRun
+from diffcli.signals import Terminated
 
 try:  # Typer >= 0.20 vendors click; older ones use it directly.
     from typer._click import exceptions as click_exceptions
@@ -141,11 +143,20 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except ClickException as exc:
         console.error(exc.format_message())
         return exc.exit_code
+    except Terminated as exc:
+        console.error(str(exc))
+        return exc.exit_code
     except (KeyboardInterrupt, ClickAbort):
         console.info("stopped (Ctrl-C)")
         return 130
     except BrokenPipeError:
+        console.discard_stdout()
         return 0
+    except SystemExit as exc:
+        if _stdout_closed(exc):
+            console.discard_stdout()
+            return 0
+        raise
     except OSError as exc:  # a file-system failure not mapped where it happened: still one line
         if console.settings.debug:
             traceback.print_exc()
@@ -160,6 +171,13 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         else:
             console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
         return 1
+
+
+def _stdout_closed(exc: SystemExit) -> bool:
+    """Typer ends a command whose stdout reader went away with sys.exit(1); nobody was reading, so that
+    is not a failure (exit 0, like `ls | true`)."""
+    cause = exc.__context__
+    return isinstance(cause, OSError) and cause.errno == errno.EPIPE
 
 
 def _in_flags(text: str, args: Sequence[str]) -> str:

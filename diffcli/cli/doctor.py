@@ -63,8 +63,12 @@ def _registry() -> dict[str, Any]:
     from diffcli.models.registry import Registry
 
     registry = Registry()
+    try:
+        entries = registry.entries()
+    except DiffcliError as exc:  # the registry folder itself is unusable: say so, once
+        return {"path": str(registry.root), "exists": False, "default": None, "models": [], "cache": str(registry.cache_dir), "error": exc.one_line()}
     models = []
-    for entry in registry.entries():
+    for entry in entries:
         try:
             config = entry.config()
             row = {"name": entry.name, "kind": f"{config.kind}/{config.cond_type}", "builtin": entry.builtin}
@@ -131,7 +135,9 @@ def advice(report: dict[str, Any]) -> list[str]:
         tips.append("no GPU visible to torch: everything runs on the CPU (fine for the MNIST models; DeepFloyd IF needs a CUDA GPU, see docs/deepfloyd-if.md)")
     if report["versions"]["torchvision"] is None:
         tips.append("torchvision is missing: `pip install torchvision` (diffcli depends on it)")
-    if not report["registry"]["models"]:
+    if report["registry"].get("error"):
+        pass  # already on the registry line, with what to do
+    elif not report["registry"]["models"]:
         tips.append("no models registered: `diffcli train` makes one, `diffcli models import` adds one")
     if not any(d["datasets"] for d in report["data"]):
         tips.append("no MNIST / Fashion-MNIST files found in the data dirs: put the IDX files under $DIFFCLI_DATA (or pass --data-dir to `diffcli train`)")
@@ -160,7 +166,10 @@ def render(report: dict[str, Any]) -> str:
     if not d["cuda"]:
         lines.append(f"            no CUDA GPU (torch built for CUDA {d['torch_cuda']})" if d["torch_cuda"] else "            no CUDA GPU (CPU-only torch)")
     r = report["registry"]
-    lines.append(f"registry    {r['path']}" + ("" if r["exists"] else " (not created yet)"))
+    if r.get("error"):
+        lines.append(f"registry    {r['error']}")
+    else:
+        lines.append(f"registry    {r['path']}" + ("" if r["exists"] else " (not created yet)"))
     for m in r["models"]:
         mark = "*" if m["name"] == r["default"] else " "
         extra = f"  {m['source']}" if m.get("source") else (f"  {m['error']}" if m.get("error") else "")

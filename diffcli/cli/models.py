@@ -48,6 +48,9 @@ def list_models(json_output: options.Json = False) -> None:
         kind = row["kind"] if row["kind"] == "broken" else f"{row['kind']}/{row['conditioning']}" + ("/denoise" if row.get("objective") == "denoise" else "")
         table.add_row(("* " if row["default"] else "  ") + row["name"], kind, row["dataset"] or "-", _human_size(row["size_bytes"]), describe_age(row["modified"]), row["source"])
     Console(file=sys.stdout, soft_wrap=True).print(table)
+    for row in rows:
+        if row["kind"] == "broken":
+            console.warn(row["error"] + (f"; {row['hint']}" if row.get("hint") else ""))
 
 
 @app.command("show")

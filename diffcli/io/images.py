@@ -324,8 +324,9 @@ def write_png(pixels: np.ndarray, target: OutputTarget, metadata: Optional[dict[
             sys.stdout.buffer.flush()
         except BrokenPipeError:
             # The reader went away (e.g. `| head`); not our error to report.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            from diffcli import console
+
+            console.discard_stdout()
     else:
         atomic_write_bytes(target.path, data)
 

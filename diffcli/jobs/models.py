@@ -18,12 +18,12 @@ from diffcli.errors import DiffcliError, UsageError
 from diffcli.io.atomic import atomic_write_text
 from diffcli.models import pipeline_config as pc
 from diffcli.models.hub import HUB_EXTRA_HINT, Source, package_version
-from diffcli.models.registry import ModelEntry, Registry, validate_name
+from diffcli.models.registry import ModelEntry, Registry, os_failure, validate_name
 
 
 def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
-    """One row of the model list: name, kind, dataset, size, age, ... (kind "broken" with the error when
-    its config cannot be read)."""
+    """One row of the model list: name, kind, dataset, size, age, ... (kind "broken", with the error and
+    what to do about it, when its config cannot be read)."""
     row: dict[str, Any] = {
         "name": entry.name,
         "source": "builtin" if entry.builtin else "user",
@@ -35,7 +35,7 @@ def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
     try:
         config = entry.config()
     except DiffcliError as exc:
-        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message)
+        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message, hint=exc.hint)
         return row
     row.update(
         kind=config.kind,
@@ -139,10 +139,13 @@ def add_pipeline(name: str, hub: Optional[str] = None, path: Optional[Path] = No
     if missing:
         console.warn(f"running this model needs {', '.join(missing)}: {HUB_EXTRA_HINT}")
 
-    if target.path.exists() and force:
-        shutil.rmtree(target.path)
-    target.path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target.config_path, config.to_json())
+    try:
+        if target.path.exists() and force:
+            shutil.rmtree(target.path)
+        target.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target.config_path, config.to_json())
+    except OSError as exc:
+        raise os_failure(f"cannot register {name!r}", exc) from None
     return target
 
 

@@ -15,18 +15,20 @@ the same name takes precedence. Nothing here ever unpickles a file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_text
+from diffcli.io.atomic import atomic_write_text, atomic_writer
 from diffcli.models.config import ModelConfig
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
@@ -46,6 +48,20 @@ def registry_root() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("diffcli", appauthor=False))
+
+
+def os_failure(action: str, exc: OSError, writing: bool = True) -> DiffcliError:
+    """One line for a failed read or write: what, which path, why ("no space left on device"), and what
+    to do about the common causes."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    reason = reason[:1].lower() + reason[1:]
+    hint = None
+    if exc.errno == errno.ENOSPC:
+        hint = "free some space, or point DIFFCLI_HOME at a disk with room"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "point DIFFCLI_HOME at a folder you can write to" if writing else "check the folder's permissions"
+    where = f": {exc.filename}" if exc.filename else ""
+    return DiffcliError(f"{action}{where}: {reason}", hint)
 
 
 def validate_name(name: str) -> str:
@@ -79,18 +95,39 @@ class ModelEntry:
         try:
             return ModelConfig.read(self.config_path, f"model {self.name!r}: {self.config_path}")
         except DiffcliError as exc:
-            raise DiffcliError(exc.message, exc.hint or "remove it with `diffcli models rm` or fix the file") from None
+            fix = f"remove it with `diffcli models rm {self.name} --yes`, or fix the file" if not self.builtin else "reinstall diffcli"
+            raise DiffcliError(exc.message, exc.hint or fix) from None
 
     def pickles(self) -> list[Path]:
         """Pickle-format weight files in the folder (never loaded; reported instead)."""
-        return sorted(p for p in self.path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+        try:
+            return sorted(p for p in self.path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+        except OSError:
+            return []
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        """Bytes of the regular files in the folder (links are not followed; unreadable parts count 0)."""
+        total = 0
+        for folder, _dirs, files in os.walk(self.path, onerror=lambda exc: None):
+            for name in files:
+                try:
+                    info = os.lstat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+        return total
 
     def modified(self) -> float:
-        files = [self.config_path, self.weights_path()]
-        return max((p.stat().st_mtime for p in files if p.exists()), default=self.path.stat().st_mtime)
+        """When the config or the weights last changed (the folder's time when neither can be read)."""
+        def mtime(path: Path) -> Optional[float]:
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return None
+
+        files = [t for t in (mtime(self.config_path), mtime(self.weights_path())) if t is not None]
+        return max(files) if files else (mtime(self.path) or 0.0)
 
 
 class Registry:
@@ -119,15 +156,38 @@ class Registry:
     def settings_path(self) -> Path:
         return self.root / "settings.json"
 
+    def check_root(self) -> None:
+        """A clear error when the registry folder (or its models/) exists but is not a folder."""
+        where = "DIFFCLI_HOME" if os.environ.get("DIFFCLI_HOME") else "the registry folder"
+        for path in (self.root, self.models_dir):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise os_failure(f"cannot read {where}", exc, writing=False) from None
+            if not stat.S_ISDIR(info.st_mode):
+                what = f"{where} {path}" if path == self.root else f"{path} (inside {where})"
+                raise DiffcliError(f"{what} is a file, not a folder", "point DIFFCLI_HOME at a folder, or move the file out of the way")
+
     # ----- listing and lookup -----
     def entries(self) -> list[ModelEntry]:
-        """Every model, user models first shadowing built-ins of the same name, sorted by name."""
+        """Every model, user models first shadowing built-ins of the same name, sorted by name.
+
+        A folder with a config.json is listed even when that config is broken (`ModelEntry.config`
+        says why), so it can be shown and removed."""
+        self.check_root()
         found: dict[str, ModelEntry] = {}
         for base, builtin in ((self.builtin_dir, True), (self.models_dir, False)):
-            if base.is_dir():
-                for folder in sorted(base.iterdir()):
-                    if folder.is_dir() and not folder.name.startswith(".") and (folder / CONFIG).exists():
-                        found[folder.name] = ModelEntry(folder.name, folder, builtin)
+            if not base.is_dir():
+                continue
+            try:
+                folders = sorted(base.iterdir())
+            except OSError as exc:
+                raise os_failure("cannot list the models", exc, writing=False) from None
+            for folder in folders:
+                if not folder.name.startswith(".") and folder.is_dir() and _has_config(folder):
+                    found[folder.name] = ModelEntry(folder.name, folder, builtin)
         return [found[k] for k in sorted(found)]
 
     def names(self) -> list[str]:
@@ -173,19 +233,33 @@ class Registry:
         self.get(name)
         settings = self._settings()
         settings["default"] = name
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.settings_path, json.dumps(settings, indent=2) + "\n")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.settings_path, json.dumps(settings, indent=2) + "\n")
+        except OSError as exc:
+            raise os_failure("cannot save the default model", exc) from None
 
     # ----- changes -----
     def remove(self, name: str) -> ModelEntry:
+        """Delete a user model's folder: first moved aside in one rename (so a failure leaves the
+        model whole), then deleted."""
         entry = self.get(name)
         if entry.builtin:
             raise DiffcliError(f"{name!r} is a built-in model and cannot be removed")
-        shutil.rmtree(entry.path)
+        trash: Optional[Path] = None
+        try:
+            trash = Path(tempfile.mkdtemp(dir=self.models_dir, prefix=f".removing-{name}-"))
+            os.replace(entry.path, trash / name)
+        except OSError as exc:
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True)
+            raise os_failure(f"cannot remove model {name!r}", exc) from None
+        shutil.rmtree(trash, ignore_errors=True)
         return entry
 
     def export(self, name: str, destination: Path) -> Path:
-        """Write config.json and the weights (not the training folder) into a .zip."""
+        """Write config.json and the weights (not the training folder) into a .zip, atomically and with
+        the mode a plain open() would give it."""
         entry = self.get(name)
         entry.config()
         if destination.is_dir():
@@ -193,77 +267,102 @@ class Registry:
         files = [entry.config_path] + [p for p in (entry.weights_path("ema"), entry.weights_path("raw")) if p.exists()]
         if not entry.weights_path("ema").exists():
             raise DiffcliError(f"model {name!r} has no {WEIGHTS} to export")
-        parent = destination.parent if str(destination.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{destination.name}.", suffix=".tmp")
-        os.close(fd)
         try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            with atomic_writer(destination, "wb") as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 for path in files:
                     archive.write(path, f"{name}/{path.name}")
-            os.replace(tmp, destination)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise DiffcliError(f"could not write {destination}: {exc.strerror or exc}") from None
+        except OSError as exc:  # reading the model's own files
+            raise os_failure(f"cannot export model {name!r}", exc, writing=False) from None
         return destination
 
-    def import_model(self, source: Path, name: Optional[str] = None, force: bool = False, validate=None) -> ModelEntry:
+    def import_model(self, source: Path, name: Optional[str] = None, force: bool = False, validate: Optional[Callable[[ModelEntry], None]] = None) -> ModelEntry:
         """Copy a model folder or an exported .zip into the registry, checking it loads first.
 
-        `validate(entry)` is called on the staged copy (the loader's shape check); nothing is
-        registered if it fails.
+        Only the model's regular files are copied (see importing.py), into a staging folder inside the
+        registry that is removed on every exit path, SIGTERM included. `validate(entry)` is called on the
+        staged copy (the loader's shape check); nothing is registered if it fails, and a model replaced
+        with `force` is only deleted once the new one is in place.
         """
-        if not source.exists():
-            raise DiffcliError(f"{source}: no such file or folder")
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.models_dir, prefix=".import-"))
-        try:
-            folder = self._unpack(source, staging)
-            staged = ModelEntry(name or folder.name, folder, builtin=False)
-            pickles = staged.pickles()
-            if pickles and not (folder / WEIGHTS).exists():
-                raise DiffcliError(
-                    f"{source} holds {pickles[0].name}, a pickle; diffcli never unpickles model files (they can run code)",
-                    "convert the weights to safetensors first",
-                )
-            config = staged.config()
-            name = validate_name(name or config.name or folder.name)
-            if validate is not None:
-                validate(staged)
-            target = self.user_entry(name)
-            if target.path.exists():
-                if not force:
-                    raise DiffcliError(f"a model named {name!r} already exists", "replace it with `force`, or import it under another `name`")
-                shutil.rmtree(target.path)
-            config.name = name
-            atomic_write_text(folder / CONFIG, config.to_json())
-            for p in staged.pickles():
-                p.unlink()
-            os.replace(folder, target.path)
-            return target
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        from diffcli.models import importing
+        from diffcli.signals import Terminated, sigterm_raises
 
-    def _unpack(self, source: Path, staging: Path) -> Path:
-        folder = staging / "model"
-        if source.is_dir():
-            shutil.copytree(source, folder, ignore=shutil.ignore_patterns("train", ".*"))
-            return folder
-        if not zipfile.is_zipfile(source):
-            raise DiffcliError(f"{source} is neither a model folder nor a .zip exported by `diffcli models export`")
-        with zipfile.ZipFile(source) as archive:
-            members = [m for m in archive.namelist() if not m.endswith("/")]
-            configs = [m for m in members if Path(m).name == CONFIG]
-            if len(configs) != 1:
-                raise DiffcliError(f"{source} should hold exactly one {CONFIG}, found {len(configs)}")
-            prefix = str(Path(configs[0]).parent)
-            folder.mkdir()
-            for member in members:
-                rel = Path(member).relative_to(prefix) if prefix != "." else Path(member)
-                if len(rel.parts) != 1 or rel.name.startswith("."):
-                    continue  # only the top-level files of the model folder; never paths that escape it
-                with archive.open(member) as src, open(folder / rel.name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        return folder
+        if name is not None:
+            validate_name(name)
+        try:
+            if not source.exists():
+                raise DiffcliError(f"{source}: no such file or folder")
+            is_folder = source.is_dir()
+            # A regular file before is_zipfile opens it: a FIFO or a device would block or never end.
+            if not is_folder and (not source.is_file() or not zipfile.is_zipfile(source)):
+                raise DiffcliError(f"{source} is neither a model folder nor a .zip exported by `diffcli models export`")
+        except OSError as exc:
+            raise os_failure(f"cannot read {source}", exc, writing=False) from None
+        self.check_root()
+        with sigterm_raises() as guard:
+            staging: Optional[Path] = None
+            try:
+                self.models_dir.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(dir=self.models_dir, prefix=".import-"))
+                folder = staging / "model"
+                staged = importing.stage_folder(source, folder) if is_folder else importing.stage_zip(source, folder)
+                if staged.pickles and not (folder / WEIGHTS).exists():
+                    raise DiffcliError(
+                        f"{source} holds {staged.pickles[0]}, a pickle; diffcli never unpickles model files (they can run code)",
+                        "convert the weights to safetensors first",
+                    )
+                try:
+                    config = ModelConfig.read(folder / CONFIG, f"{source}: {CONFIG}")
+                except DiffcliError as exc:
+                    raise DiffcliError(exc.message, exc.hint or f"fix {CONFIG} and import again") from None
+                name = validate_name(name or config.name)
+                if validate is not None:
+                    validate(ModelEntry(name, folder, builtin=False))
+                config.name = name
+                atomic_write_text(folder / CONFIG, config.to_json())
+                guard.hold()  # from here a SIGTERM waits: the model is either in place or not
+                return self._put_in_place(folder, name, force, staging)
+            except OSError as exc:
+                inside = bool(exc.filename) and Path(str(exc.filename)).resolve().is_relative_to(self.root.resolve())
+                raise os_failure(f"cannot import {source}", exc, writing=inside or not exc.filename) from None
+            except Terminated:
+                raise Terminated(f"terminated (SIGTERM) while importing {source}; nothing was registered") from None
+            finally:
+                guard.hold()
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+
+    def _put_in_place(self, folder: Path, name: str, force: bool, staging: Path) -> ModelEntry:
+        """Rename the staged folder to models/NAME; a model already there is moved into `staging`
+        first (deleted with it) and put back if the rename fails."""
+        target = self.user_entry(name)
+        old = staging / "replaced"
+        if os.path.lexists(target.path):
+            if not force:
+                raise DiffcliError(f"a model named {name!r} already exists", "replace it with `force`, or import it under another `name`")
+            os.replace(target.path, old)
+        try:
+            os.replace(folder, target.path)
+        except OSError:
+            if os.path.lexists(old):
+                os.replace(old, target.path)
+            raise
+        return target
+
+
+def _has_config(folder: Path) -> bool:
+    """Whether a model folder has a config.json (True when that cannot be told: it shows as broken)."""
+    try:
+        return (folder / CONFIG).exists()
+    except OSError:
+        return True
+
+
+def describe_size(n: int) -> str:
+    """'1.5 GiB'-style sizes for messages."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def describe_age(timestamp: float) -> str:

@@ -2,7 +2,8 @@
 
 Saved with torch.save and loaded with `torch.load(weights_only=True)`: only tensors, numbers, strings,
 lists and dicts, so loading can never run code. Written atomically: a crash or a full disk leaves
-the previous checkpoint intact.
+the previous checkpoint intact. What is loaded is checked against CHECKPOINT_SCHEMA (the keys the
+trainer reads, with their types) before anyone indexes into it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,51 @@ from typing import Any
 
 import torch
 
+from diffcli import schema
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_writer
+from diffcli.schema import AnyJson, Field, Float, Int, List, Mapping, Nullable, Record, optional
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
+COUNT = Int(0, 2**62)
+
+
+class Tensor(schema.Spec):
+    """A torch tensor, optionally of one dtype."""
+
+    def __init__(self, dtype: Any = None) -> None:
+        self.dtype = dtype
+
+    @property
+    def what(self) -> str:  # type: ignore[override]
+        return f"a tensor of {str(self.dtype).replace('torch.', '')}" if self.dtype is not None else "a tensor"
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, torch.Tensor) or (self.dtype is not None and value.dtype != self.dtype):
+            got = f"a tensor of {str(value.dtype).replace('torch.', '')}" if isinstance(value, torch.Tensor) else schema.show(value)
+            raise schema.Invalid(path, f"must be {self.what}, got {got}")
+
+
+STATE_DICT = Mapping(Tensor())
+CHECKPOINT_SCHEMA = Record(
+    {
+        "format": Field(Int(FORMAT, FORMAT)),
+        "settings": Field(Record({"sample_epochs": optional(List(Int(0, 2**31))), "pixel_range": optional(List(Float(), 2, 2))}, extra=AnyJson())),
+        "network": Field(STATE_DICT),
+        "ema": optional(Nullable(STATE_DICT)),
+        "optimizer": Field(Record({"state": Field(AnyJson(object_only=True)), "param_groups": Field(List(AnyJson(object_only=True)))}, extra=AnyJson())),
+        "rng": Field(Tensor(torch.uint8)),
+        "step": Field(COUNT),
+        "epoch": Field(COUNT),
+        "position": Field(COUNT),
+        # One entry per step; resuming reads each entry's epoch and loss (NaN when training diverged).
+        "history": optional(List(Record({"step": Field(COUNT), "epoch": Field(COUNT), "train_loss": Field(Float(finite=False))}, extra=AnyJson()), max_length=10_000_000)),
+        "wall_seconds": optional(Float(0.0)),
+        "images_seen": optional(COUNT),
+    },
+    extra=AnyJson(),
+)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -40,4 +81,5 @@ def load_checkpoint(path: Path, label: str) -> dict[str, Any]:
         raise DiffcliError(f"{label}: {path} is not a readable diffcli checkpoint ({first[:200]})", "start over with `force`") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DiffcliError(f"{label}: {path} is not a diffcli checkpoint of format {FORMAT}", "start over with `force`")
+    schema.validate(CHECKPOINT_SCHEMA, state, f"{label}: checkpoint {path} is incomplete or damaged", "start over with `force`")
     return state
