@@ -303,7 +303,7 @@ def test_builtin_and_project_written_configs_validate(home):
 def test_schema_limits_cover_what_the_project_can_make():
     from diffcli.diffusion.samplers import SAMPLERS
     from diffcli.models import config
-    from diffcli.train import recipe
+    from diffcli.training import recipe
 
     assert config.SAMPLERS == SAMPLERS
     assert config.MAX_TIMESTEPS >= recipe.MAX_TIMESTEPS
@@ -850,7 +850,7 @@ def _good_state():
 def test_an_incomplete_checkpoint_is_one_line_naming_the_file(home, no_builtin, change, expected):
     import torch
 
-    from diffcli.train.checkpoint import load_checkpoint
+    from diffcli.training.checkpoint import load_checkpoint
 
     path = _checkpoint(home, _good_state())
     assert load_checkpoint(path, "ok")["step"] == 3  # the complete state passes

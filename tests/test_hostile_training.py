@@ -85,3 +85,16 @@ def test_a_home_that_is_a_file_is_one_line(tmp_path, monkeypatch):
     r = run_cli(["train", *TINY, "--epochs", "1", "--name", "x"])
     assert r.code == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert str(home) in r.stderr
+
+
+def test_what_a_killed_run_left_is_tidied_by_the_next_run(good, home):
+    """kill -9 mid-run leaves a staging folder; mid-swap, the old model aside: the next run tidies both."""
+    models = home / "models"
+    dead = 4_000_000
+    (models / f".staging-x-{dead}" / "train").mkdir(parents=True)
+    before = _snapshot(good)
+    os.rename(good, models / f".replaced-good-{dead}")  # the swap moved the old model aside, then died
+    r = run_cli(["train", *TINY, "--epochs", "1", "--name", "other"])
+    assert r.code == 0, r.stderr
+    assert _snapshot(good) == before, "the model moved aside is back"
+    assert not [p.name for p in models.iterdir() if p.name.startswith(".")]

@@ -14,7 +14,8 @@ from diffcli.errors import DiffcliError, UsageError
 
 app = typer.Typer(help="The model registry shared by every command.", no_args_is_help=True)
 
-Name = Annotated[str, typer.Argument(help="Model name (see `diffcli models list`).")]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name (see `diffcli models list`).", autocompletion=options._complete_models)]
+COLUMNS = ("NAME", "STATUS", "KIND", "DATASET", "SIZE", "MODIFIED", "SOURCE")
 
 
 def _human_size(n: int) -> str:
@@ -25,12 +26,14 @@ def _human_size(n: int) -> str:
     return f"{n} B"
 
 
-@app.command("list")
-def list_models(json_output: options.Json = False) -> None:
-    """List registered models: NAME, KIND, DATASET, SIZE, MODIFIED (* marks the default)."""
-    from rich.console import Console
-    from rich.table import Table
+def list_models(
+    json_output: options.Json = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="Names only, one per line (for scripts).")] = False,
+) -> None:
+    """List registered models: NAME, STATUS, KIND, DATASET, SIZE, MODIFIED, SOURCE (* marks the default).
 
+    On a terminal a table; piped, tab-separated columns with a header line (names are never cut).
+    """
     from diffcli.jobs.models import list_models as list_job
     from diffcli.models.registry import describe_age
 
@@ -38,19 +41,44 @@ def list_models(json_output: options.Json = False) -> None:
     if json_output:
         console.emit_json(rows)
         return
+    if quiet:
+        for row in rows:
+            console.emit_line(row["name"])
+        return
     if not rows:
         console.info("no models yet: train one with `diffcli train`, or `diffcli models import PATH`")
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "KIND", "DATASET", "SIZE", "MODIFIED", "SOURCE"):
-        table.add_column(column)
-    for row in rows:
-        kind = row["kind"] if row["kind"] == "broken" else f"{row['kind']}/{row['conditioning']}" + ("/denoise" if row.get("objective") == "denoise" else "")
-        table.add_row(("* " if row["default"] else "  ") + row["name"], kind, row["dataset"] or "-", _human_size(row["size_bytes"]), describe_age(row["modified"]), row["source"])
-    Console(file=sys.stdout, soft_wrap=True).print(table)
+    cells = [
+        [row["name"] + (" *" if row["default"] else ""), row["status"],
+         row["kind"] if row["kind"] == "broken" else f"{row['kind']}/{row['conditioning']}" + ("/denoise" if row.get("objective") == "denoise" else ""),
+         row["dataset"] or "-", _human_size(row["size_bytes"]), describe_age(row["modified"]), row["source"]]
+        for row in rows
+    ]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        widths = [max(len(str(value)) for value in column) for column in zip(COLUMNS, *cells)]
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column, width in zip(COLUMNS, widths):
+            table.add_column(column, no_wrap=True, min_width=width)
+        for line in cells:
+            table.add_row(*line)
+        # As wide as the rows need, even on a narrow terminal: a long line wraps, a name is never cut.
+        out = Console(file=sys.stdout, soft_wrap=True)
+        out.width = max(out.width, sum(widths) + 2 * (len(widths) - 1))
+        out.print(table)
+    else:  # a pipe or a file: plain tab-separated columns, nothing cut, nothing wrapped
+        console.emit_line("\t".join(COLUMNS))
+        for line in cells:
+            console.emit_line("\t".join(line))
     for row in rows:
         if row["kind"] == "broken":
             console.warn(row["error"] + (f"; {row['hint']}" if row.get("hint") else ""))
+
+
+app.command("list")(list_models)
+app.command("ls", hidden=True)(list_models)  # as in ollama and hf
 
 
 @app.command("show")

@@ -35,9 +35,10 @@ def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
     try:
         config = entry.config()
     except DiffcliError as exc:
-        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message, hint=exc.hint)
+        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message, hint=exc.hint, status=f"broken: {_short(exc.message)}")
         return row
     row.update(
+        status=status_of(config),
         kind=config.kind,
         conditioning=config.cond_type,
         objective=config.objective,
@@ -47,6 +48,29 @@ def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
         description=config.description,
     )
     return row
+
+
+def status_of(config) -> str:
+    """complete, training (step N of M), interrupted at step N of M, diverged at step N; "ready" for
+    models not trained here (imported, text-to-image pipelines, classifiers)."""
+    training = config.training or {}
+    state = training.get("status")
+    steps, total = training.get("steps"), training.get("total_steps")
+    where = f"step {steps}" + (f" of {total}" if total else "") if steps is not None else ""
+    if state == "complete":
+        return "complete"
+    if state == "interrupted":
+        return f"interrupted at {where}" if where else "interrupted"
+    if state == "training":
+        return f"training ({where})" if where else "training"
+    if state == "diverged":
+        return f"diverged at {where}" if where else "diverged"
+    return "ready"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = text.split(": ", 1)[-1] if text.startswith("model ") else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def list_models() -> list[dict[str, Any]]:

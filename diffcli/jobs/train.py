@@ -173,6 +173,7 @@ class StagedRun:
 
         self.final = entry
         self.replacing = replacing
+        recover(models_dir)
         self.path = make_dirs(models_dir) / f".staging-{entry.name}-{os.getpid()}"
         if self.path.exists():
             shutil.rmtree(self.path)
@@ -202,3 +203,21 @@ class StagedRun:
         """Remove what a run that never swapped in left behind."""
         if not self.promoted:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def recover(models_dir: Path) -> None:
+    """Tidy what killed runs left (kill -9, a closed terminal): a staging folder of a dead process is
+    removed; a model moved aside by a swap that never finished is put back."""
+    from diffcli.io.atomic import _pid_alive
+
+    if not models_dir.is_dir():
+        return
+    for folder in models_dir.iterdir():
+        kind, _, rest = folder.name.partition("-")
+        name, _, pid = rest.rpartition("-")
+        if kind not in (".staging", ".replaced") or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        if kind == ".replaced" and not (models_dir / name).exists():
+            os.rename(folder, models_dir / name)  # the new run never arrived: the old model returns
+        else:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -15,7 +15,8 @@ from typing import Optional
 
 
 class InterruptGuard:
-    """A context manager that turns the first SIGINT (and SIGTERM) into a flag."""
+    """A context manager that turns the first SIGINT (and SIGTERM, and SIGHUP: a closed terminal) into
+    a flag."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -29,7 +30,7 @@ class InterruptGuard:
 
     def __enter__(self) -> "InterruptGuard":
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
