@@ -76,16 +76,19 @@ class Model:
         mask: Any = None,
         chain: bool = False,
         upscale: bool = False,
+        best_of: int = 1,
         progress: Any = True,
     ) -> ImageSet:
         """Generate `n` images per class or prompt (one class, a list, or None for every class).
 
         init / start / mask: SDEdit from an image (path, PIL image or array) noised to each `start`, and
-        inpainting where the mask is white. chain: lay out each sample's reverse chain."""
+        inpainting where the mask is white. chain: lay out each sample's reverse chain. best_of: make
+        this many candidates per image and keep the one the dataset's classifier reads as its class most
+        confidently (class models; `summary["kept"]` says which and how sure)."""
         from diffcli.checks import as_list
 
         request = _generate.SampleRequest(
-            as_list(classes), n, _sampling(sampler, steps, stride, guidance, eta), init, as_list(start), mask, chain, seed, upscale,
+            as_list(classes), n, _sampling(sampler, steps, stride, guidance, eta), init, as_list(start), mask, chain, seed, upscale, best_of,
         )
         return _generate.sample(self.loaded, request, _progress.resolve(progress))
 
@@ -95,7 +98,7 @@ class Model:
         second: Any,
         *,
         view: str = "flip",
-        weight: float = 0.5,
+        weight: Optional[float] = None,
         n: int = 1,
         seed: Optional[int] = None,
         sampler: Optional[str] = None,
@@ -104,11 +107,14 @@ class Model:
         guidance: Optional[float] = None,
         eta: float = 0.0,
         upscale: bool = False,
+        best_of: int = 1,
         progress: Any = True,
     ) -> ImageSet:
         """Visual anagrams: images that read as `first`, and as `second` after `view` (flip, rot180,
-        hflip, rot90, negate). The set holds each image followed by its view."""
-        request = _generate.AnagramRequest(str(first), str(second), view, weight, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale)
+        hflip, rot90, negate). The set holds each image followed by its view. Unset sampling options
+        take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
+        and keep the one that reads both ways most confidently (`summary["kept"]`)."""
+        request = _generate.AnagramRequest(str(first), str(second), view, weight, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale, best_of)
         return _generate.anagram(self.loaded, request, _progress.resolve(progress))
 
     def hybrid(
@@ -127,11 +133,14 @@ class Model:
         guidance: Optional[float] = None,
         eta: float = 0.0,
         upscale: bool = False,
+        best_of: int = 1,
         progress: Any = True,
     ) -> ImageSet:
         """Hybrid images: `far` in the low frequencies, `near` in the high ones (factorized diffusion);
-        `explain` lays each out as hybrid | low-pass | high-pass."""
-        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale)
+        `explain` lays each out as hybrid | low-pass | high-pass. Unset sampling options and filter
+        take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
+        and keep the one that reads both ways most confidently (`summary["kept"]`)."""
+        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale, best_of)
         return _generate.hybrid(self.loaded, request, _progress.resolve(progress))
 
     def denoise(self, image: Any, **options: Any) -> ImageSet:

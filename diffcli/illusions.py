@@ -1,17 +1,99 @@
-"""Guidance requests for illusions, shared by the `anagram` / `hybrid` commands and `eval --task`.
+"""Illusions: the settings `anagram` and `hybrid` use when the request leaves them out, and the guidance
+requests both build (shared by the commands, the Python API and `eval --task anagram|hybrid`, so an
+evaluation measures exactly what the commands make).
 
-Each returns guidance terms for `generation.generate` (and, with the low-pass scaled to 256 px, for
-stage II of DeepFloyd IF). Guidance compares conditions by value, so the null condition both prompts'
-CFG terms use is evaluated once per step.
+Defaults depend on the kind of model. For the small class models they are what docs/illusions.md
+measured to work best; for text-to-image models (DeepFloyd IF) they follow the visual-anagrams
+reference. Each request builder returns guidance terms for `generation.generate` (and, with the
+low-pass scaled to 256 px, for stage II of DeepFloyd IF). Guidance compares conditions by value, so
+the null condition both prompts' CFG terms use is evaluated once per step.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Sequence
 
 from diffcli.diffusion.guidance import Term, anagram_terms, hybrid_terms
 from diffcli.diffusion.views import View
 from diffcli.models.backends.base import LoadedModel, Prompt
+
+
+@dataclass(frozen=True)
+class IllusionDefaults:
+    """What an illusion uses when the request does not say.
+
+    sampler / steps / guidance: the reverse process (they may differ from the model's own sampling
+    defaults: illusions need more of both). weight: an anagram's weight of the first prompt.
+    sigma: a hybrid's low-pass sigma in pixels at `sigma_size` px (scaled with the image size; the
+    kernel is the odd size covering 3 sigma each side). low_switch / high_switch: a hybrid's bands as
+    fractions of T (see `hybrid_terms`): the low band is FAR's from low_switch * T up, the high band
+    NEAR's below high_switch * T.
+    """
+
+    sampler: str
+    steps: int
+    guidance: float
+    weight: float = 0.5
+    sigma: float = 2.0
+    sigma_size: int = 64
+    kernel: Optional[int] = None  # None: from sigma; else this size at sigma_size px (scaled)
+    low_switch: float = 0.0
+    high_switch: float = 1.0
+
+
+# Small class models (the embedded mnist / fashion, and models trained with `diffcli train`):
+# docs/illusions.md has the study that chose these.
+CLASS_ANAGRAM = IllusionDefaults(sampler="ddpm", steps=100, guidance=5.0)
+CLASS_HYBRID = IllusionDefaults(sampler="ddpm", steps=100, guidance=5.0, sigma=2.0, sigma_size=28)
+# Text-to-image models: the visual-anagrams / factorized-diffusion reference (dangeng/visual_anagrams):
+# 30 DDPM steps and CFG 10 at both stages, the hybrid low-pass of kernel 33 and sigma 2 at 64 px.
+TEXT_ANAGRAM = IllusionDefaults(sampler="ddpm", steps=30, guidance=10.0)
+TEXT_HYBRID = IllusionDefaults(sampler="ddpm", steps=30, guidance=10.0, sigma=2.0, sigma_size=64, kernel=33)
+REFERENCE_STAGE_TWO_STEPS = 30  # the reference runs stage II with stage I's step count
+
+
+def defaults(model: LoadedModel, kind: str) -> IllusionDefaults:
+    """The illusion defaults (`kind` anagram or hybrid) for this model."""
+    if kind not in ("anagram", "hybrid"):
+        raise ValueError(f"unknown illusion {kind!r}")
+    text = model.cond_type == "text"
+    chosen = (TEXT_ANAGRAM if text else CLASS_ANAGRAM) if kind == "anagram" else (TEXT_HYBRID if text else CLASS_HYBRID)
+    return replace(chosen, steps=min(chosen.steps, model.schedule.timesteps))
+
+
+def fill_sampling(model: LoadedModel, sampling: Any, kind: str) -> Any:
+    """`sampling` (a jobs.generate.Sampling) with what it leaves out taken from the illusion defaults:
+    the sampler, its steps (unless a stride or another sampler is asked for: then the model's rule
+    applies, as for `sample`) and the guidance scale (models that can guide)."""
+    d = defaults(model, kind)
+    sampler = sampling.sampler or d.sampler
+    steps = sampling.steps
+    if steps is None and sampling.stride is None and sampler == d.sampler:
+        steps = d.steps
+    guidance = sampling.guidance
+    if guidance is None and model.supports_guidance:
+        guidance = d.guidance
+    return replace(sampling, sampler=sampler, steps=steps, guidance=guidance)
+
+
+def hybrid_filter(model: LoadedModel, size: Optional[int] = None) -> tuple[int, float]:
+    """The default hybrid low-pass (kernel, sigma) at the model's image size (or `size`)."""
+    d = defaults(model, "hybrid")
+    size = size or model.size
+    sigma = d.sigma * size / d.sigma_size
+    if d.kernel is not None:
+        kernel = int(round(d.kernel * size / d.sigma_size))
+    else:
+        kernel = 2 * math.ceil(3 * sigma) + 1
+    kernel += kernel % 2 == 0
+    return max(3, min(kernel, 2 * size - 1)), sigma  # reflect padding: the half-kernel stays inside
+
+
+def switch_timestep(model: LoadedModel, fraction: float) -> int:
+    """A fraction of the reverse process as a timestep (0 -> 0, 1 -> T)."""
+    return int(round(fraction * model.schedule.timesteps))
 
 
 def anagram_request(model: LoadedModel, first: Sequence[Prompt], second: Sequence[Prompt], scale: float, view: View, weight: float = 0.5) -> list[Term]:
@@ -20,7 +102,9 @@ def anagram_request(model: LoadedModel, first: Sequence[Prompt], second: Sequenc
     return anagram_terms(model.condition(first), model.condition(second), null, scale, view, weight)
 
 
-def hybrid_request(model: LoadedModel, far: Sequence[Prompt], near: Sequence[Prompt], scale: float, kernel: int, sigma: float) -> list[Term]:
-    """Terms for a batch of hybrids: row i is far[i] in its low frequencies and near[i] in its high."""
+def hybrid_request(model: LoadedModel, far: Sequence[Prompt], near: Sequence[Prompt], scale: float, kernel: int, sigma: float, low_switch: float = 0.0, high_switch: float = 1.0) -> list[Term]:
+    """Terms for a batch of hybrids: row i is far[i] in its low frequencies and near[i] in its high.
+    low_switch / high_switch: fractions of T (see `hybrid_terms`)."""
     null = model.null_condition(len(far)) if scale != 1.0 else None
-    return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma)
+    high = None if high_switch >= 1.0 else switch_timestep(model, high_switch)
+    return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma, switch_timestep(model, low_switch), high)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import VIEWS, RunOptions, SamplingOptions, choices, examples, shared
+from diffcli.cli.options import VIEWS, BestOf, RunOptions, SamplingOptions, choices, examples, shared
 
 ILLUSION_PANEL = "Illusion"
 EXAMPLES = examples(
     "diffcli anagram 6 9 --view rot180 -o six-nine.png",
-    "diffcli anagram 1 7 -n 8 --out-dir anagrams/",
+    "diffcli anagram 2 7 --view flip --best-of 8 -n 4 --out-dir anagrams/",
     "diffcli eval --task anagram --view rot180 --pairs 6:9",
 )
 
@@ -22,7 +22,8 @@ def anagram(
     first: Annotated[str, typer.Argument(metavar="FIRST", help="What the image shows as it is (class or prompt).")],
     second: Annotated[str, typer.Argument(metavar="SECOND", help="What it shows after the view.")],
     view: Annotated[str, typer.Option("--view", metavar="VIEW", help="flip (upside down, the course's), rot180, hflip, rot90 (square images) or negate.", rich_help_panel=ILLUSION_PANEL, autocompletion=choices(*VIEWS))] = "flip",
-    weight: Annotated[float, typer.Option("--weight", metavar="W", help="Weight w of the first prompt's estimate (1 - w for the second).", rich_help_panel=ILLUSION_PANEL)] = 0.5,
+    weight: Annotated[Optional[float], typer.Option("--weight", metavar="W", help="Weight w of the first prompt's estimate (1 - w for the second; default 0.5).", rich_help_panel=ILLUSION_PANEL)] = None,
+    best_of: BestOf = 1,
     *,
     sampling: SamplingOptions,
     run: RunOptions,
@@ -30,13 +31,15 @@ def anagram(
     """Generate visual anagrams: eps = w eps(x_t, A) + (1 - w) V^-1(eps(V(x_t), B)), each CFG-guided.
 
     Writes image | viewed image side by side (a row per view with -n > 1), or with --out-dir both
-    views of every seed. Illusions often fail: generate several seeds with -n and pick, or measure
-    the success rate with `diffcli eval --task anagram`.
+    views of every seed. Sampler, steps and guidance default to the illusion settings measured in
+    docs/illusions.md (for class models: DDPM, more steps and a stronger CFG than `sample`). Not every
+    seed reads both ways: --best-of K keeps the best of K candidates per image, and
+    `diffcli eval --task anagram` measures the rate.
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
     from diffcli.jobs.generate import AnagramRequest, load_generator, prepare
 
     model = load_generator(run.model, run.device, "ema", sampling.offload, sampling.upscale)
-    request = AnagramRequest(first, second, view, weight, sampling.n, sampling.engine(), run.seed, sampling.upscale)
+    request = AnagramRequest(first, second, view, weight, sampling.n, sampling.engine(), run.seed, sampling.upscale, best_of)
     common.run_images(prepare(model, request), run, "anagram.png")

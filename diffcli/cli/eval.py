@@ -27,7 +27,7 @@ def evaluate(
     n: Annotated[Optional[int], typer.Option("-n", metavar="INT", rich_help_panel=TASK, help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
     scorer: Annotated[str, typer.Option("--scorer", metavar="NAME", rich_help_panel=SCORER, autocompletion=choices("classifier", "clip"), help="classifier (trained once per dataset, cached in the registry) or clip (open_clip, optional).")] = "classifier",
     view: Annotated[str, typer.Option("--view", metavar="VIEW", rich_help_panel=ILLUSION, autocompletion=choices(*VIEWS), help="Task anagram: flip, rot180, hflip, rot90 or negate.")] = "flip",
-    weight: Annotated[float, typer.Option("--weight", metavar="W", rich_help_panel=ILLUSION, help="Task anagram: weight of the first prompt's estimate.")] = 0.5,
+    weight: Annotated[Optional[float], typer.Option("--weight", metavar="W", rich_help_panel=ILLUSION, help="Task anagram: weight of the first prompt's estimate (default: the anagram command's, 0.5).")] = None,
     pairs: Annotated[Optional[str], typer.Option("--pairs", metavar="A:B,...", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
     kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", rich_help_panel=ILLUSION, help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
     sigma: Annotated[Optional[float], typer.Option("--sigma", metavar="PIXELS", rich_help_panel=ILLUSION, help="Task hybrid: low-pass sigma (default scaled to the model).")] = None,

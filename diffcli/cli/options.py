@@ -93,6 +93,7 @@ Eta = Annotated[float, typer.Option("--eta", metavar="ETA", help="DDIM noise: 0 
 Weights = Annotated[str, typer.Option("--weights", metavar="WHICH", help="ema (default) or raw weights of a model trained with EMA.", rich_help_panel=MODEL_PANEL, autocompletion=choices("ema", "raw"))]
 Offload = Annotated[str, typer.Option("--offload", metavar="MODE", help="auto, none, model or sequential CPU offload.", rich_help_panel=T2I_PANEL, autocompletion=choices("auto", "none", "model", "sequential"))]
 Upscale = Annotated[bool, typer.Option("--upscale", help="Run the upscaler (stage II, 64 -> 256 px).", rich_help_panel=T2I_PANEL, metavar="")]
+BestOf = Annotated[int, typer.Option("--best-of", metavar="K", help="Make K candidates per image and keep the one the scorer reads best (the dataset's classifier; CLIP for text-to-image models); its own seed is recorded.", rich_help_panel=SAMPLING_PANEL)]
 
 def examples(*lines: str) -> str:
     """A command's help epilog: real commands, one per paragraph (Typer keeps them on their lines)."""

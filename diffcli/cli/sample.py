@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, RunOptions, SamplingOptions, Weights, examples, renamed, shared
+from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, BestOf, RunOptions, SamplingOptions, Weights, examples, renamed, shared
 
 EXAMPLES = examples(
     "diffcli sample 7 -n 8 -o sevens.png",
@@ -27,6 +27,7 @@ def sample(
     mask: Annotated[Optional[str], typer.Option("--mask", metavar="IMAGE", help="With --init: inpaint where the mask is white, keep the rest.", rich_help_panel=IMAGE_PANEL)] = None,
     chain: Annotated[bool, typer.Option("--chain", metavar="", help="Lay out the reverse chain (x_t at 10 steps) of each sample (with --out-dir: a strip beside each image).", rich_help_panel=SAMPLING_PANEL)] = False,
     weights: Weights = "ema",
+    best_of: BestOf = 1,
     start: Annotated[Optional[list[int]], typer.Option("--start", hidden=True)] = None,
     *,
     sampling: SamplingOptions,
@@ -43,5 +44,5 @@ def sample(
 
     timesteps = t or renamed("--start", "-t", start)
     model = load_generator(run.model, run.device, weights, sampling.offload, sampling.upscale)
-    request = SampleRequest([*(classes or []), *(prompt or [])] or None, sampling.n, sampling.engine(), init, timesteps, mask, chain, run.seed, sampling.upscale)
+    request = SampleRequest([*(classes or []), *(prompt or [])] or None, sampling.n, sampling.engine(), init, timesteps, mask, chain, run.seed, sampling.upscale, best_of)
     common.run_images(prepare(model, request), run, "sample.png")

@@ -13,6 +13,10 @@ value, so CFG's null condition is evaluated once however many terms use it). So:
 - a hybrid image is CFG(FAR) through a low-pass plus CFG(NEAR) through the matching high-pass.
 All weights sum to 1, so the same combination holds for eps, v or velocity outputs alike.
 
+A term may apply during a range of timesteps only (`Term.during`): a hybrid can take its low band from
+FAR early and from NEAR late, an anagram can change its weights along the way. The builders keep the
+weights summing to 1 at every timestep, and an evaluation that no term needs at a step is skipped.
+
 A network with a learned variance (DeepFloyd IF) returns 2C channels; the variance half is taken as the
 mean over the conditional evaluations (mapped back through each view's spatial inverse), as the
 course does when it guides IF.
@@ -42,6 +46,7 @@ class Term:
 
     cond: the batched condition (class indices, text embeddings) or None for an unconditional model.
     unconditional: this is the null condition of CFG (its variance is not used).
+    during: the timesteps [first, stop) at which the term applies (None: all of them).
     """
 
     cond: Any
@@ -49,6 +54,11 @@ class Term:
     view: View = field(default_factory=lambda: VIEWS["identity"])
     filter: Optional[Filter] = None
     unconditional: bool = False
+    during: Optional[tuple[int, int]] = None
+
+    def applies(self, t: int) -> bool:
+        """Whether the term is part of the estimate at timestep t."""
+        return self.during is None or self.during[0] <= t < self.during[1]
 
 
 def classifier_free(
@@ -59,30 +69,57 @@ def classifier_free(
     weight: float = 1.0,
     view: View | None = None,
     filter: Optional[Filter] = None,
+    during: Optional[tuple[int, int]] = None,
 ) -> list[Term]:
     """CFG as terms: eps_u + scale * (eps_c - eps_u). A scale of 1 (or no null condition) is plain
-    conditional sampling, one evaluation."""
+    conditional sampling, one evaluation. `during`: the timesteps [first, stop) it applies at."""
     view = view or VIEWS["identity"]
     if null is None or scale == 1.0:
-        return [Term(cond, weight, view, filter)]
+        return [Term(cond, weight, view, filter, during=during)]
     return [
-        Term(cond, weight * scale, view, filter),
-        Term(null, weight * (1.0 - scale), view, filter, unconditional=True),
+        Term(cond, weight * scale, view, filter, during=during),
+        Term(null, weight * (1.0 - scale), view, filter, unconditional=True, during=during),
     ]
 
 
-def anagram_terms(cond_a: Any, cond_b: Any, null: Any, scale: float, view: View, weight: float = 0.5) -> list[Term]:
-    """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (docs/engine.md)."""
-    return classifier_free(cond_a, null, scale, weight=weight) + classifier_free(
-        cond_b, null, scale, weight=1.0 - weight, view=view
-    )
+def anagram_terms(cond_a: Any, cond_b: Any, null: Any, scale: float, view: View, weight: float | Sequence[tuple[int, int, float]] = 0.5) -> list[Term]:
+    """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (docs/engine.md).
+
+    weight: w, or a schedule of (first, stop, w) segments over the timesteps [first, stop) (w may change
+    along the reverse process; the two weights still sum to 1 at every step)."""
+    segments = [(None, float(weight))] if isinstance(weight, (int, float)) else [((int(a), int(b)), float(w)) for a, b, w in weight]
+    terms: list[Term] = []
+    for during, w in segments:
+        if w != 0.0:
+            terms += classifier_free(cond_a, null, scale, weight=w, during=during)
+        if w != 1.0:
+            terms += classifier_free(cond_b, null, scale, weight=1.0 - w, view=view, during=during)
+    return terms
 
 
-def hybrid_terms(cond_far: Any, cond_near: Any, null: Any, scale: float, kernel: int, sigma: float) -> list[Term]:
-    """eps = lowpass(eps(x_t, FAR)) + highpass(eps(x_t, NEAR)), each CFG-guided (factorized diffusion)."""
+def hybrid_terms(cond_far: Any, cond_near: Any, null: Any, scale: float, kernel: int, sigma: float, low_switch: int = 0, high_switch: Optional[int] = None) -> list[Term]:
+    """eps = lowpass(eps(x_t, FAR)) + highpass(eps(x_t, NEAR)), each CFG-guided (factorized diffusion).
+
+    Each band may come from its prompt during part of the reverse process only: the low band is FAR's
+    at t >= low_switch and NEAR's below it (0: FAR's throughout); the high band is NEAR's at
+    t < high_switch and FAR's from there up (None: NEAR's throughout). So the two bands always add up
+    to one whole estimate."""
     low = lambda e: filters.lowpass(e, kernel, sigma)  # noqa: E731
     high = lambda e: filters.highpass(e, kernel, sigma)  # noqa: E731
-    return classifier_free(cond_far, null, scale, filter=low) + classifier_free(cond_near, null, scale, filter=high)
+    always = 1 << 62  # above every timestep
+    top = always if high_switch is None else int(high_switch)
+    bands = [
+        (cond_far, low, (int(low_switch), always)),
+        (cond_near, low, (0, int(low_switch))),
+        (cond_near, high, (0, top)),
+        (cond_far, high, (top, always)),
+    ]
+    terms: list[Term] = []
+    for cond, band, (first, stop) in bands:
+        if first < stop:
+            during = None if (first, stop) == (0, always) else (first, stop)
+            terms += classifier_free(cond, null, scale, filter=band, during=during)
+    return terms
 
 
 class GuidedModel:
@@ -121,6 +158,7 @@ class GuidedModel:
                 self._unconditional.append(True)
             self._unconditional[k] = self._unconditional[k] and term.unconditional
             self._term_eval.append(k)
+        self._ranged = any(term.during is not None for term in self.terms)
 
     @property
     def evaluations(self) -> int:
@@ -128,16 +166,20 @@ class GuidedModel:
         return len(self._evaluations)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        n = len(self._evaluations)
+        step = self._step(t) if self._ranged else None
+        active = [(term, k) for term, k in zip(self.terms, self._term_eval) if step is None or term.applies(step)]
+        if not active:
+            raise ValueError(f"no guidance term applies at timestep {step}")
+        needed = sorted({k for _, k in active})
         full = x if self.context is None else torch.cat([x, self.context], dim=1)
-        x_in = torch.cat([view.apply(full) for _, view in self._evaluations])
-        conds = [cond for cond, _ in self._evaluations]
+        x_in = torch.cat([self._evaluations[k][1].apply(full) for k in needed])
+        conds = [self._evaluations[k][0] for k in needed]
         cond_in = None if all(c is None for c in conds) else torch.cat(conds)
-        outputs = self.denoiser(x_in, t.repeat(n), cond_in).chunk(n)
+        outputs = dict(zip(needed, self.denoiser(x_in, t.repeat(len(needed)), cond_in).chunk(len(needed))))
 
         channels = x.shape[1]
         combined: Optional[torch.Tensor] = None
-        for term, k in zip(self.terms, self._term_eval):
+        for term, k in active:
             e = term.view.inverse(outputs[k][:, :channels])
             if term.filter is not None:
                 e = term.filter(e)
@@ -145,9 +187,17 @@ class GuidedModel:
         assert combined is not None
         if not self.learned_variance:
             return combined
-        chosen = [k for k in range(n) if not self._unconditional[k]] or list(range(n))
+        chosen = [k for k in needed if not self._unconditional[k]] or needed
         variances = [self._evaluations[k][1].spatial_inverse(outputs[k][:, channels:]) for k in chosen]
         return torch.cat([combined, torch.stack(variances).mean(0)], dim=1)
+
+    @staticmethod
+    def _step(t: torch.Tensor) -> int:
+        """The one timestep of a batch (terms with a `during` range need every row at the same step)."""
+        first = int(t.reshape(-1)[0])
+        if bool((t != first).any()):
+            raise ValueError("terms limited to a range of timesteps need one timestep for the whole batch")
+        return first
 
 
 def same_condition(a: Any, b: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from diffcli import console
 from diffcli.errors import DiffcliError, UsageError
 from diffcli import checks
-from diffcli.jobs.generate import Sampling, count, hybrid_filter, pick_view, resolve_sampling
+from diffcli.jobs.generate import Sampling, anagram_weight, count, hybrid_filter, illusion_sampling, pick_view, resolve_sampling
 from diffcli.jobs.progress import ProgressFactory, silent
 
 TASKS = ("sample", "anagram", "hybrid", "chain")
@@ -33,13 +33,15 @@ class EvalRequest:
     dataset / data_dir: grade against this dataset (default: the one the model was trained on).
     record: store the headline figures in the model's config.json (user models only).
     seed: the first seed; image i uses seed + i (fixed, so scores repeat).
+    Tasks anagram and hybrid generate exactly as the `anagram` and `hybrid` commands do: what the
+    request leaves out (sampler, steps, guidance, weight, filter) takes the same illusion defaults.
     """
 
     task: str = "sample"
     n: Optional[int] = None
     scorer: str = "classifier"
     view: str = "flip"
-    weight: float = 0.5
+    weight: Optional[float] = None
     pairs: Optional[str] = None
     kernel: Optional[int] = None
     sigma: Optional[float] = None
@@ -64,7 +66,8 @@ def check(request: EvalRequest) -> int:
         raise UsageError("`scorer` clip scores `task` sample only", "grade illusions with the classifier (the default)")
     n = DEFAULT_N[request.task] if request.n is None else count("n", request.n)
     checks.integer("batch_size", request.batch_size, low=1)
-    checks.number("weight", request.weight, low=0.0, high=1.0)
+    if request.weight is not None:
+        checks.number("weight", request.weight, low=0.0, high=1.0)
     checks.seed(request.seed)
     return n
 
@@ -79,9 +82,9 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
             f"model {model.name!r} is text-to-image; evaluation grades class-conditional and unconditional models",
             "score its samples with your own prompts, or sample it with a prompt",
         )
-    settings, scale = resolve_sampling(model, request.sampling)
-    plan = runner.GenerationPlan(settings, scale, request.seed, request.batch_size)
     task = request.task
+    settings, scale = illusion_sampling(model, request.sampling, task) if task in ("anagram", "hybrid") else resolve_sampling(model, request.sampling)
+    plan = runner.GenerationPlan(settings, scale, request.seed, request.batch_size)
     view = pick_view(request.view, model) if task == "anagram" else None
     filter_size = hybrid_filter(model, request.kernel, request.sigma) if task == "hybrid" else None
     pair_list = runner.parse_pairs(request.pairs, model) if task in ("anagram", "hybrid") else []
@@ -106,9 +109,12 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     with progress(title, total=runner.total_steps(model, plan, images), unit="step") as view_:
         hook = lambda i, t, x_t, x0: view_.advance(1)  # noqa: E731
         if task == "anagram":
-            report = runner.evaluate_anagrams(model, classifier, plan, pair_list, n, view, request.weight, hook)
+            report = runner.evaluate_anagrams(model, classifier, plan, pair_list, n, view, anagram_weight(model, request.weight), hook)
         elif task == "hybrid":
-            report = runner.evaluate_hybrids(model, classifier, plan, pair_list, n, *filter_size, on_step=hook)
+            from diffcli.illusions import defaults
+
+            bands = defaults(model, "hybrid")
+            report = runner.evaluate_hybrids(model, classifier, plan, pair_list, n, *filter_size, bands.low_switch, bands.high_switch, on_step=hook)
         elif task == "chain":
             report = runner.evaluate_chain(model, classifier, plan, n, on_step=hook)
         else:

@@ -80,6 +80,14 @@ def count(name: str, value: Any) -> int:
     return checks.integer(name, value, low=1)
 
 
+MAX_BEST_OF = 64
+
+
+def best_of_count(value: Any) -> int:
+    """Candidates per image for `best_of`: 1 (off) to MAX_BEST_OF."""
+    return checks.integer("best_of", value, low=1, high=MAX_BEST_OF)
+
+
 def pick_view(name: str, model):
     """An anagram view by name that fits the model's images."""
     from diffcli.diffusion.views import get_view
@@ -93,13 +101,18 @@ def pick_view(name: str, model):
 
 
 def hybrid_filter(model, kernel: Optional[int], sigma: Optional[float]) -> tuple[int, float]:
-    """The hybrid low-pass (kernel, sigma): the given ones, else the course's 33 / 2 at 64 px scaled to
-    the model's image size."""
-    from diffcli.diffusion import filters
+    """The hybrid low-pass (kernel, sigma): the given ones, else the model's illusion default
+    (diffcli/illusions.py); a sigma given alone gets the odd kernel covering 3 sigma each side."""
+    import math
 
-    default_kernel, default_sigma = filters.default_hybrid_filter(model.size)
-    kernel = default_kernel if kernel is None else checks.odd_kernel("kernel", kernel)
+    from diffcli import illusions
+
+    default_kernel, default_sigma = illusions.hybrid_filter(model)
     sigma = default_sigma if sigma is None else checks.number("sigma", sigma, low=0.0, low_open=True)
+    if kernel is None:
+        kernel = default_kernel if sigma == default_sigma else min(2 * math.ceil(3 * sigma) + 1, 2 * model.size - 1)
+    else:
+        kernel = checks.odd_kernel("kernel", kernel)
     if kernel // 2 >= model.size:
         raise UsageError(f"`kernel` {kernel} is larger than the model's {model.size}x{model.size} images", f"use an odd size below {2 * model.size - 1}")
     return kernel, sigma
@@ -118,10 +131,11 @@ GRID_COLUMNS = 10  # images per row of a sample figure
 
 @dataclass
 class Part:
-    """One batch of a job's result: the image rows it covers, the SDEdit start it ran from, the images
-    (model range, on the CPU) and, when asked, the recorded reverse chain."""
+    """One batch of a job's result: the rows it covers (indices into the job's seeds; with `best_of`, the
+    kept candidates'), the SDEdit start it ran from, the images (model range, on the CPU) and, when
+    asked, the recorded reverse chain."""
 
-    rows: range
+    rows: list[int]
     start: Optional[int]
     x: Any
     chain: Any = None
@@ -129,21 +143,44 @@ class Part:
 
 class Prepared:
     """A generating job resolved and checked, not run yet. `stream` yields one ImageSet per batch
-    (what --out-dir writes as it goes); `collect` returns the whole set with its figure."""
+    (what --out-dir writes as it goes); `collect` returns the whole set with its figure.
+
+    With best_of K > 1, `seeds` holds K candidate seeds per requested image (image i: seeds[i*K : i*K+K]),
+    generated in the same batches; after stage I each group is read by the scorer (`readings`) and only
+    the best candidate goes on (to stage II, when asked, and into the result). Its own seed is recorded,
+    so a run with that seed and one image makes it again."""
 
     kind = "sample"
 
-    def __init__(self, model, settings, scale: float, seeds: list[int], title: str, *, starts=(None,), init=None, mask=None, chain: bool = False, upscale: bool = False, batch: Optional[int] = None) -> None:
+    def __init__(self, model, settings, scale: float, seeds: list[int], title: str, *, starts=(None,), init=None, mask=None, chain: bool = False, upscale: bool = False, batch: Optional[int] = None, best_of: int = 1) -> None:
         self.model, self.settings, self.scale, self.seeds, self.title = model, settings, scale, seeds, title
         self.starts, self.init, self.mask, self.chain, self.upscale = list(starts), init, mask, chain, upscale
-        self.batch = checks.integer("batch", batch if batch is not None else BATCH, low=1)
+        self.best_of = best_of
+        rows = checks.integer("batch", batch if batch is not None else BATCH, low=1)
+        self.batch = max(best_of, rows - rows % best_of)  # whole groups of candidates per batch
         self.seconds = 0.0
+        self.kept: dict[tuple[Optional[int], int], dict[str, Any]] = {}  # (start, row) -> what best_of kept
+        self.reader = None
+        if best_of > 1:
+            if chain:
+                raise UsageError("`best_of` keeps one image of several and `chain` records every run; use one or the other")
+            from diffcli.scoring.readings import reader_for
+
+            self.reader = reader_for(model, console.notice)
 
     # what each job defines
-    def terms(self, rows: range) -> list:
+    def terms(self, rows: Sequence[int]) -> list:
         raise NotImplementedError
 
-    def upscale_terms(self, rows: range, guidance: float) -> list:
+    def readings(self, x, rows: Sequence[int]) -> list:
+        """best_of: how each candidate reads (scoring.readings.Reading per reading)."""
+        raise UsageError(f"`best_of` is not available for {self.kind}")
+
+    def reading_labels(self, row: int) -> list[str]:
+        """best_of: what each reading of this row should show, for people."""
+        return []
+
+    def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         """Stage II's guidance terms for these rows (the same combination as stage I, at stage II's scale)."""
         raise NotImplementedError
 
@@ -170,8 +207,8 @@ class Prepared:
     # the run
     @property
     def count(self) -> int:
-        """Images per start."""
-        return len(self.seeds)
+        """Images per start (requested ones: with best_of, one of each group of candidates)."""
+        return len(self.seeds) // self.best_of
 
     @property
     def total_images(self) -> int:
@@ -186,7 +223,7 @@ class Prepared:
         """Run the reverse loop batch by batch under one progress view."""
         from diffcli.generation import ChainRecorder, chain_callbacks, generate
 
-        batches = [range(i, min(i + self.batch, self.count)) for i in range(0, self.count, self.batch)]
+        batches = [list(range(i, min(i + self.batch, len(self.seeds)))) for i in range(0, len(self.seeds), self.batch)]
         total = sum(self._steps(start) for start in self.starts) * len(batches)
         began = time.perf_counter()
         with progress(self.title, total=total, unit="step", preview_every_s=0.5) as view:
@@ -201,16 +238,61 @@ class Prepared:
 
             for start in self.starts:
                 for rows in batches:
-                    sl = slice(rows.start, rows.stop)
+                    sl = slice(rows[0], rows[-1] + 1)
                     recorder = ChainRecorder(self._steps(start), CHAIN_FRAMES) if self.chain else None
                     init = self.init[sl] if self.init is not None else None
                     mask = self.mask[sl] if self.mask is not None else None
                     x = generate(self.model, self.terms(rows), self.seeds[sl], self.settings, init=init, start=start, mask=mask, callback=chain_callbacks(on_step, recorder))
+                    if self.best_of > 1:
+                        rows, x = self._keep_best(rows, x, start)
                     if self.upscale:
                         stage_two = self.upscale_settings()
-                        x = self.model.upscale(x, self.upscale_terms(rows, stage_two.guidance), self.seeds[sl], stage_two)
+                        x = self.model.upscale(x, self.upscale_terms(rows, stage_two.guidance), [self.seeds[i] for i in rows], stage_two)
                     yield Part(rows, start, x.float().cpu(), recorder)
         self.seconds = time.perf_counter() - began
+
+    def _keep_best(self, rows: list[int], x, start: Optional[int]):
+        """Read every candidate of this batch, keep the best of each group; say what was kept and warn
+        when no candidate of a group reads as intended in every reading."""
+        from diffcli.scoring.readings import choose
+
+        readings = self.readings(x, rows)
+        keep, every = choose(readings, self.best_of)
+        kept_rows, local = [], []
+        for group, (k, reads) in enumerate(zip(keep, every)):
+            j = group * self.best_of + k
+            row = rows[j]
+            confidence = [round(float(r.confidence[j]), 4) for r in readings]
+            labels = self.reading_labels(row)
+            self.kept[(start, row)] = {"seed": self.seeds[row], "candidate": k + 1, "of": self.best_of, "reads": bool(reads), "confidence": dict(zip(labels, confidence))}
+            scores = ", ".join(f"{label} {100 * c:.0f}%" for label, c in zip(labels, confidence))
+            first = self.seeds[rows[group * self.best_of]]
+            if reads:
+                console.info(f"kept seed {self.seeds[row]} (candidate {k + 1} of {self.best_of}): {scores}")
+            else:
+                console.warn(f"none of the {self.best_of} candidates (seeds {first}-{first + self.best_of - 1}) reads as {' and '.join(labels)}; kept the closest, seed {self.seeds[row]}: {scores}")
+            kept_rows.append(row)
+            local.append(j)
+        self.metadata["best_of"] = self.best_of
+        self.metadata.setdefault("kept_seeds", []).extend(self.seeds[r] for r in kept_rows)
+        if self.count == 1 and len(self.starts) == 1:
+            self.metadata["seed"] = self.seeds[kept_rows[0]]  # the one image: its own seed makes it again
+        return kept_rows, x[local]
+
+    def image_info(self, row: int, start: Optional[int]) -> dict[str, Any]:
+        """Per-image metadata: its seed and, with best_of, which candidate it was and how it read."""
+        info: dict[str, Any] = {"seed": self.seeds[row]}
+        kept = self.kept.get((start, row))
+        if kept is not None:
+            info.update(candidate=kept["candidate"], best_of=kept["of"], confidence=kept["confidence"])
+        return info
+
+    def best_of_summary(self) -> dict[str, Any]:
+        """The --json fields of best_of: what was kept (seed, candidate, confidences, whether it reads)."""
+        if self.best_of == 1:
+            return {}
+        kept = list(self.kept.values())
+        return {"best_of": self.best_of, "seeds": [k["seed"] for k in kept], "kept": kept, "read_as_intended": sum(k["reads"] for k in kept)}
 
     def stream(self, progress: ProgressFactory = silent) -> Iterator[ImageSet]:
         """One ImageSet per batch, made as the run goes (constant memory in the number of images)."""
@@ -251,6 +333,8 @@ class SampleRequest:
     each of `starts` (default T/2, or T-1 with a mask). mask: inpaint where it is white (needs init).
     chain: also record the reverse chain (x_t at 10 steps) of each sample.
     upscale: run a text-to-image model's stage II (64 -> 256 px).
+    best_of: make this many candidates per image and keep the one the dataset's scoring classifier
+        reads as its class most confidently (class models).
     """
 
     prompts: Optional[Sequence[str]] = None
@@ -262,6 +346,7 @@ class SampleRequest:
     chain: bool = False
     seed: Optional[int] = None
     upscale: bool = False
+    best_of: int = 1
 
 
 class PreparedSample(Prepared):
@@ -273,12 +358,15 @@ class PreparedSample(Prepared):
         from diffcli.io import images as io_images
 
         n = count("n", request.n)
+        best_of = best_of_count(request.best_of)
         if (request.starts or request.mask is not None) and request.init is None:
             raise UsageError("`start` and `mask` need `init` (the image to start from)")
+        if best_of > 1 and model.cond_type != "class":
+            raise UsageError(f"`best_of` for samples needs a class model, whose classifier reads each one; {model.name!r} is {model.cond_type}-conditioned", "for text-to-image models it picks illusions (`anagram`, `hybrid`)")
         settings, scale = resolve_sampling(model, request.sampling)
         self.resolved = _sample_prompts(model, request.prompts)
         self.n = n
-        self.prompts = [p for p in self.resolved for _ in range(n)]
+        self.prompts = [p for p in self.resolved for _ in range(n * best_of)]  # one per candidate
         seed = _first_seed(request.seed, len(self.prompts))
         init_tensor = mask_tensor = None
         starts: list[Optional[int]] = [None]
@@ -303,7 +391,7 @@ class PreparedSample(Prepared):
         if len(starts) > 1 and request.chain:
             raise UsageError("`chain` shows one run per sample; give one `start` with it")
         title = f"sample {model.name}" + (f" from t={starts[0]}" if len(starts) == 1 and starts[0] is not None else "")
-        super().__init__(model, settings, scale, checks.seeds_for(seed, len(self.prompts)), title, starts=starts, init=init_tensor, mask=mask_tensor, chain=request.chain, upscale=request.upscale, batch=batch)
+        super().__init__(model, settings, scale, checks.seeds_for(seed, len(self.prompts)), title, starts=starts, init=init_tensor, mask=mask_tensor, chain=request.chain, upscale=request.upscale, batch=batch, best_of=best_of)
         self.request = request
         self.sweep = len(starts) > 1
         init_name = request.init if isinstance(request.init, str) else (None if request.init is None else "image")
@@ -314,15 +402,21 @@ class PreparedSample(Prepared):
         )
         self.base_names = [f"{safe_label(model.label_name(p) if p else 'sample')}-{s}" for p, s in zip(self.prompts, self.seeds)]
 
-    def terms(self, rows: range) -> list:
+    def terms(self, rows: Sequence[int]) -> list:
         from diffcli.generation import prompt_terms
 
-        return prompt_terms(self.model, self.prompts[rows.start : rows.stop], self.scale)
+        return prompt_terms(self.model, [self.prompts[i] for i in rows], self.scale)
 
-    def upscale_terms(self, rows: range, guidance: float) -> list:
+    def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.generation import prompt_terms
 
-        return prompt_terms(self.model, self.prompts[rows.start : rows.stop], guidance)
+        return prompt_terms(self.model, [self.prompts[i] for i in rows], guidance)
+
+    def readings(self, x, rows: Sequence[int]) -> list:
+        return [self.reader.read(self.model.to_pixels(x), [self.prompts[i] for i in rows])]
+
+    def reading_labels(self, row: int) -> list[str]:
+        return [self.model.label_name(self.prompts[row])]
 
     def _name(self, i: int, start: Optional[int]) -> str:
         return f"{self.base_names[i]}-t{start}" if self.sweep else self.base_names[i]
@@ -330,14 +424,14 @@ class PreparedSample(Prepared):
     def _chain_figure(self, part: Part, pixels, i: int) -> np.ndarray:
         from diffcli.io.figures import figure
 
-        k = i - part.rows.start
+        k = part.rows.index(i)
         labels = [f"t={t}" for t in part.chain.steps] + ["result"]
         return figure([[*(self.model.to_pixels(x[k : k + 1])[0] for x in part.chain.x_t), pixels[k]]], col_labels=labels, row_labels=[self._name(i, part.start)])
 
     def images(self, part: Part) -> ImageSet:
         pixels = self.model.to_pixels(part.x)
         names = [self._name(i, part.start) for i in part.rows]
-        per_image = [{"seed": self.seeds[i], "prompt": self.prompts[i].text if self.prompts[i] else None, **({"start": part.start} if part.start is not None else {})} for i in part.rows]
+        per_image = [{**self.image_info(i, part.start), "prompt": self.prompts[i].text if self.prompts[i] else None, **({"start": part.start} if part.start is not None else {})} for i in part.rows]
         extras = [(f"{names[k]}-chain", self._chain_figure(part, pixels, i), per_image[k]) for k, i in enumerate(part.rows)] if self.chain else []
         return ImageSet(list(pixels), names, per_image, self.metadata, {}, None, extras)
 
@@ -355,7 +449,8 @@ class PreparedSample(Prepared):
         if self.sweep:  # the SDEdit sweep: the input, then the result at each start, one row per sample
             first = self.model.to_pixels(self.init[:1])[0]
             runs = [whole.images[j * self.count : (j + 1) * self.count] for j in range(len(self.starts))]
-            return figure([[first, *(run[i] for run in runs)] for i in range(self.count)], col_labels=["input", *(f"t={v}" for v in self.starts)], row_labels=self.base_names)
+            labels = [self.base_names[row] for start, row in self.kept if start == self.starts[0]] if self.best_of > 1 else self.base_names
+            return figure([[first, *(run[i] for run in runs)] for i in range(self.count)], col_labels=["input", *(f"t={v}" for v in self.starts)], row_labels=labels)
         if len(whole) == 1:
             return whole.images[0]
         # One labelled row per class or prompt (wrapped every GRID_COLUMNS images), the same cell size
@@ -372,8 +467,8 @@ class PreparedSample(Prepared):
         s = self.settings
         return {
             "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "sampler": s.sampler, "steps": s.steps, "stride": s.stride,
-            "guidance": self.scale, "prompts": [p.text if p else None for p in self.prompts], "starts": self.starts if self.init is not None else None,
-            "seconds": round(self.seconds, 3), "images": self.total_images,
+            "guidance": self.scale, "prompts": [p.text if p else None for p in self.prompts[:: self.best_of]], "starts": self.starts if self.init is not None else None,
+            "seconds": round(self.seconds, 3), "images": self.total_images, **self.best_of_summary(),
         }
 
 
@@ -408,49 +503,100 @@ class AnagramRequest:
     """A visual anagram: reads as `first`, and as `second` after `view`.
 
     eps = w eps(x_t, first) + (1 - w) V^-1(eps(V(x_t), second)), each term CFG-guided (docs/engine.md).
-    view: flip (upside down), rot180, hflip, rot90 (square images) or negate. weight: w in [0, 1].
+    view: flip (upside down), rot180, hflip, rot90 (square images) or negate. weight: w in [0, 1]
+    (None: the illusion default, 0.5). Sampling left unset takes the illusion defaults of the model
+    (diffcli/illusions.py). best_of: make this many candidates per image and keep the one that reads
+    both ways most confidently (the dataset's scoring classifier; CLIP for text-to-image models).
     """
 
     first: str
     second: str
     view: str = "flip"
-    weight: float = 0.5
+    weight: Optional[float] = None
     n: int = 1
     sampling: Sampling = field(default_factory=Sampling)
     seed: Optional[int] = None
     upscale: bool = False
+    best_of: int = 1
 
 
-class PreparedAnagram(Prepared):
+def illusion_sampling(model, sampling: Sampling, kind: str):
+    """(SamplerSettings, guidance scale) of an illusion: the request's choices, else the illusion
+    defaults of the model (diffcli/illusions.py), else the model's own."""
+    from diffcli.illusions import fill_sampling
+
+    checks.optional_integer("steps", sampling.steps, low=1)
+    return resolve_sampling(model, fill_sampling(model, sampling, kind))
+
+
+def anagram_weight(model, weight: Optional[float]) -> float:
+    """An anagram's weight of its first prompt: the given one (checked), else the illusion default."""
+    from diffcli.illusions import defaults
+
+    return defaults(model, "anagram").weight if weight is None else checks.number("weight", weight, low=0.0, high=1.0)
+
+
+class Illusion(Prepared):
+    """What anagrams and hybrids share: one prompt pair, n seeds (times best_of candidates), stage II
+    with the reference's illusion settings."""
+
+    @staticmethod
+    def candidate_seeds(seed: Optional[int], n: int, best_of: int) -> list[int]:
+        """best_of seeds for each of n images: seed, seed + 1, ... (image i: the i-th group)."""
+        return checks.seeds_for(_first_seed(seed, n * best_of), n * best_of)
+
+    def upscale_settings(self):
+        from dataclasses import replace as replaced
+
+        from diffcli.illusions import REFERENCE_STAGE_TWO_STEPS
+
+        return replaced(self.model.upscale_settings(illusion_guidance=self.scale), steps=REFERENCE_STAGE_TWO_STEPS)
+
+    def kept_seeds(self) -> list[int]:
+        """The seed of each image in the result, in order."""
+        return [k["seed"] for k in self.kept.values()] if self.best_of > 1 else list(self.seeds)
+
+
+class PreparedAnagram(Illusion):
     """`anagram`, resolved: n seeds of one pair; each result is written with its view."""
+
+    kind = "anagram"
 
     def __init__(self, model, request: AnagramRequest, batch: Optional[int] = None) -> None:
         n = count("n", request.n)
-        self.weight = checks.number("weight", request.weight, low=0.0, high=1.0)
+        self.weight = anagram_weight(model, request.weight)
         self.view = pick_view(request.view, model)
         a, b = model.resolve_prompt(str(request.first)), model.resolve_prompt(str(request.second))
         if (a.label, a.text) == (b.label, b.text) or (a.label is not None and a.label == b.label):
             console.warn(f"both prompts are {model.label_name(a)!r}: the image only has to read the same both ways")
-        settings, scale = resolve_sampling(model, request.sampling)
-        seed = _first_seed(request.seed, n)
+        best_of = best_of_count(request.best_of)
+        settings, scale = illusion_sampling(model, request.sampling, "anagram")
+        seeds = self.candidate_seeds(request.seed, n, best_of)
         self.a, self.b, self.request = a, b, request
         self.name_a, self.name_b = model.label_name(a), model.label_name(b)
         self.viewed_label = f"{self.name_b} ({request.view})"
-        super().__init__(model, settings, scale, checks.seeds_for(seed, n), f"anagram {self.name_a} / {self.name_b}", upscale=request.upscale, batch=batch)
-        self.metadata = metadata("anagram", model=model.name, seed=seed, view=request.view, weight=self.weight, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
+        super().__init__(model, settings, scale, seeds, f"anagram {self.name_a} / {self.name_b}", upscale=request.upscale, batch=batch, best_of=best_of)
+        self.metadata = metadata("anagram", model=model.name, seed=seeds[0], view=request.view, weight=self.weight, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
 
-    def terms(self, rows: range) -> list:
+    def terms(self, rows: Sequence[int]) -> list:
         from diffcli.illusions import anagram_request
 
         return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.view, self.weight)
 
-    def upscale_settings(self):
-        return self.model.upscale_settings(illusion_guidance=self.scale)
-
-    def upscale_terms(self, rows: range, guidance: float) -> list:
+    def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.illusions import anagram_request
 
         return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), guidance, self.view, self.weight)
+
+    def readings(self, x, rows: Sequence[int]) -> list:
+        k = len(rows)
+        return [
+            self.reader.read(self.model.to_pixels(x), [self.a] * k, [[self.b]] * k),
+            self.reader.read(self.model.to_pixels(self.view.apply(x)), [self.b] * k, [[self.a]] * k),
+        ]
+
+    def reading_labels(self, row: int) -> list[str]:
+        return [self.name_a, self.viewed_label]
 
     def preview(self, x0) -> list:
         return [(self.name_a, [*self.model.to_pixels(x0)]), (self.viewed_label, [*self.model.to_pixels(self.view.apply(x0))])]
@@ -460,9 +606,10 @@ class PreparedAnagram(Prepared):
         images, names, per_image = [], [], []
         for k, i in enumerate(part.rows):
             s = self.seeds[i]
+            info = self.image_info(i, part.start)
             images += [plain[k], viewed[k]]
             names += [f"{safe_label(self.name_a)}-{s}", f"{safe_label(self.name_b)}-{self.request.view}-{s}"]
-            per_image += [{"seed": s}, {"seed": s, "viewed": self.request.view}]
+            per_image += [info, {**info, "viewed": self.request.view}]
         return ImageSet(images, names, per_image, self.metadata)
 
     def layout(self, parts: list[Part], whole: ImageSet):
@@ -471,11 +618,14 @@ class PreparedAnagram(Prepared):
         plain, viewed = whole.images[0::2], whole.images[1::2]
         if len(plain) == 1:
             return figure([[plain[0], viewed[0]]], col_labels=[self.name_a, self.viewed_label])
-        return figure([plain, viewed], row_labels=[self.name_a, self.viewed_label], col_labels=[f"seed {s}" for s in self.seeds])
+        return figure([plain, viewed], row_labels=[self.name_a, self.viewed_label], col_labels=[f"seed {s}" for s in self.kept_seeds()])
 
     def summary(self) -> dict[str, Any]:
-        r = self.request
-        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "view": r.view, "weight": self.weight, "guidance": self.scale, "prompts": [r.first, r.second], "seconds": round(self.seconds, 3)}
+        r, s = self.request, self.settings
+        return {
+            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "view": r.view, "weight": self.weight, "guidance": self.scale,
+            "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.first, r.second], "seconds": round(self.seconds, 3), **self.best_of_summary(),
+        }
 
     @property
     def total_images(self) -> int:
@@ -493,8 +643,11 @@ class HybridRequest:
     """A hybrid image: `far` in its low frequencies (seen from afar), `near` in its high ones.
 
     eps = lowpass(eps(x_t, far)) + highpass(eps(x_t, near)), each CFG-guided (factorized diffusion).
-    kernel / sigma: the Gaussian low-pass (default: 33 / 2 at 64 px, scaled to the model's size).
+    kernel / sigma: the Gaussian low-pass (default: the model's illusion default, diffcli/illusions.py;
+    a sigma alone gets a kernel covering 3 sigma each side).
     explain: lay each result out as hybrid | its low-pass | its high-pass.
+    best_of: make this many candidates per image and keep the one whose low-pass reads as `far` and
+    whole as `near` most confidently (the dataset's scoring classifier; CLIP for text-to-image models).
     """
 
     far: str
@@ -506,38 +659,55 @@ class HybridRequest:
     sampling: Sampling = field(default_factory=Sampling)
     seed: Optional[int] = None
     upscale: bool = False
+    best_of: int = 1
 
 
-class PreparedHybrid(Prepared):
+class PreparedHybrid(Illusion):
     """`hybrid`, resolved: n seeds of one (far, near) pair."""
 
+    kind = "hybrid"
+
     def __init__(self, model, request: HybridRequest, batch: Optional[int] = None) -> None:
+        from diffcli.illusions import defaults
+
         n = count("n", request.n)
         self.kernel, self.sigma = hybrid_filter(model, request.kernel, request.sigma)
+        d = defaults(model, "hybrid")
+        self.low_switch, self.high_switch = d.low_switch, d.high_switch
         a, b = model.resolve_prompt(str(request.far)), model.resolve_prompt(str(request.near))
         if (a.label is not None and a.label == b.label) or (a.label is None and a.text == b.text):
             console.warn(f"both prompts are {model.label_name(a)!r}: the hybrid is just a sample of it")
-        settings, scale = resolve_sampling(model, request.sampling)
-        seed = _first_seed(request.seed, n)
+        best_of = best_of_count(request.best_of)
+        settings, scale = illusion_sampling(model, request.sampling, "hybrid")
+        seeds = self.candidate_seeds(request.seed, n, best_of)
         self.a, self.b, self.request = a, b, request
         self.name_far, self.name_near = model.label_name(a), model.label_name(b)
-        super().__init__(model, settings, scale, checks.seeds_for(seed, n), f"hybrid {self.name_far} / {self.name_near}", upscale=request.upscale, batch=batch)
+        super().__init__(model, settings, scale, seeds, f"hybrid {self.name_far} / {self.name_near}", upscale=request.upscale, batch=batch, best_of=best_of)
         self.shown = (self.kernel, self.sigma)  # the filter at the output's size (scaled after stage II)
-        self.metadata = metadata("hybrid", model=model.name, seed=seed, kernel=self.kernel, sigma=self.sigma, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
+        self.metadata = metadata("hybrid", model=model.name, seed=seeds[0], kernel=self.kernel, sigma=self.sigma, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
 
-    def terms(self, rows: range) -> list:
+    def terms(self, rows: Sequence[int]) -> list:
         from diffcli.illusions import hybrid_request
 
-        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma)
+        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma, self.low_switch, self.high_switch)
 
-    def upscale_settings(self):
-        return self.model.upscale_settings(illusion_guidance=self.scale)
-
-    def upscale_terms(self, rows: range, guidance: float) -> list:
+    def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.illusions import hybrid_request
 
         kernel, sigma = self._filter_for_factor(self.model.upscale_factor)
         return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), guidance, kernel, sigma)
+
+    def readings(self, x, rows: Sequence[int]) -> list:
+        from diffcli.diffusion import filters
+
+        k = len(rows)
+        return [
+            self.reader.read(self.model.to_pixels(filters.lowpass(x, self.kernel, self.sigma)), [self.a] * k, [[self.b]] * k),
+            self.reader.read(self.model.to_pixels(x), [self.b] * k, [[self.a]] * k),
+        ]
+
+    def reading_labels(self, row: int) -> list[str]:
+        return [f"{self.name_far} (afar)", f"{self.name_near} (up close)"]
 
     def preview(self, x0) -> list:
         from diffcli.diffusion import filters
@@ -558,7 +728,7 @@ class PreparedHybrid(Prepared):
         kernel, sigma = self.shown
         self.metadata.update(kernel=kernel, sigma=sigma)
         names = [f"{safe_label(self.name_far)}-{safe_label(self.name_near)}-{self.seeds[i]}" for i in part.rows]
-        return ImageSet(list(self.model.to_pixels(part.x)), names, [{"seed": self.seeds[i]} for i in part.rows], self.metadata)
+        return ImageSet(list(self.model.to_pixels(part.x)), names, [self.image_info(i, part.start) for i in part.rows], self.metadata)
 
     def layout(self, parts: list[Part], whole: ImageSet):
         from diffcli.diffusion import filters
@@ -574,12 +744,15 @@ class PreparedHybrid(Prepared):
             high = self.model.to_pixels(filters.highpass(part.x, kernel, sigma) + (lo + hi) / 2)  # centred on mid-grey
             pixels = self.model.to_pixels(part.x)
             rows += [[pixels[k], low[k], high[k]] for k in range(len(part.rows))]
-        return figure(rows, col_labels=["hybrid", f"low-pass ({self.name_far})", f"high-pass ({self.name_near})"], row_labels=[f"seed {s}" for s in self.seeds] if len(rows) > 1 else None)
+        return figure(rows, col_labels=["hybrid", f"low-pass ({self.name_far})", f"high-pass ({self.name_near})"], row_labels=[f"seed {s}" for s in self.kept_seeds()] if len(rows) > 1 else None)
 
     def summary(self) -> dict[str, Any]:
-        r = self.request
+        r, s = self.request, self.settings
         kernel, sigma = self.shown
-        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "guidance": self.scale, "prompts": [r.far, r.near], "seconds": round(self.seconds, 3)}
+        return {
+            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "guidance": self.scale,
+            "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.far, r.near], "seconds": round(self.seconds, 3), **self.best_of_summary(),
+        }
 
 
 def hybrid(model, request: HybridRequest, progress: ProgressFactory = silent) -> ImageSet:

@@ -193,8 +193,9 @@ def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pair
     return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n, "seconds": round(seconds, 2), **report}
 
 
-def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, on_step: Optional[StepHook] = None) -> dict:
-    """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR."""
+def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, low_switch: float = 0.0, high_switch: float = 1.0, on_step: Optional[StepHook] = None) -> dict:
+    """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR.
+    low_switch / high_switch: where each band changes prompt, as fractions of T (`hybrid_request`)."""
     from diffcli.diffusion import filters
     from diffcli.scoring.classifier import predict
     from diffcli.scoring.scores import hybrid_success
@@ -203,12 +204,13 @@ def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs
     check_labels_match(model, classifier)
     far, near = _pair_rows(pairs, n)
     began = time.perf_counter()
-    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma), len(far), plan, on_step)
+    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma, low_switch, high_switch), len(far), plan, on_step)
     seconds = time.perf_counter() - began
     low = predict(classifier, model.to_pixels(filters.lowpass(x, kernel, sigma))).argmax(1)
     image = predict(classifier, model.to_pixels(x)).argmax(1)
     report = hybrid_success(low, image, [p.label for p in far], [p.label for p in near], model.labels)
-    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, "per_pair": n, "seconds": round(seconds, 2), **report}
+    bands = {} if (low_switch, high_switch) == (0.0, 1.0) else {"low_switch": low_switch, "high_switch": high_switch}
+    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, **bands, "per_pair": n, "seconds": round(seconds, 2), **report}
 
 
 def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int, threshold: float = 0.9, on_step: Optional[StepHook] = None) -> dict:
