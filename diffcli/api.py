@@ -125,6 +125,8 @@ class Model:
         kernel: Optional[int] = None,
         sigma: Optional[float] = None,
         explain: bool = False,
+        far_first: Optional[float] = None,
+        near_last: Optional[float] = None,
         n: int = 1,
         seed: Optional[int] = None,
         sampler: Optional[str] = None,
@@ -137,10 +139,11 @@ class Model:
         progress: Any = True,
     ) -> ImageSet:
         """Hybrid images: `far` in the low frequencies, `near` in the high ones (factorized diffusion);
-        `explain` lays each out as hybrid | low-pass | high-pass. Unset sampling options and filter
-        take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
+        `explain` lays each out as hybrid | low-pass | high-pass. far_first / near_last: the share of
+        the reverse process that follows FAR alone at its start / NEAR alone at its end. Unset sampling
+        options, filter and shares take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
         and keep the one that reads both ways most confidently (`summary["kept"]`)."""
-        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale, best_of)
+        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale, best_of, far_first, near_last)
         return _generate.hybrid(self.loaded, request, _progress.resolve(progress))
 
     def denoise(self, image: Any, **options: Any) -> ImageSet:

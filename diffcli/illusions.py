@@ -27,9 +27,9 @@ class IllusionDefaults:
     sampler / steps / guidance: the reverse process (they may differ from the model's own sampling
     defaults: illusions need more of both). weight: an anagram's weight of the first prompt.
     sigma: a hybrid's low-pass sigma in pixels at `sigma_size` px (scaled with the image size; the
-    kernel is the odd size covering 3 sigma each side). low_switch / high_switch: a hybrid's bands as
-    fractions of T (see `hybrid_terms`): the low band is FAR's from low_switch * T up, the high band
-    NEAR's below high_switch * T.
+    kernel is the odd size covering 3 sigma each side). far_first / near_last: the share of the
+    reverse process (of T, from its start / up to its end) in which a hybrid follows FAR alone (its
+    high band too) / NEAR alone (its low band too); in between, the low band is FAR's and the high NEAR's.
     """
 
     sampler: str
@@ -39,8 +39,8 @@ class IllusionDefaults:
     sigma: float = 2.0
     sigma_size: int = 64
     kernel: Optional[int] = None  # None: from sigma; else this size at sigma_size px (scaled)
-    low_switch: float = 0.0
-    high_switch: float = 1.0
+    far_first: float = 0.0
+    near_last: float = 0.0
 
 
 # Small class models (the embedded mnist / fashion, and models trained with `diffcli train`):
@@ -91,9 +91,11 @@ def hybrid_filter(model: LoadedModel, size: Optional[int] = None) -> tuple[int, 
     return max(3, min(kernel, 2 * size - 1)), sigma  # reflect padding: the half-kernel stays inside
 
 
-def switch_timestep(model: LoadedModel, fraction: float) -> int:
-    """A fraction of the reverse process as a timestep (0 -> 0, 1 -> T)."""
-    return int(round(fraction * model.schedule.timesteps))
+def band_switches(model: LoadedModel, far_first: float, near_last: float) -> tuple[int, Optional[int]]:
+    """`hybrid_terms`' (low_switch, high_switch) timesteps for shares of the reverse process: FAR alone
+    at t >= (1 - far_first) T, NEAR alone at t < near_last T."""
+    T = model.schedule.timesteps
+    return int(round(near_last * T)), (None if far_first <= 0.0 else int(round((1.0 - far_first) * T)))
 
 
 def anagram_request(model: LoadedModel, first: Sequence[Prompt], second: Sequence[Prompt], scale: float, view: View, weight: float = 0.5) -> list[Term]:
@@ -102,9 +104,10 @@ def anagram_request(model: LoadedModel, first: Sequence[Prompt], second: Sequenc
     return anagram_terms(model.condition(first), model.condition(second), null, scale, view, weight)
 
 
-def hybrid_request(model: LoadedModel, far: Sequence[Prompt], near: Sequence[Prompt], scale: float, kernel: int, sigma: float, low_switch: float = 0.0, high_switch: float = 1.0) -> list[Term]:
+def hybrid_request(model: LoadedModel, far: Sequence[Prompt], near: Sequence[Prompt], scale: float, kernel: int, sigma: float, far_first: float = 0.0, near_last: float = 0.0) -> list[Term]:
     """Terms for a batch of hybrids: row i is far[i] in its low frequencies and near[i] in its high.
-    low_switch / high_switch: fractions of T (see `hybrid_terms`)."""
+    far_first / near_last: the shares of the reverse process that follow FAR alone at its start and
+    NEAR alone at its end (`IllusionDefaults`)."""
     null = model.null_condition(len(far)) if scale != 1.0 else None
-    high = None if high_switch >= 1.0 else switch_timestep(model, high_switch)
-    return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma, switch_timestep(model, low_switch), high)
+    low_switch, high_switch = band_switches(model, far_first, near_last)
+    return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma, low_switch, high_switch)

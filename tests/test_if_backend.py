@@ -513,6 +513,29 @@ def test_hybrid_stage_two_uses_both_prompts_and_the_scaled_filter(model, monkeyp
     assert torch.equal(terms[0].filter(low), filters.lowpass(low, 19, 2.0))  # the far terms low-pass at 19 / 2
 
 
+def test_illusions_follow_the_reference_at_both_stages(tiny, model, monkeypatch):
+    """Text-to-image anagrams and hybrids: 30 DDPM steps and CFG 10 at stage I, and stage II with the same
+    scale and step count at noise level 50 (dangeng/visual_anagrams), unless the user asks otherwise."""
+    from diffcli.models.backends.diffusers_pixel import DiffusersModel
+
+    seen = []
+    real = DiffusersModel.upscale
+
+    def spy(self, images, terms, seeds, settings=None, callback=None):
+        seen.append(settings)
+        return real(self, images, terms, seeds, settings, callback)
+
+    monkeypatch.setattr(DiffusersModel, "upscale", spy)
+    for args in (["anagram", OLD_MAN, CAMPFIRE], ["hybrid", OLD_MAN, CAMPFIRE]):
+        r = run_cli([*args, "-m", tiny, "--device", "cpu", "--seed", "0", "--upscale", "--json", "-o", "x.png"])
+        assert r.code == 0, r.stderr
+        summary = r.json()
+        assert (summary["sampler"], summary["steps"], summary["guidance"]) == ("ddpm", 30, 10.0), summary
+        assert (seen[-1].steps, seen[-1].guidance, seen[-1].noise_level) == (30, 10.0, 50)
+    r = run_cli(["anagram", OLD_MAN, CAMPFIRE, "-m", tiny, "--device", "cpu", "--seed", "0", "--stride", "30", "-g", "7", "--json", "-o", "x.png"])
+    assert r.code == 0 and (r.json()["stride"], r.json()["steps"], r.json()["guidance"]) == (30, None, 7.0)  # the course's, when asked
+
+
 def test_upscale_without_an_upscaler_is_a_clear_error(home, pipelines):
     from diffcli.models.backends import load_model
 

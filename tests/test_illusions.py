@@ -139,7 +139,7 @@ def test_eval_generates_illusions_with_the_commands_settings(tiny, task, command
     summary = made.json()
     assert (seen["sampler"], seen["steps"], seen["guidance"]) == (summary["sampler"], summary["steps"], summary["guidance"])
     if task == "hybrid":
-        assert tuple(seen["args"][:2]) == (summary["kernel"], summary["sigma"])
+        assert tuple(seen["args"][:4]) == (summary["kernel"], summary["sigma"], summary["far_first"], summary["near_last"])
     else:
         assert seen["args"][1] == summary["weight"]
 
@@ -237,11 +237,18 @@ def test_best_of_warns_when_no_candidate_reads_as_intended(tiny, fake_reader):
         (["anagram", "6", "9", "--best-of", "0"], 2, "--best-of must be between 1 and 64"),
         (["hybrid", "1", "7", "--best-of", "65"], 2, "--best-of must be between 1 and 64"),
         (["sample", "3", "--best-of", "2", "--chain"], 2, "--best-of keeps one image of several and --chain"),
+        (["hybrid", "1", "7", "--far-first", "1.5"], 2, "--far-first must be in [0, 1]"),
+        (["hybrid", "1", "7", "--far-first", "0.7", "--near-last", "0.5"], 2, "--far-first 0.7 and --near-last 0.5 add up to more than the whole reverse process"),
     ],
 )
 def test_best_of_bad_input(tiny, fake_reader, args, code, message):
     r = run_cli([*args, *tiny, "-o", "x.png"])
     assert r.code == code and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_eval_checks_the_hybrid_shares(tiny):
+    r = run_cli(["eval", "--task", "hybrid", "--near-last", "nan", *tiny])
+    assert r.code == 2 and "--near-last must be a finite number" in r.stderr, r.stderr
 
 
 def test_best_of_needs_something_to_read_against(home):
@@ -290,3 +297,42 @@ def test_clip_reader_prefers_the_prompt_the_image_matches():
     reading = ClipReader(clip).read(red, [Prompt("red"), Prompt("blue")], [[Prompt("blue")], [Prompt("red")]])
     assert reading.correct.tolist() == [True, False]
     assert reading.confidence[0] > 0.5 > reading.confidence[1]
+
+
+def test_eval_best_of_counts_what_the_commands_would_keep():
+    from diffcli.models.backends.base import Prompt
+    from diffcli.scoring.readings import Reading
+    from diffcli.scoring.runner import _best_of
+
+    a, b, c = Prompt("a", 0), Prompt("b", 1), Prompt("c", 2)
+    first, second = [a] * 4 + [c] * 4, [b] * 4 + [a] * 4  # pairs a:b then c:a, two groups of 2 each
+    image = Reading(torch.tensor([0.9] * 8), torch.tensor([True, False, False, False, True, True, True, False]))
+    view = Reading(torch.tensor([0.8] * 8), torch.tensor([True, True, False, True, False, False, True, True]))
+    report = _best_of([image, view], first, second, 2, ("image", "view"), ["a", "b", "c"])
+    assert (report["k"], report["n"], report["successes"]) == (2, 4, 2)
+    assert report["pairs"] == [
+        {"image": "a", "view": "b", "n": 2, "successes": 1, "rate": 0.5},  # group 1: candidate 1 reads both ways; group 2: none
+        {"image": "c", "view": "a", "n": 2, "successes": 1, "rate": 0.5},
+    ]
+
+
+def test_eval_reports_best_of_beside_the_per_seed_rate(home):
+    from test_cli_eval import SHAPES
+    from test_evaluate import write_shapes_folder
+
+    folder = make_tiny_model(home, "shapes-model", timesteps=20, channels=3, labels=list(SHAPES))
+    config = json.loads((folder / "config.json").read_text())
+    config["dataset"] = {"name": "folder:" + str(write_shapes_folder(home.parent / "data" / "shapes"))}
+    config["conditioning"]["aliases"] = {}
+    (folder / "config.json").write_text(json.dumps(config))
+    r = run_cli(["eval", "--model", "shapes-model", "--task", "anagram", "--view", "rot180", "-n", "2", "--best-of", "3", "--steps", "2", "--device", "cpu", "--json"])
+    assert r.code == 0, r.stderr
+    report = r.json()
+    assert report["per_pair"] == 6 and report["n"] == 36  # 6 ordered pairs x 2 images x 3 candidates
+    best = report["best_of"]
+    assert best["k"] == 3 and best["n"] == 12 and len(best["pairs"]) == 6
+    assert best["rate"] >= report["rate"] - 1e-9  # keeping the best of 3 never does worse than one seed on average
+    table = run_cli(["eval", "--model", "shapes-model", "--task", "hybrid", "-n", "1", "--best-of", "2", "--steps", "2", "--device", "cpu"])
+    assert table.code == 0 and "with --best-of 2:" in table.stdout and "of 6 images read both ways" in table.stdout
+    bad = run_cli(["eval", "--model", "shapes-model", "--best-of", "2", "--device", "cpu"])
+    assert bad.code == 2 and "--best-of is measured for --task anagram and hybrid" in bad.stderr

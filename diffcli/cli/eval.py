@@ -31,6 +31,8 @@ def evaluate(
     pairs: Annotated[Optional[str], typer.Option("--pairs", metavar="A:B,...", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
     kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", rich_help_panel=ILLUSION, help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
     sigma: Annotated[Optional[float], typer.Option("--sigma", metavar="PIXELS", rich_help_panel=ILLUSION, help="Task hybrid: low-pass sigma (default scaled to the model).")] = None,
+    far_first: Annotated[Optional[float], typer.Option("--far-first", metavar="SHARE", rich_help_panel=ILLUSION, help="Task hybrid: share of the reverse process that follows FAR alone at its start (default: the hybrid command's).")] = None,
+    near_last: Annotated[Optional[float], typer.Option("--near-last", metavar="SHARE", rich_help_panel=ILLUSION, help="Task hybrid: share of the reverse process that follows NEAR alone at its end (default: the hybrid command's).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="INT", rich_help_panel=TASK, help="Images generated per batch.")] = 250,
     dataset: Annotated[Optional[str], typer.Option("--dataset", metavar="NAME", rich_help_panel=DATA, autocompletion=choices(*DATASETS), help="Grade against this dataset (default: the one the model was trained on).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", metavar="DIR", rich_help_panel=DATA, help="Where the dataset's files are (default: $DIFFCLI_DATA, else where the model was trained from).")] = None,
@@ -42,6 +44,7 @@ def evaluate(
     plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", rich_help_panel="Output", help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
     record: Annotated[bool, typer.Option("--record", metavar="", rich_help_panel="Output", help="Store the headline figures in the model's config.json (metrics.eval).")] = False,
     seed: Annotated[int, typer.Option("--seed", metavar="INT", rich_help_panel="Sampling", help="First seed; image i uses seed + i (fixed by default, so scores repeat).")] = 0,
+    best_of: Annotated[int, typer.Option("--best-of", metavar="K", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: also measure what --best-of K keeps (n images per pair from n*K seeds).")] = 1,
     *,
     sampling: SamplingOptions,
     run: RunOptions,
@@ -59,7 +62,7 @@ def evaluate(
 
     request = EvalRequest(
         task, n, scorer, view, weight, pairs, kernel, sigma, sampling.engine(), batch_size, dataset, data_dir,
-        retrain_classifier, clip_model, clip_pretrained, clip_weights, template, record, seed,
+        retrain_classifier, clip_model, clip_pretrained, clip_weights, template, record, seed, best_of, far_first, near_last,
     )
     check(request)
     if plot is not None:
@@ -138,11 +141,14 @@ def _print_report(report: dict) -> None:
         out.print(f"recognisable (accuracy >= {_percent(report['threshold'])} to the end): clean estimate {where(at)}, noisy image {where(noisy_at)}; {grader}", markup=False)
         return
     roles = ("image", "view") if report["task"] == "anagram" else ("far", "near")
-    what = f"view {report['view']}" if report["task"] == "anagram" else f"low-pass {report['kernel']}/{report['sigma']:g}"
+    what = f"view {report['view']}" if report["task"] == "anagram" else f"low-pass {report['kernel']}/{report['sigma']:g}, FAR alone for the first {_percent(report['far_first'])}, NEAR alone for the last {_percent(report['near_last'])}"
     table = Table(title=f"{report['model']}: {report['task']}s, {what}, {report['per_pair']} seeds per pair, {settings}")
     for col in (roles[0], roles[1], "n", "success", f"{roles[0]} ok", f"{roles[1]} ok"):
         table.add_column(col, justify="right")
     for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0)):
         table.add_row(p[roles[0]], p[roles[1]], str(p["n"]), _percent(p["rate"]), _percent(p[f"{roles[0]}_rate"]), _percent(p[f"{roles[1]}_rate"]))
     out.print(table)
-    out.print(f"success {_percent(report['rate'])} ({report['successes']}/{report['n']}); {grader}", markup=False)
+    out.print(f"success {_percent(report['rate'])} per seed ({report['successes']}/{report['n']}); {grader}", markup=False)
+    best = report.get("best_of")
+    if best:
+        out.print(f"with --best-of {best['k']}: {_percent(best['rate'])} of {best['n']} images read both ways ({best['successes']}/{best['n']})", markup=False)

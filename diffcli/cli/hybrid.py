@@ -24,6 +24,8 @@ def hybrid(
     kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", help="Gaussian low-pass kernel size, odd (default: the model's illusion default, see docs/illusions.md).", rich_help_panel=ILLUSION_PANEL)] = None,
     sigma: Annotated[Optional[float], typer.Option("--sigma", metavar="PIXELS", help="Gaussian low-pass sigma in pixels (default: the model's illusion default; a sigma alone gets a kernel of 3 sigma each side).", rich_help_panel=ILLUSION_PANEL)] = None,
     explain: Annotated[bool, typer.Option("--explain", metavar="", help="Lay each result out as hybrid | its low-pass | its high-pass.", rich_help_panel=ILLUSION_PANEL)] = False,
+    far_first: Annotated[Optional[float], typer.Option("--far-first", metavar="SHARE", help="Share of the reverse process (from its start) that follows FAR alone, its high frequencies too (default: the model's illusion default).", rich_help_panel=ILLUSION_PANEL)] = None,
+    near_last: Annotated[Optional[float], typer.Option("--near-last", metavar="SHARE", help="Share of the reverse process (up to its end) that follows NEAR alone, its low frequencies too (default: the model's illusion default).", rich_help_panel=ILLUSION_PANEL)] = None,
     best_of: BestOf = 1,
     *,
     sampling: SamplingOptions,
@@ -41,5 +43,5 @@ def hybrid(
     from diffcli.jobs.generate import HybridRequest, load_generator, prepare
 
     model = load_generator(run.model, run.device, "ema", sampling.offload, sampling.upscale)
-    request = HybridRequest(far, near, kernel, sigma, explain, sampling.n, sampling.engine(), run.seed, sampling.upscale, best_of)
+    request = HybridRequest(far, near, kernel, sigma, explain, sampling.n, sampling.engine(), run.seed, sampling.upscale, best_of, far_first, near_last)
     common.run_images(prepare(model, request), run, "hybrid.png")

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from diffcli import console
 from diffcli.errors import DiffcliError, UsageError
 from diffcli import checks
-from diffcli.jobs.generate import Sampling, anagram_weight, count, hybrid_filter, illusion_sampling, pick_view, resolve_sampling
+from diffcli.jobs.generate import Sampling, anagram_weight, best_of_count, count, hybrid_bands, hybrid_filter, illusion_sampling, pick_view, resolve_sampling
 from diffcli.jobs.progress import ProgressFactory, silent
 
 TASKS = ("sample", "anagram", "hybrid", "chain")
@@ -35,6 +35,8 @@ class EvalRequest:
     seed: the first seed; image i uses seed + i (fixed, so scores repeat).
     Tasks anagram and hybrid generate exactly as the `anagram` and `hybrid` commands do: what the
     request leaves out (sampler, steps, guidance, weight, filter) takes the same illusion defaults.
+    best_of: tasks anagram and hybrid: also report what `best_of` K would keep (n images per pair
+    from n * K seeds; the per-seed figures then cover all n * K).
     """
 
     task: str = "sample"
@@ -56,6 +58,9 @@ class EvalRequest:
     template: Optional[str] = None
     record: bool = False
     seed: int = 0
+    best_of: int = 1
+    far_first: Optional[float] = None
+    near_last: Optional[float] = None
 
 
 def check(request: EvalRequest) -> int:
@@ -69,6 +74,9 @@ def check(request: EvalRequest) -> int:
     if request.weight is not None:
         checks.number("weight", request.weight, low=0.0, high=1.0)
     checks.seed(request.seed)
+    best_of = best_of_count(request.best_of)
+    if best_of > 1 and request.task not in ("anagram", "hybrid"):
+        raise UsageError("`best_of` is measured for `task` anagram and hybrid", "leave it out for this task")
     return n
 
 
@@ -87,6 +95,7 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     plan = runner.GenerationPlan(settings, scale, request.seed, request.batch_size)
     view = pick_view(request.view, model) if task == "anagram" else None
     filter_size = hybrid_filter(model, request.kernel, request.sigma) if task == "hybrid" else None
+    bands = hybrid_bands(model, request.far_first, request.near_last) if task == "hybrid" else None
     pair_list = runner.parse_pairs(request.pairs, model) if task in ("anagram", "hybrid") else []
     spec = runner.dataset_of(model, request.dataset)
     where = runner.data_dir_for(model, spec, request.data_dir)
@@ -104,17 +113,14 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
 
         clip = load_clip(request.clip_model, request.clip_pretrained, model.device, weights=request.clip_weights)
 
-    images = n * len(pair_list) if task in ("anagram", "hybrid") else n * (len(model.labels) if model.cond_type == "class" else len(classifier.label_names))
+    images = n * request.best_of * len(pair_list) if task in ("anagram", "hybrid") else n * (len(model.labels) if model.cond_type == "class" else len(classifier.label_names))
     title = f"eval {model.name} ({task}, {images} images)"
     with progress(title, total=runner.total_steps(model, plan, images), unit="step") as view_:
         hook = lambda i, t, x_t, x0: view_.advance(1)  # noqa: E731
         if task == "anagram":
-            report = runner.evaluate_anagrams(model, classifier, plan, pair_list, n, view, anagram_weight(model, request.weight), hook)
+            report = runner.evaluate_anagrams(model, classifier, plan, pair_list, n, view, anagram_weight(model, request.weight), hook, request.best_of)
         elif task == "hybrid":
-            from diffcli.illusions import defaults
-
-            bands = defaults(model, "hybrid")
-            report = runner.evaluate_hybrids(model, classifier, plan, pair_list, n, *filter_size, bands.low_switch, bands.high_switch, on_step=hook)
+            report = runner.evaluate_hybrids(model, classifier, plan, pair_list, n, *filter_size, *bands, on_step=hook, best_of=request.best_of)
         elif task == "chain":
             report = runner.evaluate_chain(model, classifier, plan, n, on_step=hook)
         else:

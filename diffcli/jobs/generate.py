@@ -645,6 +645,8 @@ class HybridRequest:
     eps = lowpass(eps(x_t, far)) + highpass(eps(x_t, near)), each CFG-guided (factorized diffusion).
     kernel / sigma: the Gaussian low-pass (default: the model's illusion default, diffcli/illusions.py;
     a sigma alone gets a kernel covering 3 sigma each side).
+    far_first / near_last: the share of the reverse process (of T) that follows FAR alone at its start
+    (its high frequencies too) and NEAR alone at its end (default: the model's illusion default).
     explain: lay each result out as hybrid | its low-pass | its high-pass.
     best_of: make this many candidates per image and keep the one whose low-pass reads as `far` and
     whole as `near` most confidently (the dataset's scoring classifier; CLIP for text-to-image models).
@@ -660,6 +662,20 @@ class HybridRequest:
     seed: Optional[int] = None
     upscale: bool = False
     best_of: int = 1
+    far_first: Optional[float] = None
+    near_last: Optional[float] = None
+
+
+def hybrid_bands(model, far_first: Optional[float], near_last: Optional[float]) -> tuple[float, float]:
+    """A hybrid's (far_first, near_last): the given ones (checked), else the model's illusion defaults."""
+    from diffcli.illusions import defaults
+
+    d = defaults(model, "hybrid")
+    far_first = d.far_first if far_first is None else checks.number("far_first", far_first, low=0.0, high=1.0)
+    near_last = d.near_last if near_last is None else checks.number("near_last", near_last, low=0.0, high=1.0)
+    if far_first + near_last > 1.0:
+        raise UsageError(f"`far_first` {far_first:g} and `near_last` {near_last:g} add up to more than the whole reverse process", "keep their sum at most 1")
+    return far_first, near_last
 
 
 class PreparedHybrid(Illusion):
@@ -668,12 +684,9 @@ class PreparedHybrid(Illusion):
     kind = "hybrid"
 
     def __init__(self, model, request: HybridRequest, batch: Optional[int] = None) -> None:
-        from diffcli.illusions import defaults
-
         n = count("n", request.n)
         self.kernel, self.sigma = hybrid_filter(model, request.kernel, request.sigma)
-        d = defaults(model, "hybrid")
-        self.low_switch, self.high_switch = d.low_switch, d.high_switch
+        self.far_first, self.near_last = hybrid_bands(model, request.far_first, request.near_last)
         a, b = model.resolve_prompt(str(request.far)), model.resolve_prompt(str(request.near))
         if (a.label is not None and a.label == b.label) or (a.label is None and a.text == b.text):
             console.warn(f"both prompts are {model.label_name(a)!r}: the hybrid is just a sample of it")
@@ -684,12 +697,12 @@ class PreparedHybrid(Illusion):
         self.name_far, self.name_near = model.label_name(a), model.label_name(b)
         super().__init__(model, settings, scale, seeds, f"hybrid {self.name_far} / {self.name_near}", upscale=request.upscale, batch=batch, best_of=best_of)
         self.shown = (self.kernel, self.sigma)  # the filter at the output's size (scaled after stage II)
-        self.metadata = metadata("hybrid", model=model.name, seed=seeds[0], kernel=self.kernel, sigma=self.sigma, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
+        self.metadata = metadata("hybrid", model=model.name, seed=seeds[0], kernel=self.kernel, sigma=self.sigma, far_first=self.far_first, near_last=self.near_last, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
 
     def terms(self, rows: Sequence[int]) -> list:
         from diffcli.illusions import hybrid_request
 
-        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma, self.low_switch, self.high_switch)
+        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma, self.far_first, self.near_last)
 
     def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.illusions import hybrid_request
@@ -750,7 +763,7 @@ class PreparedHybrid(Illusion):
         r, s = self.request, self.settings
         kernel, sigma = self.shown
         return {
-            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "guidance": self.scale,
+            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "far_first": self.far_first, "near_last": self.near_last, "guidance": self.scale,
             "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.far, r.near], "seconds": round(self.seconds, 3), **self.best_of_summary(),
         }
 

@@ -28,6 +28,7 @@ class Reading:
 
     confidence: torch.Tensor  # [N] in [0, 1]
     correct: torch.Tensor  # [N] bool
+    predicted: Optional[torch.Tensor] = None  # [N] the classifier's top class (classifier readers)
 
 
 class ClassifierReader:
@@ -44,7 +45,8 @@ class ClassifierReader:
         probs = predict(self.classifier, pixels)
         labels = torch.tensor([int(p.label) for p in targets])
         confidence = probs[torch.arange(len(labels)), labels]
-        return Reading(confidence, probs.argmax(1) == labels)
+        predicted = probs.argmax(1)
+        return Reading(confidence, predicted == labels, predicted)
 
 
 class ClipReader:

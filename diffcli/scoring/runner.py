@@ -175,42 +175,70 @@ def _pair_rows(pairs: Sequence[tuple[Prompt, Prompt]], n: int) -> tuple[list[Pro
     return first, second
 
 
-def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, view, weight: float = 0.5, on_step: Optional[StepHook] = None) -> dict:
-    """Anagram success over n seeds per pair: the image reads as A and its view as B."""
-    from diffcli.scoring.classifier import predict
+def _best_of(readings, first: Sequence[Prompt], second: Sequence[Prompt], best_of: int, roles: tuple[str, str], label_names: Sequence[str]) -> dict:
+    """What `best_of` would keep from consecutive groups of `best_of` candidates (the commands' own
+    `choose`): the share of groups whose kept candidate reads as intended both ways, overall and per pair."""
+    from diffcli.scoring.readings import choose
+
+    keep, every = choose(readings, best_of)
+    pairs: dict[tuple[int, int], list[bool]] = {}
+    for group, reads in enumerate(every):
+        row = group * best_of
+        pairs.setdefault((first[row].label, second[row].label), []).append(reads)
+    return {
+        "k": best_of,
+        "n": len(every),
+        "successes": int(sum(every)),
+        "rate": sum(every) / len(every) if every else None,
+        "pairs": [{roles[0]: label_names[a], roles[1]: label_names[b], "n": len(r), "successes": int(sum(r)), "rate": sum(r) / len(r)} for (a, b), r in pairs.items()],
+    }
+
+
+def _readings(classifier, pixels_by_reading, targets_by_reading) -> list:
+    from diffcli.scoring.readings import ClassifierReader
+
+    reader = ClassifierReader(classifier)
+    return [reader.read(pixels, targets) for pixels, targets in zip(pixels_by_reading, targets_by_reading)]
+
+
+def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, view, weight: float = 0.5, on_step: Optional[StepHook] = None, best_of: int = 1) -> dict:
+    """Anagram success over n seeds per pair: the image reads as A and its view as B.
+
+    best_of K > 1: n images per pair from n * K seeds; the per-seed figures cover every seed, and
+    `best_of` the share of images whose kept candidate (as `anagram --best-of K` keeps it) reads both ways."""
     from diffcli.scoring.scores import anagram_success
     from diffcli.illusions import anagram_request
 
     check_labels_match(model, classifier)
     view.check_fits(model.size, model.size)
-    first, second = _pair_rows(pairs, n)
+    first, second = _pair_rows(pairs, n * best_of)
     began = time.perf_counter()
     x = generate_batches(model, lambda rows: anagram_request(model, first[rows], second[rows], plan.scale, view, weight), len(first), plan, on_step)
     seconds = time.perf_counter() - began
-    image = predict(classifier, model.to_pixels(x)).argmax(1)
-    viewed = predict(classifier, model.to_pixels(view.apply(x))).argmax(1)
-    report = anagram_success(image, viewed, [p.label for p in first], [p.label for p in second], model.labels)
-    return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n, "seconds": round(seconds, 2), **report}
+    readings = _readings(classifier, [model.to_pixels(x), model.to_pixels(view.apply(x))], [first, second])
+    report = anagram_success(readings[0].predicted, readings[1].predicted, [p.label for p in first], [p.label for p in second], model.labels)
+    extra = {"best_of": _best_of(readings, first, second, best_of, ("image", "view"), model.labels)} if best_of > 1 else {}
+    return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n * best_of, "seconds": round(seconds, 2), **report, **extra}
 
 
-def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, low_switch: float = 0.0, high_switch: float = 1.0, on_step: Optional[StepHook] = None) -> dict:
+def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs, n: int, kernel: int, sigma: float, far_first: float = 0.0, near_last: float = 0.0, on_step: Optional[StepHook] = None, best_of: int = 1) -> dict:
     """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR.
-    low_switch / high_switch: where each band changes prompt, as fractions of T (`hybrid_request`)."""
+    far_first / near_last: the shares of the reverse process with one prompt alone (`hybrid_request`).
+    best_of: as for `evaluate_anagrams`."""
     from diffcli.diffusion import filters
-    from diffcli.scoring.classifier import predict
     from diffcli.scoring.scores import hybrid_success
     from diffcli.illusions import hybrid_request
 
     check_labels_match(model, classifier)
-    far, near = _pair_rows(pairs, n)
+    far, near = _pair_rows(pairs, n * best_of)
     began = time.perf_counter()
-    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma, low_switch, high_switch), len(far), plan, on_step)
+    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma, far_first, near_last), len(far), plan, on_step)
     seconds = time.perf_counter() - began
-    low = predict(classifier, model.to_pixels(filters.lowpass(x, kernel, sigma))).argmax(1)
-    image = predict(classifier, model.to_pixels(x)).argmax(1)
-    report = hybrid_success(low, image, [p.label for p in far], [p.label for p in near], model.labels)
-    bands = {} if (low_switch, high_switch) == (0.0, 1.0) else {"low_switch": low_switch, "high_switch": high_switch}
-    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, **bands, "per_pair": n, "seconds": round(seconds, 2), **report}
+    readings = _readings(classifier, [model.to_pixels(filters.lowpass(x, kernel, sigma)), model.to_pixels(x)], [far, near])
+    report = hybrid_success(readings[0].predicted, readings[1].predicted, [p.label for p in far], [p.label for p in near], model.labels)
+    bands = {"far_first": far_first, "near_last": near_last}
+    extra = {"best_of": _best_of(readings, far, near, best_of, ("far", "near"), model.labels)} if best_of > 1 else {}
+    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, **bands, "per_pair": n * best_of, "seconds": round(seconds, 2), **report, **extra}
 
 
 def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int, threshold: float = 0.9, on_step: Optional[StepHook] = None) -> dict:
