@@ -1,0 +1,194 @@
+"""The study behind the illusion defaults (docs/illusions.md, "What raises success per seed").
+
+Each row is one measurement over all 90 ordered digit pairs with the MNIST scoring classifier, through
+the same generation and scoring code as `diffcli eval --task anagram|hybrid` (scoring/runner.py). Rows
+whose settings the commands offer print the equivalent `diffcli eval` command; a few try combinations
+the commands do not offer (a weight that alternates per step, a guidance scale that changes over time,
+the other prompt as a negative, one CFG scale per hybrid band) and build their guidance terms here.
+
+    python scripts/illusions_study.py [--rows a1,h3] [--model mnist] [--data-dir DIR]
+
+prints one line per row (its rate, each reading's rate, the command) and, at the end, a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+BIG = 1 << 62  # above every timestep
+
+
+@dataclass
+class Row:
+    key: str
+    what: str
+    task: str  # anagram or hybrid
+    options: dict  # eval options (view, sampler, steps, guidance, kernel, sigma, far_first, near_last)
+    n: int = 2
+    seed: int = 100
+    custom: dict = field(default_factory=dict)  # terms the commands do not offer
+
+
+def rows() -> list[Row]:
+    a = {"view": "rot180", "sampler": "ddim", "steps": 20}
+    f = {"view": "flip", "sampler": "ddim", "steps": 20}
+    h = {"sampler": "ddim", "steps": 20, "guidance": 5.0, "kernel": 13, "sigma": 1.75, "far_first": 0.2}
+    out = [Row("a1", "rot180, DDIM 20, CFG 2 (before)", "anagram", {**a, "guidance": 2.0})]
+    out += [Row(f"a{i}", f"rot180, DDIM 20, CFG {g:g}", "anagram", {**a, "guidance": g}) for i, g in enumerate((3.0, 4.0, 5.0, 6.0, 7.0), 2)]
+    out += [
+        Row("a7", "rot180, DDIM 10, CFG 5", "anagram", {**a, "steps": 10, "guidance": 5.0}),
+        Row("a8", "rot180, DDIM 50, CFG 5", "anagram", {**a, "steps": 50, "guidance": 5.0}),
+        Row("a9", "rot180, DDPM 50, CFG 5 (stochastic)", "anagram", {**a, "sampler": "ddpm", "steps": 50, "guidance": 5.0}),
+        Row("a10", "rot180, DDPM 100, CFG 5 (stochastic)", "anagram", {**a, "sampler": "ddpm", "steps": 100, "guidance": 5.0}),
+        Row("a11", "rot180, DDIM 50 eta 1, CFG 5 (stochastic)", "anagram", {**a, "steps": 50, "eta": 1.0, "guidance": 5.0}),
+        Row("a12", "rot180, Heun 10, CFG 5", "anagram", {**a, "sampler": "heun", "steps": 10, "guidance": 5.0}),
+        Row("a13", "rot180, DPM++ 20, CFG 5", "anagram", {**a, "sampler": "dpm++", "steps": 20, "guidance": 5.0}),
+        Row("a14", "rot180, DDIM 20, CFG 5, weight 1 / 0 alternating per step", "anagram", {**a, "guidance": 5.0}, custom={"alternate": True}),
+        Row("a15", "rot180, DDIM 20, CFG 8 falling to 2", "anagram", {**a, "guidance": 8.0}, custom={"guidance_late": 2.0}),
+        Row("a16", "rot180, DDIM 20, CFG 2 rising to 8", "anagram", {**a, "guidance": 2.0}, custom={"guidance_late": 8.0}),
+        Row("a17", "rot180, DDIM 20, CFG 5, negative: half the other prompt", "anagram", {**a, "guidance": 5.0}, custom={"negative": 0.5}),
+        Row("a18", "rot180, DDIM 20, CFG 5, negative: the other prompt", "anagram", {**a, "guidance": 5.0}, custom={"negative": 1.0}),
+    ]
+    out += [Row(f"a{i}", f"flip, DDIM 20, CFG {g:g}", "anagram", {**f, "guidance": g}) for i, g in enumerate((3.0, 4.0, 5.0, 6.0, 7.0), 19)]
+    out += [
+        Row("a24", "rot180, DDIM 20, CFG 5, 5 seeds a pair", "anagram", {**a, "guidance": 5.0}, n=5),
+        Row("a25", "flip, DDIM 20, CFG 5, 5 seeds a pair", "anagram", {**f, "guidance": 5.0}, n=5),
+    ]
+    out += [Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0}) for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)]
+    out += [
+        Row("h6", "sigma 1.75, CFG 3", "hybrid", {**h, "guidance": 3.0, "far_first": 0.0}),
+        Row("h7", "sigma 1.75, CFG 7", "hybrid", {**h, "guidance": 7.0, "far_first": 0.0}),
+        Row("h8", "sigma 1.75, CFG 5, FAR alone for the first 10%", "hybrid", {**h, "far_first": 0.1}),
+        Row("h9", "sigma 1.75, CFG 5, FAR alone for the first 20%", "hybrid", dict(h)),
+        Row("h10", "sigma 1.75, CFG 5, FAR alone for the first 30%", "hybrid", {**h, "far_first": 0.3}),
+        Row("h11", "sigma 1.75, CFG 5, FAR alone for the first 40%", "hybrid", {**h, "far_first": 0.4}),
+        Row("h12", "sigma 1.75, CFG 5, NEAR alone for the last 20%", "hybrid", {**h, "far_first": 0.0, "near_last": 0.2}),
+        Row("h13", "sigma 1.75, CFG 5, NEAR alone for the last 40%", "hybrid", {**h, "far_first": 0.0, "near_last": 0.4}),
+        Row("h14", "sigma 1.75, CFG 5, FAR first 20%, NEAR last 20%", "hybrid", {**h, "near_last": 0.2}),
+        Row("h15", "sigma 1.75, FAR first 20%, DDIM 50", "hybrid", {**h, "steps": 50}),
+        Row("h16", "sigma 1.75, FAR first 20%, DDPM 100 (stochastic)", "hybrid", {**h, "sampler": "ddpm", "steps": 100}),
+        Row("h17", "sigma 1.75, FAR first 20%, CFG 3 for FAR, 7 for NEAR", "hybrid", dict(h), custom={"far_guidance": 3.0, "near_guidance": 7.0}),
+        Row("h18", "sigma 1.75, FAR first 20%, CFG 7 for FAR, 3 for NEAR", "hybrid", dict(h), custom={"far_guidance": 7.0, "near_guidance": 3.0}),
+        Row("h19", "sigma 1.75, FAR first 20%, CFG 5 for FAR, 8 for NEAR", "hybrid", dict(h), custom={"far_guidance": 5.0, "near_guidance": 8.0}),
+        Row("h20", "sigma 1.75, FAR first 20%, CFG 5, 5 seeds a pair", "hybrid", dict(h), n=5),
+        Row("h21", "sigma 1.75, FAR first 20%, CFG 4, 5 seeds a pair", "hybrid", {**h, "guidance": 4.0}, n=5),
+        Row("h22", "sigma 1.75, FAR first 20%, CFG 6, 5 seeds a pair", "hybrid", {**h, "guidance": 6.0}, n=5),
+        Row("h23", "sigma 2, FAR first 20%, CFG 5, 5 seeds a pair", "hybrid", {**h, "sigma": 2.0}, n=5),
+        Row("h24", "sigma 2, CFG 5, 5 seeds a pair", "hybrid", {**h, "sigma": 2.0, "far_first": 0.0}, n=5),
+        Row("h25", "sigma 1.75, FAR first 10%, CFG 5, 5 seeds a pair", "hybrid", {**h, "far_first": 0.1}, n=5),
+    ]
+    return out
+
+
+def command(row: Row, model: str) -> Optional[str]:
+    """The `diffcli eval` command that measures the same row (None for custom terms)."""
+    if row.custom:
+        return None
+    flags = [f"--task {row.task}", f"-n {row.n}", f"--seed {row.seed}"] + ([f"-m {model}"] if model != "mnist" else [])
+    names = {"view": "--view", "sampler": "--sampler", "steps": "--steps", "guidance": "-g", "eta": "--eta", "kernel": "--kernel", "sigma": "--sigma", "far_first": "--far-first", "near_last": "--near-last"}
+    flags += [f"{names[k]} {v:g}" if isinstance(v, float) else f"{names[k]} {v}" for k, v in row.options.items()]
+    return "diffcli eval " + " ".join(flags)
+
+
+def custom_terms(model, row: Row, first, second, timesteps):
+    """Guidance terms the commands do not offer, one segment per reverse step."""
+    from diffcli.diffusion import filters
+    from diffcli.diffusion.guidance import Term, classifier_free
+    from diffcli.diffusion.views import VIEWS, get_view
+
+    null = model.null_condition(len(first))
+    a, b = model.condition(first), model.condition(second)
+    c = row.custom
+    terms: list = []
+    if row.task == "hybrid":
+        k, s = row.options["kernel"], row.options["sigma"]
+        low, high = (lambda e: filters.lowpass(e, k, s)), (lambda e: filters.highpass(e, k, s))
+        top = round((1 - row.options.get("far_first", 0.0)) * model.schedule.timesteps)
+        terms += classifier_free(a, null, c["far_guidance"], filter=low)
+        terms += classifier_free(b, null, c["near_guidance"], filter=high, during=(0, top))
+        terms += classifier_free(a, null, c["far_guidance"], filter=high, during=(top, BIG))
+        return terms
+    view, identity = get_view(row.options["view"]), VIEWS["identity"]
+    T = model.schedule.timesteps
+    for i, t in enumerate(timesteps):
+        during = (t, timesteps[i - 1] if i else BIG)
+        w = (1.0 if i % 2 == 0 else 0.0) if c.get("alternate") else 0.5
+        scale = row.options["guidance"]
+        if "guidance_late" in c:  # linear in t: the given scale at t = T, guidance_late at t = 0
+            scale = c["guidance_late"] + (scale - c["guidance_late"]) * t / T
+        share = c.get("negative", 0.0)  # of the other prompt in each term's negative (CFG's unconditional)
+        for cond, other, v, weight in ((a, b, identity, w), (b, a, view, 1 - w)):
+            if weight == 0:
+                continue
+            terms.append(Term(cond, weight * scale, v, during=during))
+            if share:
+                terms.append(Term(other, weight * (1 - scale) * share, v, during=during))
+            if share != 1:
+                terms.append(Term(null, weight * (1 - scale) * (1 - share), v, unconditional=True, during=during))
+    return terms
+
+
+def measure(model, classifier, row: Row) -> dict:
+    import diffcli
+    from diffcli.diffusion import filters
+    from diffcli.diffusion.views import get_view
+    from diffcli.generation import plan_timesteps
+    from diffcli.jobs.generate import Sampling, resolve_sampling
+    from diffcli.scoring import runner
+    from diffcli.scoring.classifier import predict
+    from diffcli.scoring.scores import anagram_success, hybrid_success
+
+    if not row.custom:
+        return diffcli.evaluate(model, row.task, n=row.n, seed=row.seed, progress=False, **row.options)
+    o = row.options
+    settings, scale = resolve_sampling(model, Sampling(o["sampler"], o["steps"], None, o.get("guidance"), o.get("eta", 0.0)))
+    plan = runner.GenerationPlan(settings, scale, row.seed, 250)
+    pairs = runner.parse_pairs(None, model)
+    first = [p for p, _ in pairs for _ in range(row.n)]
+    second = [q for _, q in pairs for _ in range(row.n)]
+    timesteps = plan_timesteps(model.schedule, settings)
+    x = runner.generate_batches(model, lambda rows_: custom_terms(model, row, first[rows_], second[rows_], timesteps), len(first), plan)
+    labels = ([p.label for p in first], [p.label for p in second])
+    if row.task == "anagram":
+        view = get_view(o["view"])
+        one, two = (predict(classifier, model.to_pixels(v)).argmax(1) for v in (x, view.apply(x)))
+        return anagram_success(one, two, *labels, model.labels)
+    one, two = (predict(classifier, model.to_pixels(v)).argmax(1) for v in (filters.lowpass(x, o["kernel"], o["sigma"]), x))
+    return hybrid_success(one, two, *labels, model.labels)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default=None, help="comma-separated row keys (default: all)")
+    parser.add_argument("--model", default="mnist")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+
+    import diffcli
+    from diffcli.scoring import runner
+    from diffcli.scoring.classifier import load_or_train_classifier
+
+    model = diffcli.load(args.model).loaded
+    spec = runner.dataset_of(model, None)
+    classifier = load_or_train_classifier(spec, data_dir=runner.data_dir_for(model, spec, args.data_dir), device=model.device)
+    chosen = [r for r in rows() if args.rows is None or r.key in args.rows.split(",")]
+    table = ["| row | settings | seeds | success | readings | command |", "|---|---|---|---|---|---|"]
+    for row in chosen:
+        started = time.perf_counter()
+        report = measure(model, classifier, row)
+        roles = ("image", "view") if row.task == "anagram" else ("far", "near")
+        readings = f"{roles[0]} {100 * report[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * report[roles[1] + '_rate']:.0f}%"
+        cmd = command(row, args.model)
+        line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'scripts/illusions_study.py --rows ' + row.key} |"
+        table.append(line)
+        print(f"{row.key}: {100 * report['rate']:.1f}% ({readings}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print("\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
