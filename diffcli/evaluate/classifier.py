@@ -356,9 +356,13 @@ def load_or_train_classifier(
         if shipped.available(dataset_spec):
             notify(f"scoring with {name} from the registry, which takes precedence over the shipped one (`diffcli models rm {name} --yes` returns to it)")
         return classifier
-    if not retrain and shipped.available(dataset_spec):
+    has_shipped = shipped.available(dataset_spec)
+    if has_shipped and not retrain:
         return shipped.load_classifier(dataset_spec, torch_device)
-    notify(f"training the {dataset_spec} scoring classifier (cached as model {name!r})")
+    if has_shipped:
+        notify(f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)")
+    else:
+        notify(f"training the {dataset_spec} scoring classifier (cached as model {name!r})")
     trained = train_for_dataset(dataset_spec, data_dir=data_dir, device=torch_device, epochs=epochs, seed=seed, notify=notify)
     save_classifier(registry, name, dataset_spec, trained.module, trained.test_accuracy, trained.train, trained.test, trained.training)
     return Classifier(trained.module, name, dataset_spec, list(trained.train.label_names), trained.test_accuracy, trained.module.channels, trained.module.size, weights_fingerprint(trained.module))
