@@ -440,7 +440,7 @@ class Trainer:
             distributed.barrier(self.dist)
             if guard.requested and not completed:
                 raise InterruptedRun(
-                    f"stopped at step {self.step}/{self.total_steps} (Ctrl-C); the checkpoint is saved in {self.checkpoint_path}",
+                    f"stopped at step {self.step}/{self.total_steps} (Ctrl-C); checkpoint saved in {self.checkpoint_path}",
                     f"continue it by training {self.entry.name!r} again with `resume`",
                     model=self.entry.name,
                     saved=str(self.checkpoint_path),
