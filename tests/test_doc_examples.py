@@ -18,6 +18,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def blocks() -> list[tuple[str, int, str, str]]:
         for match in FENCE.finditer(text):
             kind = match.group(1).strip() or "run"
             line = text[: match.start()].count("\n") + 1
-            found.append((page.name, line, kind, match.group(2)))
+            found.append((page.name, line, kind, textwrap.dedent(match.group(2))))  # blocks in list items are indented
     return found
 
 
@@ -98,5 +99,5 @@ def test_example_block(page, line, kind, code, tmp_path, home):
     _fixtures(work)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["OMP_NUM_THREADS"] = "1"
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=3600 if kind == "slow" else 600)
     assert done.returncode == 0, f"{page}:{line} failed ({done.returncode}):\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
