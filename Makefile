@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 # torch is pinned here (the project declares a range): these releases install from the CI disk.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
+# The real datasets `make scorers` builds the shipped scoring classifiers from (torchvision root / IDX folder).
+MNIST_DIR ?= ../shared/data
+FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: install test test-fast demo docs bench figures illusions pretrained clean
+.PHONY: install test test-fast demo docs bench figures illusions pretrained scorers clean
 
 install: $(STAMP)
 
@@ -46,6 +49,10 @@ illusions: $(STAMP)
 
 pretrained: $(STAMP)
 	bash scripts/pretrained.sh
+
+# Rebuild diffcli/scoring/assets (scoring classifiers, FID statistics, provenance.json) from the real data.
+scorers: $(STAMP)
+	$(PY) scripts/build_scorers.py --mnist $(MNIST_DIR) --fashion-mnist $(FASHION_DIR)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -166,7 +166,7 @@ def load(name: Optional[str] = None, device: str = "auto", weights: str = "ema",
     return Model(_generate.load_generator(name, device, weights, offload, upscale))
 
 
-def noise(image: Any, t: Any, *, timesteps: int = 1000, schedule: str = "linear", size: Optional[int] = None, seed: Optional[int] = None) -> ImageSet:
+def noise(image: Any, t: Any, *, timesteps: Optional[int] = None, schedule: str = "linear", size: Optional[int] = None, seed: Optional[int] = None) -> ImageSet:
     """The forward process: `image` (path, PIL image or array) noised to each timestep in `t`."""
     from diffcli.checks import as_list
     from diffcli.jobs.noise import NoiseRequest, noise as noise_job

@@ -205,9 +205,11 @@ def test_gated_licence_and_offline_errors_say_what_to_do(home, monkeypatch):
     import huggingface_hub
     from huggingface_hub import errors
 
+    from diffcli.models import hub
     from diffcli.models.backends import load_model
 
     _hub_calls_forbidden(monkeypatch)
+    monkeypatch.setattr(hub, "hub_reachable", lambda repo_id, filename: True)  # the Hub answers (no request made)
     assert run_cli(["models", "add", "if", "--hub", "DeepFloyd/IF-I-XL-v1.0"]).code == 0
 
     def gated(*args, **kwargs):

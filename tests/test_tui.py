@@ -184,13 +184,13 @@ def test_json_mode_writes_exactly_one_json_line_per_epoch(capsys):
     lines = captured.out.splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
-    assert record == {"event": "epoch", "epoch": 1, "step": 5, "train_loss": 0.1, "val_loss": None, "img_per_s": 8.0, "elapsed_s": 5.0, "lr": 0.5}
+    assert record == {"event": "epoch", "epoch": 1, "step": 5, "train_loss": 0.1, "val_loss": None, "images_per_second": 8.0, "seconds": 5.0, "lr": 0.5}
 
 
 def test_trainer_values_win_over_defaults_and_quiet_prints_nothing(capsys):
     view = RunView("train", total=10, mode="json")
-    view.end_epoch(2, step=7, train_loss=0.3, val_loss=0.2, img_per_s=123.4, elapsed_s=9.9)
-    assert json.loads(capsys.readouterr().out) == {"event": "epoch", "epoch": 2, "step": 7, "train_loss": 0.3, "val_loss": 0.2, "img_per_s": 123.4, "elapsed_s": 9.9}
+    view.end_epoch(2, step=7, train_loss=0.3, val_loss=0.2, images_per_second=123.4, seconds=9.9)
+    assert json.loads(capsys.readouterr().out) == {"event": "epoch", "epoch": 2, "step": 7, "train_loss": 0.3, "val_loss": 0.2, "images_per_second": 123.4, "seconds": 9.9}
     with RunView("train", total=2, mode="quiet") as view:
         view.advance(2, loss=1.0)
         view.message("hidden")

@@ -16,7 +16,7 @@ SCHEDULE_PANEL = "Schedule"
 EXAMPLES = examples(
     "diffcli noise photo.png -t 250 -t 500 -t 750 -o strip.png",
     "cat photo.png | diffcli noise - -t 500 --seed 1 > noisy.png",
-    "diffcli noise builtin:house -t 100 --schedule cosine -o - | display",
+    "diffcli noise builtin:house -t 100 --timesteps 300 --schedule cosine -o house.png",
 )
 
 
@@ -41,5 +41,5 @@ def noise(
     from diffcli.jobs.noise import NoiseRequest, noise as noise_job
 
     T = timesteps if timesteps is not None else renamed("--steps", "--timesteps", old_steps)
-    result = noise_job(NoiseRequest(image, t, 1000 if T is None else T, schedule, size, run.seed))
+    result = noise_job(NoiseRequest(image, t, T, schedule, size, run.seed))
     common.emit_result(result, common.write_images(result, run, "noise.png"), run)

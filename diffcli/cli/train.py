@@ -90,13 +90,27 @@ def train(
     if json_output:
         console.emit_json({"event": "done", **{k: v for k, v in result.__dict__.items() if k != "history"}})
         return
-    state = "finished" if result.completed else "stopped"
-    console.info(
-        f"{state} {result.model!r}: step {result.step}/{result.total_steps}, train loss {result.train_loss}, "
-        f"validation loss {result.val_loss}, {result.wall_seconds:.0f} s at {result.images_per_second:.0f} img/s"
-    )
+    console.info(summary_line(result))
     hint = " --class 7" if _conditioning(result.model) == "class" else ""
     console.info(f"artifacts in {result.path}/train; try `diffcli sample --model {result.model}{hint}`")
+
+
+def summary_line(result) -> str:
+    """One line for people: where the run ended, its losses, and where the time went (the same
+    img/s as the panel showed)."""
+    from diffcli.tui.progress import format_duration, format_value
+
+    state = "finished" if result.completed else "stopped"
+    parts = [f"{state} {result.model!r}: epoch {result.epoch}, step {result.step}/{result.total_steps}"]
+    if result.train_loss is not None:
+        parts.append(f"mean train loss {format_value(result.train_loss)}")
+    if result.val_loss is not None:
+        parts.append(f"validation loss {format_value(result.val_loss)}")
+    parts.append(
+        f"{format_duration(result.seconds)} in all ({format_duration(result.training_seconds)} of optimiser steps at "
+        f"{result.images_per_second:.0f} img/s; the rest validation, sample grids and saving)"
+    )
+    return ", ".join(parts)
 
 
 def _conditioning(name: str) -> str:

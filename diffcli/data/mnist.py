@@ -4,8 +4,11 @@ Downloaded with torchvision only when the files are absent."""
 
 from __future__ import annotations
 
+import re
+import sys
+from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -25,20 +28,58 @@ def locate(name: str, data_dir: Path) -> Optional[Path]:
     return None
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes / contexts, each once."""
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _describe(reason: object) -> str:
+    """An OSError's own words ("Connection refused"), else its text."""
+    if isinstance(reason, OSError) and reason.strerror:
+        return str(reason.strerror)
+    return str(reason).strip() or type(reason).__name__
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a download failed, in a few words: the URLError / OSError reason wherever the exception chain
+    holds it, else the reason torchvision folded into its message ("Tried URL, got: <urlopen error ...>"),
+    else the message's last line, else the exception's type."""
+    from urllib.error import URLError
+
+    for e in _chain(exc):
+        if isinstance(e, URLError):
+            return _describe(e.reason)
+        if isinstance(e, OSError) and (e.strerror or str(e)):
+            return _describe(e)
+    text = str(exc)
+    found = re.search(r"<urlopen error (.+?)>", text)
+    if found:  # "[Errno -3] Temporary failure in name resolution" -> the words after the number
+        return re.sub(r"^\[Errno [^\]]*\]\s*", "", found.group(1)).strip() or found.group(1)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().endswith(":")]
+    return lines[-1][:160] if lines else type(exc).__name__
+
+
 def download(name: str, data_dir: Path, notify: Callable[[str], None]) -> None:
-    """Fetch the files into data_dir/<Name>/raw with torchvision; a clear error when that fails."""
+    """Fetch the files into data_dir/<Name>/raw with torchvision; a one-line error saying why when that fails."""
     folder_name, class_name = TORCHVISION[name]
     notify(f"{name} not found in {data_dir}; downloading it with torchvision")
     try:
         import torchvision.datasets as tvd
 
-        getattr(tvd, class_name)(root=str(data_dir), train=True, download=True)
-        getattr(tvd, class_name)(root=str(data_dir), train=False, download=True)
+        # Older torchvision prints its progress and failures to stdout, which is for data (--json, PNG bytes).
+        with redirect_stdout(sys.stderr):
+            getattr(tvd, class_name)(root=str(data_dir), train=True, download=True)
+            getattr(tvd, class_name)(root=str(data_dir), train=False, download=True)
     except Exception as exc:  # offline, proxy, disk: any failure ends in the same advice
         raise DiffcliError(
-            f"{name} is not in {data_dir} and downloading it failed ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}): "
-            f"missing {', '.join(f + '(.gz)' for f in FILES)}",
-            f"put the four IDX files in {data_dir / folder_name / 'raw'} (or pass --data-dir to a folder holding them)",
+            f"{name} is not in {data_dir} and downloading it failed ({failure_reason(exc)})",
+            f"pass --data-dir to a folder holding {', '.join(f + '(.gz)' for f in FILES)} (or a torchvision root), "
+            "or use `--dataset glyphs` (synthetic digits, made offline)",
         ) from None
 
 

@@ -15,6 +15,7 @@ from diffcli import checks
 from diffcli.jobs.results import ImageSet, metadata
 
 SCHEDULES = ("linear", "cosine")
+DEFAULT_TIMESTEPS = 1000  # the course's T for its pixel-space model
 
 
 @dataclass
@@ -25,7 +26,7 @@ class NoiseRequest:
 
     image: Any
     t: Sequence[int]
-    timesteps: int = 1000
+    timesteps: Optional[int] = None  # T of the schedule; None: DEFAULT_TIMESTEPS
     schedule: str = "linear"
     size: Optional[int] = None
     seed: Optional[int] = None
@@ -44,7 +45,7 @@ def noise(request: NoiseRequest) -> ImageSet:
     from diffcli.io import images
     from diffcli.io.figures import figure
 
-    timesteps = checks.integer("timesteps", request.timesteps, low=1)
+    timesteps = checks.integer("timesteps", DEFAULT_TIMESTEPS if request.timesteps is None else request.timesteps, low=1)
     checks.choice("schedule", request.schedule, SCHEDULES, what="schedule")
     ts = checks.as_list(request.t) or []
     if not ts:

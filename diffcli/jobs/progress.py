@@ -8,7 +8,7 @@ that returns a view (a context manager with `advance`, `wants_preview`, `preview
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -29,6 +29,8 @@ class View(Protocol):
     def preview(self, rows: Rows, caption: str = "") -> None: ...
 
     def message(self, text: str) -> None: ...
+
+    def phase(self, text: Optional[str]) -> None: ...
 
     def end_epoch(self, epoch: int, **stats: Any) -> None: ...
 
@@ -59,6 +61,9 @@ class SilentView:
         return None
 
     def message(self, text: str) -> None:
+        return None
+
+    def phase(self, text: Optional[str]) -> None:
         return None
 
     def end_epoch(self, epoch: int, **stats: Any) -> None:

@@ -4,12 +4,19 @@ one-line errors for the failures IF users hit most (missing packages, the gated 
 Hugging Face's own settings are respected: files are fetched through huggingface_hub / diffusers /
 transformers, so HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE and HF_TOKEN work as users expect. Nothing here
 hard-codes a cache path.
+
+Failing fast offline: before the first Hub download of a run, one metadata request without retries
+asks whether the Hub answers at all (`hub_reachable`). When it does not, the rest of the run works from
+the local cache only (huggingface_hub's offline switch, as HF_HUB_OFFLINE=1 would), so a file that is not
+cached is one line at once instead of huggingface_hub's retries with back-off (about 25 s of "Retrying
+in 8s" warnings), and a fully cached model still runs.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+import socket
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +27,10 @@ from diffcli.errors import DiffcliError
 HUB_EXTRA_HINT = "install with `pip install 'diffcli[hub]'`"
 REQUIRED_PACKAGES = ("diffusers", "transformers", "sentencepiece")
 LOGIN_HINT = "then log in with `hf auth login` (older huggingface_hub: `huggingface-cli login`) or set HF_TOKEN"
+PROBE_TIMEOUT = 10.0  # seconds for the one reachability request (a slow but working network still passes)
+# Exception classes, by name, that mean "no answer from the server" in httpx, httpx2 and requests.
+NETWORK_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "TimeoutException", "NetworkError", "TransportError", "ProxyError", "ConnectionError", "Timeout", "SSLError"})
+_reachable: dict[str, bool] = {}  # Hub endpoint -> whether it answered, once per process
 
 
 def package_version(name: str) -> Optional[str]:
@@ -134,6 +145,40 @@ def hub_errors(repo_id: Optional[str]) -> Iterator[None]:
         raise mapped from None
 
 
+def is_network_error(exc: BaseException) -> bool:
+    """Whether a failure (or anything in its chain) is the network's (refused, DNS, timeout, proxy), not an HTTP answer."""
+    for e in _chain(exc):
+        if isinstance(e, (ConnectionError, TimeoutError, socket.gaierror)):
+            return True
+        if any(cls.__name__ in NETWORK_ERRORS for cls in type(e).__mro__):
+            return True
+    return False
+
+
+def hub_reachable(repo_id: str, filename: str) -> bool:
+    """Whether the Hub answers: one metadata request for `filename` of `repo_id`, no retries, at most
+    PROBE_TIMEOUT s, once per process. An HTTP error (gated, not found) is an answer: the download that
+    follows reports it. False at once when HF_HUB_OFFLINE is set. When the Hub does not answer,
+    huggingface_hub is switched to offline mode for the rest of the run, so every later load (diffusers,
+    transformers) reads the cache and fails at once for what is not there."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    endpoint = str(getattr(constants, "ENDPOINT", ""))
+    if endpoint not in _reachable:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        try:
+            get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=PROBE_TIMEOUT)
+            _reachable[endpoint] = True
+        except Exception as exc:  # the libraries raise many types; only a network failure means "unreachable"
+            _reachable[endpoint] = not is_network_error(exc)
+    if not _reachable[endpoint]:
+        constants.HF_HUB_OFFLINE = True  # what HF_HUB_OFFLINE=1 sets; is_offline_mode() reads it on every request
+    return _reachable[endpoint]
+
+
 class Source:
     """Where a pipeline's files are: a local folder or a Hub repo id (downloaded on first use)."""
 
@@ -160,6 +205,12 @@ class Source:
             return self.path / relative
         from huggingface_hub import hf_hub_download
 
+        assert self.repo_id is not None
+        if not hub_reachable(self.repo_id, relative):  # from the cache, or one line now (no retries)
+            cached = self.cached_file(relative)
+            if cached is None:
+                raise offline_error(self.repo_id)
+            return cached
         with hub_errors(self.repo_id):
             return Path(hf_hub_download(self.repo_id, relative))
 

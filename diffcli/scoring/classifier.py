@@ -1,8 +1,19 @@
-"""The classifier `diffcli eval` grades samples with: trained once per dataset, cached in the registry.
+"""The classifier `diffcli eval` grades samples with: shipped for the embedded models' datasets, else
+trained once per dataset and cached in the registry.
 
-The cache is an ordinary registry folder named `<dataset>-classifier` (e.g. `mnist-classifier`) with
-`config.json` (kind "classifier", test accuracy and training provenance) and `model.safetensors`, so
-`diffcli models list/show/rm` see it and nothing is ever unpickled.
+Which classifier scores a dataset (`load_or_train_classifier`), first match wins:
+1. `<dataset>-classifier` in the registry (e.g. `mnist-classifier`, written by a first `eval` on a dataset
+   that ships none, or by `eval --retrain-classifier`): a registry classifier takes precedence over a
+   shipped one, as user models do over built-in ones; FID statistics are then computed from the data.
+2. the classifier shipped inside the package (mnist and fashion-mnist, see shipped.py), with its FID
+   reference statistics and floors: no dataset is read, whether or not --data-dir is given.
+3. otherwise one is trained from the data and cached in the registry as in 1.
+`--retrain-classifier` always trains from the data (so it needs the data) and replaces the registry copy;
+`diffcli models rm <dataset>-classifier --yes` returns to the shipped one.
+
+A registry classifier is an ordinary registry folder with `config.json` (kind "classifier", test accuracy
+and training provenance) and `model.safetensors`, so `diffcli models list/show/rm` see it and nothing is
+ever unpickled.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 import torch
@@ -25,6 +36,9 @@ from diffcli.errors import DiffcliError, UsageError
 from diffcli.scoring.network import ScoringCNN
 from diffcli.models.config import ModelConfig
 from diffcli.models.registry import ModelEntry, Registry, validate_name
+
+if TYPE_CHECKING:
+    from diffcli.scoring.shipped import ShippedReference
 
 Notify = Callable[[str], None]
 
@@ -55,6 +69,7 @@ class Classifier:
     channels: int
     size: int
     fingerprint: str  # sha256 of the weights: caches derived from them (FID statistics) key on it
+    reference: Optional["ShippedReference"] = None  # shipped classifiers carry their FID statistics and floors
 
     @property
     def device(self) -> torch.device:
@@ -319,13 +334,15 @@ def load_or_train_classifier(
     seed: int = 0,
     notify: Notify = _quiet,
 ) -> Classifier:
-    """The cached `<dataset>-classifier` from the registry, training and caching it first if absent.
+    """The classifier that scores `dataset_spec`: the registry's `<dataset>-classifier`, else the shipped
+    one, else one trained from the data and cached in the registry (see the module docstring).
 
-    A cached classifier that cannot be read is an error naming the file (delete it to retrain);
-    `retrain=True` trains afresh and replaces it. `epochs` None: see `training_plan`.
+    A cached classifier that cannot be read is an error naming the file (delete it to retrain); a damaged
+    shipped one is an error too. `retrain=True` trains afresh and replaces the registry copy. `epochs`
+    None: see `training_plan`.
     """
-    from diffcli import __version__
     from diffcli.device import resolve_device
+    from diffcli.scoring import shipped
 
     registry = registry or Registry()
     dataset_spec = canonical_spec(dataset_spec)
@@ -336,8 +353,49 @@ def load_or_train_classifier(
         classifier = load_classifier(entry, torch_device)
         if classifier.dataset != dataset_spec:
             raise DiffcliError(f"classifier {name!r} was trained on {classifier.dataset!r}, not {dataset_spec!r}", _rm_hint(name))
+        if shipped.available(dataset_spec):
+            notify(f"scoring with {name} from the registry, which takes precedence over the shipped one (`diffcli models rm {name} --yes` returns to it)")
         return classifier
-    notify(f"training the {dataset_spec} scoring classifier once (cached as model {name!r})")
+    has_shipped = shipped.available(dataset_spec)
+    if has_shipped and not retrain:
+        return shipped.load_classifier(dataset_spec, torch_device)
+    if has_shipped:
+        notify(f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)")
+    else:
+        notify(f"training the {dataset_spec} scoring classifier (cached as model {name!r})")
+    trained = train_for_dataset(dataset_spec, data_dir=data_dir, device=torch_device, epochs=epochs, seed=seed, notify=notify)
+    save_classifier(registry, name, dataset_spec, trained.module, trained.test_accuracy, trained.train, trained.test, trained.training)
+    return Classifier(trained.module, name, dataset_spec, list(trained.train.label_names), trained.test_accuracy, trained.module.channels, trained.module.size, weights_fingerprint(trained.module))
+
+
+@dataclass
+class TrainedClassifier:
+    """What `train_for_dataset` returns: the network, its test accuracy, the splits and the training record."""
+
+    module: ScoringCNN
+    test_accuracy: float
+    train: object  # ImageDataset
+    test: object  # ImageDataset
+    training: dict
+
+
+def train_for_dataset(
+    dataset_spec: str,
+    *,
+    data_dir=None,
+    device: str | torch.device = "cpu",
+    epochs: Optional[int] = None,
+    seed: int = 0,
+    notify: Notify = _quiet,
+) -> TrainedClassifier:
+    """Train a dataset's scoring classifier from its files with the one recipe (`training_plan`, `train_classifier`).
+
+    Shared by `load_or_train_classifier` and scripts/build_scorers.py, so a shipped classifier and one that
+    `eval --retrain-classifier` trains come from the same code, seed and settings."""
+    from diffcli import __version__
+
+    dataset_spec = canonical_spec(dataset_spec)
+    torch_device = torch.device(device) if not isinstance(device, torch.device) else device
     train, test = load_split(dataset_spec, "train", data_dir, notify=notify), load_split(dataset_spec, "test", data_dir, notify=notify)
     epochs, batch_size = training_plan(len(train), epochs)
     started = time.perf_counter()
@@ -356,8 +414,7 @@ def load_or_train_classifier(
         "diffcli": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    save_classifier(registry, name, dataset_spec, module, test_accuracy, train, test, training)
-    return Classifier(module, name, dataset_spec, list(train.label_names), test_accuracy, module.channels, module.size, weights_fingerprint(module))
+    return TrainedClassifier(module, test_accuracy, train, test, training)
 
 
 # ----- inference -----

@@ -4,6 +4,10 @@ FID = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr(sqrt(sqrt(S1) S2 sqrt(S1))). The la
 symmetric form so both square roots are of symmetric PSD matrices (numpy's eigh, no scipy); it equals
 tr(sqrtm(S1 S2)) of the usual formula. FID is biased upward at small n, so a score means little
 without `real_floor`: the FID that n real images get against the same reference.
+
+`reference_statistics` and `real_floor` measure from the data; `reference_for` and `floor_for` are what
+`eval` calls: a shipped classifier's shipped statistics and floor table (shipped.py, no data read), else
+those two.
 """
 
 from __future__ import annotations
@@ -137,3 +141,28 @@ def real_floor(
     index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
     mu, sigma, _ = reference
     return fid_of_pixels(classifier, data.images[index], mu, sigma, batch_size)
+
+
+def _shipped(classifier: Classifier, dataset_spec: str):
+    """The classifier's shipped reference when it describes this dataset, else None."""
+    reference = classifier.reference
+    return reference if reference is not None and reference.dataset == canonical_spec(dataset_spec) else None
+
+
+def reference_for(classifier: Classifier, dataset_spec: str, *, data_dir=None) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """(mu, sigma, n, source) of the test split: the shipped statistics of a shipped classifier
+    (source "shipped"), else `reference_statistics` from the data (source "data")."""
+    shipped = _shipped(classifier, dataset_spec)
+    if shipped is not None:
+        return shipped.mu, shipped.sigma, shipped.n, "shipped"
+    return (*reference_statistics(classifier, dataset_spec, data_dir=data_dir), "data")
+
+
+def floor_for(classifier: Classifier, dataset_spec: str, n: int, *, data_dir=None) -> tuple[float, str]:
+    """(the real-vs-real floor at n, source): a shipped classifier's table value ("shipped") or its 1/n
+    interpolation ("shipped-interpolated"), else `real_floor` measured from the data ("data")."""
+    shipped = _shipped(classifier, dataset_spec)
+    if shipped is not None:
+        value, measured = shipped.floor_at(n)
+        return value, "shipped" if measured else "shipped-interpolated"
+    return real_floor(classifier, dataset_spec, n, data_dir=data_dir), "data"

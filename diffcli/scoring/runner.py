@@ -2,7 +2,8 @@
 
 - `sample_per_class` + `score_with_classifier`: n samples per class (or n x classes unconditional ones),
   graded by the dataset's classifier: per-class accuracy and confidence, best and worst class, FID in
-  the classifier's feature space with the real-vs-real floor at the same n;
+  the classifier's feature space with the real-vs-real floor at the same n (from the package for the shipped
+  classifiers, so the embedded models are scored offline; see scoring/shipped.py);
 - `evaluate_anagrams` / `evaluate_hybrids`: n seeds per class pair, a success when both readings of
   the image are classified as intended;
 - `evaluate_chain`: at every reverse step, the share of clean estimates (and of noisy images) that read
@@ -132,7 +133,7 @@ def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, in
     """Per-class accuracy and confidence (or, unconditional, the share of each class) and FID with
     its real-vs-real floor at the same n, all in the classifier's terms."""
     from diffcli.scoring.classifier import predict
-    from diffcli.scoring.fid import fid_of_pixels, real_floor, reference_statistics
+    from diffcli.scoring.fid import fid_of_pixels, floor_for, reference_for
     from diffcli.scoring.scores import class_scores
 
     probs = predict(classifier, pixels)
@@ -141,14 +142,17 @@ def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, in
     else:  # unconditional: what the samples are, not whether they hit a class
         predicted = probs.argmax(1).numpy()
         report = {"n": len(pixels), "class_shares": {name: float((predicted == k).mean()) for k, name in enumerate(classifier.label_names)}, "confidence": float(probs.max(1).values.mean())}
-    reference = reference_statistics(classifier, spec, data_dir=data_dir)
-    mu, sigma, reference_n = reference
+    mu, sigma, reference_n, reference_source = reference_for(classifier, spec, data_dir=data_dir)
+    floor, floor_source = floor_for(classifier, spec, len(pixels), data_dir=data_dir)
     report["fid"] = {
         "value": round(fid_of_pixels(classifier, pixels, mu, sigma), 4),
         "n": len(pixels),
-        "floor": round(real_floor(classifier, spec, len(pixels), data_dir=data_dir, reference=reference), 4),
+        "floor": round(floor, 4),
         "reference_n": int(reference_n),
         "space": f"{classifier.name} features",
+        # "shipped": statistics and floor from the package (shipped.py); "data": measured from the dataset files
+        "reference": reference_source,
+        "floor_source": floor_source,
     }
     return report
 

@@ -57,13 +57,15 @@ class TrainResult:
 
     model: str
     path: str
-    epoch: int
+    epoch: int  # the epoch the last step belongs to (1-based), also when --max-steps stops mid-epoch
+    epochs_done: int
     step: int
     total_steps: int
     completed: bool
-    train_loss: Optional[float]
+    train_loss: Optional[float]  # mean over the last epoch's steps
     val_loss: Optional[float]
-    wall_seconds: float
+    seconds: float  # wall time of the whole run: steps, validation, sample grids, saving
+    training_seconds: float  # the optimiser steps alone (what images_per_second is measured on)
     images_per_second: float
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -409,6 +411,7 @@ class Trainer:
             images_per_step=self.batch,
             start=self.step,
         )
+        began = time.perf_counter()
         epoch_losses: list[float] = [h["train_loss"] for h in self.history if h["epoch"] == self.epoch]
         last_val: Optional[float] = None
         self.network.train()
@@ -424,7 +427,7 @@ class Trainer:
                 self.history.append({"step": self.step, "epoch": self.epoch + 1, "train_loss": round(loss, 6), "lr": self._lr()})
                 epoch_losses.append(loss)
                 self.position += 1
-                view.advance(1, loss=loss, lr=self._lr(), epoch=self.epoch + 1)
+                view.advance(1, loss=loss, lr=self._lr(), epoch=self.epoch + 1, images_per_second=self._throughput())
                 if main and view.wants_preview():
                     self.show_preview(view)
                 epoch_done = self.position >= self.steps_per_epoch
@@ -436,11 +439,13 @@ class Trainer:
                     break
             completed = self.epoch >= self.settings.epochs or self.step >= self.total_steps
             status = "complete" if completed else "interrupted"
+            view.phase("saving the checkpoint")
             self._save(status)  # everything up to this step boundary (cheap even right after an epoch end)
+            view.phase(None)
             distributed.barrier(self.dist)
             if guard.requested and not completed:
                 raise InterruptedRun(
-                    f"stopped at step {self.step}/{self.total_steps} (Ctrl-C); the checkpoint is saved in {self.checkpoint_path}",
+                    f"stopped at step {self.step}/{self.total_steps} (Ctrl-C); checkpoint saved in {self.checkpoint_path}",
                     f"continue it by training {self.entry.name!r} again with `resume`",
                     model=self.entry.name,
                     saved=str(self.checkpoint_path),
@@ -449,35 +454,45 @@ class Trainer:
         return TrainResult(
             model=self.entry.name,
             path=str(self.entry.path),
-            epoch=self.epoch,
+            epoch=self.epoch + (1 if self.position else 0),
+            epochs_done=self.epoch,
             step=self.step,
             total_steps=self.total_steps,
             completed=completed,
             train_loss=round(float(np.mean(train_losses)), 6) if train_losses else None,
             val_loss=last_val,
-            wall_seconds=round(self.wall_seconds, 1),
-            images_per_second=round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else 0.0,
+            seconds=round(time.perf_counter() - began, 1),
+            training_seconds=round(self.wall_seconds, 1),
+            images_per_second=self._throughput(),
             history=[h for h in self.history if h.get("val_loss") is not None],
         )
+
+    def _throughput(self) -> float:
+        """Training images per second over the optimiser steps (one figure for the panel and the summary)."""
+        return round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else 0.0
 
     def _end_epoch(self, view: Any, epoch_losses: list[float]) -> Optional[float]:
         self.epoch += 1
         self.position = 0
         val = None
         if self.dist.is_main:
+            view.phase(f"epoch {self.epoch}: validation loss")
             val = self.validation_loss()
             train_loss = float(np.mean(epoch_losses)) if epoch_losses else float("nan")
             self.history[-1].update(val_loss=None if val is None else round(val, 6), epoch_train_loss=round(train_loss, 6))
             if self.epoch in self.settings.sample_epochs or self.epoch == self.settings.epochs:
+                view.phase(f"epoch {self.epoch}: sampling its grid")
                 self.write_grid(self.train_dir / f"samples-epoch-{self.epoch:03d}.png")
+            view.phase(f"epoch {self.epoch}: saving the checkpoint")
             self._save("complete" if self.epoch >= self.settings.epochs else "training")
+            view.phase(None)
             view.end_epoch(
                 self.epoch,
                 step=self.step,
                 train_loss=round(train_loss, 6),
                 val_loss=None if val is None else round(val, 6),
-                img_per_s=round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else 0.0,
-                elapsed_s=round(self.wall_seconds, 1),
+                images_per_second=self._throughput(),
+                training_seconds=round(self.wall_seconds, 1),
             )
         distributed.barrier(self.dist)
         return val

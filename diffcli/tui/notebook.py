@@ -82,6 +82,13 @@ class NotebookView:
         self.lines.append(text)
         self._draw()
 
+    def phase(self, text: Optional[str]) -> None:
+        if text is None:
+            self.stats.pop("phase", None)
+        else:
+            self.stats["phase"] = text  # type: ignore[assignment]
+        self._draw()
+
     def end_epoch(self, epoch: int, **stats: Any) -> None:
         parts = [f"epoch {epoch}" + (f"/{self.epochs}" if self.epochs else "")]
         parts += [f"{k.replace('_', ' ')} {format_value(v) if isinstance(v, float) else v}" for k, v in stats.items() if v is not None]
@@ -99,6 +106,8 @@ class NotebookView:
             status.insert(0, f"epoch {int(self.stats['epoch'])}/{self.epochs}")
         if "loss" in self.stats:
             status.append(f"loss {format_value(float(self.stats['loss']))}")
+        if "phase" in self.stats:
+            status.append(f"({self.stats['phase']})")
         speed = rate * self.images_per_step if self.images_per_step else rate
         status.append(f"{speed:.1f} {'img' if self.images_per_step else self.unit}/s")
         status.append(f"{format_duration(elapsed)} elapsed, ETA {format_duration(eta) if eta is not None else '-'}")

@@ -20,11 +20,14 @@ the panel stands still while the caller does not call `advance` (a long validati
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 from rich.console import Console, ConsoleOptions, Group, RenderResult
@@ -214,7 +217,10 @@ class RunView:
         return max(0, self.total - self.step) / rate if rate > 0 else None
 
     def rate_text(self) -> str:
-        """img/s when the batch size is known, else steps/s."""
+        """img/s when the batch size is known (the run's own figure when it reports one, so the panel and
+        the run's summary say the same), else steps/s."""
+        if "images_per_second" in self.stats:
+            return f"{_rate_number(float(self.stats['images_per_second']))} img/s"
         rate = self.rate()
         if self.images_per_step:
             return f"{_rate_number(rate * self.images_per_step)} img/s"
@@ -271,7 +277,8 @@ class RunView:
             now = self.clock()
             if now >= self._next_draw:
                 self._next_draw = now + 1.0 / REFRESH_PER_SECOND
-                self._live.refresh()
+                with _signals_held():
+                    self._live.refresh()
 
     def end_epoch(self, epoch: int, **stats: Any) -> None:
         """An epoch finished: json -> one JSON line on stdout; plain/live -> one line on stderr."""
@@ -281,8 +288,8 @@ class RunView:
         record["train_loss"] = stats.pop("train_loss", None if mean is None else round(mean, 6))
         record["val_loss"] = stats.pop("val_loss", None)
         rate = self.rate() * (self.images_per_step or 0)
-        record["img_per_s"] = stats.pop("img_per_s", round(rate, 1) if self.images_per_step else None)
-        record["elapsed_s"] = stats.pop("elapsed_s", round(self.elapsed(), 1))
+        record["images_per_second"] = stats.pop("images_per_second", round(rate, 1) if self.images_per_step else None)
+        record["seconds"] = stats.pop("seconds", round(self.elapsed(), 1))
         record.update(stats)
         self._epoch_sum, self._epoch_n = 0.0, 0
         if self.events:
@@ -296,15 +303,30 @@ class RunView:
         for key, value in record.items():
             if key in ("event", "epoch", "step") or value is None:
                 continue
-            if key == "img_per_s":
+            if key == "images_per_second":
                 parts.append(f"{_rate_number(float(value))} img/s")
-            elif key == "elapsed_s":
+            elif key == "seconds":
                 parts.append(f"elapsed {format_duration(float(value))}")
+            elif key == "training_seconds":
+                continue
             elif isinstance(value, float):
                 parts.append(f"{key.replace('_', ' ')} {format_value(value)}")
             else:
                 parts.append(f"{key.replace('_', ' ')} {value}")
         return "  ".join(parts)
+
+    def phase(self, text: Optional[str]) -> None:
+        """Name what the run is doing between steps (validation, a sample grid, saving), so a bar at
+        100 % that does not move says why; None when steps resume. Shown at once."""
+        if text is None:
+            self.stats.pop("phase", None)
+        else:
+            self.stats["phase"] = text  # type: ignore[assignment]
+            if self.mode == "plain":
+                self._print(f"{self.title}  {text}")
+        if self._live is not None:
+            with _signals_held():
+                self._live.refresh()
 
     def message(self, text: str) -> None:
         """A line for people: above the live panel, or on stderr in plain mode; hidden in quiet/json."""
@@ -329,7 +351,8 @@ class RunView:
     # ----- live panel (rendered at most REFRESH_PER_SECOND times a second) ------------------------
     def _print(self, text: str) -> None:
         target = self._live.console if self._live is not None else console.stderr()
-        target.print(text, markup=False, highlight=False)  # above the panel while Live runs
+        with _signals_held():
+            target.print(text, markup=False, highlight=False)  # above the panel while Live runs
 
     def _panel(self) -> Panel:
         """The whole panel; every part has a fixed number of lines so it never jumps."""
@@ -348,6 +371,8 @@ class RunView:
 
     def _status_text(self) -> Text:
         parts = self._position_parts()
+        if "phase" in self.stats:
+            parts.append(f"({self.stats['phase']})")
         if "t" in self.stats:
             parts.append(f"t={int(self.stats['t'])}")
         if "lr" in self.stats:
@@ -424,13 +449,15 @@ class RunView:
                 redirect_stdout=False,
                 redirect_stderr=True,
             )
-            self._live.start()
+            with _signals_held():
+                self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             live, self._live = self._live, None
-            live.stop()  # draws the final panel once more and leaves it on screen
+            with _signals_held():
+                live.stop()  # draws the final panel once more and leaves it on screen
         if self._terminal is not None:
             terminal, self._terminal = self._terminal, None
             terminal.__exit__()
@@ -438,10 +465,29 @@ class RunView:
             self._print(self.status_line())  # stopped early: say where
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C (and SIGTERM, SIGHUP) while a frame is written, and deliver it right after: a signal
+    that lands inside a large terminal write can lose the rest of that write, and the panel's record of
+    what it drew no longer matches the screen (stale lines above the next frame). Holding costs nothing:
+    a frame takes milliseconds."""
+    held = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class _EchoOff:
-    """While the live panel is drawn, the terminal does not echo what is typed (^C included): an echo at
-    the cursor, which sits after the panel's last line, wraps onto a new line, and every later redraw
-    then starts a line too low, leaving stale copies of the panel's top lines above it."""
+    """While the live panel is drawn, the terminal neither echoes what is typed nor flushes its output
+    on Ctrl-C. Both would put the screen out of step with the panel's record of what it drew: an echoed
+    ^C after the last line wraps onto a new one, and a flush (the default on an interrupt key) drops the
+    rest of a frame being written. Every later redraw then starts a few lines off, leaving stale copies
+    of the panel's top lines above it."""
 
     def __init__(self) -> None:
         self._fd: Optional[int] = None
@@ -458,6 +504,7 @@ class _EchoOff:
             self._saved = termios.tcgetattr(fd)
             quiet = termios.tcgetattr(fd)
             quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+            quiet[3] |= getattr(termios, "NOFLSH", 0)  # Ctrl-C must not drop a half-written frame
             termios.tcsetattr(fd, termios.TCSANOW, quiet)
             self._fd = fd
         except (ImportError, OSError, ValueError, AttributeError):  # no termios (Windows), no terminal
