@@ -1,0 +1,351 @@
+"""`make bench-quality`: time to quality of the default recipe beside the course's, on MNIST.
+
+Every model is trained with `diffcli train` and scored with `diffcli eval` (per-class accuracy by the
+dataset's scoring classifier, FID in its feature space beside the real-data floor at the same n), in
+one scratch registry, one command after the other, so only the training commands' wall time counts as
+training time and the scoring never does.
+
+  default   complete `diffcli train` runs at several --epochs (each with its own learning-rate
+            schedule: what a user gets for that wait), the default --epochs among them
+  long      `diffcli train --epochs 20`, scored along the way (chunks of `--max-steps` continued
+            with `--resume`, which is exact): longer training keeps improving or at least holds
+  course    `diffcli train --preset course` (20 epochs planned, as in the course), scored after
+            each of its first epochs (the same chunking): the course's UNet, linear T = 300, eps,
+            DDPM 300 + CFG 5
+
+Writes bench/quality.json (every row with its commands, wall times, img/s and /proc/loadavg before
+and after each command), bench/quality.md, and docs/performance/time-to-quality.png (accuracy and
+FID / floor against training minutes). Time to 98 %: the training minutes of the first checkpoint
+reading >= 98 %; the headline is the default's time over the course's.
+
+`--quick` shrinks everything (glyphs data, a few steps: a check of the harness, not figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from diffcli.io.atomic import atomic_write_text  # noqa: E402
+
+PYTHON = sys.executable
+DIFFCLI = [PYTHON, "-m", "diffcli"]
+TARGET_ACCURACY = 0.98
+GOAL = {"accuracy": 0.98, "min_class_accuracy": 0.95, "fid_over_floor": 1.5}
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15-minute load averages (the machine is shared: every figure carries them)."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def machine() -> dict[str, Any]:
+    sys.path.insert(0, str(REPO / "bench"))
+    from run import machine as describe  # the same description as `make bench`
+
+    return describe()
+
+
+def wait_for_quiet(threshold: float, patience_s: float, poll_s: float = 60.0) -> dict[str, Any]:
+    """Wait (up to patience_s) until the 1-minute load average is at most threshold."""
+    began = time.time()
+    first = loadavg()
+    while loadavg() and loadavg()[0] > threshold and time.time() - began < patience_s:
+        print(f"bench-quality: load {loadavg()[0]:.2f} > {threshold}: waiting", file=sys.stderr, flush=True)
+        time.sleep(poll_s)
+    return {"threshold": threshold, "load_at_start": first, "waited_s": round(time.time() - began), "load_when_started": loadavg()}
+
+
+@dataclass
+class Command:
+    """One command's output, wall time and the load around it."""
+
+    argv: list[str]
+    stdout: str
+    wall_s: float
+    load_before: list[float]
+    load_after: list[float]
+
+    def last_json(self) -> dict[str, Any]:
+        lines = [line for line in self.stdout.splitlines() if line.strip().startswith("{")]
+        return json.loads(lines[-1])
+
+    def describe(self) -> dict[str, Any]:
+        return {"command": " ".join(self.argv[2:]), "wall_s": round(self.wall_s, 1), "load_before": self.load_before, "load_after": self.load_after}
+
+
+@dataclass
+class Bench:
+    env: dict[str, str]
+    data: list[str]  # --dataset / --data-dir arguments
+    per_class: int
+    course_per_class: int
+    extra_train: list[str] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def call(self, args: list[str], timeout: int = 4 * 3600) -> Command:
+        argv = [*DIFFCLI, *args]
+        before = loadavg()
+        began = time.perf_counter()
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.env["BENCH_CWD"])
+        elapsed = time.perf_counter() - began
+        if done.returncode != 0:
+            raise SystemExit(f"bench-quality: {' '.join(argv[2:])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        command = Command(argv, done.stdout, elapsed, before, loadavg())
+        print(f"bench-quality: {elapsed:7.1f} s  load {before[:1]} -> {command.load_after[:1]}  {' '.join(argv[3:])}", file=sys.stderr, flush=True)
+        return command
+
+    def train(self, name: str, args: list[str], max_steps: Optional[int], resume: bool) -> Command:
+        if resume:
+            cmd = ["train", "--name", name, "--resume", "--device", "cpu", "--json", "-q"]
+        else:
+            cmd = ["train", *self.data, *self.extra_train, *args, "--name", name, "--seed", "0", "--device", "cpu", "--force", "--json", "-q"]
+        if max_steps is not None:
+            cmd += ["--max-steps", str(max_steps)]
+        return self.call(cmd)
+
+    def score(self, name: str, per_class: int) -> tuple[dict[str, Any], Command]:
+        data_dir = self.data[self.data.index("--data-dir") + 1] if "--data-dir" in self.data else None
+        cmd = ["eval", "--model", name, "-n", str(per_class), "--device", "cpu", "--json", "-q"]
+        if data_dir:
+            cmd += ["--data-dir", data_dir]
+        command = self.call(cmd)
+        report = command.last_json()
+        fid = report["fid"]
+        scores = {
+            "n": report["n"],
+            "sampler": f"{report['sampler']} {report['steps']}",
+            "guidance": report["guidance"],
+            "accuracy": round(report["accuracy"], 4),
+            "min_class_accuracy": round(report["min_class_accuracy"], 4),
+            "worst": report["worst"],
+            "per_class": {c["label"]: round(c["accuracy"], 3) for c in report["classes"]},
+            "fid": fid["value"],
+            "fid_floor": fid["floor"],
+            "fid_over_floor": round(fid["value"] / fid["floor"], 3) if fid.get("floor") else None,
+            "generate_s": report["seconds"],
+        }
+        return scores, command
+
+
+def steps_per_epoch(preset: str, overrides: dict[str, Any], images: int) -> int:
+    from diffcli.training.recipe import settings_for
+
+    return max(1, images // settings_for(preset, overrides).batch_size)
+
+
+def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_class: int) -> list[dict[str, Any]]:
+    """One complete `diffcli train --epochs E` per E, each scored: what a user gets for that wait."""
+    rows = []
+    for e in epochs:
+        name = f"{recipe}-e{e}"
+        trained = bench.train(name, [*args, "--epochs", str(e)], None, resume=False)
+        done = trained.last_json()
+        scores, scored = bench.score(name, per_class)
+        rows.append({
+            "recipe": recipe, "checkpoint": f"--epochs {e}", "epochs": e, "steps": done["step"],
+            "train_wall_s": round(trained.wall_s, 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
+            "train": [trained.describe()], "eval": scored.describe(), **scores,
+        })
+    return rows
+
+
+def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_epoch: int, per_class: int) -> list[dict[str, Any]]:
+    """One run (its schedule planned for its own --epochs), stopped with --max-steps after each of
+    `epochs`, scored, then continued with --resume: a checkpoint's time is the sum of its chunks."""
+    rows, chunks, name = [], [], recipe
+    for i, e in enumerate(epochs):
+        trained = bench.train(name, args, e * per_epoch, resume=i > 0)
+        chunks.append(trained)
+        done = trained.last_json()
+        scores, scored = bench.score(name, per_class)
+        rows.append({
+            "recipe": recipe, "checkpoint": f"epoch {e}", "epochs": e, "steps": done["step"],
+            "train_wall_s": round(sum(c.wall_s for c in chunks), 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
+            "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
+        })
+    return rows
+
+
+def time_to(rows: list[dict[str, Any]], accuracy: float) -> Optional[dict[str, Any]]:
+    """The quickest checkpoint that reads at least `accuracy`."""
+    hits = sorted((r for r in rows if r["accuracy"] >= accuracy), key=lambda r: r["train_wall_s"])
+    return hits[0] if hits else None
+
+
+def meets_goal(row: dict[str, Any]) -> bool:
+    return row["accuracy"] >= GOAL["accuracy"] and row["min_class_accuracy"] >= GOAL["min_class_accuracy"] and (row["fid_over_floor"] or 99) <= GOAL["fid_over_floor"]
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    default, course = results["default"], results["course"]
+    d98, c98 = time_to(default, TARGET_ACCURACY), time_to(course, TARGET_ACCURACY)
+    goal = sorted((r for r in default if meets_goal(r)), key=lambda r: r["train_wall_s"])
+    out: dict[str, Any] = {
+        "default_time_to_98_s": d98["train_wall_s"] if d98 else None,
+        "default_time_to_98_checkpoint": d98["checkpoint"] if d98 else None,
+        "course_time_to_98_s": c98["train_wall_s"] if c98 else None,
+        "course_time_to_98_checkpoint": c98["checkpoint"] if c98 else None,
+        "goal": GOAL,
+        "default_time_to_goal_s": goal[0]["train_wall_s"] if goal else None,
+        "default_time_to_goal_checkpoint": goal[0]["checkpoint"] if goal else None,
+    }
+    if d98 and c98:
+        out["time_to_98_ratio"] = round(d98["train_wall_s"] / c98["train_wall_s"], 4)
+    elif d98 and course:  # the course never reached 98 %: the ratio is at most this
+        out["time_to_98_ratio_at_most"] = round(d98["train_wall_s"] / max(r["train_wall_s"] for r in course), 4)
+    if goal and c98:
+        out["time_to_goal_vs_course_98"] = round(goal[0]["train_wall_s"] / c98["train_wall_s"], 4)
+    return out
+
+
+# ----- report ------------------------------------------------------------------------------------
+def _pct(v: Optional[float]) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m, s = results["machine"], results["summary"]
+    out = [
+        f"Measured {results['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, device {m['device']}) by `make bench-quality` "
+        f"({results['wall_s'] / 60:.0f} minutes). Load average at the start {results['load']['load_when_started']}, at the end {results['load_at_end']}.",
+        "",
+        "| recipe | checkpoint | steps | training wall (steps only) | img/s | accuracy | lowest class | FID (floor), n | FID / floor | sampler |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in ("default", "long", "course"):
+        for r in results.get(key, []):
+            out.append(
+                f"| {r['recipe']} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
+                f"{_pct(r['accuracy'])} | {_pct(r['min_class_accuracy'])} ({r['worst']}) | {r['fid']:.2f} ({r['fid_floor']:.2f}), {r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
+            )
+    out.append("")
+    if s.get("course_time_to_98_s"):
+        out.append(f"Course recipe to 98 %: {s['course_time_to_98_s'] / 60:.1f} min ({s['course_time_to_98_checkpoint']}).")
+    else:
+        out.append("Course recipe: below 98 % at every checkpoint measured.")
+    if s.get("default_time_to_98_s"):
+        out.append(f"Default recipe to 98 %: {s['default_time_to_98_s'] / 60:.2f} min ({s['default_time_to_98_checkpoint']}).")
+    if "time_to_98_ratio" in s:
+        out.append(f"Time to 98 %, default / course: **{s['time_to_98_ratio']}** (1/{1 / s['time_to_98_ratio']:.0f}).")
+    elif "time_to_98_ratio_at_most" in s:
+        out.append(f"Time to 98 %, default / course: at most {s['time_to_98_ratio_at_most']} (the course did not reach 98 %).")
+    if s.get("default_time_to_goal_s"):
+        line = f"Default recipe to the goal (>= 98 %, every class >= 95 %, FID <= 1.5x floor): {s['default_time_to_goal_s'] / 60:.2f} min ({s['default_time_to_goal_checkpoint']})"
+        if "time_to_goal_vs_course_98" in s:
+            line += f", {s['time_to_goal_vs_course_98']} of the course's time to 98 %"
+        out.append(line + ".")
+    else:
+        out.append("Default recipe: no checkpoint met the goal (>= 98 %, every class >= 95 %, FID <= 1.5x floor).")
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Accuracy and FID / floor against training minutes, one line per recipe, stacked."""
+    import numpy as np
+
+    from diffcli.io.images import OutputTarget, write_png
+    from diffcli.io.plot import Series, line_plot
+
+    groups = [("default recipe (complete runs)", results["default"]), ("default, --epochs 20 run", results.get("long", [])), ("course recipe", results["course"])]
+    groups = [(label, rows) for label, rows in groups if rows]
+    minutes = lambda rows: [r["train_wall_s"] / 60 for r in rows]  # noqa: E731
+    accuracy = line_plot([Series(label, minutes(rows), [100 * r["accuracy"] for r in rows], markers=True) for label, rows in groups],
+                         title="accuracy (diffcli eval) vs training minutes", xlabel="training minutes (wall)", ylabel="accuracy %")
+    fid = line_plot([Series(label, minutes(rows), [r["fid_over_floor"] for r in rows], markers=True) for label, rows in groups],
+                    title="FID / real-data floor vs training minutes", xlabel="training minutes (wall)", ylabel="FID / floor", log_y=True)
+    image = np.concatenate([accuracy, fid], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(image, OutputTarget(path), {"subcommand": "bench-quality"})
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="glyphs data and a few steps: check the harness, not figures to quote")
+    parser.add_argument("--data-dir", default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")), help="a torchvision root holding MNIST")
+    parser.add_argument("--default-epochs", default="1,2,5", help="--epochs of the default recipe's complete runs")
+    parser.add_argument("--long-epochs", default="1,5,10,20", help="checkpoints of the 20-epoch default run ('' to skip it)")
+    parser.add_argument("--course-epochs", default="1,2,3", help="checkpoints of the course recipe")
+    parser.add_argument("-n", "--per-class", type=int, default=100, help="eval samples per class for the default recipe")
+    parser.add_argument("--course-per-class", type=int, default=50, help="eval samples per class for the course recipe (300 DDPM steps with CFG each)")
+    parser.add_argument("--wait-load", type=float, default=1.0, help="wait until the 1-minute load average is at most this before starting")
+    parser.add_argument("--wait-max", type=float, default=1800, help="seconds to wait for that at most")
+    parser.add_argument("--home", default=None, help="registry to use (keeps the scoring classifier between runs); default a scratch folder")
+    parser.add_argument("--out", default=str(REPO / "bench"), help="folder for quality.json and quality.md")
+    parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
+    args = parser.parse_args()
+    # A SIGTERM (a timeout, a job killer) unwinds like Ctrl-C, so subprocess.run stops the running command too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    epochs_of = lambda text: [int(v) for v in text.split(",") if v.strip()]  # noqa: E731
+
+    scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-quality-"))
+    home = Path(args.home) if args.home else scratch / "home"
+    env = {**os.environ, "DIFFCLI_HOME": str(home), "NO_COLOR": "1", "BENCH_CWD": str(scratch), "PYTHONPATH": str(REPO)}
+    env.pop("DIFFCLI_MODEL", None)
+    if args.quick:
+        data = ["--dataset", "glyphs"]
+        extra = ["--limit", "256", "--batch-size", "32", "--width", "8", "--timesteps", "50"]
+        images, per_class, course_per_class = 256, 2, 1
+        args.default_epochs, args.long_epochs, args.course_epochs = "1", "1,2", "1"
+    else:
+        if not (Path(args.data_dir) / "MNIST" / "raw").is_dir() and not any(Path(args.data_dir).glob("train-images*")):
+            raise SystemExit(f"bench-quality needs MNIST: none at {args.data_dir} (pass --data-dir or set DIFFCLI_BENCH_DATA)")
+        data = ["--dataset", "mnist", "--data-dir", args.data_dir]
+        extra = []
+        images, per_class, course_per_class = 60000, args.per_class, args.course_per_class
+    bench = Bench(env, data, per_class, course_per_class, extra_train=extra)
+
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "quick": args.quick}
+    results["load"] = wait_for_quiet(args.wait_load, 0 if args.quick else args.wait_max)
+    began = time.perf_counter()
+    try:
+        if not args.quick:  # train the scoring classifier (once per registry) before any timing
+            warm = bench.call(["eval", "--model", "mnist", "-n", "1", "--device", "cpu", "--json", "-q", "--data-dir", args.data_dir])
+            results["classifier"] = {**warm.last_json().get("classifier", {}), "prepared_in": warm.describe()}
+        quick_overrides = {"batch_size": 32} if args.quick else {}
+        results["default"] = complete_runs(bench, "default", [], epochs_of(args.default_epochs), per_class)
+        long_epochs = epochs_of(args.long_epochs)
+        if long_epochs:
+            per_epoch = steps_per_epoch("default", quick_overrides, images)
+            results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class)
+        course_epochs = epochs_of(args.course_epochs)
+        per_epoch = steps_per_epoch("course", quick_overrides, images)
+        results["course"] = chunked_run(bench, "course", ["--preset", "course"], course_epochs, per_epoch, course_per_class)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results["wall_s"] = round(time.perf_counter() - began, 1)
+    results["load_at_end"] = loadavg()
+    results["summary"] = summary(results)
+    # A --quick run checks the harness: its files go to out/ (ignored by git), never over the figures.
+    out = REPO / "out" / "bench-quality-quick" if args.quick else Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "quality.json", json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    atomic_write_text(out / "quality.md", table)
+    plot(results, out / "time-to-quality.png" if args.quick else Path(args.plot))
+    print(table)
+    print(f"bench-quality: {results['wall_s'] / 60:.1f} min; wrote {out / 'quality.json'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

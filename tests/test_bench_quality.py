@@ -1,0 +1,76 @@
+"""bench/quality.py's bookkeeping: which checkpoint is the time to 98 %, the ratio, the goal, the plot."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import png_array
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_quality"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(recipe, checkpoint, seconds, accuracy, lowest=0.96, fid=10.0, floor=8.0):
+    return {
+        "recipe": recipe, "checkpoint": checkpoint, "epochs": 1, "steps": 100, "train_wall_s": seconds, "train_step_s": seconds * 0.9,
+        "img_s": 500.0, "accuracy": accuracy, "min_class_accuracy": lowest, "worst": "8", "fid": fid, "fid_floor": floor,
+        "fid_over_floor": round(fid / floor, 3), "n": 1000, "sampler": "ddim 20", "guidance": 2.0,
+    }
+
+
+def _results(default, course, long=()):
+    return {"default": list(default), "course": list(course), "long": list(long)}
+
+
+def test_time_to_98_is_the_quickest_checkpoint_that_reaches_it(quality):
+    default = [_row("default", "--epochs 5", 300, 0.995), _row("default", "--epochs 1", 60, 0.985), _row("default", "--epochs 2", 120, 0.97)]
+    course = [_row("course", "epoch 1", 700, 0.95), _row("course", "epoch 2", 1400, 0.975), _row("course", "epoch 3", 2100, 0.981)]
+    s = quality.summary(_results(default, course))
+    assert s["default_time_to_98_checkpoint"] == "--epochs 1" and s["default_time_to_98_s"] == 60
+    assert s["course_time_to_98_checkpoint"] == "epoch 3" and s["course_time_to_98_s"] == 2100
+    assert s["time_to_98_ratio"] == round(60 / 2100, 4)
+
+
+def test_goal_needs_every_class_and_the_fid_too(quality):
+    default = [
+        _row("default", "--epochs 1", 60, 0.99, lowest=0.93),  # one class too low
+        _row("default", "--epochs 2", 120, 0.99, fid=13.0, floor=8.0),  # FID 1.63x the floor
+        _row("default", "--epochs 5", 300, 0.99, lowest=0.97, fid=11.0, floor=8.0),
+    ]
+    course = [_row("course", "epoch 1", 600, 0.985)]
+    s = quality.summary(_results(default, course))
+    assert s["default_time_to_goal_checkpoint"] == "--epochs 5"
+    assert s["time_to_goal_vs_course_98"] == round(300 / 600, 4)
+
+
+def test_a_course_that_never_reaches_98_gives_an_upper_bound(quality):
+    results = _results([_row("default", "--epochs 1", 60, 0.985)], [_row("course", "epoch 1", 600, 0.9), _row("course", "epoch 2", 1200, 0.97)])
+    s = quality.summary(results)
+    assert s["course_time_to_98_s"] is None and "time_to_98_ratio" not in s
+    assert s["time_to_98_ratio_at_most"] == round(60 / 1200, 4)
+    table = quality.markdown({**results, "summary": s, **_meta()})
+    assert "did not reach 98 %" in table and "| course | epoch 2 |" in table
+
+
+def _meta():
+    return {"date": "today", "machine": {"cpu": "cpu", "cores": 2, "torch": "x", "device": "cpu"}, "wall_s": 60.0, "load": {"load_when_started": [0.5]}, "load_at_end": [0.7]}
+
+
+def test_plot_draws_both_panels(quality, tmp_path):
+    default = [_row("default", "--epochs 1", 60, 0.985), _row("default", "--epochs 2", 120, 0.99)]
+    course = [_row("course", "epoch 1", 600, 0.93, fid=40.0), _row("course", "epoch 2", 1200, 0.97, fid=20.0)]
+    quality.plot(_results(default, course), tmp_path / "plot.png")
+    image = png_array(tmp_path / "plot.png")
+    assert image.ndim == 3 and image.shape[0] > image.shape[1]  # two panels, one above the other
+    assert np.unique(image.reshape(-1, image.shape[-1]), axis=0).shape[0] > 10  # lines, not a blank canvas
