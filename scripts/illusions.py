@@ -125,8 +125,8 @@ def figures(model, seed: int) -> list[Path]:
     made = [
         (model.anagram(6, 9, view="rot180", n=8, seed=seed, progress=False), "anagram-6-9-rot180.png"),
         (model.anagram(2, 7, view="flip", n=8, seed=seed, progress=False), "anagram-2-7-flip.png"),
-        (model.hybrid(0, 8, explain=True, n=4, seed=seed, progress=False), "hybrid-0-8.png"),
-        (model.hybrid(1, 7, explain=True, n=4, seed=seed, progress=False), "hybrid-1-7.png"),
+        (model.hybrid(8, 3, explain=True, n=4, seed=seed, progress=False), "hybrid-8-3.png"),
+        (model.hybrid(4, 5, explain=True, n=4, seed=seed, progress=False), "hybrid-4-5.png"),
     ]
     return [result.save(FIGURES / name) for result, name in made]
 
