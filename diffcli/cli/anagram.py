@@ -32,7 +32,7 @@ def anagram(
 
     Writes image | viewed image side by side (a row per view with -n > 1), or with --out-dir both
     views of every seed. Sampler, steps and guidance default to the illusion settings measured in
-    docs/illusions.md (for class models: DDPM, more steps and a stronger CFG than `sample`). Not every
+    docs/illusions.md (for class models: DDIM 20 steps and CFG 5, a stronger guidance than `sample`). Not every
     seed reads both ways: --best-of K keeps the best of K candidates per image, and
     `diffcli eval --task anagram` measures the rate.
     """
