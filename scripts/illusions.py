@@ -143,15 +143,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import diffcli
+    from diffcli.io.atomic import atomic_write_text
 
     model = diffcli.load(args.model, device="auto")
     reports = measure(model, args.n, args.best_of, args.data_dir, args.seed)
     if args.json:
-        Path(args.json).write_text(json.dumps(reports, indent=1))
+        atomic_write_text(Path(args.json), json.dumps(reports, indent=1))
     text = DOC.read_text()
     text = replace_between(text, "summary", summary_table(reports, args.best_of))
     text = replace_between(text, "pairs", pair_table(reports, args.best_of))
-    DOC.write_text(text)
+    atomic_write_text(DOC, text)
     if not args.no_figures:
         for path in figures(model, args.seed):
             print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
