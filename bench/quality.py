@@ -98,6 +98,19 @@ class Bench:
     course_per_class: int
     extra_train: list[str] = field(default_factory=list)
     log: list[dict[str, Any]] = field(default_factory=list)
+    partial: Optional[Path] = None  # every row so far, rewritten after each (an interrupted run keeps them)
+
+    def record(self, results: dict[str, Any], section: str, rows: list[dict[str, Any]]) -> None:
+        """Print the row just scored and save every row so far to `partial`."""
+        r = rows[-1]
+        print(
+            f"bench-quality: {r['recipe']} {r['checkpoint']}: {_pct(r['accuracy'])} (lowest {_pct(r['min_class_accuracy'])}, {r['worst']}), "
+            f"FID {r['fid']} (floor {r['fid_floor']}), n = {r['n']}, {r['train_wall_s'] / 60:.1f} min of training",
+            file=sys.stderr, flush=True,
+        )
+        if self.partial is not None:
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.partial, json.dumps({**results, section: rows}, indent=2) + "\n")
 
     def call(self, args: list[str], timeout: int = 4 * 3600) -> Command:
         argv = [*DIFFCLI, *args]
@@ -150,7 +163,7 @@ def steps_per_epoch(preset: str, overrides: dict[str, Any], images: int) -> int:
     return max(1, images // settings_for(preset, overrides).batch_size)
 
 
-def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_class: int) -> list[dict[str, Any]]:
+def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_class: int, results: dict[str, Any], section: str = "default") -> list[dict[str, Any]]:
     """One complete `diffcli train --epochs E` per E, each scored: what a user gets for that wait."""
     rows = []
     for e in epochs:
@@ -163,10 +176,11 @@ def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int],
             "train_wall_s": round(trained.wall_s, 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
             "train": [trained.describe()], "eval": scored.describe(), **scores,
         })
+        bench.record(results, section, rows)
     return rows
 
 
-def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_epoch: int, per_class: int) -> list[dict[str, Any]]:
+def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_epoch: int, per_class: int, results: dict[str, Any], section: str) -> list[dict[str, Any]]:
     """One run (its schedule planned for its own --epochs), stopped with --max-steps after each of
     `epochs`, scored, then continued with --resume: a checkpoint's time is the sum of its chunks."""
     rows, chunks, name = [], [], recipe
@@ -180,6 +194,7 @@ def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], p
             "train_wall_s": round(sum(c.wall_s for c in chunks), 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
             "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
         })
+        bench.record(results, section, rows)
     return rows
 
 
@@ -313,7 +328,8 @@ def main() -> None:
         data = ["--dataset", "mnist", "--data-dir", args.data_dir]
         extra = []
         images, per_class, course_per_class = 60000, args.per_class, args.course_per_class
-    bench = Bench(env, data, per_class, course_per_class, extra_train=extra)
+    partial = REPO / "out" / ("bench-quality-quick" if args.quick else "bench-quality") / "quality.partial.json"
+    bench = Bench(env, data, per_class, course_per_class, extra_train=extra, partial=partial)
 
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "quick": args.quick}
     results["load"] = wait_for_quiet(args.wait_load, 0 if args.quick else args.wait_max)
@@ -323,14 +339,15 @@ def main() -> None:
             warm = bench.call(["eval", "--model", "mnist", "-n", "1", "--device", "cpu", "--json", "-q", "--data-dir", args.data_dir])
             results["classifier"] = {**warm.last_json().get("classifier", {}), "prepared_in": warm.describe()}
         quick_overrides = {"batch_size": 32} if args.quick else {}
-        results["default"] = complete_runs(bench, "default", [], epochs_of(args.default_epochs), per_class)
+        # The course first: its rows are the baseline every ratio needs, and the slowest to come.
+        course_epochs = epochs_of(args.course_epochs)
+        per_epoch = steps_per_epoch("course", quick_overrides, images)
+        results["course"] = chunked_run(bench, "course", ["--preset", "course"], course_epochs, per_epoch, course_per_class, results, "course")
+        results["default"] = complete_runs(bench, "default", [], epochs_of(args.default_epochs), per_class, results)
         long_epochs = epochs_of(args.long_epochs)
         if long_epochs:
             per_epoch = steps_per_epoch("default", quick_overrides, images)
-            results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class)
-        course_epochs = epochs_of(args.course_epochs)
-        per_epoch = steps_per_epoch("course", quick_overrides, images)
-        results["course"] = chunked_run(bench, "course", ["--preset", "course"], course_epochs, per_epoch, course_per_class)
+            results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class, results, "long")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results["wall_s"] = round(time.perf_counter() - began, 1)
@@ -340,6 +357,7 @@ def main() -> None:
     out = REPO / "out" / "bench-quality-quick" if args.quick else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "quality.json", json.dumps(results, indent=2) + "\n")
+    partial.unlink(missing_ok=True)
     table = markdown(results)
     atomic_write_text(out / "quality.md", table)
     plot(results, out / "time-to-quality.png" if args.quick else Path(args.plot))

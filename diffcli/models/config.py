@@ -201,7 +201,9 @@ ARCHITECTURE = Variant(
             },
             rules=[_unet_rule],
         ),
-        "course": Record({"type": Field(Str(("course",))), "width": optional(Int(1, MAX_WIDTH))}),
+        "course": Record(
+            {"type": Field(Str(("course",))), "width": optional(Int(1, MAX_WIDTH)), "widen_in": optional(Str(("resample", "convblock")))}
+        ),
     },
 )
 

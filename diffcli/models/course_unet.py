@@ -8,6 +8,14 @@ BatchNorm and GELU, skip concatenations, and conditioning through fully-connecte
 
 Works at 28x28 (the AvgPool / ConvTranspose pair maps 7x7 <-> 1x1). BatchNorm makes batched CFG
 depend on batch composition; always sample in eval mode (the backends do).
+
+Where a Down / Up block changes the width (`widen_in`):
+- "resample" (the course's, and every new model's): the strided / transposed convolution maps c_in to
+  c_out and the ConvBlock after it keeps c_out.
+- "convblock" (models trained before the layout was corrected; a config without the key): the strided
+  / transposed convolution keeps c_in and the ConvBlock maps c_in to c_out. It has more parameters
+  (the first UpBlock's transposed convolution runs at 4D) yet learns about half as fast per step
+  (docs/performance.md), so it is kept only so that those models still load.
 """
 
 from __future__ import annotations
@@ -28,14 +36,24 @@ class ConvBlock(nn.Sequential):
         super().__init__(_conv(c_in, c_out), _conv(c_out, c_out))
 
 
+WIDEN_IN = ("resample", "convblock")
+
+
+def _resampled(resample: nn.Module, c_in: int, c_out: int, widen_in: str) -> list[nn.Module]:
+    """A strided or transposed convolution, BatchNorm, GELU, then a ConvBlock; `widen_in` says which of
+    the two convolutions changes the width (module docstring)."""
+    mid = c_out if widen_in == "resample" else c_in
+    return [resample(c_in, mid), nn.BatchNorm2d(mid), nn.GELU(), ConvBlock(mid, c_out)]
+
+
 class DownBlock(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(nn.Conv2d(c_in, c_in, 3, 2, 1), nn.BatchNorm2d(c_in), nn.GELU(), ConvBlock(c_in, c_out))
+    def __init__(self, c_in: int, c_out: int, widen_in: str = "resample") -> None:
+        super().__init__(*_resampled(lambda i, o: nn.Conv2d(i, o, 3, 2, 1), c_in, c_out, widen_in))
 
 
 class UpBlock(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(nn.ConvTranspose2d(c_in, c_in, 4, 2, 1), nn.BatchNorm2d(c_in), nn.GELU(), ConvBlock(c_in, c_out))
+    def __init__(self, c_in: int, c_out: int, widen_in: str = "resample") -> None:
+        super().__init__(*_resampled(lambda i, o: nn.ConvTranspose2d(i, o, 4, 2, 1), c_in, c_out, widen_in))
 
 
 class FCBlock(nn.Sequential):
@@ -53,19 +71,22 @@ class CourseUNet(nn.Module):
         num_classes: Optional[int] = None,
         time_conditioned: bool = True,
         timesteps: int = 300,
+        widen_in: str = "resample",
     ) -> None:
         super().__init__()
+        if widen_in not in WIDEN_IN:
+            raise ValueError(f"widen_in must be one of {', '.join(WIDEN_IN)}, got {widen_in!r}")
         d = width
         self.num_classes = num_classes
         self.time_conditioned = time_conditioned
         self.timesteps = timesteps
         self.conv0 = ConvBlock(in_channels, d)
-        self.down1 = DownBlock(d, d)
-        self.down2 = DownBlock(d, 2 * d)
+        self.down1 = DownBlock(d, d, widen_in)
+        self.down2 = DownBlock(d, 2 * d, widen_in)
         self.flatten = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
         self.unflatten = nn.Sequential(nn.ConvTranspose2d(2 * d, 2 * d, 7, 7), nn.BatchNorm2d(2 * d), nn.GELU())
-        self.up1 = UpBlock(4 * d, d)
-        self.up2 = UpBlock(2 * d, d)
+        self.up1 = UpBlock(4 * d, d, widen_in)
+        self.up2 = UpBlock(2 * d, d, widen_in)
         self.conv1 = ConvBlock(2 * d, d)
         self.out = nn.Conv2d(d, in_channels, 3, 1, 1)
         if time_conditioned:

@@ -46,6 +46,8 @@ def build_network(config: ModelConfig) -> nn.Module:
                 num_classes=num_classes,
                 time_conditioned=time_conditioned,
                 timesteps=timesteps,
+                # A config written before the layout was corrected has no key: its weights are the old layout.
+                widen_in=str(arch.get("widen_in", "convblock")),
             )
     except (TypeError, ValueError) as exc:
         raise DiffcliError(f"model {config.name!r}: config.json's architecture is invalid ({exc})") from None

@@ -115,6 +115,10 @@ class TrainSettings:
         return cls(**values)
 
 
+# The course's UNet as the course draws it: each Down / Up block's strided / transposed convolution
+# changes the width (diffcli/models/course_unet.py).
+COURSE_ARCHITECTURE: dict[str, Any] = {"type": "course", "width": 64, "widen_in": "resample"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The measured CPU recipe and this tool's default (docs/performance.md): the GroupNorm UNet on 2x2
     # pixel patches (it never runs at 28x28: 5x cheaper), no attention; a cosine schedule with T = 1000
@@ -123,13 +127,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(),
     # The course's class-conditioned DDPM (Part B.2/B.3): its UNet, width 64, batch 128, 20 epochs.
     "course": dict(
-        architecture={"type": "course", "width": 64},
+        architecture=COURSE_ARCHITECTURE,
         objective="eps", schedule="linear", timesteps=300, epochs=20, batch_size=128, lr=1e-3, lr_schedule="exponential", warmup_steps=0,
         ema=False, grad_clip=None, sampler="ddpm", sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0),
     ),
     # The course's single-step denoiser (Part B.1): width 128, sigma 0.5, batch 256, 5 epochs, Adam 1e-4.
     "denoiser": dict(
-        cond="none", objective="denoise", architecture={"type": "course", "width": 128},
+        cond="none", objective="denoise", architecture={**COURSE_ARCHITECTURE, "width": 128},
         epochs=5, batch_size=256, lr=1e-4, lr_schedule="constant", warmup_steps=0, ema=False, grad_clip=None,
         noise_sigma=0.5, pixel_range=(0.0, 1.0), sample_epochs=(1, 5),
     ),
@@ -154,7 +158,7 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
             raise UsageError(f"unknown `arch` {arch!r}", "choose unet or course")
         if arch != base.architecture.get("type"):
             width = given.get("architecture", base.architecture).get("width", 64 if arch == "course" else 32)
-            given["architecture"] = {"type": "course", "width": width} if arch == "course" else {**TrainSettings().architecture, "width": width}
+            given["architecture"] = {**COURSE_ARCHITECTURE, "width": width} if arch == "course" else {**TrainSettings().architecture, "width": width}
     settings = replace(base, **given)
     if settings.epochs and "sample_epochs" not in given:
         wanted = sorted({e for e in settings.sample_epochs if e <= settings.epochs} | {settings.epochs})

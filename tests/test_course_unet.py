@@ -1,0 +1,95 @@
+"""The course UNet's layout: new models are built as the course draws them (the strided / transposed
+convolution changes the width), checked against scripts/course_reference.py's independent network;
+models written before the correction (no `widen_in` in config.json) still build the old layout and load."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffcli.models.course_unet import CourseUNet
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reference_net():
+    spec = importlib.util.spec_from_file_location("course_reference", ROOT / "scripts" / "course_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Net(D=64, K=10)
+
+
+def _shapes(module: torch.nn.Module) -> list[tuple[int, ...]]:
+    return [tuple(v.shape) for v in module.state_dict().values()]
+
+
+def test_the_course_layout_matches_the_independent_reference_tensor_for_tensor():
+    ours = CourseUNet(1, 64, 10, True, 300)
+    assert _shapes(ours) == _shapes(_reference_net())
+    assert sum(p.numel() for p in ours.parameters()) == 2_019_201
+    # The first UpBlock's transposed convolution maps 4D to D (the old layout kept 4D there).
+    assert tuple(ours.up1[0].weight.shape) == (256, 64, 4, 4)
+    assert tuple(ours.down2[0].weight.shape) == (128, 64, 3, 3)
+
+
+def test_the_old_layout_is_still_built_on_request():
+    old = CourseUNet(1, 64, 10, True, 300, widen_in="convblock")
+    assert sum(p.numel() for p in old.parameters()) == 2_974_145
+    assert tuple(old.up1[0].weight.shape) == (256, 256, 4, 4)
+    with pytest.raises(ValueError, match="widen_in"):
+        CourseUNet(1, 8, 10, True, 300, widen_in="sideways")
+
+
+@pytest.mark.parametrize("preset, overrides", [("course", {}), ("denoiser", {}), ("default", {"arch": "course"})])
+def test_every_recipe_that_builds_the_course_unet_uses_the_course_layout(preset, overrides):
+    from diffcli.training.recipe import settings_for
+
+    arch = settings_for(preset, overrides).architecture
+    assert arch["type"] == "course" and arch["widen_in"] == "resample"
+
+
+def _config(architecture: dict):
+    from diffcli.models.config import MNIST_LABELS, ModelConfig
+
+    return ModelConfig(
+        name="c",
+        architecture=architecture,
+        image={"channels": 1, "size": 28, "range": [0.0, 1.0]},
+        schedule={"kind": "linear", "timesteps": 300, "beta_start": 1e-4, "beta_end": 0.02},
+        prediction="eps",
+        objective="diffusion",
+        conditioning={"type": "class", "labels": MNIST_LABELS, "aliases": {}, "null_class": True},
+        sampling={},
+        dataset={"name": "mnist"},
+        training={},
+    )
+
+
+def test_a_config_without_the_key_builds_the_layout_its_weights_were_trained_with():
+    from diffcli.models.networks import build_network
+
+    old = build_network(_config({"type": "course", "width": 8}))
+    new = build_network(_config({"type": "course", "width": 8, "widen_in": "resample"}))
+    assert _shapes(old) == _shapes(CourseUNet(1, 8, 10, True, 300, widen_in="convblock"))
+    assert _shapes(new) == _shapes(CourseUNet(1, 8, 10, True, 300))
+    assert _shapes(old) != _shapes(new)
+
+
+def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tmp_path):
+    from helpers import make_tiny_model, run_cli
+
+    make_tiny_model(home, "old-course", size=28, timesteps=20, architecture={"type": "course", "width": 4})
+    out = tmp_path / "s.png"
+    result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "--seed", "0", "-o", str(out)])
+    assert result.code == 0, result.stderr
+    assert out.stat().st_size > 0
+
+    config = home / "models" / "old-course" / "config.json"
+    data = json.loads(config.read_text())
+    data["architecture"]["widen_in"] = "sideways"
+    config.write_text(json.dumps(data))
+    result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "-o", str(out)])
+    assert result.code != 0
+    assert "widen_in" in result.stderr and "Traceback" not in result.stderr
