@@ -10,14 +10,13 @@ come from diffcli, so the score is read exactly as `diffcli eval` reads it.
     python scripts/course_reference.py --data-dir DIR [--seed 1] [--epochs 1] [--per-class 10] [--out ref.png] [--limit N]
 
 Measured on the 2-core CPU (seed 1, one epoch, 31 min while another job shared the machine): 100 % of
-100 samples read as their class (every class 10/10), where `--preset course` read 57 % after its first
-epoch (docs/performance.md), and with seed 1 too its epoch-1 samples are unreadable. On the same
-noisy test digits, diffcli's epoch-1 weights have a higher eps loss than this script's (0.072 vs 0.054
-at t = 50, 0.032 vs 0.026 at t = 150) and half the class effect (mean squared difference between the
-class and the null prediction 0.0018 vs 0.0038 at t = 150); diffcli's epoch-2 weights are about where
-this script is after one epoch. The clearest structural difference: here the strided / transposed
-convolution changes the width and the next ConvBlock keeps it; diffcli's CourseUNet keeps the width
-through the strided / transposed convolution and changes it in the ConvBlock.
+100 samples read as their class (every class 10/10). It found the defect in `--preset course`, which
+read 57 % after its first epoch: diffcli's CourseUNet kept the width through the strided / transposed
+convolution and changed it in the ConvBlock after it, where the course (and this script) change it in
+the strided / transposed convolution. On the same noisy test digits those weights had a higher eps loss
+(0.072 vs 0.054 at t = 50) and half the class effect (0.0018 vs 0.0038 at t = 150): they learned about
+half as fast per step. CourseUNet now has this script's layout, tensor for tensor
+(tests/test_course_unet.py); the course preset's figures per epoch are in docs/performance.md.
 """
 
 from __future__ import annotations
