@@ -28,6 +28,8 @@ from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_STARTS = ["960", "900", "840", "780", "690", "390"]  # the course's i_start 1, 3, 5, 7, 10, 20 on 990 -> 0 by 30
+COURSE_EPOCH_STEPS = 60000 // 128  # one MNIST epoch of the course recipe (batch 128)
+TINY_EPOCH_STEPS = 2  # one epoch in --tiny mode (--limit 32, --batch-size 16)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Figure:
     caption: str
     shows: list[str] = field(default_factory=list)  # files (in {out}) the page shows; default {key}.png
     json_table: bool = False  # the command prints JSON that the page renders as a table
+    before: list[list[str]] = field(default_factory=list)  # commands run (and shown) first, e.g. the training a sample needs
 
 
 def figures() -> list[Figure]:
@@ -94,6 +97,18 @@ def figures() -> list[Figure]:
                ["train", "--cond", "time", "--dataset", "mnist", "--data-dir", "{data}", "--epochs", "5", "--limit", "20000", "--name", "course-time", "--seed", "0", "--force", "-q"],
                "Samples after epochs 1 and 5 (the course's grids come at epochs 1, 5, 10, 15, 20) and the loss; the course trains 20 epochs on all 60,000 digits, this is a short run of the same idea.",
                shows=["course-time/samples-epoch-001.png", "course-time/samples-epoch-005.png", "course-time/loss.png"]),
+        Figure("course-class-1", b, "B.3: the course's class-conditioned UNet after epoch 1 (DDPM 300, CFG 5)",
+               ["sample", "--model", "course-class", "-n", "4", "--seed", "0", "-o", "{out}/course-class-1.png"],
+               "The course's own recipe, `--preset course`: its BatchNorm UNet (width 64), one-hot classes that scale the features, the class dropped 10 % of the time; "
+               "linear T = 300, eps-prediction, batch 128, Adam 1e-3 decayed by 0.1^(1/20) per epoch over the 20 planned epochs, stopped after the first "
+               "(`--max-steps`, a resumable checkpoint). Sampled as in the course: 300 DDPM steps, CFG 5, four seeds per class.",
+               before=[["train", "--preset", "course", "--dataset", "mnist", "--data-dir", "{data}", "--epochs", "20", "--max-steps", str(COURSE_EPOCH_STEPS),
+                        "--name", "course-class", "--seed", "0", "--force", "-q"]]),
+        Figure("course-class-5", b, "B.3: the course's class-conditioned UNet after epoch 5",
+               ["sample", "--model", "course-class", "-n", "4", "--seed", "0", "-o", "{out}/course-class-5.png"],
+               "The same run continued to the end of epoch 5 (`--resume` continues exactly), the same seeds. Its scores per epoch are in "
+               "[performance.md](performance.md) (`make bench-quality`).",
+               before=[["train", "--name", "course-class", "--resume", "--max-steps", str(5 * COURSE_EPOCH_STEPS), "-q"]]),
         Figure("chain", b, "The reverse chain (the notebook's generation steps)",
                ["sample", "--class", "3", "--class", "8", "--chain", "--seed", "0", "-o", "{out}/chain.png"],
                "x_t at ten evenly spaced steps of the chain, then the result: the digit's shape settles long before the noise is gone."),
@@ -149,6 +164,11 @@ def _set(argv: list[str], flag: str, value: Optional[str]) -> list[str]:
 def shrink(argv: list[str]) -> list[str]:
     """Tiny sizes for the test: glyphs instead of MNIST, a few steps, one sample per class."""
     command = argv[0]
+    if "--max-steps" in argv:  # whole epochs of the full data -> the same number of tiny epochs
+        steps = int(argv[argv.index("--max-steps") + 1])
+        argv = _set(argv, "--max-steps", str(max(1, steps // COURSE_EPOCH_STEPS) * TINY_EPOCH_STEPS))
+    if command == "train" and "--resume" in argv:
+        return argv
     if command == "train":
         argv = _set(_set(argv, "--dataset", "glyphs"), "--data-dir", None)
         for flag, value in (("--limit", "32"), ("--width", "8"), ("--batch-size", "16")):  # 2 steps an epoch
@@ -185,24 +205,25 @@ def eval_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-def page(done: list[tuple[Figure, list[str], str]], out: Path, data: str, wall: float, docs_relative: str) -> str:
+def page(done: list[tuple[Figure, list[list[str]], str]], out: Path, data: str, wall: float, docs_relative: str) -> str:
     lines = [
         "# The course, reproduced",
         "",
-        "Every figure below was made by the `diffcli` command printed above it, by `make figures`",
+        "Every figure below was made by the `diffcli` commands printed above it, by `make figures`",
         f"(`scripts/figures.py`; this run took {wall / 60:.1f} minutes on a CPU). The class-conditional model is the",
-        "embedded `mnist` model; Part B's small models are trained on the way with short recipes. Seeds are",
+        "embedded `mnist` model; Part B's small models are trained on the way with short recipes, and the course's",
+        "own class-conditioned UNet with its own recipe (5 of its 20 epochs: most of this page's time). Seeds are",
         "fixed and every generated seed is shown: nothing here is hand-picked. `$MNIST` is a folder holding",
         "MNIST (a torchvision root or the four IDX files); without `--data-dir`, diffcli downloads it.",
         "",
     ]
     section = None
-    for fig, argv, extra in done:
+    for fig, commands, extra in done:
         if fig.section != section:
             section = fig.section
             lines += [f"## {section}", ""]
-        shown = " ".join(["diffcli", *(f"'{a}'" if " " in a else a for a in argv)]).replace(str(out), docs_relative).replace(data, "$MNIST")
-        lines += [f"### {fig.title}", "", "```bash", shown, "```", "", fig.caption, ""]
+        shown = [" ".join(["diffcli", *(f"'{a}'" if " " in a else a for a in command)]).replace(str(out), docs_relative).replace(data, "$MNIST") for command in commands]
+        lines += [f"### {fig.title}", "", "```bash", *shown, "```", "", fig.caption, ""]
         if fig.json_table:
             lines += [extra, ""]
         for name in fig.shows if (fig.shows or fig.json_table) else [f"{fig.key}.png"]:
@@ -237,9 +258,12 @@ def main() -> None:
         run(shrink(["train", "--dataset", "mnist", "--name", "tiny", "--set-default", "-q"]), env)
     done = []
     for fig in figures():
-        argv = [a.format(out=out, data=args.data_dir) for a in fig.argv]
+        commands = [[a.format(out=out, data=args.data_dir) for a in command] for command in (*fig.before, fig.argv)]
         if args.tiny:
-            argv = shrink(argv)
+            commands = [shrink(command) for command in commands]
+        for command in commands[:-1]:
+            run(command, env)
+        argv = commands[-1]
         result = run(argv, env)
         extra = ""
         if fig.json_table:
@@ -254,7 +278,7 @@ def main() -> None:
                     shutil.copyfile(source, target / source.name)
                 elif not args.tiny:
                     raise SystemExit(f"figures: {source} was not written by `diffcli {' '.join(argv)}`")
-        done.append((fig, argv, extra))
+        done.append((fig, commands, extra))
     wall = time.perf_counter() - began
     page_path = Path(args.page) if args.page else (out / "course.md" if args.tiny else REPO / "docs" / "course.md")
     relative = os.path.relpath(out, page_path.parent)

@@ -35,6 +35,7 @@ def test_the_gallery_script_runs_every_figure_at_tiny_size(tmp_path):
     for link in linked:
         image = png_array(out / link)
         assert image.size > 0 and image.std() > 0, link  # drawn, not a blank canvas
-    commands = re.findall(r"```bash\n(diffcli [^\n]+)\n```", page)
-    assert len(commands) == len(figures.figures()) and all(str(tmp_path) not in c for c in commands)  # paths shown relative to the page
+    blocks = re.findall(r"```bash\n((?:diffcli [^\n]+\n)+)```", page)
+    assert len(blocks) == len(figures.figures()) and all(str(tmp_path) not in b for b in blocks)  # paths shown relative to the page
+    assert sum(len(b.splitlines()) for b in blocks) == sum(1 + len(fig.before) for fig in figures.figures())
     assert "| class | n | accuracy |" in page and "Overall accuracy" in page  # the eval table

@@ -105,6 +105,8 @@ def line_plot(
         draw.line([left - 4, y, left, y], fill="black")
         label = _fmt(value)
         draw.text((left - 8 - draw.textlength(label, font=small), y - 7), label, fill="black", font=small)
+    # The legend sits in the top-right corner, as wide as its longest label (long labels are not cut).
+    legend_x = width - right - 35 - max(draw.textlength(s.label, font=small) for s in series)
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         points = [px(float(x), float(y)) for x, y in zip(s.x, s.y) if not (log_y and y <= 0)]
@@ -113,10 +115,11 @@ def line_plot(
         if s.markers or len(points) == 1:
             for x, y in points:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        draw.line([width - right - 150, top + 12 + 18 * i, width - right - 130, top + 12 + 18 * i], fill=colour, width=3)
-        draw.text((width - right - 125, top + 5 + 18 * i), s.label, fill="black", font=small)
-    if title:
-        draw.text((left, 10), title, fill="black", font=font)
+        draw.line([legend_x, top + 12 + 18 * i, legend_x + 20, top + 12 + 18 * i], fill=colour, width=3)
+        draw.text((legend_x + 25, top + 5 + 18 * i), s.label, fill="black", font=small)
+    if title:  # after the y label when both share the top row
+        title_x = max(left, 6 + draw.textlength(ylabel, font=small) + 12) if ylabel else left
+        draw.text((title_x, 10), title, fill="black", font=font)
     if xlabel:
         draw.text(((left + width - right) / 2 - draw.textlength(xlabel, font=small) / 2, height - 20), xlabel, fill="black", font=small)
     if ylabel:
