@@ -104,7 +104,7 @@ class Bench:
         """Print the row just scored and save every row so far to `partial`."""
         r = rows[-1]
         print(
-            f"bench-quality: {r['recipe']} {r['checkpoint']}: {_pct(r['accuracy'])} (lowest {_pct(r['min_class_accuracy'])}, {r['worst']}), "
+            f"bench-quality: {r['recipe']} {r['checkpoint']}: {_pct(r['accuracy'])} (lowest {_lowest(r)}), "
             f"FID {r['fid']} (floor {r['fid_floor']}), n = {r['n']}, {r['train_wall_s'] / 60:.1f} min of training",
             file=sys.stderr, flush=True,
         )
@@ -235,6 +235,12 @@ def _pct(v: Optional[float]) -> str:
     return "-" if v is None else f"{100 * v:.1f} %"
 
 
+def _lowest(row: dict[str, Any]) -> str:
+    """The lowest class's accuracy, naming the class only when one is below the rest (not at 100 %)."""
+    low = row["min_class_accuracy"]
+    return _pct(low) if low >= 1.0 else f"{_pct(low)} ({row['worst']})"
+
+
 def markdown(results: dict[str, Any]) -> str:
     m, s = results["machine"], results["summary"]
     out = [
@@ -248,7 +254,7 @@ def markdown(results: dict[str, Any]) -> str:
         for r in results.get(key, []):
             out.append(
                 f"| {r['recipe']} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
-                f"{_pct(r['accuracy'])} | {_pct(r['min_class_accuracy'])} ({r['worst']}) | {r['fid']:.2f} ({r['fid_floor']:.2f}), {r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
+                f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid']:.2f} ({r['fid_floor']:.2f}), {r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
             )
     out.append("")
     if s.get("course_time_to_98_s"):
