@@ -78,13 +78,18 @@ def test_a_config_without_the_key_builds_the_layout_its_weights_were_trained_wit
 
 
 def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tmp_path):
-    from helpers import make_tiny_model, run_cli
+    import diffcli
+    from helpers import make_tiny_model, png_array, run_cli
 
     make_tiny_model(home, "old-course", size=28, timesteps=20, architecture={"type": "course", "width": 4})
+    # Its weights load into the old layout (a transposed convolution that keeps 4D = 16 channels).
+    network = diffcli.load("old-course", device="cpu").loaded.network
+    assert tuple(network.up1[0].weight.shape) == (16, 16, 4, 4)
     out = tmp_path / "s.png"
     result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "--seed", "0", "-o", str(out)])
     assert result.code == 0, result.stderr
-    assert out.stat().st_size > 0
+    image = png_array(out)
+    assert image.shape[:2] == (28, 28) and image.std() > 0  # one drawn 28x28 digit, not a blank canvas
 
     config = home / "models" / "old-course" / "config.json"
     data = json.loads(config.read_text())
@@ -92,4 +97,10 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
     config.write_text(json.dumps(data))
     result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "-o", str(out)])
     assert result.code != 0
-    assert "widen_in" in result.stderr and "Traceback" not in result.stderr
+    assert "architecture.widen_in must be one of 'resample', 'convblock'" in result.stderr and "Traceback" not in result.stderr
+
+    data["architecture"]["widen_in"] = "resample"  # valid, but not the layout these weights were trained with
+    config.write_text(json.dumps(data))
+    result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "-o", str(out)])
+    assert result.code != 0
+    assert "do not fit the architecture in config.json" in result.stderr and "Traceback" not in result.stderr

@@ -20,7 +20,7 @@ Where a Down / Up block changes the width (`widen_in`):
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
@@ -39,7 +39,7 @@ class ConvBlock(nn.Sequential):
 WIDEN_IN = ("resample", "convblock")
 
 
-def _resampled(resample: nn.Module, c_in: int, c_out: int, widen_in: str) -> list[nn.Module]:
+def _resampled(resample: Callable[[int, int], nn.Module], c_in: int, c_out: int, widen_in: str) -> list[nn.Module]:
     """A strided or transposed convolution, BatchNorm, GELU, then a ConvBlock; `widen_in` says which of
     the two convolutions changes the width (module docstring)."""
     mid = c_out if widen_in == "resample" else c_in

@@ -127,7 +127,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(),
     # The course's class-conditioned DDPM (Part B.2/B.3): its UNet, width 64, batch 128, 20 epochs.
     "course": dict(
-        architecture=COURSE_ARCHITECTURE,
+        architecture=dict(COURSE_ARCHITECTURE),  # a copy: a recipe never shares the constant
         objective="eps", schedule="linear", timesteps=300, epochs=20, batch_size=128, lr=1e-3, lr_schedule="exponential", warmup_steps=0,
         ema=False, grad_clip=None, sampler="ddpm", sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0),
     ),
