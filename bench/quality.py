@@ -19,6 +19,9 @@ FID / floor against training minutes). Time to 98 %: the training minutes of the
 reading >= 98 %; the headline is the default's time over the course's.
 
 `--quick` shrinks everything (glyphs data, a few steps: a check of the harness, not figures).
+`--sections long` (any of course, default, long) measures only those sections and keeps the others
+from the existing bench/quality.json: the summary, table and plot are rebuilt from all of them, and
+the table says when each later section was measured.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ PYTHON = sys.executable
 DIFFCLI = [PYTHON, "-m", "diffcli"]
 TARGET_ACCURACY = 0.98
 GOAL = {"accuracy": 0.98, "min_class_accuracy": 0.95, "fid_over_floor": 1.5}
+SECTIONS = ("course", "default", "long")
 
 
 def loadavg() -> list[float]:
@@ -209,7 +213,7 @@ def meets_goal(row: dict[str, Any]) -> bool:
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
-    default, course = results["default"], results["course"]
+    default, course = results.get("default", []), results.get("course", [])
     d98, c98 = time_to(default, TARGET_ACCURACY), time_to(course, TARGET_ACCURACY)
     goal = sorted((r for r in default if meets_goal(r)), key=lambda r: r["train_wall_s"])
     out: dict[str, Any] = {
@@ -250,13 +254,21 @@ def markdown(results: dict[str, Any]) -> str:
         "| recipe | checkpoint | steps | training wall (steps only) | img/s | accuracy | lowest class | FID (floor), n | FID / floor | sampler |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in ("default", "long", "course"):
+    for key in SECTIONS[1:] + SECTIONS[:1]:
         for r in results.get(key, []):
             out.append(
                 f"| {r['recipe']} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
                 f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid']:.2f} ({r['fid_floor']:.2f}), {r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
             )
     out.append("")
+    for update in results.get("updates", []):
+        u = update["machine"]
+        out.append(
+            f"The {', '.join(update['sections'])} rows were measured again on {update['date']} on {u['cpu']} ({u['cores']} cores, torch {u['torch']}) "
+            f"(`--sections {','.join(update['sections'])}`, {update['wall_s'] / 60:.0f} minutes; load average at the start {update['load']['load_when_started']})."
+        )
+    if results.get("updates"):
+        out.append("")
     if s.get("course_time_to_98_s"):
         out.append(f"Course recipe to 98 %: {s['course_time_to_98_s'] / 60:.1f} min ({s['course_time_to_98_checkpoint']}).")
     else:
@@ -284,7 +296,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     from diffcli.io.images import OutputTarget, write_png
     from diffcli.io.plot import Series, line_plot
 
-    groups = [("default recipe (complete runs)", results["default"]), ("default, --epochs 20 run", results.get("long", [])), ("course recipe", results["course"])]
+    groups = [("default recipe (complete runs)", results.get("default", [])), ("default, --epochs 20 run", results.get("long", [])), ("course recipe", results.get("course", []))]
     groups = [(label, rows) for label, rows in groups if rows]
     minutes = lambda rows: [r["train_wall_s"] / 60 for r in rows]  # noqa: E731
     accuracy = line_plot([Series(label, minutes(rows), [100 * r["accuracy"] for r in rows], markers=True) for label, rows in groups],
@@ -313,11 +325,21 @@ def main() -> None:
     parser.add_argument("--wait-max", type=float, default=1800, help="seconds to wait for that at most")
     parser.add_argument("--home", default=None, help="registry to use (keeps the scoring classifier between runs); default a scratch folder")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for quality.json and quality.md")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to measure (course, default, long); the others are kept from OUT/quality.json")
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
     args = parser.parse_args()
     # A SIGTERM (a timeout, a job killer) unwinds like Ctrl-C, so subprocess.run stops the running command too.
     signal.signal(signal.SIGTERM, _interrupt)
     epochs_of = lambda text: [int(v) for v in text.split(",") if v.strip()]  # noqa: E731
+    sections = [v.strip() for v in args.sections.split(",") if v.strip()]
+    if not sections or set(sections) - set(SECTIONS):
+        raise SystemExit(f"bench-quality: --sections {args.sections!r}: give one or more of {', '.join(SECTIONS)}, comma-separated")
+    kept: dict[str, Any] = {}
+    if set(sections) != set(SECTIONS) and not args.quick:
+        previous = Path(args.out) / "quality.json"
+        if not previous.is_file():
+            raise SystemExit(f"bench-quality: --sections {args.sections} keeps the other sections of {previous}, which does not exist: measure every section first")
+        kept = json.loads(previous.read_text())
 
     scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-quality-"))
     home = Path(args.home) if args.home else scratch / "home"
@@ -337,8 +359,10 @@ def main() -> None:
     partial = REPO / "out" / ("bench-quality-quick" if args.quick else "bench-quality") / "quality.partial.json"
     bench = Bench(env, data, per_class, course_per_class, extra_train=extra, partial=partial)
 
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "quick": args.quick}
-    results["load"] = wait_for_quiet(args.wait_load, 0 if args.quick else args.wait_max)
+    run = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    run["load"] = wait_for_quiet(args.wait_load, 0 if args.quick else args.wait_max)
+    # A partial run updates the kept results; its own date, machine and load are listed as an update.
+    results: dict[str, Any] = kept or {**run, "quick": args.quick}
     began = time.perf_counter()
     try:
         if not args.quick:  # train the scoring classifier (once per registry) before any timing
@@ -346,18 +370,23 @@ def main() -> None:
             results["classifier"] = {**warm.last_json().get("classifier", {}), "prepared_in": warm.describe()}
         quick_overrides = {"batch_size": 32} if args.quick else {}
         # The course first: its rows are the baseline every ratio needs, and the slowest to come.
-        course_epochs = epochs_of(args.course_epochs)
-        per_epoch = steps_per_epoch("course", quick_overrides, images)
-        results["course"] = chunked_run(bench, "course", ["--preset", "course"], course_epochs, per_epoch, course_per_class, results, "course")
-        results["default"] = complete_runs(bench, "default", [], epochs_of(args.default_epochs), per_class, results)
+        if "course" in sections:
+            per_epoch = steps_per_epoch("course", quick_overrides, images)
+            results["course"] = chunked_run(bench, "course", ["--preset", "course"], epochs_of(args.course_epochs), per_epoch, course_per_class, results, "course")
+        if "default" in sections:
+            results["default"] = complete_runs(bench, "default", [], epochs_of(args.default_epochs), per_class, results)
         long_epochs = epochs_of(args.long_epochs)
-        if long_epochs:
+        if "long" in sections and long_epochs:
             per_epoch = steps_per_epoch("default", quick_overrides, images)
             results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class, results, "long")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    results["wall_s"] = round(time.perf_counter() - began, 1)
-    results["load_at_end"] = loadavg()
+    run["wall_s"] = round(time.perf_counter() - began, 1)
+    run["load_at_end"] = loadavg()
+    if kept:
+        results.setdefault("updates", []).append({"sections": sections, **run})
+    else:
+        results.update(run)
     results["summary"] = summary(results)
     # A --quick run checks the harness: its files go to out/ (ignored by git), never over the figures.
     out = REPO / "out" / "bench-quality-quick" if args.quick else Path(args.out)

@@ -74,3 +74,21 @@ def test_plot_draws_both_panels(quality, tmp_path):
     image = png_array(tmp_path / "plot.png")
     assert image.ndim == 3 and image.shape[0] > image.shape[1]  # two panels, one above the other
     assert np.unique(image.reshape(-1, image.shape[-1]), axis=0).shape[0] > 10  # lines, not a blank canvas
+
+
+def test_a_later_section_is_listed_with_its_own_date(quality):
+    results = _results([_row("default", "--epochs 1", 60, 0.985)], [_row("course", "epoch 3", 2100, 0.99)], [_row("default-e20", "epoch 20", 3200, 0.999)])
+    update = {"sections": ["long"], "date": "later", "machine": {"cpu": "other cpu", "cores": 2, "torch": "y", "device": "cpu"},
+              "wall_s": 3600.0, "load": {"load_when_started": [0.1]}, "load_at_end": [0.2]}
+    table = quality.markdown({**results, "summary": quality.summary(results), **_meta(), "updates": [update]})
+    assert "The long rows were measured again on later on other cpu" in table and "`--sections long`, 60 minutes" in table
+    assert "| default-e20 | epoch 20 |" in table
+
+
+def test_sections_must_be_known(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(BENCH), "--sections", "long,nope", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "give one or more of course, default, long" in done.stderr
+    done = subprocess.run([sys.executable, str(BENCH), "--sections", "long", "--out", str(tmp_path), "--data-dir", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "keeps the other sections" in done.stderr and "measure every section first" in done.stderr
