@@ -264,7 +264,7 @@ def markdown(results: dict[str, Any]) -> str:
     for update in results.get("updates", []):
         u = update["machine"]
         out.append(
-            f"The {', '.join(update['sections'])} rows were measured again on {update['date']} on {u['cpu']} ({u['cores']} cores, torch {u['torch']}) "
+            f"The {', '.join(update['sections'])} rows were measured later, on {update['date']} on {u['cpu']} ({u['cores']} cores, torch {u['torch']}) "
             f"(`--sections {','.join(update['sections'])}`, {update['wall_s'] / 60:.0f} minutes; load average at the start {update['load']['load_when_started']})."
         )
     if results.get("updates"):
@@ -397,7 +397,7 @@ def main() -> None:
     atomic_write_text(out / "quality.md", table)
     plot(results, out / "time-to-quality.png" if args.quick else Path(args.plot))
     print(table)
-    print(f"bench-quality: {results['wall_s'] / 60:.1f} min; wrote {out / 'quality.json'}", file=sys.stderr)
+    print(f"bench-quality: {run['wall_s'] / 60:.1f} min; wrote {out / 'quality.json'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def test_a_later_section_is_listed_with_its_own_date(quality):
     update = {"sections": ["long"], "date": "later", "machine": {"cpu": "other cpu", "cores": 2, "torch": "y", "device": "cpu"},
               "wall_s": 3600.0, "load": {"load_when_started": [0.1]}, "load_at_end": [0.2]}
     table = quality.markdown({**results, "summary": quality.summary(results), **_meta(), "updates": [update]})
-    assert "The long rows were measured again on later on other cpu" in table and "`--sections long`, 60 minutes" in table
+    assert "The long rows were measured later, on later on other cpu" in table and "`--sections long`, 60 minutes" in table
     assert "| default-e20 | epoch 20 |" in table
 
 
