@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="where the dataset is (as for `diffcli eval --data-dir`)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    report = per_class_accuracy(args.dataset, args.data_dir)
+    from diffcli.errors import DiffcliError
+
+    try:
+        report = per_class_accuracy(args.dataset, args.data_dir)
+    except DiffcliError as error:  # a bad dataset or data folder: one line, not a traceback
+        print(f"scorer_classes: {error.one_line()}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report))
         return 0

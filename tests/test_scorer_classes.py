@@ -18,3 +18,13 @@ def test_per_class_accuracy_on_glyphs(tmp_path, monkeypatch):
     assert 0.5 < report["overall"] <= 1.0 and report["n"] > 0
     # the overall figure is the class figures weighted by class size: it lies between the extremes
     assert min(report["classes"].values()) <= report["overall"] <= max(report["classes"].values())
+
+
+def test_a_bad_dataset_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DIFFCLI_HOME", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("scorer_classes_cli", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown dataset 'nope'" in err and "Traceback" not in err and len(err.splitlines()) == 1
