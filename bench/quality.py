@@ -12,6 +12,9 @@ training time and the scoring never does.
   course    `diffcli train --preset course` (20 epochs planned, as in the course), scored after
             each of its first epochs (the same chunking): the course's UNet, linear T = 300, eps,
             DDPM 300 + CFG 5
+  levers    complete short default runs (`--lever-epochs`, 1) with one set of extra flags each
+            (`--levers`), the plain run first: the baseline every lever's speed and quality is
+            compared with, measured in the same run
 
 Writes bench/quality.json (every row with its commands, wall times, img/s and /proc/loadavg before
 and after each command), bench/quality.md, and docs/performance/time-to-quality.png (accuracy and
@@ -48,7 +51,28 @@ PYTHON = sys.executable
 DIFFCLI = [PYTHON, "-m", "diffcli"]
 TARGET_ACCURACY = 0.98
 GOAL = {"accuracy": 0.98, "min_class_accuracy": 0.95, "fid_over_floor": 1.5}
-SECTIONS = ("course", "default", "long")
+SECTIONS = ("course", "default", "long", "levers")
+# label=flags; the first is the baseline (no flags). Each is one lever of time to quality on a CPU.
+LEVERS = (
+    "baseline=; bf16=--precision bf16; bf16 + channels-last=--precision bf16 --channels-last; "
+    "bf16, lr 4e-3=--precision bf16 --lr 0.004; bf16, batch 64=--precision bf16 --batch-size 64; "
+    "bf16, flow=--precision bf16 --objective flow"
+)
+
+
+def parse_levers(text: str) -> list[tuple[str, list[str]]]:
+    """'label=flags; label=flags' -> [(label, [flag, ...])]; a label without flags is the baseline."""
+    levers = []
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        label, sep, flags = item.partition("=")
+        if not sep or not label.strip():
+            raise SystemExit(f"bench-quality: --levers item {item!r}: write it as LABEL=FLAGS (FLAGS may be empty)")
+        levers.append((label.strip(), flags.split()))
+    if not levers:
+        raise SystemExit("bench-quality: --levers is empty: give at least one LABEL=FLAGS")
+    return levers
 
 
 def loadavg() -> list[float]:
@@ -167,16 +191,17 @@ def steps_per_epoch(preset: str, overrides: dict[str, Any], images: int) -> int:
     return max(1, images // settings_for(preset, overrides).batch_size)
 
 
-def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_class: int, results: dict[str, Any], section: str = "default") -> list[dict[str, Any]]:
-    """One complete `diffcli train --epochs E` per E, each scored: what a user gets for that wait."""
-    rows = []
+def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_class: int, results: dict[str, Any], section: str = "default", label: Optional[str] = None, rows: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """One complete `diffcli train --epochs E` per E, each scored: what a user gets for that wait.
+    `label` names the checkpoint instead of its --epochs (a lever's row); `rows` continues a section."""
+    rows = [] if rows is None else rows
     for e in epochs:
-        name = f"{recipe}-e{e}"
+        name = f"{recipe}-e{e}" if label is None else f"{recipe}-{len(rows)}"
         trained = bench.train(name, [*args, "--epochs", str(e)], None, resume=False)
         done = trained.last_json()
         scores, scored = bench.score(name, per_class)
         rows.append({
-            "recipe": recipe, "checkpoint": f"--epochs {e}", "epochs": e, "steps": done["step"],
+            "recipe": recipe, "checkpoint": f"--epochs {e}" if label is None else label, "flags": " ".join(args), "epochs": e, "steps": done["step"],
             "train_wall_s": round(trained.wall_s, 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
             "train": [trained.describe()], "eval": scored.describe(), **scores,
         })
@@ -199,6 +224,14 @@ def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], p
             "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
         })
         bench.record(results, section, rows)
+    return rows
+
+
+def lever_runs(bench: Bench, levers: list[tuple[str, list[str]]], epochs: int, per_class: int, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each lever as a complete `diffcli train --epochs EPOCHS FLAGS`, scored; the baseline among them."""
+    rows: list[dict[str, Any]] = []
+    for label, flags in levers:
+        complete_runs(bench, "lever", flags, [epochs], per_class, results, "levers", label=label, rows=rows)
     return rows
 
 
@@ -254,7 +287,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| recipe | checkpoint | steps | training wall (steps only) | img/s | accuracy | lowest class | FID (floor), n | FID / floor | sampler |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in SECTIONS[1:] + SECTIONS[:1]:
+    for key in ("default", "long", "course"):
         for r in results.get(key, []):
             out.append(
                 f"| {r['recipe']} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
@@ -269,6 +302,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     if results.get("updates"):
         out.append("")
+    out += lever_table(results.get("levers", []))
     if s.get("course_time_to_98_s"):
         out.append(f"Course recipe to 98 %: {s['course_time_to_98_s'] / 60:.1f} min ({s['course_time_to_98_checkpoint']}).")
     else:
@@ -287,6 +321,25 @@ def markdown(results: dict[str, Any]) -> str:
     else:
         out.append("Default recipe: no checkpoint met the goal (>= 98 %, every class >= 95 %, FID <= 1.5x floor).")
     return "\n".join(out) + "\n"
+
+
+def lever_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The levers, each beside the first row (the baseline, measured in the same run)."""
+    if not rows:
+        return []
+    base = rows[0]
+    out = [
+        f"Levers: complete `diffcli train --epochs {base['epochs']}` runs with the flags shown, the first the baseline, measured one after the other:",
+        "",
+        "| lever | flags | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} | {r['img_s']} | "
+            f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |"
+        )
+    return out + [""]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -325,11 +378,14 @@ def main() -> None:
     parser.add_argument("--wait-max", type=float, default=1800, help="seconds to wait for that at most")
     parser.add_argument("--home", default=None, help="registry to use (keeps the scoring classifier between runs); default a scratch folder")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for quality.json and quality.md")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to measure (course, default, long); the others are kept from OUT/quality.json")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to measure (course, default, long, levers); the others are kept from OUT/quality.json")
+    parser.add_argument("--levers", default=LEVERS, help="the levers section's runs: 'LABEL=FLAGS; ...', the first the baseline (empty FLAGS)")
+    parser.add_argument("--lever-epochs", type=int, default=1, help="--epochs of every lever's run")
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
     args = parser.parse_args()
     # A SIGTERM (a timeout, a job killer) unwinds like Ctrl-C, so subprocess.run stops the running command too.
     signal.signal(signal.SIGTERM, _interrupt)
+    levers = parse_levers(args.levers)
     epochs_of = lambda text: [int(v) for v in text.split(",") if v.strip()]  # noqa: E731
     sections = [v.strip() for v in args.sections.split(",") if v.strip()]
     if not sections or set(sections) - set(SECTIONS):
@@ -350,6 +406,7 @@ def main() -> None:
         extra = ["--limit", "256", "--batch-size", "32", "--width", "8", "--timesteps", "50"]
         images, per_class, course_per_class = 256, 2, 1
         args.default_epochs, args.long_epochs, args.course_epochs = "1", "1,2", "1"
+        levers = levers[:2]
     else:
         if not (Path(args.data_dir) / "MNIST" / "raw").is_dir() and not any(Path(args.data_dir).glob("train-images*")):
             raise SystemExit(f"bench-quality needs MNIST: none at {args.data_dir} (pass --data-dir or set DIFFCLI_BENCH_DATA)")
@@ -379,6 +436,8 @@ def main() -> None:
         if "long" in sections and long_epochs:
             per_epoch = steps_per_epoch("default", quick_overrides, images)
             results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class, results, "long")
+        if "levers" in sections:
+            results["levers"] = lever_runs(bench, levers, args.lever_epochs, per_class, results)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     run["wall_s"] = round(time.perf_counter() - began, 1)

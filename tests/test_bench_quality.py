@@ -92,3 +92,26 @@ def test_sections_must_be_known(tmp_path):
     assert done.returncode != 0 and "give one or more of course, default, long" in done.stderr
     done = subprocess.run([sys.executable, str(BENCH), "--sections", "long", "--out", str(tmp_path), "--data-dir", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode != 0 and "keeps the other sections" in done.stderr and "measure every section first" in done.stderr
+
+
+def test_levers_parse_with_the_baseline_first_and_bad_items_refused(quality):
+    levers = quality.parse_levers("baseline=; bf16=--precision bf16;  flow = --objective flow --lr 0.004 ;")
+    assert levers == [("baseline", []), ("bf16", ["--precision", "bf16"]), ("flow", ["--objective", "flow", "--lr", "0.004"])]
+    with pytest.raises(SystemExit, match="LABEL=FLAGS"):
+        quality.parse_levers("baseline=; --precision bf16")
+    with pytest.raises(SystemExit, match="empty"):
+        quality.parse_levers(" ; ")
+
+
+def test_lever_table_compares_each_with_the_baseline(quality):
+    rows = [
+        {**_row("lever", "baseline", 160, 0.984, lowest=0.94), "flags": ""},
+        {**_row("lever", "bf16", 120, 0.988), "flags": "--precision bf16"},
+    ]
+    table = "\n".join(quality.lever_table(rows))
+    assert "| baseline | `(none)` | 2.67 min | 1.000 |" in table
+    assert "| bf16 | `--precision bf16` | 2.00 min | 0.750 |" in table
+    assert quality.lever_table([]) == []
+    # Levers never count as the default recipe's time to 98 %.
+    s = quality.summary({**_results([_row("default", "--epochs 1", 160, 0.984)], [_row("course", "epoch 2", 1600, 0.98)]), "levers": rows})
+    assert s["default_time_to_98_s"] == 160
