@@ -60,6 +60,14 @@ def test_resume_continues_exactly(home):
     assert whole == (home / "models" / "split" / "train" / "loss.csv").read_text()
 
 
+def test_resuming_a_run_that_reached_its_max_steps_says_how_to_go_on(home):
+    assert run_cli(["train", *TINY, "--epochs", "2", "--name", "m", "--max-steps", "3", "-q"]).code == 0
+    before = _weights(home, "m")
+    r = run_cli(["train", "--name", "m", "--resume"])
+    assert r.code == 0 and "already stopped at its `max_steps` 3" in r.stderr and "larger `max_steps`" in r.stderr
+    assert _same(before, _weights(home, "m"))
+
+
 def test_ctrl_c_saves_exits_130_and_resume_matches(home, tmp_path):
     args = ["--dataset", "glyphs", "--limit", "512", "--batch-size", "8", "--width", "8", "--timesteps", "20", "--device", "cpu", "--seed", "1", "--epochs", "3"]
     assert run_cli(["train", *args, "--name", "ref", "-q"]).code == 0

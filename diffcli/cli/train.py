@@ -53,7 +53,7 @@ def train(
     seed: Annotated[Optional[int], typer.Option("--seed", metavar="INT", help="Seed for weights, data order and noise. " + defaults("seed"), rich_help_panel=RECIPE)] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", metavar="KIND", help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet). " + defaults("arch", lambda s: s.architecture["type"]), rich_help_panel=NETWORK, autocompletion=choices("unet", "course"))] = None,
     width: Annotated[Optional[int], typer.Option("--width", metavar="INT", help="Channels of the network's first level. " + defaults("width", lambda s: s.architecture["width"]), rich_help_panel=NETWORK)] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", metavar="KIND", help="fp32, bf16 or fp16 (autocast; bf16/fp16 pay off on GPUs). [default: fp32]", rich_help_panel=SPEED, autocompletion=choices("fp32", "bf16", "fp16"))] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", metavar="KIND", help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16 (autocast). " + defaults("precision"), rich_help_panel=SPEED, autocompletion=choices("auto", "fp32", "bf16", "fp16"))] = None,
     channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Use the channels-last memory format.", rich_help_panel=SPEED)] = None,
     compile_model: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the network.", rich_help_panel=SPEED)] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", metavar="INT", help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).", rich_help_panel=RUN)] = None,

@@ -68,12 +68,12 @@ def default_name(settings) -> str:
     return f"{dataset}-{suffix}"
 
 
-def saved_settings(entry) -> dict[str, Any]:
-    """The recipe a model was trained with (from its checkpoint), for resuming."""
+def saved_settings(entry) -> tuple[dict[str, Any], int]:
+    """The recipe a model was trained with and the steps it has done (from its checkpoint), for resuming."""
     from diffcli.training.checkpoint import CHECKPOINT, load_checkpoint
 
     state = load_checkpoint(entry.train_dir / CHECKPOINT, f"model {entry.name!r}")
-    return state["settings"]
+    return state["settings"], int(state.get("step", 0))
 
 
 def train(request: TrainRequest, progress: ProgressFactory = silent):
@@ -94,12 +94,15 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         if not request.name:
             raise UsageError("`resume` needs `name`: the model to continue")
         entry = registry.user_entry(request.name)
-        settings = TrainSettings.from_dict(saved_settings(entry))
+        saved, steps_done = saved_settings(entry)
+        settings = TrainSettings.from_dict(saved)
         changes = {k: request.recipe[k] for k in RESUMABLE if request.recipe.get(k) is not None}
         if "epochs" in changes and changes["epochs"] != settings.epochs:
             console.notice(f"extending/shortening the run from {settings.epochs} to {changes['epochs']} epochs")
         settings = replace(settings, **changes)
         settings.validate()
+        if settings.max_steps is not None and steps_done >= settings.max_steps:
+            console.notice(f"the run already stopped at its `max_steps` {settings.max_steps}: nothing to continue; pass a larger `max_steps` to go on")
     else:
         values = dict(request.recipe)
         if values.get("dataset") is None:

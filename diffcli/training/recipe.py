@@ -56,7 +56,9 @@ class TrainSettings:
     sample_steps: Optional[int] = 20
     guidance: float = 2.0
     pixel_range: tuple[float, float] = (-1.0, 1.0)
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast on CUDA; bf16 also on CPU)
+    # auto | fp32 | bf16 | fp16 (autocast); auto is resolved for the device when a run starts
+    # (device.resolve_precision) and the resolved value is saved, so --resume continues the same way.
+    precision: str = "auto"
     channels_last: bool = False
     compile: bool = False
     preset: str = "default"
@@ -88,7 +90,7 @@ class TrainSettings:
         checks.optional_integer("limit", self.limit, low=1)
         checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, what="lr schedule")
         checks.choice("loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, what="loss weighting")
-        checks.choice("precision", self.precision, ("fp32", "bf16", "fp16"))
+        checks.choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
         check_architecture(self.architecture)
 
     @property
@@ -129,13 +131,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "course": dict(
         architecture=dict(COURSE_ARCHITECTURE),  # a copy: a recipe never shares the constant
         objective="eps", schedule="linear", timesteps=300, epochs=20, batch_size=128, lr=1e-3, lr_schedule="exponential", warmup_steps=0,
-        ema=False, grad_clip=None, sampler="ddpm", sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0),
+        ema=False, grad_clip=None, sampler="ddpm", sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0), precision="fp32",
     ),
     # The course's single-step denoiser (Part B.1): width 128, sigma 0.5, batch 256, 5 epochs, Adam 1e-4.
     "denoiser": dict(
         cond="none", objective="denoise", architecture={**COURSE_ARCHITECTURE, "width": 128},
         epochs=5, batch_size=256, lr=1e-4, lr_schedule="constant", warmup_steps=0, ema=False, grad_clip=None,
-        noise_sigma=0.5, pixel_range=(0.0, 1.0), sample_epochs=(1, 5),
+        noise_sigma=0.5, pixel_range=(0.0, 1.0), sample_epochs=(1, 5), precision="fp32",
     ),
 }
 

@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from diffcli import __version__, console
 from diffcli.data import ImageDataset
+from diffcli.device import resolve_precision
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, InterruptedRun
 from diffcli.io.atomic import atomic_write_text, make_dirs
@@ -110,6 +111,8 @@ class Trainer:
         dist: Optional[distributed.DistInfo] = None,
         command: str = "",
     ) -> None:
+        if settings.precision == "auto":  # saved resolved, so a resumed run computes the same way
+            settings = replace(settings, precision=resolve_precision("auto", device))
         self.settings = settings
         self.entry = entry
         self.dist = dist or distributed.DistInfo()
