@@ -13,7 +13,7 @@ training time and the scoring never does.
             each of its first epochs (the same chunking): the course's UNet, linear T = 300, eps,
             DDPM 300 + CFG 5
   levers    complete short default runs (`--lever-epochs`, 1) with one set of extra flags each
-            (`--levers`), the plain run first: the baseline every lever's speed and quality is
+            (`--levers`), the first (fp32, the recipe before them) the baseline every lever's speed and quality is
             compared with, measured in the same run
 
 Writes bench/quality.json (every row with its commands, wall times, img/s and /proc/loadavg before
@@ -52,16 +52,19 @@ DIFFCLI = [PYTHON, "-m", "diffcli"]
 TARGET_ACCURACY = 0.98
 GOAL = {"accuracy": 0.98, "min_class_accuracy": 0.95, "fid_over_floor": 1.5}
 SECTIONS = ("course", "default", "long", "levers")
-# label=flags; the first is the baseline (no flags). Each is one lever of time to quality on a CPU.
+# label=flags; the first is the baseline (the recipe before the levers: fp32). Each is one lever of time
+# to quality on a CPU.
 LEVERS = (
-    "baseline=; bf16=--precision bf16; bf16 + channels-last=--precision bf16 --channels-last; "
+    "fp32=--precision fp32; bf16=--precision bf16; bf16 + channels-last=--precision bf16 --channels-last; "
     "bf16, lr 4e-3=--precision bf16 --lr 0.004; bf16, batch 64=--precision bf16 --batch-size 64; "
-    "bf16, flow=--precision bf16 --objective flow"
+    "bf16, flow=--precision bf16 --objective flow; bf16, flow, lr 4e-3=--precision bf16 --objective flow --lr 0.004; "
+    "bf16, 40000 images=--precision bf16 --limit 40000; bf16, flow, lr 4e-3, 40000 images=--precision bf16 --objective flow --lr 0.004 --limit 40000; "
+    "bf16, flow, 2 epochs=--precision bf16 --objective flow --epochs 2"
 )
 
 
 def parse_levers(text: str) -> list[tuple[str, list[str]]]:
-    """'label=flags; label=flags' -> [(label, [flag, ...])]; a label without flags is the baseline."""
+    """'label=flags; label=flags' -> [(label, [flag, ...])]; the first is the baseline (FLAGS may be empty)."""
     levers = []
     for item in (part.strip() for part in text.split(";")):
         if not item:
@@ -231,7 +234,11 @@ def lever_runs(bench: Bench, levers: list[tuple[str, list[str]]], epochs: int, p
     """Each lever as a complete `diffcli train --epochs EPOCHS FLAGS`, scored; the baseline among them."""
     rows: list[dict[str, Any]] = []
     for label, flags in levers:
-        complete_runs(bench, "lever", flags, [epochs], per_class, results, "levers", label=label, rows=rows)
+        own = epochs
+        if "--epochs" in flags:  # a lever may be a length: its own --epochs replaces the section's
+            i = flags.index("--epochs")
+            own, flags = int(flags[i + 1]), flags[:i] + flags[i + 2:]
+        complete_runs(bench, "lever", flags, [own], per_class, results, "levers", label=label, rows=rows)
     return rows
 
 
@@ -329,14 +336,14 @@ def lever_table(rows: list[dict[str, Any]]) -> list[str]:
         return []
     base = rows[0]
     out = [
-        f"Levers: complete `diffcli train --epochs {base['epochs']}` runs with the flags shown, the first the baseline, measured one after the other:",
+        "Levers: complete `diffcli train --epochs E` runs with the flags shown, the first the baseline, measured one after the other:",
         "",
-        "| lever | flags | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |",
-        "|---|---|---|---|---|---|---|---|",
+        "| lever | flags | epochs | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
-            f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} | {r['img_s']} | "
+            f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['epochs']} | {r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} | {r['img_s']} | "
             f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |"
         )
     return out + [""]
@@ -379,7 +386,7 @@ def main() -> None:
     parser.add_argument("--home", default=None, help="registry to use (keeps the scoring classifier between runs); default a scratch folder")
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for quality.json and quality.md")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to measure (course, default, long, levers); the others are kept from OUT/quality.json")
-    parser.add_argument("--levers", default=LEVERS, help="the levers section's runs: 'LABEL=FLAGS; ...', the first the baseline (empty FLAGS)")
+    parser.add_argument("--levers", default=LEVERS, help="the levers section's runs: 'LABEL=FLAGS; ...', the first the baseline")
     parser.add_argument("--lever-epochs", type=int, default=1, help="--epochs of every lever's run")
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
     args = parser.parse_args()

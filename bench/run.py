@@ -110,9 +110,21 @@ def _train_rate(env: dict[str, str], preset: str, steps: int, extra: list[str], 
 
 
 def bench_training(env: dict[str, str], quick: bool) -> dict[str, Any]:
+    """The course preset, then the default recipe in fp32 and at its default precision (auto: bf16 on a
+    CPU with native bf16, fp32 elsewhere)."""
+    import torch
+
+    from diffcli.device import resolve_precision
+
+    steps = 5 if quick else 40
     course = _train_rate(env, "course", 3 if quick else 15, ["--device", "cpu"], "bench-course")
-    default = _train_rate(env, "default", 5 if quick else 40, ["--device", "cpu"], "bench-default")
-    return {"baseline": "course preset (its UNet, width 64, full resolution)", "course_img_s": course, "default_img_s": default, "default_vs_course": ratio(default, course)}
+    fp32 = _train_rate(env, "default", steps, ["--device", "cpu", "--precision", "fp32"], "bench-default-fp32")
+    default = _train_rate(env, "default", steps, ["--device", "cpu"], "bench-default")
+    return {
+        "baseline": "course preset (its UNet, width 64, full resolution, fp32)", "course_img_s": course,
+        "default_fp32_img_s": fp32, "default_img_s": default, "default_precision": resolve_precision("auto", torch.device("cpu")),
+        "default_vs_course": ratio(default, course), "default_fp32_vs_course": ratio(fp32, course), "default_vs_default_fp32": ratio(default, fp32),
+    }
 
 
 NETWORKS = [  # (label, UNet options): patch 2 folds 2x2 pixels into channels (the default recipe's choice)
@@ -267,7 +279,12 @@ def markdown(results: dict[str, Any]) -> str:
     out += [f"| {r['network']} | {r['parameters'] / 1e6:.2f} M | {r['img_s']} | {r['vs_course']} |" for r in results["networks"]["rows"]]
     out += [""]
     t = results["training"]
-    out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |", f"| default | {t['default_img_s']} | {t['default_vs_course']} |", ""]
+    out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |"]
+    if "default_fp32_img_s" in t:
+        out += [f"| default, --precision fp32 | {t['default_fp32_img_s']} | {t['default_fp32_vs_course']} |",
+                f"| default (--precision auto: {t['default_precision']} here) | {t['default_img_s']} | {t['default_vs_course']} ({t['default_vs_default_fp32']}x fp32) |", ""]
+    else:
+        out += [f"| default | {t['default_img_s']} | {t['default_vs_course']} |", ""]
     out += ["| sampler | steps | s per 100 images | vs DDPM 300 |", "|---|---|---|---|"]
     out += [f"| {r['sampler']} | {r['steps']} | {r['generate_s']} | {r['vs_ddpm_300']} |" for r in results["sampling"]["rows"]]
     c = results["sampling"]["cfg"]

@@ -109,9 +109,28 @@ def test_lever_table_compares_each_with_the_baseline(quality):
         {**_row("lever", "bf16", 120, 0.988), "flags": "--precision bf16"},
     ]
     table = "\n".join(quality.lever_table(rows))
-    assert "| baseline | `(none)` | 2.67 min | 1.000 |" in table
-    assert "| bf16 | `--precision bf16` | 2.00 min | 0.750 |" in table
+    assert "| baseline | `(none)` | 1 | 2.67 min | 1.000 |" in table
+    assert "| bf16 | `--precision bf16` | 1 | 2.00 min | 0.750 |" in table
     assert quality.lever_table([]) == []
     # Levers never count as the default recipe's time to 98 %.
     s = quality.summary({**_results([_row("default", "--epochs 1", 160, 0.984)], [_row("course", "epoch 2", 1600, 0.98)]), "levers": rows})
     assert s["default_time_to_98_s"] == 160
+
+
+def test_a_lever_with_its_own_epochs_runs_that_long(quality):
+    calls = []
+
+    class FakeBench:
+        def train(self, name, args, max_steps, resume):
+            calls.append(args)
+            return type("C", (), {"last_json": lambda self: {"step": 10, "training_seconds": 5.0, "images_per_second": 100.0}, "wall_s": 6.0, "describe": lambda self: {}})()
+
+        def score(self, name, per_class):
+            return {"accuracy": 0.99, "min_class_accuracy": 0.97, "worst": "9", "fid": 10.0, "fid_floor": 8.0, "fid_over_floor": 1.25, "n": 20, "sampler": "ddim 20", "guidance": 2.0}, type("C", (), {"describe": lambda self: {}})()
+
+        def record(self, results, section, rows):
+            pass
+
+    rows = quality.lever_runs(FakeBench(), [("fp32", ["--precision", "fp32"]), ("flow, 2 epochs", ["--objective", "flow", "--epochs", "2"])], 1, 2, {})
+    assert calls == [["--precision", "fp32", "--epochs", "1"], ["--objective", "flow", "--epochs", "2"]]
+    assert [r["epochs"] for r in rows] == [1, 2] and rows[1]["flags"] == "--objective flow"
