@@ -242,6 +242,12 @@ def lever_runs(bench: Bench, levers: list[tuple[str, list[str]]], epochs: int, p
     return rows
 
 
+def later_updates(updates: list[dict[str, Any]], measured: list[str]) -> list[dict[str, Any]]:
+    """The earlier partial runs, less the sections measured again now (their rows are replaced)."""
+    kept = [{**u, "sections": [x for x in u["sections"] if x not in measured]} for u in updates]
+    return [u for u in kept if u["sections"]]
+
+
 def time_to(rows: list[dict[str, Any]], accuracy: float) -> Optional[dict[str, Any]]:
     """The quickest checkpoint that reads at least `accuracy`."""
     hits = sorted((r for r in rows if r["accuracy"] >= accuracy), key=lambda r: r["train_wall_s"])
@@ -450,7 +456,7 @@ def main() -> None:
     run["wall_s"] = round(time.perf_counter() - began, 1)
     run["load_at_end"] = loadavg()
     if kept:
-        results.setdefault("updates", []).append({"sections": sections, **run})
+        results["updates"] = later_updates(results.get("updates", []), sections) + [{"sections": sections, **run}]
     else:
         results.update(run)
     results["summary"] = summary(results)

@@ -134,3 +134,8 @@ def test_a_lever_with_its_own_epochs_runs_that_long(quality):
     rows = quality.lever_runs(FakeBench(), [("fp32", ["--precision", "fp32"]), ("flow, 2 epochs", ["--objective", "flow", "--epochs", "2"])], 1, 2, {})
     assert calls == [["--precision", "fp32", "--epochs", "1"], ["--objective", "flow", "--epochs", "2"]]
     assert [r["epochs"] for r in rows] == [1, 2] and rows[1]["flags"] == "--objective flow"
+
+
+def test_a_section_measured_again_leaves_the_earlier_update(quality):
+    updates = [{"sections": ["long"], "date": "a"}, {"sections": ["levers"], "date": "b"}, {"sections": ["default", "levers"], "date": "c"}]
+    assert quality.later_updates(updates, ["levers"]) == [{"sections": ["long"], "date": "a"}, {"sections": ["default"], "date": "c"}]
