@@ -157,7 +157,9 @@ def test_single_step_denoiser_recipe(home):
 def test_torchrun_two_processes_give_the_same_loss_curve(home, tmp_path):
     if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("torchrun is not installed beside this Python")
-    args = ["--dataset", "glyphs", "--limit", "128", "--batch-size", "16", "--width", "8", "--timesteps", "20", "--device", "cpu", "--seed", "0", "--epochs", "2", "-q"]
+    # fp32: the claim is that two ranks split the same batch; bf16 (`auto` on a CPU with native bf16)
+    # rounds each rank's partial sums differently, about 2e-4 of the loss.
+    args = ["--dataset", "glyphs", "--limit", "128", "--batch-size", "16", "--width", "8", "--timesteps", "20", "--device", "cpu", "--seed", "0", "--epochs", "2", "--precision", "fp32", "-q"]
     assert run_cli(["train", *args, "--name", "one"]).code == 0
     torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
