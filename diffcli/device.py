@@ -51,7 +51,7 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def resolve_precision(choice: str, device: Any) -> str:
     """Training precision for `choice` on `device` (a torch.device): `auto` is bf16 autocast on a CPU
-    with native bf16, where it trains the default network 1.6x faster to the same quality
+    with native bf16, where it trains the default network at 1.4x the fp32 throughput to the same quality
     (docs/performance.md), and fp32 everywhere else (GPU precision is the user's choice: unmeasured here)."""
     if choice not in PRECISIONS:
         raise UsageError(f"unknown precision {choice!r}", f"choose one of {', '.join(PRECISIONS)}")
