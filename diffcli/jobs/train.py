@@ -150,8 +150,8 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
         trainer.on_saved = lambda status: staging.promote(trainer, status)
     if dist.is_main and not request.resume:
         console.info(
-            f"training {entry.name!r} on {train_data.name} ({len(train_data)} images, {settings.epochs} epochs, batch {trainer.batch}"
-            f"{f' over {dist.world_size} processes' if dist.enabled else ''}) on {torch_device}"
+            f"training {entry.name!r} on {train_data.name} ({len(train_data)} images, {settings.epochs} epoch{'' if settings.epochs == 1 else 's'}, batch {trainer.batch}"
+            f"{f' over {dist.world_size} processes' if dist.enabled else ''}) on {torch_device}, {trainer.settings.precision}"
         )
     elif dist.is_main:
         console.info(f"resuming {entry.name!r} at step {trainer.step}/{trainer.total_steps} (epoch {trainer.epoch + 1})")
