@@ -72,7 +72,12 @@ def parse_levers(text: str) -> list[tuple[str, list[str]]]:
         label, sep, flags = item.partition("=")
         if not sep or not label.strip():
             raise SystemExit(f"bench-quality: --levers item {item!r}: write it as LABEL=FLAGS (FLAGS may be empty)")
-        levers.append((label.strip(), flags.split()))
+        words = flags.split()
+        if "--epochs" in words:  # checked here, before any run: lever_runs takes the value as the run's length
+            i = words.index("--epochs")
+            if i + 1 >= len(words) or not words[i + 1].isdigit() or int(words[i + 1]) < 1:
+                raise SystemExit(f"bench-quality: --levers item {item!r}: --epochs needs a whole number of epochs, at least 1")
+        levers.append((label.strip(), words))
     if not levers:
         raise SystemExit("bench-quality: --levers is empty: give at least one LABEL=FLAGS")
     return levers
@@ -399,6 +404,8 @@ def main() -> None:
     # A SIGTERM (a timeout, a job killer) unwinds like Ctrl-C, so subprocess.run stops the running command too.
     signal.signal(signal.SIGTERM, _interrupt)
     levers = parse_levers(args.levers)
+    if args.lever_epochs < 1:
+        raise SystemExit(f"bench-quality: --lever-epochs {args.lever_epochs}: give at least 1")
     epochs_of = lambda text: [int(v) for v in text.split(",") if v.strip()]  # noqa: E731
     sections = [v.strip() for v in args.sections.split(",") if v.strip()]
     if not sections or set(sections) - set(SECTIONS):

@@ -101,6 +101,9 @@ def test_levers_parse_with_the_baseline_first_and_bad_items_refused(quality):
         quality.parse_levers("baseline=; --precision bf16")
     with pytest.raises(SystemExit, match="empty"):
         quality.parse_levers(" ; ")
+    for bad in ("long=--objective flow --epochs", "long=--epochs two", "long=--epochs 0"):
+        with pytest.raises(SystemExit, match="--epochs needs a whole number"):
+            quality.parse_levers(f"fp32=--precision fp32; {bad}")
 
 
 def test_lever_table_compares_each_with_the_baseline(quality):
