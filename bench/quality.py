@@ -14,7 +14,8 @@ training time and the scoring never does.
             DDPM 300 + CFG 5
   levers    complete short default runs (`--lever-epochs`, 1) with one set of extra flags each
             (`--levers`), the first (fp32, the recipe before them) the baseline every lever's speed and quality is
-            compared with, measured in the same run
+            compared with, measured in the same run; `--add-levers` keeps the earlier lever rows
+            and adds the run's after them (its own first lever its baseline)
 
 Writes bench/quality.json (every row with its commands, wall times, img/s and /proc/loadavg before
 and after each command), bench/quality.md, and docs/performance/time-to-quality.png (accuracy and
@@ -81,6 +82,18 @@ def parse_levers(text: str) -> list[tuple[str, list[str]]]:
     if not levers:
         raise SystemExit("bench-quality: --levers is empty: give at least one LABEL=FLAGS")
     return levers
+
+
+def read_kept(path: Path, sections: str) -> dict[str, Any]:
+    """The earlier results that a partial run (--sections) keeps; a file that is not a results object is
+    refused in one line, before anything runs."""
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"bench-quality: --sections {sections} keeps the other sections of {path}, which cannot be read ({exc}): restore it from git or measure every section") from None
+    if not isinstance(kept, dict):
+        raise SystemExit(f"bench-quality: {path} holds no results object: restore it from git or measure every section")
+    return kept
 
 
 def loadavg() -> list[float]:
@@ -247,6 +260,20 @@ def lever_runs(bench: Bench, levers: list[tuple[str, list[str]]], epochs: int, p
     return rows
 
 
+def with_levers(earlier: list[dict[str, Any]], measured: list[dict[str, Any]], date: str, earlier_date: Optional[str] = None) -> list[dict[str, Any]]:
+    """The levers section after a run: its rows, tagged with the run's date, after the earlier rows that
+    `--add-levers` keeps (each run's first row stays the baseline of that run's rows; earlier rows
+    without a date get `earlier_date`)."""
+    kept = [row if row.get("run") or not earlier_date else {**row, "run": earlier_date} for row in earlier]
+    return [*kept, *({**row, "run": date} for row in measured)]
+
+
+def levers_date(results: dict[str, Any]) -> Optional[str]:
+    """When the kept lever rows were measured: the last run that measured levers."""
+    dated = [u["date"] for u in results.get("updates", []) if "levers" in u["sections"]]
+    return dated[-1] if dated else (results.get("date") if results.get("levers") else None)
+
+
 def later_updates(updates: list[dict[str, Any]], measured: list[str]) -> list[dict[str, Any]]:
     """The earlier partial runs, less the sections measured again now (their rows are replaced)."""
     kept = [{**u, "sections": [x for x in u["sections"] if x not in measured]} for u in updates]
@@ -342,20 +369,24 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def lever_table(rows: list[dict[str, Any]]) -> list[str]:
-    """The levers, each beside the first row (the baseline, measured in the same run)."""
+    """The levers, each beside the baseline of its run (the run's first row, measured in the same run)."""
     if not rows:
         return []
-    base = rows[0]
+    baselines: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        baselines.setdefault(r.get("run"), r)
+    several = len(baselines) > 1
     out = [
-        "Levers: complete `diffcli train --epochs E` runs with the flags shown, the first the baseline, measured one after the other:",
+        "Levers: complete `diffcli train --epochs E` runs with the flags shown, the first of each run the baseline, measured one after the other:",
         "",
-        "| lever | flags | epochs | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| lever | flags | epochs | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |" + (" run |" if several else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if several else ""),
     ]
     for r in rows:
+        base = baselines[r.get("run")]
         out.append(
             f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['epochs']} | {r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} | {r['img_s']} | "
-            f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |"
+            f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |" + (f" {r.get('run') or 'first'} |" if several else "")
         )
     return out + [""]
 
@@ -398,6 +429,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for quality.json and quality.md")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to measure (course, default, long, levers); the others are kept from OUT/quality.json")
     parser.add_argument("--levers", default=LEVERS, help="the levers section's runs: 'LABEL=FLAGS; ...', the first the baseline")
+    parser.add_argument("--add-levers", action="store_true", help="keep OUT/quality.json's lever rows and add this run's after them (its first lever is its own baseline)")
     parser.add_argument("--lever-epochs", type=int, default=1, help="--epochs of every lever's run")
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
     args = parser.parse_args()
@@ -415,7 +447,7 @@ def main() -> None:
         previous = Path(args.out) / "quality.json"
         if not previous.is_file():
             raise SystemExit(f"bench-quality: --sections {args.sections} keeps the other sections of {previous}, which does not exist: measure every section first")
-        kept = json.loads(previous.read_text())
+        kept = read_kept(previous, args.sections)
 
     scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-quality-"))
     home = Path(args.home) if args.home else scratch / "home"
@@ -457,13 +489,16 @@ def main() -> None:
             per_epoch = steps_per_epoch("default", quick_overrides, images)
             results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class, results, "long")
         if "levers" in sections:
-            results["levers"] = lever_runs(bench, levers, args.lever_epochs, per_class, results)
+            measured = lever_runs(bench, levers, args.lever_epochs, per_class, results)
+            earlier = kept.get("levers", []) if args.add_levers else []
+            results["levers"] = with_levers(earlier, measured, run["date"], levers_date(kept))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     run["wall_s"] = round(time.perf_counter() - began, 1)
     run["load_at_end"] = loadavg()
     if kept:
-        results["updates"] = later_updates(results.get("updates", []), sections) + [{"sections": sections, **run}]
+        replaced = [x for x in sections if not (x == "levers" and args.add_levers)]  # added levers leave the earlier run listed
+        results["updates"] = later_updates(results.get("updates", []), replaced) + [{"sections": sections, **run}]
     else:
         results.update(run)
     results["summary"] = summary(results)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 BIG = 1 << 62  # above every timestep
@@ -57,6 +58,11 @@ def rows() -> list[Row]:
     out += [
         Row("a24", "rot180, DDIM 20, CFG 5, 5 seeds a pair", "anagram", {**a, "guidance": 5.0}, n=5),
         Row("a25", "flip, DDIM 20, CFG 5, 5 seeds a pair", "anagram", {**f, "guidance": 5.0}, n=5),
+        Row("a26", "rot180, DDIM 20, CFG 5, the mean estimate's noise rescaled to the views' own (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"rectify": True}),
+        Row("a27", "rot180, DDIM 20, CFG 5, each step redone 3 times after renoising (all steps, 5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"time_travel": (3, 1.0)}),
+        Row("a28", "rot180, DDIM 20, CFG 5, each step redone 3 times in the first half (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"time_travel": (3, 0.5)}),
+        Row("a29", "rot180, DDIM 20, CFG 5, the clean estimate not clipped (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"spec": {"clip": None}}),
+        Row("a30", "rot180, DDIM 20, CFG 5, dynamic thresholding at 0.95 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}}),
     ]
     out += [Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0}) for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)]
     out += [
@@ -132,6 +138,86 @@ def custom_terms(model, row: Row, first, second, timesteps):
     return terms
 
 
+@contextmanager
+def row_patches(model, row: Row):
+    """Rows that change the sampling loop itself (not only its terms) swap a piece of it for the row's
+    duration: the guided estimate's combination (rectify), the sampler (time_travel) or the output spec."""
+    import diffcli.generation as generation
+
+    saved = (generation.GuidedModel, generation.make_sampler, model.spec)
+    c = row.custom
+    try:
+        if c.get("rectify"):
+            generation.GuidedModel = rectified_guidance(model)
+        if "time_travel" in c:
+            generation.make_sampler = lambda name, eta=0.0: time_travel_sampler(saved[1](name, eta), *c["time_travel"])
+        if "spec" in c:
+            model.spec = replace(model.spec, **c["spec"])
+        yield
+    finally:
+        generation.GuidedModel, generation.make_sampler, model.spec = saved
+
+
+def rectified_guidance(model):
+    """The anagram's mean estimate with its noise part rescaled, per image, to the root mean square of
+    the two views' own noise estimates (averaging two partly independent estimates shrinks it; the
+    'noise variance rectification' of anagrams as multi-task learning, Xu et al. 2025)."""
+    import torch
+
+    from diffcli.diffusion.guidance import GuidedModel
+
+    schedule, prediction = model.schedule, model.spec.prediction
+
+    class Rectified(GuidedModel):
+        def __call__(self, x, t):
+            step = self._step(t) if self._ranged else None
+            active = [(term, k) for term, k in zip(self.terms, self._term_eval) if step is None or term.applies(step)]
+            needed = sorted({k for _, k in active})
+            x_in = torch.cat([self._evaluations[k][1].apply(x) for k in needed])
+            conds = torch.cat([self._evaluations[k][0] for k in needed])
+            outputs = dict(zip(needed, self.denoiser(x_in, t.repeat(len(needed)), conds).chunk(len(needed))))
+            views: dict = {}  # view name -> [weighted sum, weight]: each view's own CFG estimate
+            for term, k in active:
+                part = views.setdefault(term.view.name, [0.0, 0.0])
+                part[0] = part[0] + term.weight * term.view.inverse(outputs[k])
+                part[1] += term.weight
+            mean_eps, power = 0.0, 0.0
+            for total, weight in views.values():
+                _, eps = schedule.to_x0_eps(x, t, total / weight, prediction)
+                mean_eps = mean_eps + weight * eps
+                power = power + weight * eps.flatten(1).pow(2).sum(1)
+            eps = mean_eps * (power.sqrt() / mean_eps.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
+            a, s = schedule._coefficients(t, x)
+            return schedule.training_target((x - s * eps) / a, eps, t, prediction)
+
+    return Rectified
+
+
+def time_travel_sampler(inner, repeats: int, fraction: float):
+    """`inner`'s step, then (in the first `fraction` of the reverse process) `repeats - 1` times: noise the
+    result back to t with the forward process and take the step again (RePaint's resampling)."""
+    import torch
+
+    from diffcli.diffusion.samplers import Sampler
+
+    class TimeTravel(Sampler):
+        name, stochastic = inner.name, inner.stochastic
+        generator = torch.Generator().manual_seed(0)
+
+        def step(self, schedule, model_fn, x_t, t, s, pred, noise):
+            x_s = inner.step(schedule, model_fn, x_t, t, s, pred, noise)
+            if s < 0 or t < (1 - fraction) * schedule.timesteps:
+                return x_s
+            for _ in range(repeats - 1):
+                back = schedule.alpha(t) / schedule.alpha(s)
+                z = torch.randn(x_s.shape, generator=self.generator).to(x_s)
+                x_t = back * x_s + max(schedule.sigma(t) ** 2 - back**2 * schedule.sigma(s) ** 2, 0.0) ** 0.5 * z
+                x_s = inner.step(schedule, model_fn, x_t, t, s, model_fn(x_t, t), noise)
+            return x_s
+
+    return TimeTravel()
+
+
 def measure(model, classifier, row: Row) -> dict:
     import diffcli
     from diffcli.diffusion import filters
@@ -151,7 +237,8 @@ def measure(model, classifier, row: Row) -> dict:
     first = [p for p, _ in pairs for _ in range(row.n)]
     second = [q for _, q in pairs for _ in range(row.n)]
     timesteps = plan_timesteps(model.schedule, settings)
-    x = runner.generate_batches(model, lambda rows_: custom_terms(model, row, first[rows_], second[rows_], timesteps), len(first), plan)
+    with row_patches(model, row):
+        x = runner.generate_batches(model, lambda rows_: custom_terms(model, row, first[rows_], second[rows_], timesteps), len(first), plan)
     labels = ([p.label for p in first], [p.label for p in second])
     if row.task == "anagram":
         view = get_view(o["view"])

@@ -94,6 +94,16 @@ def test_sections_must_be_known(tmp_path):
     assert done.returncode != 0 and "keeps the other sections" in done.stderr and "measure every section first" in done.stderr
 
 
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
+def test_a_damaged_results_file_is_refused_in_one_line(tmp_path, content):
+    import subprocess
+
+    (tmp_path / "quality.json").write_text(content)
+    done = subprocess.run([sys.executable, str(BENCH), "--sections", "long", "--out", str(tmp_path), "--data-dir", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "restore it from git or measure every section" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
 def test_levers_parse_with_the_baseline_first_and_bad_items_refused(quality):
     levers = quality.parse_levers("baseline=; bf16=--precision bf16;  flow = --objective flow --lr 0.004 ;")
     assert levers == [("baseline", []), ("bf16", ["--precision", "bf16"]), ("flow", ["--objective", "flow", "--lr", "0.004"])]
@@ -142,3 +152,20 @@ def test_a_lever_with_its_own_epochs_runs_that_long(quality):
 def test_a_section_measured_again_leaves_the_earlier_update(quality):
     updates = [{"sections": ["long"], "date": "a"}, {"sections": ["levers"], "date": "b"}, {"sections": ["default", "levers"], "date": "c"}]
     assert quality.later_updates(updates, ["levers"]) == [{"sections": ["long"], "date": "a"}, {"sections": ["default"], "date": "c"}]
+
+
+def test_added_levers_are_compared_with_their_own_runs_baseline(quality):
+    def row(label, wall, accuracy):
+        return {"checkpoint": label, "flags": "", "epochs": 1, "train_wall_s": wall, "img_s": 600, "accuracy": accuracy, "min_class_accuracy": 0.9, "worst": "9", "fid_over_floor": 2.0}
+
+    earlier = [row("fp32", 200.0, 0.98), row("bf16", 100.0, 0.99)]
+    rows = quality.with_levers(earlier, [row("bf16 again", 120.0, 0.99), row("min-SNR", 60.0, 0.97)], "2026-12-02 09:00")
+    assert [r.get("run") for r in rows] == [None, None, "2026-12-02 09:00", "2026-12-02 09:00"]
+    table = "\n".join(quality.lever_table(rows))
+    assert "| bf16 | `(none)` | 1 | 1.67 min | 0.500 |" in table  # against fp32, its run's first row
+    assert "| min-SNR | `(none)` | 1 | 1.00 min | 0.500 |" in table  # against "bf16 again", not fp32
+    assert "| bf16 again | `(none)` | 1 | 2.00 min | 1.000 |" in table and table.count(" run |") == 1
+    assert quality.with_levers([], earlier, "d")[0]["run"] == "d"  # without --add-levers a run stands alone
+    dated = quality.with_levers(earlier, [row("x", 1.0, 0.9)], "now", "then")
+    assert [r["run"] for r in dated] == ["then", "then", "now"]
+    assert quality.levers_date({"date": "a", "levers": earlier, "updates": [{"sections": ["default", "levers"], "date": "b"}, {"sections": ["long"], "date": "c"}]}) == "b"

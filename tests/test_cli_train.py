@@ -172,3 +172,15 @@ def test_torchrun_two_processes_give_the_same_loss_curve(home, tmp_path):
         assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), abs=2e-4)
     config = json.loads((home / "models" / "two" / "config.json").read_text())
     assert config["training"]["device"] == "cpu x2"
+
+
+def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refuses_them(home):
+    r = run_cli(["train", *TINY, "--max-steps", "2", "--warmup-steps", "7", "--loss-weighting", "min-snr", "--name", "w", "-q"])
+    assert r.code == 0, r.stderr
+    settings = json.loads((home / "models" / "w" / "config.json").read_text())["training"]["settings"]
+    assert settings["warmup_steps"] == 7 and settings["loss_weighting"] == "min-snr"
+    r = run_cli(["train", "--name", "w", "--resume", "--warmup-steps", "3", "-q"])
+    assert r.code == 2 and "drop --warmup-steps" in r.stderr
+    for flags, message in ((["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"), (["--loss-weighting", "snr"], "unknown loss weighting 'snr'")):
+        r = run_cli(["train", *TINY, "--max-steps", "1", "--name", "bad", *flags])
+        assert r.code == 2 and message in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,91 @@
+"""The illusion study's loop changes (scripts/illusions_study.py rows a26-a30): each does what its row
+says and nothing when it should be neutral, and the generation code is restored after the row."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from diffcli.diffusion.guidance import GuidedModel, anagram_terms
+from diffcli.diffusion.samplers import DDIMSampler, OutputSpec
+from diffcli.diffusion.schedule import NoiseSchedule
+from diffcli.diffusion.views import VIEWS
+
+STUDY = Path(__file__).resolve().parents[1] / "scripts" / "illusions_study.py"
+
+
+def _study():
+    spec = importlib.util.spec_from_file_location("illusions_study", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["illusions_study"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _model(prediction="v"):
+    schedule = NoiseSchedule.from_config({"kind": "cosine", "timesteps": 100})
+    return SimpleNamespace(schedule=schedule, spec=OutputSpec(prediction=prediction))
+
+
+def _net(x, t, cond):  # distinct per condition, any prediction type
+    return torch.tanh(x) * (1 + cond.float()[:, None, None, None]) / 3
+
+
+def test_rectified_anagram_matches_the_mean_when_the_views_agree_and_restores_the_noise_size_when_not():
+    study = _study()
+    model = _model()
+    rectified = study.rectified_guidance(model)
+    a, b = torch.tensor([1, 1]), torch.tensor([1, 1])
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([60, 60])
+    same = anagram_terms(a, b, None, 1.0, VIEWS["identity"])  # both "views" the same estimate
+    torch.testing.assert_close(rectified(_net, same)(x, t), GuidedModel(_net, same)(x, t), atol=1e-5, rtol=1e-5)
+
+    terms = anagram_terms(torch.tensor([0, 0]), torch.tensor([2, 2]), None, 1.0, VIEWS["rot180"])
+    eps_of = lambda out: model.schedule.to_x0_eps(x, t, out, "v")[1]  # noqa: E731
+    plain, fixed = eps_of(GuidedModel(_net, terms)(x, t)), eps_of(rectified(_net, terms)(x, t))
+    own = [eps_of(GuidedModel(_net, [replace(term, weight=1.0)])(x, t)) for term in terms]  # each view's own estimate
+    target = (0.5 * own[0].flatten(1).pow(2).sum(1) + 0.5 * own[1].flatten(1).pow(2).sum(1)).sqrt()
+    assert bool((plain.flatten(1).norm(dim=1) < target).all())  # the mean shrank the noise part
+    torch.testing.assert_close(fixed.flatten(1).norm(dim=1), target, atol=1e-4, rtol=1e-4)
+
+
+def test_time_travel_with_one_pass_is_the_plain_step_and_more_passes_call_the_model_again():
+    study = _study()
+    schedule = _model().schedule
+    calls = []
+
+    def model_fn(x, t):
+        calls.append(t)
+        return SimpleNamespace(x0=0.5 * x, eps=x)
+
+    x = torch.randn(1, 1, 4, 4)
+    pred = model_fn(x, 80)
+    plain = DDIMSampler().step(schedule, model_fn, x, 80, 60, pred, None)
+    torch.testing.assert_close(study.time_travel_sampler(DDIMSampler(), 1, 1.0).step(schedule, model_fn, x, 80, 60, pred, None), plain)
+    calls.clear()
+    again = study.time_travel_sampler(DDIMSampler(), 3, 0.5).step(schedule, model_fn, x, 80, 60, pred, None)
+    assert calls == [80, 80] and not torch.equal(again, plain)  # renoised to t twice and stepped again
+    calls.clear()
+    study.time_travel_sampler(DDIMSampler(), 3, 0.5).step(schedule, model_fn, x, 30, 10, pred, None)
+    assert calls == []  # the second half of the reverse process is left alone
+
+
+def test_row_patches_put_the_generation_code_back():
+    study = _study()
+    import diffcli.generation as generation
+
+    model = _model()
+    before = (generation.GuidedModel, generation.make_sampler, model.spec)
+    row = study.Row("x", "x", "anagram", {}, custom={"rectify": True, "time_travel": (2, 1.0), "spec": {"clip": None}})
+    try:
+        with study.row_patches(model, row):
+            assert generation.GuidedModel is not before[0] and generation.make_sampler is not before[1] and model.spec.clip is None
+            raise RuntimeError("a row that fails")
+    except RuntimeError:
+        pass
+    assert (generation.GuidedModel, generation.make_sampler, model.spec) == before
