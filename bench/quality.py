@@ -23,7 +23,7 @@ FID / floor against training minutes). Time to 98 %: the training minutes of the
 reading >= 98 %; the headline is the default's time over the course's.
 
 `--quick` shrinks everything (glyphs data, a few steps: a check of the harness, not figures).
-`--sections long` (any of course, default, long) measures only those sections and keeps the others
+`--sections long` (any of course, default, long, levers) measures only those sections and keeps the others
 from the existing bench/quality.json: the summary, table and plot are rebuilt from all of them, and
 the table says when each later section was measured.
 """
