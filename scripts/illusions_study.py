@@ -86,6 +86,8 @@ def rows() -> list[Row]:
         Row("h23", "sigma 2, FAR first 20%, CFG 5, 5 seeds a pair", "hybrid", {**h, "sigma": 2.0}, n=5),
         Row("h24", "sigma 2, CFG 5, 5 seeds a pair", "hybrid", {**h, "sigma": 2.0, "far_first": 0.0}, n=5),
         Row("h25", "sigma 1.75, FAR first 10%, CFG 5, 5 seeds a pair", "hybrid", {**h, "far_first": 0.1}, n=5),
+        Row("h26", "sigma 1.75, FAR first 20%, CFG 5, the clean estimate not clipped, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"spec": {"clip": None}}),
+        Row("h27", "sigma 1.75, FAR first 20%, CFG 5, dynamic thresholding at 0.95, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}}),
     ]
     return out
 
@@ -114,9 +116,10 @@ def custom_terms(model, row: Row, first, second, timesteps):
         k, s = row.options["kernel"], row.options["sigma"]
         low, high = (lambda e: filters.lowpass(e, k, s)), (lambda e: filters.highpass(e, k, s))
         top = round((1 - row.options.get("far_first", 0.0)) * model.schedule.timesteps)
-        terms += classifier_free(a, null, c["far_guidance"], filter=low)
-        terms += classifier_free(b, null, c["near_guidance"], filter=high, during=(0, top))
-        terms += classifier_free(a, null, c["far_guidance"], filter=high, during=(top, BIG))
+        far_scale, near_scale = c.get("far_guidance", row.options["guidance"]), c.get("near_guidance", row.options["guidance"])
+        terms += classifier_free(a, null, far_scale, filter=low)
+        terms += classifier_free(b, null, near_scale, filter=high, during=(0, top))
+        terms += classifier_free(a, null, far_scale, filter=high, during=(top, BIG))
         return terms
     view, identity = get_view(row.options["view"]), VIEWS["identity"]
     T = model.schedule.timesteps
