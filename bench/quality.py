@@ -436,6 +436,8 @@ def main() -> None:
     # A SIGTERM (a timeout, a job killer) unwinds like Ctrl-C, so subprocess.run stops the running command too.
     signal.signal(signal.SIGTERM, _interrupt)
     levers = parse_levers(args.levers)
+    if args.add_levers and "levers" not in args.sections.split(","):
+        raise SystemExit("bench-quality: --add-levers adds lever rows: give it with --sections levers")
     if args.lever_epochs < 1:
         raise SystemExit(f"bench-quality: --lever-epochs {args.lever_epochs}: give at least 1")
     epochs_of = lambda text: [int(v) for v in text.split(",") if v.strip()]  # noqa: E731

@@ -73,7 +73,17 @@ def main(argv=None) -> int:
     rows = [parse_row(r) for r in args.rows.split(",") if r.strip()]
 
     import diffcli
+    from diffcli.errors import DiffcliError
 
+    try:
+        measure(args, rows, diffcli)
+    except DiffcliError as exc:  # a model, a folder or a count the library refuses: its own one line
+        raise SystemExit(f"guidance-interval study: {exc.one_line()}") from None
+    return 0
+
+
+def measure(args, rows, diffcli) -> None:
+    """One line per row on stdout."""
     model = diffcli.load(args.model).loaded
     for scale, lo, hi in rows:
         began = time.perf_counter()
@@ -87,7 +97,6 @@ def main(argv=None) -> int:
             f"n = {r['n']} ({time.perf_counter() - began:.0f} s)",
             flush=True,
         )
-    return 0
 
 
 if __name__ == "__main__":

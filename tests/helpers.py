@@ -109,3 +109,16 @@ def make_tiny_model(registry_root: Path, name: str = "tiny", cond: str = "class"
     torch.manual_seed(seed)
     save_weights(build_network(config), folder / "model.safetensors")
     return folder
+
+
+def load_script(path: Path, name: str):
+    """Import a script that is not a package module (bench/, scripts/) under `name`; registered in
+    sys.modules first, as dataclasses look their module up."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

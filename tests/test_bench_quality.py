@@ -1,24 +1,19 @@
 """bench/quality.py's bookkeeping: which checkpoint is the time to 98 %, the ratio, the goal, the plot."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import png_array
+from helpers import load_script, png_array
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_quality"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_quality")
 
 
 def _row(recipe, checkpoint, seconds, accuracy, lowest=0.96, fid=10.0, floor=8.0):
@@ -92,6 +87,13 @@ def test_sections_must_be_known(tmp_path):
     assert done.returncode != 0 and "give one or more of course, default, long" in done.stderr
     done = subprocess.run([sys.executable, str(BENCH), "--sections", "long", "--out", str(tmp_path), "--data-dir", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode != 0 and "keeps the other sections" in done.stderr and "measure every section first" in done.stderr
+
+
+def test_add_levers_needs_the_levers_section(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(BENCH), "--sections", "long", "--add-levers", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "--add-levers adds lever rows: give it with --sections levers" in done.stderr
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])

@@ -181,6 +181,11 @@ def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refus
     assert settings["warmup_steps"] == 7 and settings["loss_weighting"] == "min-snr"
     r = run_cli(["train", "--name", "w", "--resume", "--warmup-steps", "3", "-q"])
     assert r.code == 2 and "drop --warmup-steps" in r.stderr
-    for flags, message in ((["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"), (["--loss-weighting", "snr"], "unknown loss weighting 'snr'")):
+    refusals = (
+        (["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"),
+        (["--loss-weighting", "snr"], "unknown loss weighting 'snr'"),
+        (["--loss-weighting", "min-snr", "--objective", "flow"], "min-snr is defined for the eps and v objectives, not flow"),
+    )
+    for flags, message in refusals:
         r = run_cli(["train", *TINY, "--max-steps", "1", "--name", "bad", *flags])
         assert r.code == 2 and message in r.stderr and "Traceback" not in r.stderr

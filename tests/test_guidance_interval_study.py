@@ -3,7 +3,6 @@ weights summing to one estimate at every timestep, and bad rows refused in one l
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,15 +10,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from helpers import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "guidance_interval_study.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("guidance_interval_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["guidance_interval_study"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "guidance_interval_study")
 
 
 def _model(T=1000):
@@ -49,3 +46,12 @@ def test_the_whole_interval_is_ordinary_cfg_and_rows_are_checked():
     for bad in ("3:0.7:0.2", "3:0.2", "x:0:1", "2:0:1.5"):
         with pytest.raises(SystemExit, match="guidance-interval study: row"):
             study.parse_row(bad)
+
+
+def test_a_model_that_is_not_there_is_one_line(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setenv("DIFFCLI_HOME", str(tmp_path))
+    done = subprocess.run([sys.executable, str(SCRIPT), "--model", "nope", "--rows", "2:0:1"], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("guidance-interval study: ") and "nope" in done.stderr and len(done.stderr.strip().splitlines()) == 1

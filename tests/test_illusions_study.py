@@ -3,13 +3,13 @@ says and nothing when it should be neutral, and the generation code is restored 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+
+from helpers import load_script
 
 from diffcli.diffusion.guidance import GuidedModel, anagram_terms
 from diffcli.diffusion.samplers import DDIMSampler, OutputSpec
@@ -20,11 +20,7 @@ STUDY = Path(__file__).resolve().parents[1] / "scripts" / "illusions_study.py"
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("illusions_study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["illusions_study"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(STUDY, "illusions_study")
 
 
 def _model(prediction="v"):

@@ -90,6 +90,9 @@ class TrainSettings:
         checks.optional_integer("limit", self.limit, low=1)
         checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, what="lr schedule")
         checks.choice("loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, what="loss weighting")
+        if self.loss_weighting == "min-snr" and self.objective not in ("eps", "v"):
+            # min(SNR, 5) / SNR is the weight for eps, / (SNR + 1) for v; it has no form for flow or denoise
+            raise UsageError(f"`loss_weighting` min-snr is defined for the eps and v objectives, not {self.objective}", "use `objective` eps or v, or `loss_weighting` none")
         checks.choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
         check_architecture(self.architecture)
 
