@@ -70,6 +70,7 @@ class Model:
         steps: Optional[int] = None,
         stride: Optional[int] = None,
         guidance: Optional[float] = None,
+        guidance_interval: Any = None,
         eta: float = 0.0,
         init: Any = None,
         start: Any = None,
@@ -84,11 +85,12 @@ class Model:
         init / start / mask: SDEdit from an image (path, PIL image or array) noised to each `start`, and
         inpainting where the mask is white. chain: lay out each sample's reverse chain. best_of: make
         this many candidates per image and keep the one the dataset's classifier reads as its class most
-        confidently (class models; `summary["kept"]` says which and how sure)."""
+        confidently (class models; `summary["kept"]` says which and how sure). guidance_interval: "LO:HI"
+        or (lo, hi), the part of the reverse process where the guidance applies (None: the model's)."""
         from diffcli.checks import as_list
 
         request = _generate.SampleRequest(
-            as_list(classes), n, _sampling(sampler, steps, stride, guidance, eta), init, as_list(start), mask, chain, seed, upscale, best_of,
+            as_list(classes), n, _sampling(sampler, steps, stride, guidance, eta, guidance_interval), init, as_list(start), mask, chain, seed, upscale, best_of,
         )
         return _generate.sample(self.loaded, request, _progress.resolve(progress))
 
@@ -105,6 +107,7 @@ class Model:
         steps: Optional[int] = None,
         stride: Optional[int] = None,
         guidance: Optional[float] = None,
+        guidance_interval: Any = None,
         eta: float = 0.0,
         upscale: bool = False,
         best_of: int = 1,
@@ -114,7 +117,7 @@ class Model:
         hflip, rot90, negate). The set holds each image followed by its view. Unset sampling options
         take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
         and keep the one that reads both ways most confidently (`summary["kept"]`)."""
-        request = _generate.AnagramRequest(str(first), str(second), view, weight, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale, best_of)
+        request = _generate.AnagramRequest(str(first), str(second), view, weight, n, _sampling(sampler, steps, stride, guidance, eta, guidance_interval), seed, upscale, best_of)
         return _generate.anagram(self.loaded, request, _progress.resolve(progress))
 
     def hybrid(
@@ -133,6 +136,7 @@ class Model:
         steps: Optional[int] = None,
         stride: Optional[int] = None,
         guidance: Optional[float] = None,
+        guidance_interval: Any = None,
         eta: float = 0.0,
         upscale: bool = False,
         best_of: int = 1,
@@ -143,7 +147,7 @@ class Model:
         the reverse process that follows FAR alone at its start / NEAR alone at its end. Unset sampling
         options, filter and shares take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
         and keep the one that reads both ways most confidently (`summary["kept"]`)."""
-        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta), seed, upscale, best_of, far_first, near_last)
+        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta, guidance_interval), seed, upscale, best_of, far_first, near_last)
         return _generate.hybrid(self.loaded, request, _progress.resolve(progress))
 
     def denoise(self, image: Any, **options: Any) -> ImageSet:
@@ -155,8 +159,8 @@ class Model:
         return evaluate(self.loaded, task=task, **options)
 
 
-def _sampling(sampler: Optional[str], steps: Optional[int], stride: Optional[int], guidance: Optional[float], eta: float) -> Any:
-    return _generate.Sampling(sampler, steps, stride, guidance, eta)
+def _sampling(sampler: Optional[str], steps: Optional[int], stride: Optional[int], guidance: Optional[float], eta: float, guidance_interval: Any = None) -> Any:
+    return _generate.Sampling(sampler, steps, stride, guidance, eta, guidance_interval)
 
 
 def load(name: Optional[str] = None, device: str = "auto", weights: str = "ema", offload: str = "auto", upscale: bool = False) -> Model:
@@ -192,6 +196,7 @@ def denoise(
     seed: Optional[int] = None,
     model: Any = None,
     device: str = "auto",
+    guidance_interval: Any = None,
 ) -> ImageSet:
     """Blur, one-step or iterative denoising of `image` noised to `t` (or already noisy); `compare`
     makes the course's panel. The set's `summary["scores"]` has MSE and PSNR against the original.
@@ -201,7 +206,7 @@ def denoise(
 
     if isinstance(model, Model):
         model = model.loaded
-    request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, as_list(noise_sigma), seed)
+    request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, as_list(noise_sigma), seed, guidance_interval)
     return denoise_job(request, model, device)
 
 
@@ -223,13 +228,13 @@ def evaluate(model: Any = None, task: str = "sample", *, device: str = "auto", p
     """Score a model's samples (task sample: per-class accuracy, FID beside its floor; anagram / hybrid:
     success over class pairs; chain: when samples become recognisable). Returns the report dict.
 
-    options: n, scorer, view, weight, pairs, kernel, sigma, sampler, steps, stride, guidance, eta,
+    options: n, scorer, view, weight, pairs, kernel, sigma, sampler, steps, stride, guidance, guidance_interval, eta,
     batch_size, dataset, data_dir, retrain_classifier, record, seed (see EvalRequest)."""
     if isinstance(model, Model):
         model = model.loaded
     elif model is None or isinstance(model, str):
         model = _generate.load_generator(model, device)
-    sampling_keys = ("sampler", "steps", "stride", "guidance", "eta")
+    sampling_keys = ("sampler", "steps", "stride", "guidance", "eta", "guidance_interval")
     sampling = _generate.Sampling(**{k: options.pop(k) for k in sampling_keys if k in options})
     known = set(inspect.signature(_evaluate.EvalRequest).parameters)
     unknown = sorted(set(options) - known)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from diffcli.diffusion.guidance import GuidedModel, Term, classifier_free, inpaint_hook, sdedit_start
+from diffcli.diffusion.guidance import ALWAYS, GuidedModel, Term, classifier_free, inpaint_hook, sdedit_start
 from diffcli.diffusion.samplers import SAMPLERS, NoiseSource, StepCallback, make_sampler, run_reverse
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, UsageError
@@ -23,13 +23,18 @@ from diffcli.models.backends.base import LoadedModel, Prompt
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How to walk the reverse process: which sampler, and either `steps` or the course's `stride`."""
+    """How to walk the reverse process: which sampler, and either `steps` or the course's `stride`.
+
+    guidance_interval: the part (lo, hi) of the reverse process, as fractions of T, where classifier-free
+    guidance applies; plainly conditional elsewhere (`resolve_guidance`; None: guided throughout). It
+    lives here, beside the steps, because every term builder of a run reads it from the same settings."""
 
     sampler: str = "ddpm"
     steps: Optional[int] = None
     stride: Optional[int] = None
     eta: float = 0.0
     auto_steps: bool = False  # steps is the model's default for a full run: scale it for a later start
+    guidance_interval: Optional[tuple[float, float]] = None
 
     def validate(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -42,6 +47,8 @@ class SamplerSettings:
             raise UsageError("give `steps` or `stride`, not both")
         if not 0.0 <= self.eta <= 1.0:
             raise UsageError(f"`eta` must be between 0 and 1, got {self.eta}")
+        if self.guidance_interval is not None:
+            parse_guidance_interval(self.guidance_interval)
 
 
 def default_settings(model: LoadedModel, sampler: Optional[str], steps: Optional[int], stride: Optional[int] = None, eta: float = 0.0) -> SamplerSettings:
@@ -89,11 +96,51 @@ def guidance_scale(model: LoadedModel, guidance: Optional[float]) -> float:
     return guidance
 
 
-def prompt_terms(model: LoadedModel, prompts: Sequence[Optional[Prompt]], scale: float) -> list[Term]:
-    """CFG terms for one prompt per sample (plain conditional when scale is 1)."""
+def parse_guidance_interval(value: Any) -> Optional[tuple[float, float]]:
+    """A guidance interval as (lo, hi) fractions of T with 0 <= lo < hi <= 1, from "LO:HI" or a pair;
+    None for None. (0, 1) is guidance throughout."""
+    if value is None:
+        return None
+    hint = "write it as LO:HI, fractions of the reverse process with 0 <= LO < HI <= 1, e.g. 0.2:0.7 (0:1 guides throughout)"
+    parts = value.split(":") if isinstance(value, str) else value
+    try:
+        lo, hi = (float(v) for v in parts)
+    except (TypeError, ValueError):
+        raise UsageError(f"`guidance_interval` {value!r} is not two numbers", hint) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi <= 1.0):
+        raise UsageError(f"`guidance_interval` {value!r} is not an interval inside [0, 1]", hint)
+    return lo, hi
+
+
+def resolve_guidance(model: LoadedModel, guidance: Optional[float], interval: Any = None) -> tuple[float, Optional[tuple[float, float]]]:
+    """(CFG scale, guidance interval) for a run: the user's, else the model's.
+
+    The model's recorded interval (config `sampling.guidance_interval`) belongs to its recorded scale,
+    so it applies only when the scale is the model's too: a scale the user gives guides throughout
+    unless an interval is given with it."""
+    scale = guidance_scale(model, guidance)
+    chosen = parse_guidance_interval(interval)
+    if chosen is None and guidance is None and model.supports_guidance:
+        chosen = parse_guidance_interval((model.config.sampling or {}).get("guidance_interval"))
+    if chosen == (0.0, 1.0) or scale == 1.0:
+        chosen = None  # guidance throughout, or none to limit
+    return scale, chosen
+
+
+def interval_timesteps(model: LoadedModel, interval: Optional[tuple[float, float]]) -> Optional[tuple[int, int]]:
+    """A guidance interval's timesteps [first, stop) for this model's schedule (None: throughout)."""
+    if interval is None:
+        return None
+    T = model.schedule.timesteps
+    return round(interval[0] * T), (ALWAYS if interval[1] >= 1.0 else round(interval[1] * T))
+
+
+def prompt_terms(model: LoadedModel, prompts: Sequence[Optional[Prompt]], scale: float, interval: Optional[tuple[float, float]] = None) -> list[Term]:
+    """CFG terms for one prompt per sample (plain conditional when scale is 1); guided only inside
+    `interval` (fractions of T, `SamplerSettings.guidance_interval`) when one is given."""
     cond = model.condition(prompts)
     null = model.null_condition(len(prompts)) if scale != 1.0 else None
-    return classifier_free(cond, null, scale)
+    return classifier_free(cond, null, scale, interval=interval_timesteps(model, interval))
 
 
 def generate(

@@ -101,16 +101,33 @@ def band_switches(model: LoadedModel, far_first: float, near_last: float) -> tup
     return int(round(near_last * T)), (None if far_first <= 0.0 else int(round((1.0 - far_first) * T)))
 
 
-def anagram_request(model: LoadedModel, first: Sequence[Prompt], second: Sequence[Prompt], scale: float, view: View, weight: float = 0.5) -> list[Term]:
-    """Terms for a batch of anagrams: row i reads as first[i], and as second[i] after `view`."""
+def anagram_request(
+    model: LoadedModel, first: Sequence[Prompt], second: Sequence[Prompt], scale: float, view: View, weight: float = 0.5, interval: Optional[tuple[float, float]] = None
+) -> list[Term]:
+    """Terms for a batch of anagrams: row i reads as first[i], and as second[i] after `view`.
+    interval: where the guidance applies (fractions of T; None: throughout)."""
+    from diffcli.generation import interval_timesteps
+
     null = model.null_condition(len(first)) if scale != 1.0 else None
-    return anagram_terms(model.condition(first), model.condition(second), null, scale, view, weight)
+    return anagram_terms(model.condition(first), model.condition(second), null, scale, view, weight, interval_timesteps(model, interval))
 
 
-def hybrid_request(model: LoadedModel, far: Sequence[Prompt], near: Sequence[Prompt], scale: float, kernel: int, sigma: float, far_first: float = 0.0, near_last: float = 0.0) -> list[Term]:
+def hybrid_request(
+    model: LoadedModel,
+    far: Sequence[Prompt],
+    near: Sequence[Prompt],
+    scale: float,
+    kernel: int,
+    sigma: float,
+    far_first: float = 0.0,
+    near_last: float = 0.0,
+    interval: Optional[tuple[float, float]] = None,
+) -> list[Term]:
     """Terms for a batch of hybrids: row i is far[i] in its low frequencies and near[i] in its high.
     far_first / near_last: the shares of the reverse process that follow FAR alone at its start and
-    NEAR alone at its end (`IllusionDefaults`)."""
+    NEAR alone at its end (`IllusionDefaults`). interval: where the guidance applies (fractions of T)."""
+    from diffcli.generation import interval_timesteps
+
     null = model.null_condition(len(far)) if scale != 1.0 else None
     low_switch, high_switch = band_switches(model, far_first, near_last)
-    return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma, low_switch, high_switch)
+    return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma, low_switch, high_switch, interval_timesteps(model, interval))

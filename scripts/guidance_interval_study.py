@@ -3,8 +3,8 @@ guidance in a limited interval improves sample and distribution quality"), measu
 scoring: per-class accuracy and FID beside its floor (docs/performance.md, "Guidance in an interval").
 
 Inside the interval [LO, HI) (fractions of the model's T) each sample is CFG-guided with scale G, outside
-it plainly conditional (scale 1). The sampling commands do not offer this yet: the study swaps the
-terms the scorer's generation builds for the class prompts (scoring/runner.py) while it runs.
+it plainly conditional (scale 1): the sampling option `--guidance-interval LO:HI` (`guidance_interval`
+in the library), which this study passes to `diffcli.evaluate` for each row.
 
     python scripts/guidance_interval_study.py --model mnist --rows 2:0:1,3:0.2:0.7 [-n 50] [--data-dir DIR]
 
@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import contextmanager
-
-BIG = 1 << 62  # above every timestep
 
 
 def parse_row(text: str) -> tuple[float, float, float]:
@@ -30,37 +27,6 @@ def parse_row(text: str) -> tuple[float, float, float]:
     if not (scale >= 0 and 0 <= lo < hi <= 1):
         raise SystemExit(f"guidance-interval study: row {text!r}: needs G >= 0 and 0 <= LO < HI <= 1")
     return scale, lo, hi
-
-
-def interval_terms(model, prompts, scale: float, lo: float, hi: float) -> list:
-    """CFG at timesteps [lo T, hi T), plain conditional elsewhere; ordinary CFG when the interval is all of T."""
-    from diffcli.diffusion.guidance import Term, classifier_free
-    from diffcli.generation import prompt_terms
-
-    if scale == 1.0 or (lo == 0 and hi == 1):
-        return prompt_terms(model, prompts, scale)
-    T = model.schedule.timesteps
-    first, stop = round(lo * T), (BIG if hi == 1 else round(hi * T))
-    cond = model.condition(prompts)
-    terms = classifier_free(cond, model.null_condition(len(prompts)), scale, during=(first, stop))
-    if first > 0:
-        terms.append(Term(cond, 1.0, during=(0, first)))
-    if stop < BIG:
-        terms.append(Term(cond, 1.0, during=(stop, BIG)))
-    return terms
-
-
-@contextmanager
-def guidance_interval(lo: float, hi: float):
-    """The scorer's class-prompt terms limited to the interval while the block runs."""
-    from diffcli.scoring import runner
-
-    saved = runner.prompt_terms
-    runner.prompt_terms = lambda model, prompts, scale: interval_terms(model, prompts, scale, lo, hi)
-    try:
-        yield
-    finally:
-        runner.prompt_terms = saved
 
 
 def main(argv=None) -> int:
@@ -87,8 +53,7 @@ def measure(args, rows, diffcli) -> None:
     model = diffcli.load(args.model).loaded
     for scale, lo, hi in rows:
         began = time.perf_counter()
-        with guidance_interval(lo, hi):
-            r = diffcli.evaluate(model, "sample", n=args.n, progress=False, guidance=scale, data_dir=args.data_dir)
+        r = diffcli.evaluate(model, "sample", n=args.n, progress=False, guidance=scale, guidance_interval=(lo, hi), data_dir=args.data_dir)
         low = ", ".join(f"{c['label']} {100 * c['accuracy']:.0f} %" for c in r["classes"] if c["accuracy"] < 0.95) or "none"
         fid = r["fid"]
         print(

@@ -1,14 +1,18 @@
 """Package a trained registry model as a built-in one: config.json plus float16 inference weights.
 
-Usage: python scripts/package_builtin.py SOURCE_FOLDER DEST_FOLDER
+Usage: python scripts/package_builtin.py SOURCE_FOLDER DEST_FOLDER [--guidance G] [--guidance-interval LO:HI]
 
 The built-in copy keeps what `sample` and `eval` need (config, EMA weights), drops the raw weights and
 the training folder (checkpoint, logs), and halves the weights to float16 so the package stays small;
 networks are always loaded back as float32. The destination is replaced atomically.
+
+--guidance / --guidance-interval record the sampling defaults measured for the shipped model (its
+config's `sampling` block; the interval goes with that scale, see `generation.resolve_guidance`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -31,7 +35,7 @@ def _scrub(value, path: str, alias: str):
     return value
 
 
-def package(source: Path, destination: Path) -> None:
+def package(source: Path, destination: Path, guidance: float | None = None, interval: str | None = None) -> None:
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if config.get("training", {}).get("status") not in (None, "complete"):
         raise SystemExit(f"{source} has not finished training (status {config['training']['status']!r})")
@@ -45,6 +49,13 @@ def package(source: Path, destination: Path) -> None:
         config = _scrub(config, str(Path(data_dir).resolve()), "$DATA")
         config = _scrub(config, data_dir, "$DATA")
     config.setdefault("training", {})["shipped_dtype"] = "float16"
+    sampling = config.setdefault("sampling", {})
+    if guidance is not None:
+        sampling["guidance"] = guidance
+    if interval is not None:
+        from diffcli.generation import parse_guidance_interval
+
+        sampling["guidance_interval"] = list(parse_guidance_interval(interval))
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if destination.exists():
         shutil.rmtree(destination)
@@ -54,6 +65,10 @@ def package(source: Path, destination: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit(__doc__)
-    package(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(usage=__doc__)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("destination", type=Path)
+    parser.add_argument("--guidance", type=float, default=None)
+    parser.add_argument("--guidance-interval", default=None)
+    args = parser.parse_args()
+    package(args.source, args.destination, args.guidance, args.guidance_interval)

@@ -119,11 +119,12 @@ def _spy_on_network_rows(monkeypatch) -> list[int]:
     "args,rows_per_step",
     [
         (["denoise", "builtin:digit"], 1),  # unconditional with CFG 2: the condition IS the null class
-        (["sample", "--class", "3"], 2),  # CFG: class 3 and the null class
+        (["sample", "--class", "3"], [1, 2, 2]),  # CFG (class 3 and the null class) in 0.2:0.7 of T only, the model's
         (["sample", "--class", "3", "--guidance", "1"], 1),
+        (["sample", "--class", "3", "--guidance", "2"], 2),  # a scale of one's own guides throughout
         (["anagram", "6", "9"], 4),  # (6, null) as is, (9, null) flipped
         (["hybrid", "1", "7", "--far-first", "0"], 3),  # 1, 7 and one shared null
-        (["hybrid", "1", "7"], [2, 3, 3]),  # the first fifth follows FAR alone: 1 and null, no 7
+        (["hybrid", "1", "7"], [2, 3, 3]),  # the first fifth follows FAR alone: 1 and null, no 7 (CFG 5 throughout)
     ],
 )
 def test_network_rows_per_step_on_the_embedded_model(args, rows_per_step, monkeypatch):
@@ -133,7 +134,7 @@ def test_network_rows_per_step_on_the_embedded_model(args, rows_per_step, monkey
     extra = [] if args[0] == "denoise" else ["--steps", "3"]
     r = run_cli([*args, *extra, "--seed", "0", "--device", "cpu", "-q", "-o", "out.png"])
     assert r.code == 0, r.stderr
-    if isinstance(rows_per_step, list):  # one entry per step (3 steps: t = 999, 500, 0)
+    if isinstance(rows_per_step, list):  # one entry per step (3 steps: t = 999, 666, 332)
         assert rows == rows_per_step, rows
     else:
         assert rows and set(rows) == {rows_per_step}, rows
@@ -191,3 +192,93 @@ def test_inpaint_hook_keeps_known_pixels_exactly_at_the_end():
     x = torch.full((1, 1, 4, 4), -1.0)
     out = hook(x, -1)
     assert torch.all(out[..., :2] == -1) and torch.all(out[..., 2:] == 1)
+
+
+def _scales_by_timestep(terms, timesteps):
+    """{t: (sum of weights, conditional weight, whether a null evaluation is used)} for CFG terms."""
+    out = {}
+    for t in timesteps:
+        active = [term for term in terms if term.applies(t)]
+        out[t] = (sum(term.weight for term in active), sum(term.weight for term in active if not term.unconditional), any(term.unconditional for term in active))
+    return out
+
+
+def test_guidance_interval_guides_inside_and_is_plainly_conditional_outside():
+    terms = classifier_free(torch.tensor([3, 3]), torch.tensor([10, 10]), 3.0, interval=(200, 700))
+    got = _scales_by_timestep(terms, (999, 700, 699, 200, 199, 0))
+    assert got == {999: (1.0, 1.0, False), 700: (1.0, 1.0, False), 699: (1.0, 3.0, True), 200: (1.0, 3.0, True), 199: (1.0, 1.0, False), 0: (1.0, 1.0, False)}
+    # outside the interval the null condition is not evaluated at all: one network row per sample
+    net = CountingNet()
+    model = GuidedModel(net, terms)
+    x = torch.randn(2, 1, 4, 4)
+    model(x, torch.tensor([900, 900]))
+    assert net.rows == 2
+    torch.testing.assert_close(model(x, torch.tensor([900, 900])), net(x, torch.tensor([900, 900]), torch.tensor([3, 3])))
+    out = model(x, torch.tensor([500, 500]))
+    e_c, e_u = net(x, torch.tensor([500, 500]), torch.tensor([3, 3])), net(x, torch.tensor([500, 500]), torch.tensor([10, 10]))
+    torch.testing.assert_close(out, e_u + 3.0 * (e_c - e_u))
+
+
+def test_guidance_interval_meets_each_terms_own_range():
+    """Anagram weight segments and hybrid bands keep their weights summing to one at every timestep,
+    guided only where their range meets the interval."""
+    a, b, null = torch.tensor([1]), torch.tensor([2]), torch.tensor([0])
+    schedule = [(0, 500, 0.25), (500, 1 << 62, 0.75)]
+    terms = anagram_terms(a, b, null, 4.0, VIEWS["flip"], schedule, interval=(300, 800))
+    for t, guided in ((999, False), (800, False), (799, True), (500, True), (499, True), (300, True), (299, False), (0, False)):
+        active = [term for term in terms if term.applies(t)]
+        assert sum(term.weight for term in active) == pytest.approx(1.0), t
+        assert any(term.unconditional for term in active) == guided, t
+        first = sum(term.weight for term in active if term.view.name == "identity" and not term.unconditional)
+        assert first == pytest.approx((0.25 if t < 500 else 0.75) * (4.0 if guided else 1.0)), t
+    bands = hybrid_terms(a, b, null, 2.0, 5, 1.0, low_switch=100, high_switch=900, interval=(0, 600))
+    for t, guided in ((950, False), (600, False), (599, True), (50, True)):
+        active = [term for term in bands if term.applies(t)]
+        assert sum(term.weight for term in active) == pytest.approx(2.0), t  # a low band and a high band
+        assert any(term.unconditional for term in active) == guided, t
+
+
+def _stub_model(sampling, guide=True):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name="stub", supports_guidance=guide, config=SimpleNamespace(sampling=sampling), schedule=SimpleNamespace(timesteps=1000))
+
+
+def test_the_models_interval_goes_with_the_models_scale():
+    from diffcli.generation import interval_timesteps, resolve_guidance
+
+    model = _stub_model({"guidance": 3.0, "guidance_interval": [0.2, 0.7]})
+    assert resolve_guidance(model, None) == (3.0, (0.2, 0.7))
+    assert resolve_guidance(model, 2.0) == (2.0, None)  # a scale of one's own guides throughout
+    assert resolve_guidance(model, 2.0, "0.3:0.9") == (2.0, (0.3, 0.9))
+    assert resolve_guidance(model, None, "0:1") == (3.0, None)  # 0:1 is throughout
+    assert resolve_guidance(model, 1.0, "0.2:0.7") == (1.0, None)  # nothing to limit
+    assert resolve_guidance(_stub_model({"guidance": 2.0}), None) == (2.0, None)
+    assert interval_timesteps(model, (0.2, 0.7)) == (200, 700)
+    assert interval_timesteps(model, (0.5, 1.0)) == (500, 1 << 62)  # T-1 included
+    assert interval_timesteps(model, None) is None
+
+
+@pytest.mark.parametrize("value", ["0.7:0.2", "0.2", "a:b", "0:1.5", "-0.1:0.5", "nan:1", (0.5,), 3])
+def test_a_bad_guidance_interval_is_one_clear_error(value):
+    from diffcli.errors import UsageError
+    from diffcli.generation import parse_guidance_interval
+
+    with pytest.raises(UsageError, match="guidance_interval") as caught:
+        parse_guidance_interval(value)
+    assert "LO:HI" in caught.value.one_line()
+
+
+def test_guidance_interval_on_the_command_line(monkeypatch):
+    """CFG 3 in 0.5:0.7 with 3 steps (t = 999, 666, 332): guided at 666 only; --json records it."""
+    import json
+
+    from helpers import run_cli
+
+    rows = _spy_on_network_rows(monkeypatch)
+    r = run_cli(["sample", "--class", "3", "--steps", "3", "-g", "3", "--guidance-interval", "0.5:0.7", "--seed", "0", "--device", "cpu", "--json", "-o", "out.png"])
+    assert r.code == 0, r.stderr
+    assert rows == [1, 2, 1]
+    assert json.loads(r.stdout)["guidance_interval"] == [0.5, 0.7]
+    bad = run_cli(["sample", "--class", "3", "--guidance-interval", "0.6:0.4", "--device", "cpu", "-q", "-o", "bad.png"])
+    assert bad.code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--guidance-interval" in bad.stderr and "Traceback" not in bad.stderr

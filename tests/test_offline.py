@@ -299,8 +299,10 @@ def test_shipped_figures_are_what_the_data_gives(spec: str, home: Path) -> None:
 
     from_data = clf.Classifier(**{**classifier.__dict__, "reference": None})  # the same weights, statistics from the data
     mu, sigma, n = fid.reference_statistics(from_data, spec, data_dir=data_dir, cache_dir=home / "cache")
-    assert n == classifier.reference.n and np.allclose(mu, classifier.reference.mu, rtol=1e-6, atol=1e-9)
-    assert np.allclose(sigma, classifier.reference.sigma, rtol=1e-6, atol=1e-9)
+    # float32 features from whatever kernels this CPU picks: entries agree to about 1e-7 absolute across
+    # machines (4e-7 at most seen, on entries of 0.002), far below anything a FID could show
+    assert n == classifier.reference.n and np.allclose(mu, classifier.reference.mu, rtol=1e-5, atol=1e-6)
+    assert np.allclose(sigma, classifier.reference.sigma, rtol=1e-5, atol=1e-6)
     for count in (50, 1000):  # eval's n at -n 5 and at its default
         shipped_floor, source = fid.floor_for(classifier, spec, count)
         assert source == "shipped" and shipped_floor == pytest.approx(fid.real_floor(from_data, spec, count, data_dir=data_dir), abs=1e-4)

@@ -79,10 +79,16 @@ def run_images(prepared, run: RunOptions, default_name: str) -> None:
     if "images" in summary:
         s = summary
         steps = s["steps"] or f"stride {s['stride']}"
-        console.info(f"{s['images']} image(s) in {s['seconds']:.1f} s ({s['sampler']}, {steps} steps, CFG {s['guidance']:g})")
+        console.info(f"{s['images']} image(s) in {s['seconds']:.1f} s ({s['sampler']}, {steps} steps, {cfg_text(s)})")
     report_seed(run.seed, summary["seed"])
     if run.json_output:
         console.emit_json({**summary, "outputs": written})
+
+
+def cfg_text(summary: dict) -> str:
+    """'CFG 3' or 'CFG 3 in 0.2:0.7' from a summary's guidance and guidance_interval."""
+    interval = summary.get("guidance_interval")
+    return f"CFG {summary['guidance']:g}" + (f" in {interval[0]:g}:{interval[1]:g}" if interval else "")
 
 
 def write_images(result, run: RunOptions, default_name: str) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, SAMPLERS, RunOptions, choices, examples, shared
+from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, SAMPLERS, GuidanceInterval, RunOptions, choices, examples, shared
 
 METHOD_PANEL, BLUR_PANEL = "Method", "Blur (Gaussian filter)"
 EXAMPLES = examples(
@@ -32,6 +32,7 @@ def denoise(
     sampler: Annotated[str, typer.Option("--sampler", metavar="NAME", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS), help="Iterative: ddpm, ddim, heun or dpm++.")] = "ddpm",
     prompt: Annotated[Optional[str], typer.Option("--class", "--prompt", "-c", metavar="CLASS", rich_help_panel=MODEL_PANEL, help="Condition on this class / prompt (default: unconditional).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", rich_help_panel=SAMPLING_PANEL, help="Classifier-free guidance scale (default 1: none).")] = None,
+    guidance_interval: GuidanceInterval = None,
     noise_sigma: Annotated[Optional[list[float]], typer.Option("--noise-sigma", metavar="SIGMA", rich_help_panel=METHOD_PANEL, help="Single-step denoiser models: add x + SIGMA*z and denoise; repeat for the course's sweep.")] = None,
     *,
     run: RunOptions,
@@ -45,6 +46,6 @@ def denoise(
     common.check_outputs(run)
     from diffcli.jobs.denoise import DenoiseRequest, denoise as denoise_job
 
-    request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, noise_sigma, run.seed)
+    request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, noise_sigma, run.seed, guidance_interval)
     result = denoise_job(request, run.model, run.device)
     common.emit_result(result, common.write_images(result, run, "denoise.png"), run)

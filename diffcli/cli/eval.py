@@ -91,7 +91,7 @@ def _print_report(report: dict) -> None:
     from rich.table import Table
 
     out = console.stdout()
-    settings = f"{report['sampler']} {report['steps']} steps, CFG {report['guidance']:g}, seeds {report['seed']}+"
+    settings = f"{report['sampler']} {report['steps']} steps, {common.cfg_text(report)}, seeds {report['seed']}+"
     if report["task"] == "sample" and report.get("scorer") == "clip":
         table = Table(title=f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, \"{report['template']}\"")
         for col in ("class", "n", "CLIP score", "zero-shot acc."):

@@ -41,6 +41,7 @@ class SamplingOptions:
     steps: Optional[int] = None
     stride: Optional[int] = None
     guidance: Optional[float] = None
+    guidance_interval: Optional[str] = None
     eta: float = 0.0
     offload: str = "auto"
     upscale: bool = False
@@ -49,7 +50,7 @@ class SamplingOptions:
         """The engine's Sampling (the model's defaults fill what is None)."""
         from diffcli.jobs.generate import Sampling
 
-        return Sampling(self.sampler, self.steps, self.stride, self.guidance, self.eta)
+        return Sampling(self.sampler, self.steps, self.stride, self.guidance, self.eta, self.guidance_interval)
 
 
 # ----- the declarations (Typer reads these annotations) -------------------------------------------
@@ -88,7 +89,8 @@ Count = Annotated[int, typer.Option("-n", metavar="INT", help="Images per class 
 SamplerName = Annotated[Optional[str], typer.Option("--sampler", metavar="NAME", help="ddpm, ddim, heun or dpm++ (default: the model's).", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS))]
 Steps = Annotated[Optional[int], typer.Option("--steps", metavar="INT", help="Sampler steps, evenly spread from T-1 (default: the model's).", rich_help_panel=SAMPLING_PANEL)]
 Stride = Annotated[Optional[int], typer.Option("--stride", metavar="INT", help="Visit every INT-th timestep instead of --steps (the course's 30 at T=1000).", rich_help_panel=SAMPLING_PANEL)]
-Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", help="Classifier-free guidance scale (default: the model's, 2 for the embedded one; 1 = off).", rich_help_panel=SAMPLING_PANEL)]
+Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", help="Classifier-free guidance scale (default: the model's: 3 in 0.2:0.7 for the embedded mnist; 1 = off).", rich_help_panel=SAMPLING_PANEL)]
+GuidanceInterval = Annotated[Optional[str], typer.Option("--guidance-interval", metavar="LO:HI", help="Guide only in this part of the reverse process (fractions of T from the clean end, e.g. 0.2:0.7; plainly conditional elsewhere; 0:1 = throughout). Default: the model's, with its own scale.", rich_help_panel=SAMPLING_PANEL)]
 Eta = Annotated[float, typer.Option("--eta", metavar="ETA", help="DDIM noise: 0 deterministic, 1 DDPM-like.", rich_help_panel=SAMPLING_PANEL)]
 Weights = Annotated[str, typer.Option("--weights", metavar="WHICH", help="ema (default) or raw weights of a model trained with EMA.", rich_help_panel=MODEL_PANEL, autocompletion=choices("ema", "raw"))]
 Offload = Annotated[str, typer.Option("--offload", metavar="MODE", help="auto, none, model or sequential CPU offload.", rich_help_panel=T2I_PANEL, autocompletion=choices("auto", "none", "model", "sequential"))]
@@ -113,7 +115,7 @@ GROUPS: dict[str, tuple[type, dict[str, tuple[Any, Any]]]] = {
     }),
     "sampling": (SamplingOptions, {
         "n": (Count, 1), "sampler": (SamplerName, None), "steps": (Steps, None), "stride": (Stride, None),
-        "guidance": (Guidance, None), "eta": (Eta, 0.0), "offload": (Offload, "auto"), "upscale": (Upscale, False),
+        "guidance": (Guidance, None), "guidance_interval": (GuidanceInterval, None), "eta": (Eta, 0.0), "offload": (Offload, "auto"), "upscale": (Upscale, False),
     }),
 }
 

@@ -39,6 +39,9 @@ Denoiser = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
 Filter = Callable[[torch.Tensor], torch.Tensor]
 
+ALWAYS = 1 << 62
+"""A stop above every timestep: `during=(first, ALWAYS)` applies from `first` up to the start."""
+
 
 @dataclass(frozen=True)
 class Term:
@@ -70,55 +73,93 @@ def classifier_free(
     view: View | None = None,
     filter: Optional[Filter] = None,
     during: Optional[tuple[int, int]] = None,
+    interval: Optional[tuple[int, int]] = None,
 ) -> list[Term]:
     """CFG as terms: eps_u + scale * (eps_c - eps_u). A scale of 1 (or no null condition) is plain
-    conditional sampling, one evaluation. `during`: the timesteps [first, stop) it applies at."""
+    conditional sampling, one evaluation. `during`: the timesteps [first, stop) it applies at.
+
+    interval: the timesteps [first, stop) where the guidance applies (Kynkaanniemi et al. 2024); at the
+    other timesteps of `during` the estimate is the plain conditional one (scale 1), which also saves
+    the null evaluation there. None: guided throughout."""
     view = view or VIEWS["identity"]
     if null is None or scale == 1.0:
         return [Term(cond, weight, view, filter, during=during)]
-    return [
-        Term(cond, weight * scale, view, filter, during=during),
-        Term(null, weight * (1.0 - scale), view, filter, unconditional=True, during=during),
-    ]
+
+    def guided(span: Optional[tuple[int, int]]) -> list[Term]:
+        return [
+            Term(cond, weight * scale, view, filter, during=span),
+            Term(null, weight * (1.0 - scale), view, filter, unconditional=True, during=span),
+        ]
+
+    if interval is None:
+        return guided(during)
+    first, stop = during or (0, ALWAYS)
+    inside = (max(first, interval[0]), min(stop, interval[1]))
+    outside = [(first, min(stop, interval[0])), (max(first, interval[1]), stop)]
+    terms = guided(_span(inside)) if inside[0] < inside[1] else []
+    terms += [Term(cond, weight, view, filter, during=_span(piece)) for piece in outside if piece[0] < piece[1]]
+    return terms
 
 
-def anagram_terms(cond_a: Any, cond_b: Any, null: Any, scale: float, view: View, weight: float | Sequence[tuple[int, int, float]] = 0.5) -> list[Term]:
+def _span(span: tuple[int, int]) -> Optional[tuple[int, int]]:
+    """A `during` range, None when it is every timestep."""
+    return None if span[0] <= 0 and span[1] >= ALWAYS else span
+
+
+def anagram_terms(
+    cond_a: Any,
+    cond_b: Any,
+    null: Any,
+    scale: float,
+    view: View,
+    weight: float | Sequence[tuple[int, int, float]] = 0.5,
+    interval: Optional[tuple[int, int]] = None,
+) -> list[Term]:
     """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (docs/engine.md).
 
     weight: w, or a schedule of (first, stop, w) segments over the timesteps [first, stop) (w may change
-    along the reverse process; the two weights still sum to 1 at every step)."""
+    along the reverse process; the two weights still sum to 1 at every step). interval: where the
+    guidance applies (`classifier_free`)."""
     segments = [(None, float(weight))] if isinstance(weight, (int, float)) else [((int(a), int(b)), float(w)) for a, b, w in weight]
     terms: list[Term] = []
     for during, w in segments:
         if w != 0.0:
-            terms += classifier_free(cond_a, null, scale, weight=w, during=during)
+            terms += classifier_free(cond_a, null, scale, weight=w, during=during, interval=interval)
         if w != 1.0:
-            terms += classifier_free(cond_b, null, scale, weight=1.0 - w, view=view, during=during)
+            terms += classifier_free(cond_b, null, scale, weight=1.0 - w, view=view, during=during, interval=interval)
     return terms
 
 
-def hybrid_terms(cond_far: Any, cond_near: Any, null: Any, scale: float, kernel: int, sigma: float, low_switch: int = 0, high_switch: Optional[int] = None) -> list[Term]:
+def hybrid_terms(
+    cond_far: Any,
+    cond_near: Any,
+    null: Any,
+    scale: float,
+    kernel: int,
+    sigma: float,
+    low_switch: int = 0,
+    high_switch: Optional[int] = None,
+    interval: Optional[tuple[int, int]] = None,
+) -> list[Term]:
     """eps = lowpass(eps(x_t, FAR)) + highpass(eps(x_t, NEAR)), each CFG-guided (factorized diffusion).
 
     Each band may come from its prompt during part of the reverse process only: the low band is FAR's
     at t >= low_switch and NEAR's below it (0: FAR's throughout); the high band is NEAR's at
     t < high_switch and FAR's from there up (None: NEAR's throughout). So the two bands always add up
-    to one whole estimate."""
+    to one whole estimate. interval: where the guidance applies (`classifier_free`)."""
     low = lambda e: filters.lowpass(e, kernel, sigma)  # noqa: E731
     high = lambda e: filters.highpass(e, kernel, sigma)  # noqa: E731
-    always = 1 << 62  # above every timestep
-    top = always if high_switch is None else int(high_switch)
+    top = ALWAYS if high_switch is None else int(high_switch)
     bands = [
-        (cond_far, low, (int(low_switch), always)),
+        (cond_far, low, (int(low_switch), ALWAYS)),
         (cond_near, low, (0, int(low_switch))),
         (cond_near, high, (0, top)),
-        (cond_far, high, (top, always)),
+        (cond_far, high, (top, ALWAYS)),
     ]
     terms: list[Term] = []
-    for cond, band, (first, stop) in bands:
-        if first < stop:
-            during = None if (first, stop) == (0, always) else (first, stop)
-            terms += classifier_free(cond, null, scale, filter=band, during=during)
+    for cond, band, span in bands:
+        if span[0] < span[1]:
+            terms += classifier_free(cond, null, scale, filter=band, during=_span(span), interval=interval)
     return terms
 
 

@@ -25,6 +25,7 @@ class DenoiseRequest:
     every `stride`-th timestep (default 3 % of T) or `steps` evenly spread, with `sampler`).
     compare: make the course's panel original | noisy | iterative | one-step | blurred.
     prompt / guidance: condition on a class or prompt, with classifier-free guidance.
+    guidance_interval: "LO:HI" or (lo, hi), where the guidance applies (`jobs.generate.Sampling`).
     noise_sigma: single-step denoiser models: denoise x + sigma z at each sigma (the course's sweep).
     """
 
@@ -42,6 +43,7 @@ class DenoiseRequest:
     guidance: Optional[float] = None
     noise_sigma: Optional[Sequence[float]] = None
     seed: Optional[int] = None
+    guidance_interval: Any = None
 
     @property
     def needs_model(self) -> bool:
@@ -115,7 +117,7 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
     from diffcli.diffusion.filters import gaussian_blur
     from diffcli.diffusion.schedule import course_stride, gaussian_noise
     from diffcli.scoring.fidelity import mse_psnr
-    from diffcli.generation import SamplerSettings, generate, guidance_scale, prompt_terms
+    from diffcli.generation import SamplerSettings, generate, prompt_terms, resolve_guidance
     from diffcli.io import images
     from diffcli.io.figures import figure
 
@@ -135,11 +137,11 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
         eps = torch.from_numpy(gaussian_noise(pixels.shape, seed))[None].to(model.device)
         x_t = schedule.q_sample(x, t, eps)
     checks.optional_number("guidance", request.guidance, low=0.0)
-    scale = guidance_scale(model, request.guidance)
+    scale, interval = resolve_guidance(model, request.guidance, request.guidance_interval)
     resolved = model.resolve_prompt(str(request.prompt)) if request.prompt is not None else None
     if resolved is None and model.cond_type == "class" and not model.config.has_null_class:
         raise UsageError(f"model {model.name!r} has no unconditional mode", f"give a class (one of {model.describe_labels()})")
-    terms = prompt_terms(model, [resolved], scale)
+    terms = prompt_terms(model, [resolved], scale, interval)
 
     checks.optional_integer("steps", request.steps, low=1)
     checks.optional_integer("stride", request.stride, low=1)
@@ -162,7 +164,7 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
 
     scores = {} if request.noisy else {name: mse_psnr(img, pixels) for name, img in {"noisy": noisy_pixels, **results}.items()}
     method = "compare" if request.compare else request.method
-    meta = metadata("denoise", method=method, t=t, seed=seed, model=model.name, guidance=scale, prompt=request.prompt, stride=iterative.stride, steps=iterative.steps, sampler=request.sampler)
+    meta = metadata("denoise", method=method, t=t, seed=seed, model=model.name, guidance=scale, guidance_interval=list(interval) if interval else None, prompt=request.prompt, stride=iterative.stride, steps=iterative.steps, sampler=request.sampler)
     if request.compare:
         labels = ["original", f"noisy t={t}", "iterative", "one-step", f"blur {request.kernel}/{request.sigma:g}"]
         tiles = [pixels, noisy_pixels, results["iterative"], results["onestep"], results["blur"]]

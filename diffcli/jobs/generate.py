@@ -51,7 +51,10 @@ class Sampling:
 
     sampler: ddpm, ddim, heun or dpm++. steps: reverse steps, evenly spread from T-1. stride: visit every
     stride-th timestep instead (the course's 30 at T = 1000). guidance: the classifier-free guidance
-    scale (1 = off). eta: DDIM's noise, 0 (deterministic) to 1 (DDPM-like).
+    scale (1 = off). eta: DDIM's noise, 0 (deterministic) to 1 (DDPM-like). guidance_interval: "LO:HI"
+    or (lo, hi), the part of the reverse process (fractions of T, counted from the clean end) where
+    the guidance applies, plainly conditional elsewhere (None: the model's recorded interval when the
+    scale is the model's too, else throughout; `generation.resolve_guidance`).
     """
 
     sampler: Optional[str] = None
@@ -59,11 +62,15 @@ class Sampling:
     stride: Optional[int] = None
     guidance: Optional[float] = None
     eta: float = 0.0
+    guidance_interval: Any = None
 
 
 def resolve_sampling(model, sampling: Sampling):
-    """(SamplerSettings, guidance scale) for this model: the request's choices, else the model's."""
-    from diffcli.generation import default_settings, guidance_scale
+    """(SamplerSettings, guidance scale) for this model: the request's choices, else the model's. The
+    settings carry the guidance interval."""
+    from dataclasses import replace
+
+    from diffcli.generation import default_settings, resolve_guidance
 
     steps = checks.optional_integer("steps", sampling.steps, low=1)
     checks.optional_integer("stride", sampling.stride, low=1)
@@ -72,7 +79,8 @@ def resolve_sampling(model, sampling: Sampling):
     if steps is not None and steps > model.schedule.timesteps:
         raise UsageError(f"`steps` {steps} is larger than the model's T = {model.schedule.timesteps}", f"use at most {model.schedule.timesteps}")
     settings = default_settings(model, sampling.sampler, steps, sampling.stride, sampling.eta)
-    return settings, guidance_scale(model, sampling.guidance)
+    scale, interval = resolve_guidance(model, sampling.guidance, sampling.guidance_interval)
+    return replace(settings, guidance_interval=interval), scale
 
 
 def count(name: str, value: Any) -> int:
@@ -202,7 +210,12 @@ class Prepared:
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable result, once the run is done."""
-        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "guidance": self.scale, "seconds": round(self.seconds, 3)}
+        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, **self.guidance_info(), "seconds": round(self.seconds, 3)}
+
+    def guidance_info(self) -> dict[str, Any]:
+        """The CFG scale and the interval it applied in (None: throughout), for summaries and PNG metadata."""
+        interval = self.settings.guidance_interval
+        return {"guidance": self.scale, "guidance_interval": list(interval) if interval is not None else None}
 
     # the run
     @property
@@ -397,7 +410,7 @@ class PreparedSample(Prepared):
         init_name = request.init if isinstance(request.init, str) else (None if request.init is None else "image")
         mask_name = request.mask if isinstance(request.mask, str) else (None if request.mask is None else "image")
         self.metadata = metadata(
-            "sample", model=model.name, seed=seed, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, guidance=scale,
+            "sample", model=model.name, seed=seed, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, **self.guidance_info(),
             eta=settings.eta if settings.sampler == "ddim" else None, init=init_name, start=list(request.starts) if request.starts else None, mask=mask_name,
         )
         self.base_names = [f"{safe_label(model.label_name(p) if p else 'sample')}-{s}" for p, s in zip(self.prompts, self.seeds)]
@@ -405,7 +418,7 @@ class PreparedSample(Prepared):
     def terms(self, rows: Sequence[int]) -> list:
         from diffcli.generation import prompt_terms
 
-        return prompt_terms(self.model, [self.prompts[i] for i in rows], self.scale)
+        return prompt_terms(self.model, [self.prompts[i] for i in rows], self.scale, self.settings.guidance_interval)
 
     def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.generation import prompt_terms
@@ -467,7 +480,7 @@ class PreparedSample(Prepared):
         s = self.settings
         return {
             "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "sampler": s.sampler, "steps": s.steps, "stride": s.stride,
-            "guidance": self.scale, "prompts": [p.text if p else None for p in self.prompts[:: self.best_of]], "starts": self.starts if self.init is not None else None,
+            **self.guidance_info(), "prompts": [p.text if p else None for p in self.prompts[:: self.best_of]], "starts": self.starts if self.init is not None else None,
             "seconds": round(self.seconds, 3), "images": self.total_images, **self.best_of_summary(),
         }
 
@@ -576,12 +589,12 @@ class PreparedAnagram(Illusion):
         self.name_a, self.name_b = model.label_name(a), model.label_name(b)
         self.viewed_label = f"{self.name_b} ({request.view})"
         super().__init__(model, settings, scale, seeds, f"anagram {self.name_a} / {self.name_b}", upscale=request.upscale, batch=batch, best_of=best_of)
-        self.metadata = metadata("anagram", model=model.name, seed=seeds[0], view=request.view, weight=self.weight, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
+        self.metadata = metadata("anagram", model=model.name, seed=seeds[0], view=request.view, weight=self.weight, **self.guidance_info(), sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
 
     def terms(self, rows: Sequence[int]) -> list:
         from diffcli.illusions import anagram_request
 
-        return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.view, self.weight)
+        return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.view, self.weight, self.settings.guidance_interval)
 
     def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.illusions import anagram_request
@@ -623,7 +636,7 @@ class PreparedAnagram(Illusion):
     def summary(self) -> dict[str, Any]:
         r, s = self.request, self.settings
         return {
-            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "view": r.view, "weight": self.weight, "guidance": self.scale,
+            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "view": r.view, "weight": self.weight, **self.guidance_info(),
             "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.first, r.second], "seconds": round(self.seconds, 3), **self.best_of_summary(),
         }
 
@@ -697,12 +710,12 @@ class PreparedHybrid(Illusion):
         self.name_far, self.name_near = model.label_name(a), model.label_name(b)
         super().__init__(model, settings, scale, seeds, f"hybrid {self.name_far} / {self.name_near}", upscale=request.upscale, batch=batch, best_of=best_of)
         self.shown = (self.kernel, self.sigma)  # the filter at the output's size (scaled after stage II)
-        self.metadata = metadata("hybrid", model=model.name, seed=seeds[0], kernel=self.kernel, sigma=self.sigma, far_first=self.far_first, near_last=self.near_last, guidance=scale, sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
+        self.metadata = metadata("hybrid", model=model.name, seed=seeds[0], kernel=self.kernel, sigma=self.sigma, far_first=self.far_first, near_last=self.near_last, **self.guidance_info(), sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
 
     def terms(self, rows: Sequence[int]) -> list:
         from diffcli.illusions import hybrid_request
 
-        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma, self.far_first, self.near_last)
+        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma, self.far_first, self.near_last, self.settings.guidance_interval)
 
     def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         from diffcli.illusions import hybrid_request
@@ -763,7 +776,7 @@ class PreparedHybrid(Illusion):
         r, s = self.request, self.settings
         kernel, sigma = self.shown
         return {
-            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "far_first": self.far_first, "near_last": self.near_last, "guidance": self.scale,
+            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "far_first": self.far_first, "near_last": self.near_last, **self.guidance_info(),
             "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.far, r.near], "seconds": round(self.seconds, 3), **self.best_of_summary(),
         }
 

@@ -9,7 +9,8 @@
   "objective": "diffusion" | "denoise",                        (denoise: the single-step denoiser)
   "conditioning": {"type": "class" | "time" | "none" | "text", "labels": [...], "aliases": {...},
                    "null_class": true},                        (null class index = len(labels))
-  "sampling": {"sampler": "ddpm", "steps": 300, "guidance": 5.0},   (defaults for sample)
+  "sampling": {"sampler": "ddpm", "steps": 300, "guidance": 5.0,   (defaults for sample;
+               "guidance_interval": [0.2, 0.7]},                 the scale's interval, optional)
   "dataset": {"name": "mnist", ...}, "training": {...}, "metrics": {...}
 }
 """
@@ -269,6 +270,7 @@ SAMPLING = Record(
         "sampler": optional(Str(SAMPLERS)),
         "steps": optional(Int(1, MAX_TIMESTEPS)),
         "guidance": optional(Float(0.0, 100.0)),
+        "guidance_interval": optional(List(Float(0.0, 1.0), 2, 2)),
         "stride": optional(Int(1, MAX_TIMESTEPS)),
         "eta": optional(Float(0.0, 1.0)),
     }
@@ -292,6 +294,9 @@ def _whole_config_rule(value: dict, path: str) -> None:
         given = (value.get("sampling") or {}).get(key)
         if given is not None and timesteps is not None and given > timesteps:
             fail(f"sampling.{key}", f"is {given}, more than the schedule's {timesteps} timesteps")
+    interval = (value.get("sampling") or {}).get("guidance_interval")
+    if interval is not None and not interval[0] < interval[1]:
+        fail("sampling.guidance_interval", f"is {interval}: its start must be below its end")
 
 
 def _model(kind: str, architecture: schema.Spec, schedule: Field, prediction: Str, objective: Str, conditioning: schema.Spec) -> Record:

@@ -44,7 +44,8 @@ class GenerationPlan:
 
     def describe(self, model: LoadedModel) -> dict:
         steps = len(plan_timesteps(model.schedule, self.settings))
-        return {"sampler": self.settings.sampler, "steps": steps, "guidance": self.scale, "seed": self.seed, "eta": self.settings.eta if self.settings.sampler == "ddim" else None}
+        interval = self.settings.guidance_interval
+        return {"sampler": self.settings.sampler, "steps": steps, "guidance": self.scale, "guidance_interval": list(interval) if interval else None, "seed": self.seed, "eta": self.settings.eta if self.settings.sampler == "ddim" else None}
 
 
 def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
@@ -124,7 +125,7 @@ def sample_per_class(model: LoadedModel, plan: GenerationPlan, n: int, classes_i
     classes = class_prompts(model)
     prompts: list[Optional[Prompt]] = [p for p in classes for _ in range(n)] if classes else [None] * (n * classes_if_unconditional)
     began = time.perf_counter()
-    x = generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale), len(prompts), plan, on_step)
+    x = generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale, plan.settings.guidance_interval), len(prompts), plan, on_step)
     seconds = time.perf_counter() - began
     return model.to_pixels(x), ([p.label for p in prompts] if classes else None), seconds
 
@@ -217,7 +218,7 @@ def evaluate_anagrams(model: LoadedModel, classifier, plan: GenerationPlan, pair
     view.check_fits(model.size, model.size)
     first, second = _pair_rows(pairs, n * best_of)
     began = time.perf_counter()
-    x = generate_batches(model, lambda rows: anagram_request(model, first[rows], second[rows], plan.scale, view, weight), len(first), plan, on_step)
+    x = generate_batches(model, lambda rows: anagram_request(model, first[rows], second[rows], plan.scale, view, weight, plan.settings.guidance_interval), len(first), plan, on_step)
     seconds = time.perf_counter() - began
     readings = _readings(classifier, [model.to_pixels(x), model.to_pixels(view.apply(x))], [first, second])
     report = anagram_success(readings[0].predicted, readings[1].predicted, [p.label for p in first], [p.label for p in second], model.labels)
@@ -236,7 +237,7 @@ def evaluate_hybrids(model: LoadedModel, classifier, plan: GenerationPlan, pairs
     check_labels_match(model, classifier)
     far, near = _pair_rows(pairs, n * best_of)
     began = time.perf_counter()
-    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma, far_first, near_last), len(far), plan, on_step)
+    x = generate_batches(model, lambda rows: hybrid_request(model, far[rows], near[rows], plan.scale, kernel, sigma, far_first, near_last, plan.settings.guidance_interval), len(far), plan, on_step)
     seconds = time.perf_counter() - began
     readings = _readings(classifier, [model.to_pixels(filters.lowpass(x, kernel, sigma)), model.to_pixels(x)], [far, near])
     report = hybrid_success(readings[0].predicted, readings[1].predicted, [p.label for p in far], [p.label for p in near], model.labels)
@@ -280,7 +281,7 @@ def evaluate_chain(model: LoadedModel, classifier, plan: GenerationPlan, n: int,
             on_step(i, t, x_t, x0)
 
     began = time.perf_counter()
-    generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale), len(prompts), plan, record)
+    generate_batches(model, lambda rows: prompt_terms(model, prompts[rows], plan.scale, plan.settings.guidance_interval), len(prompts), plan, record)
     accuracy, noisy = (correct_x0 / len(prompts)).tolist(), (correct_xt / len(prompts)).tolist()
 
     def first_stable(values: list[float]) -> Optional[dict]:

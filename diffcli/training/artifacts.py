@@ -42,7 +42,7 @@ def write_loss_artifacts(train_dir: Path, history: list[dict[str, Any]]) -> None
 def write_sample_grid(model, settings, path: Path, epoch: int, val_images: Optional[torch.Tensor] = None) -> None:
     """Samples from the current (EMA) weights: one row per class (4 each) for class models, a 4x8
     grid for unconditional ones, noisy/denoised rows for the single-step denoiser."""
-    from diffcli.generation import SamplerSettings, generate, guidance_scale, prompt_terms
+    from diffcli.generation import SamplerSettings, generate, prompt_terms, resolve_guidance
 
     if not model.is_diffusion:
         if val_images is None:
@@ -56,11 +56,11 @@ def write_sample_grid(model, settings, path: Path, epoch: int, val_images: Optio
     defaults = model.config.sampling
     steps = min(int(defaults.get("steps") or model.schedule.timesteps), GRID_STEPS, model.schedule.timesteps)
     sampler = SamplerSettings(defaults.get("sampler", "ddpm"), steps=steps)
-    scale = guidance_scale(model, None)
+    scale, interval = resolve_guidance(model, None)
     if model.cond_type == "class":
         labels = list(range(len(model.labels)))
         prompts = [model.resolve_prompt(str(c)) for c in labels for _ in range(4)]
-        samples = generate(model, prompt_terms(model, prompts, scale), list(range(len(prompts))), sampler)
+        samples = generate(model, prompt_terms(model, prompts, scale, interval), list(range(len(prompts))), sampler)
         pixels = model.to_pixels(samples)
         rows = [[*pixels[i * 4 : (i + 1) * 4]] for i in range(len(labels))]
         image = figure(rows, row_labels=model.labels, title=f"epoch {epoch}, {sampler.sampler} {steps} steps, CFG {scale:g}", scale=2)

@@ -15,7 +15,7 @@ FRAMES = 5
 def chain_preview(model, settings, step: int, val_images: Optional[torch.Tensor] = None) -> tuple[list[tuple[str, list[np.ndarray]]], str]:
     """Rows ("x_t", frames) and ("x0", frames) along a 10-step DDIM chain of one sample (the class
     cycles as training goes on), or noisy/denoised rows for the single-step denoiser."""
-    from diffcli.generation import ChainRecorder, SamplerSettings, generate, guidance_scale, prompt_terms
+    from diffcli.generation import ChainRecorder, SamplerSettings, generate, prompt_terms, resolve_guidance
 
     if not model.is_diffusion:
         if val_images is None:
@@ -28,8 +28,8 @@ def chain_preview(model, settings, step: int, val_images: Optional[torch.Tensor]
         prompt = model.resolve_prompt(str(label))
         what = f"class {model.labels[label]}"
     recorder = ChainRecorder(PREVIEW_STEPS, FRAMES)
-    scale = guidance_scale(model, None)
-    generate(model, prompt_terms(model, [prompt], scale), [step], SamplerSettings("ddim", steps=PREVIEW_STEPS), callback=recorder)
+    scale, interval = resolve_guidance(model, None)
+    generate(model, prompt_terms(model, [prompt], scale, interval), [step], SamplerSettings("ddim", steps=PREVIEW_STEPS), callback=recorder)
     x_t = [model.to_pixels(x)[0] for x in recorder.x_t]
     x0 = [model.to_pixels(x)[0] for x in recorder.x0]
     return [("x_t", x_t), ("x0", x0)], f"{what}: DDIM {PREVIEW_STEPS} steps, t = {recorder.steps[0]} -> {recorder.steps[-1]}"
