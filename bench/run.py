@@ -173,7 +173,8 @@ def bench_sampling(env: dict[str, str], work: Path, quick: bool) -> dict[str, An
     per_class = 1 if quick else 10  # 10 classes x 10 = the 100-image grid
     for sampler, steps in SAMPLER_ROWS:
         steps = min(steps, 20) if quick else steps
-        cmd = [*DIFFCLI, "sample", "-n", str(per_class), "--sampler", sampler, "--steps", str(steps), "--seed", "0", "--device", "cpu", "-o", str(work / f"grid-{sampler}-{steps}.png"), "--json", "-q"]
+        # CFG 2 throughout, as the published rows were measured (the model's default now guides in 0.2:0.7 only)
+        cmd = [*DIFFCLI, "sample", "-n", str(per_class), "--sampler", sampler, "--steps", str(steps), "-g", "2", "--seed", "0", "--device", "cpu", "-o", str(work / f"grid-{sampler}-{steps}.png"), "--json", "-q"]
         began = time.perf_counter()
         info = last_json(run(cmd, env).stdout)
         rows.append({"sampler": sampler, "steps": steps, "images": 10 * per_class, "generate_s": info["seconds"], "command_s": round(time.perf_counter() - began, 2)})
@@ -220,7 +221,7 @@ def bench_quality(env: dict[str, str], quick: bool, data_dir: Optional[str]) -> 
     n = 2 if quick else 30
     for sampler, steps in SAMPLER_ROWS:
         steps = min(steps, 20) if quick else steps
-        cmd = [*DIFFCLI, "eval", "-n", str(n), "--sampler", sampler, "--steps", str(steps), "--device", "cpu", "--json", "-q"]
+        cmd = [*DIFFCLI, "eval", "-n", str(n), "--sampler", sampler, "--steps", str(steps), "-g", "2", "--device", "cpu", "--json", "-q"]
         if data_dir:
             cmd += ["--data-dir", data_dir]
         report = last_json(run(cmd, env).stdout)

@@ -63,9 +63,9 @@ def rows() -> list[Row]:
         Row("a28", "rot180, DDIM 20, CFG 5, each step redone 3 times in the first half (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"time_travel": (3, 0.5)}),
         Row("a29", "rot180, DDIM 20, CFG 5, the clean estimate not clipped (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"spec": {"clip": None}}),
         Row("a30", "rot180, DDIM 20, CFG 5, dynamic thresholding at 0.95 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}}),
-        Row("a31", "rot180, DDIM 20, CFG 5 at timesteps [200, 700) only, conditional elsewhere (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"interval": (200, 700)}),
-        Row("a32", "rot180, DDIM 20, CFG 8 at timesteps [200, 700) only (5 seeds)", "anagram", {**a, "guidance": 8.0}, n=5, custom={"interval": (200, 700)}),
-        Row("a33", "rot180, DDIM 20, CFG 8 at timesteps below 700 only (5 seeds)", "anagram", {**a, "guidance": 8.0}, n=5, custom={"interval": (0, 700)}),
+        Row("a31", "rot180, DDIM 20, CFG 5 at timesteps [200, 700) only, conditional elsewhere (5 seeds)", "anagram", {**a, "guidance": 5.0, "guidance_interval": "0.2:0.7"}, n=5),
+        Row("a32", "rot180, DDIM 20, CFG 8 at timesteps [200, 700) only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
+        Row("a33", "rot180, DDIM 20, CFG 8 at timesteps below 700 only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0:0.7"}, n=5),
     ]
     out += [Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0}) for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)]
     out += [
@@ -100,7 +100,7 @@ def command(row: Row, model: str) -> Optional[str]:
     if row.custom:
         return None
     flags = [f"--task {row.task}", f"-n {row.n}", f"--seed {row.seed}"] + ([f"-m {model}"] if model != "mnist" else [])
-    names = {"view": "--view", "sampler": "--sampler", "steps": "--steps", "guidance": "-g", "eta": "--eta", "kernel": "--kernel", "sigma": "--sigma", "far_first": "--far-first", "near_last": "--near-last"}
+    names = {"view": "--view", "sampler": "--sampler", "steps": "--steps", "guidance": "-g", "eta": "--eta", "kernel": "--kernel", "sigma": "--sigma", "far_first": "--far-first", "near_last": "--near-last", "guidance_interval": "--guidance-interval"}
     flags += [f"{names[k]} {v:g}" if isinstance(v, float) else f"{names[k]} {v}" for k, v in row.options.items()]
     return "diffcli eval " + " ".join(flags)
 
@@ -132,8 +132,6 @@ def custom_terms(model, row: Row, first, second, timesteps):
         scale = row.options["guidance"]
         if "guidance_late" in c:  # linear in t: the given scale at t = T, guidance_late at t = 0
             scale = c["guidance_late"] + (scale - c["guidance_late"]) * t / T
-        if "interval" in c and not c["interval"][0] <= t < c["interval"][1]:  # CFG only in [first, stop)
-            scale = 1.0
         share = c.get("negative", 0.0)  # of the other prompt in each term's negative (CFG's unconditional)
         for cond, other, v, weight in ((a, b, identity, w), (b, a, view, 1 - w)):
             if weight == 0:

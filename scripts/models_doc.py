@@ -17,6 +17,12 @@ def pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def cfg(settings: dict) -> str:
+    """'CFG 3' or 'CFG 3 in 0.2:0.7 of the reverse process' from a sampling block or an eval report."""
+    interval = settings.get("guidance_interval")
+    return f"CFG {settings.get('guidance'):g}" + (f" in {interval[0]:g}:{interval[1]:g} of the reverse process" if interval else "")
+
+
 def section(config: dict) -> list[str]:
     name, training, metrics = config["name"], config.get("training", {}), config.get("metrics", {}).get("eval", {})
     s = training.get("settings", {})
@@ -29,12 +35,12 @@ def section(config: dict) -> list[str]:
         f"- Training: {s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, {s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "
         f"{training.get('wall_seconds', 0) / 60:.1f} minutes on {training.get('device')} ({training.get('machine')}, {training.get('images_per_second')} img/s, torch {training.get('torch')}).",
         f"- Command: `{training.get('command')}` (`make pretrained` reruns it).",
-        f"- Sampling defaults: {config['sampling'].get('sampler')} {config['sampling'].get('steps')} steps, CFG {config['sampling'].get('guidance')}.",
+        f"- Sampling defaults: {config['sampling'].get('sampler')} {config['sampling'].get('steps')} steps, {cfg(config['sampling'])}.",
         "",
     ]
     sample = metrics.get("sample")
     if sample:
-        lines += [f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} {sample['steps']} steps, CFG {sample['guidance']:g}, seeds {sample['seed']}+)", ""]
+        lines += [f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} {sample['steps']} steps, {cfg(sample)}, seeds {sample['seed']}+)", ""]
         lines += ["| class | accuracy |", "|---|---|"] + [f"| {label} | {pct(acc)} |" for label, acc in sample["per_class_accuracy"].items()]
         fid = sample["fid"]
         lines += ["", f"Overall {pct(sample['accuracy'])} over {sample['n']} samples; lowest class {pct(sample['min_class_accuracy'])}; best {sample['best']}, worst {sample['worst']}. "
@@ -44,6 +50,7 @@ def section(config: dict) -> list[str]:
         result = metrics.get(task)
         if result:
             what = f"view {result['view']}" if task == "anagram" else f"low-pass kernel {result['kernel']}, sigma {result['sigma']:g}"
+            what += f", the illusion defaults: {result['sampler']} {result['steps']} steps, {cfg(result)}"
             lines += [f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each of the {result['n'] // result['per_pair']} ordered class pairs): success {pct(result['rate'])} ({result['successes']}/{result['n']})."]
     lines += [""]
     return lines

@@ -89,6 +89,17 @@ def test_the_report_is_the_output_and_record_in_the_config(shapes_model, home, m
     assert metrics["accuracy"] == 1.0 and metrics["per_class_accuracy"] == {"hbar": 1.0, "ring": 1.0, "vbar": 1.0}
 
 
+def test_the_guidance_interval_is_reported(shapes_model, monkeypatch):
+    _oracle(monkeypatch, shift=0)
+    args = ["eval", "--model", shapes_model, *ORACLE[:4], "-g", "3", "--guidance-interval", "0.2:0.7", "-n", "2", "--device", "cpu"]
+    r = run_cli([*args, "--json"])
+    assert r.code == 0, r.stderr
+    assert r.json()["guidance"] == 3.0 and r.json()["guidance_interval"] == [0.2, 0.7]
+    table = run_cli(args)
+    assert table.code == 0 and "CFG 3 in 0.2:0.7" in table.stdout
+    assert run_cli([*args[:-6], "-n", "2", "--device", "cpu", "--json"]).json()["guidance_interval"] is None  # a scale alone guides throughout
+
+
 def test_classifier_is_trained_once_then_cached(shapes_model, home, monkeypatch):
     from diffcli.scoring import classifier
 

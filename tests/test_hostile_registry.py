@@ -122,6 +122,14 @@ def _steps_above_t(c):
     c["sampling"]["steps"] = 10_000
 
 
+def _interval_reversed(c):
+    c["sampling"]["guidance_interval"] = [0.7, 0.2]
+
+
+def _interval_one_number(c):
+    c["sampling"]["guidance_interval"] = [0.5]
+
+
 def _no_schedule(c):
     del c["schedule"]
 
@@ -169,6 +177,8 @@ BROKEN_CONFIGS = {
     "alias-out-of-range": (_alias_out_of_range, "conditioning.aliases.eleven is class 11, but there are 10 labels"),
     "unknown-sampler": (_unknown_sampler, "sampling.sampler must be one of 'ddpm', 'ddim', 'heun', 'dpm++', got 'magic'"),
     "steps-above-T": (_steps_above_t, "sampling.steps is 10000, more than the schedule's 50 timesteps"),
+    "interval-reversed": (_interval_reversed, "sampling.guidance_interval is [0.7, 0.2]: its start must be below its end"),
+    "interval-one-number": (_interval_one_number, "sampling.guidance_interval must"),
     "no-schedule": (_no_schedule, "schedule is missing"),
     "linear-without-betas": (_linear_without_betas, "schedule.beta_start is missing"),
     "no-conditioning": (_no_conditioning, "conditioning is missing"),
