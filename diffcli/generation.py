@@ -120,6 +120,11 @@ def resolve_guidance(model: LoadedModel, guidance: Optional[float], interval: An
     unless an interval is given with it."""
     scale = guidance_scale(model, guidance)
     chosen = parse_guidance_interval(interval)
+    if chosen is not None and not model.supports_guidance:
+        raise UsageError(
+            f"`guidance_interval` limits classifier-free guidance, and {model.name!r} cannot guide (no null class)",
+            "leave `guidance_interval` out",
+        )
     if chosen is None and guidance is None and model.supports_guidance:
         chosen = parse_guidance_interval((model.config.sampling or {}).get("guidance_interval"))
     if chosen == (0.0, 1.0) or scale == 1.0:

@@ -254,6 +254,11 @@ def test_the_models_interval_goes_with_the_models_scale():
     assert resolve_guidance(model, None, "0:1") == (3.0, None)  # 0:1 is throughout
     assert resolve_guidance(model, 1.0, "0.2:0.7") == (1.0, None)  # nothing to limit
     assert resolve_guidance(_stub_model({"guidance": 2.0}), None) == (2.0, None)
+    from diffcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="cannot guide"):
+        resolve_guidance(_stub_model({}, guide=False), None, "0.2:0.7")
+    assert resolve_guidance(_stub_model({"guidance_interval": [0.2, 0.7]}, guide=False), None) == (1.0, None)
     assert interval_timesteps(model, (0.2, 0.7)) == (200, 700)
     assert interval_timesteps(model, (0.5, 1.0)) == (500, 1 << 62)  # T-1 included
     assert interval_timesteps(model, None) is None
