@@ -261,14 +261,29 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
 
+    known = [r.key for r in rows()]
+    asked = None if args.rows is None else [k.strip() for k in args.rows.split(",") if k.strip()]
+    unknown = [k for k in asked or [] if k not in known]
+    if unknown or asked == []:
+        raise SystemExit(f"illusions study: unknown row(s) {', '.join(unknown) or '(none given)'}; the rows are {', '.join(known)}")
+
     import diffcli
+    from diffcli.errors import DiffcliError
+
+    try:
+        return study(args, [r for r in rows() if asked is None or r.key in asked], diffcli)
+    except DiffcliError as exc:  # a model, a folder or a dataset the library refuses: its own one line
+        raise SystemExit(f"illusions study: {exc.one_line()}") from None
+
+
+def study(args, chosen: list, diffcli) -> int:
+    """Measure the chosen rows; the table on stdout, one progress line per row on stderr."""
     from diffcli.scoring import runner
     from diffcli.scoring.classifier import load_or_train_classifier
 
     model = diffcli.load(args.model).loaded
     spec = runner.dataset_of(model, None)
     classifier = load_or_train_classifier(spec, data_dir=runner.data_dir_for(model, spec, args.data_dir), device=model.device)
-    chosen = [r for r in rows() if args.rows is None or r.key in args.rows.split(",")]
     table = ["| row | settings | seeds | success | readings | command |", "|---|---|---|---|---|---|"]
     for row in chosen:
         started = time.perf_counter()

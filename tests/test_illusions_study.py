@@ -85,3 +85,14 @@ def test_row_patches_put_the_generation_code_back():
     except RuntimeError:
         pass
     assert (generation.GuidedModel, generation.make_sampler, model.spec) == before
+
+
+def test_an_unknown_model_or_row_is_one_line(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("DIFFCLI_HOME", str(tmp_path))
+    for args, expected in ((["--model", "nope", "--rows", "a24"], "nope"), (["--rows", "a24,zz9"], "zz9")):
+        done = subprocess.run([sys.executable, str(STUDY), *args], capture_output=True, text=True)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("illusions study: ") and expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
