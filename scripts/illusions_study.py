@@ -91,6 +91,9 @@ def rows() -> list[Row]:
         Row("h25", "sigma 1.75, FAR first 10%, CFG 5, 5 seeds a pair", "hybrid", {**h, "far_first": 0.1}, n=5),
         Row("h26", "sigma 1.75, FAR first 20%, CFG 5, the clean estimate not clipped, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"spec": {"clip": None}}),
         Row("h27", "sigma 1.75, FAR first 20%, CFG 5, dynamic thresholding at 0.95, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}}),
+        Row("h28", "sigma 1.75, FAR first 20%, CFG 5 only above 0.2 T (the last fifth plainly conditional), 5 seeds a pair", "hybrid", {**h, "guidance_interval": "0.2:1"}, n=5),
+        Row("h29", "sigma 1.75, FAR first 20%, CFG 5 only below 0.7 T, 5 seeds a pair", "hybrid", {**h, "guidance_interval": "0:0.7"}, n=5),
+        Row("h30", "sigma 1.75, FAR first 20%, CFG 8 in [0.2, 0.7) T only, 5 seeds a pair", "hybrid", {**h, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
     ]
     return out
 
