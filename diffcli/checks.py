@@ -111,6 +111,22 @@ def as_list(value: Any) -> Optional[list]:
     return list(value)
 
 
+def parse_guidance_interval(value: Any) -> Optional[tuple[float, float]]:
+    """A guidance interval as (lo, hi) fractions of T with 0 <= lo < hi <= 1, from "LO:HI" or a pair;
+    None for None. (0, 1) is guidance throughout."""
+    if value is None:
+        return None
+    hint = "write it as LO:HI, fractions of the reverse process with 0 <= LO < HI <= 1, e.g. 0.2:0.7 (0:1 guides throughout)"
+    parts = value.split(":") if isinstance(value, str) else value
+    try:
+        lo, hi = (float(v) for v in parts)
+    except (TypeError, ValueError):
+        raise UsageError(f"`guidance_interval` {value!r} is not two numbers", hint) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi <= 1.0):
+        raise UsageError(f"`guidance_interval` {value!r} is not an interval inside [0, 1]", hint)
+    return lo, hi
+
+
 def _range_words(low: Optional[float], high: Optional[float], low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
         left, right = ("(" if low_open else "["), (")" if high_open else "]")

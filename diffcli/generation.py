@@ -17,6 +17,7 @@ import torch
 from diffcli.diffusion.guidance import ALWAYS, GuidedModel, Term, classifier_free, inpaint_hook, sdedit_start
 from diffcli.diffusion.samplers import SAMPLERS, NoiseSource, StepCallback, make_sampler, run_reverse
 from diffcli.diffusion.schedule import NoiseSchedule
+from diffcli.checks import parse_guidance_interval
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.models.backends.base import LoadedModel, Prompt
 
@@ -94,22 +95,6 @@ def guidance_scale(model: LoadedModel, guidance: Optional[float]) -> float:
             "train with `p_uncond` 0.1 (the default for class models), or leave `guidance` out",
         )
     return guidance
-
-
-def parse_guidance_interval(value: Any) -> Optional[tuple[float, float]]:
-    """A guidance interval as (lo, hi) fractions of T with 0 <= lo < hi <= 1, from "LO:HI" or a pair;
-    None for None. (0, 1) is guidance throughout."""
-    if value is None:
-        return None
-    hint = "write it as LO:HI, fractions of the reverse process with 0 <= LO < HI <= 1, e.g. 0.2:0.7 (0:1 guides throughout)"
-    parts = value.split(":") if isinstance(value, str) else value
-    try:
-        lo, hi = (float(v) for v in parts)
-    except (TypeError, ValueError):
-        raise UsageError(f"`guidance_interval` {value!r} is not two numbers", hint) from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi <= 1.0):
-        raise UsageError(f"`guidance_interval` {value!r} is not an interval inside [0, 1]", hint)
-    return lo, hi
 
 
 def resolve_guidance(model: LoadedModel, guidance: Optional[float], interval: Any = None) -> tuple[float, Optional[tuple[float, float]]]:

@@ -185,7 +185,22 @@ def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refus
         (["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"),
         (["--loss-weighting", "snr"], "unknown loss weighting 'snr'"),
         (["--loss-weighting", "min-snr", "--objective", "flow"], "min-snr is defined for the eps and v objectives, not flow"),
+        (["--guidance-interval", "0.7:0.2"], "--guidance-interval '0.7:0.2' is not an interval inside [0, 1]"),
+        (["--guidance-interval", "0.2:0.7", "--p-uncond", "0"], "needs a class model with --p-uncond above 0"),
     )
     for flags, message in refusals:
         r = run_cli(["train", *TINY, "--max-steps", "1", "--name", "bad", *flags])
         assert r.code == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_recorded_guidance_interval_is_the_models_sampling_default(home):
+    r = run_cli(["train", *TINY, "--max-steps", "2", "--guidance", "3", "--guidance-interval", "0.2:0.7", "--name", "gi", "-q"])
+    assert r.code == 0, r.stderr
+    config = json.loads((home / "models" / "gi" / "config.json").read_text())
+    assert config["sampling"]["guidance"] == 3.0 and config["sampling"]["guidance_interval"] == [0.2, 0.7]
+    assert config["training"]["settings"]["guidance_interval"] == [0.2, 0.7]
+    sample = run_cli(["sample", "-m", "gi", "--device", "cpu", "--seed", "0", "--json", "-o", "gi.png"])
+    assert sample.code == 0 and sample.json()["guidance_interval"] == [0.2, 0.7]
+    assert run_cli(["train", "--name", "gi", "--resume", "--guidance-interval", "0:1", "-q"]).code == 2
+    throughout = run_cli(["train", *TINY, "--max-steps", "1", "--guidance-interval", "0:1", "--name", "whole", "-q"])
+    assert throughout.code == 0 and "guidance_interval" not in json.loads((home / "models" / "whole" / "config.json").read_text())["sampling"]

@@ -52,6 +52,7 @@ def train(
     ema: Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="Keep an EMA of the weights for sampling (saved beside the raw weights). " + defaults("ema"), rich_help_panel=RECIPE)] = None,
     p_uncond: Annotated[Optional[float], typer.Option("--p-uncond", metavar="P", help="Class models: probability of dropping the class (CFG's null class). " + defaults("p_uncond"), rich_help_panel=RECIPE)] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", help="The CFG scale `sample` uses by default for this model. " + defaults("guidance"), rich_help_panel=RECIPE)] = None,
+    guidance_interval: Annotated[Optional[str], typer.Option("--guidance-interval", metavar="LO:HI", help="Record that `sample` guides only in this part of the reverse process (fractions of T, e.g. 0.2:0.7; docs/performance.md: it pays on well-trained models). Default: throughout.", rich_help_panel=RECIPE)] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", metavar="INT", help="Seed for weights, data order and noise. " + defaults("seed"), rich_help_panel=RECIPE)] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", metavar="KIND", help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet). " + defaults("arch", lambda s: s.architecture["type"]), rich_help_panel=NETWORK, autocompletion=choices("unet", "course"))] = None,
     width: Annotated[Optional[int], typer.Option("--width", metavar="INT", help="Channels of the network's first level. " + defaults("width", lambda s: s.architecture["width"]), rich_help_panel=NETWORK)] = None,
@@ -79,7 +80,7 @@ def train(
     recipe = dict(
         dataset=dataset, data_dir=data_dir, cond=cond, objective=objective, noise_sigma=noise_sigma, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, warmup_steps=warmup_steps, loss_weighting=loss_weighting, arch=arch, width=width, timesteps=timesteps,
-        schedule=schedule, ema=ema, p_uncond=p_uncond, guidance=guidance, seed=seed, max_steps=max_steps,
+        schedule=schedule, ema=ema, p_uncond=p_uncond, guidance=guidance, guidance_interval=guidance_interval, seed=seed, max_steps=max_steps,
         limit=limit, precision=precision, channels_last=channels_last, compile=compile_model,
     )
     request = TrainRequest(name, preset, recipe, resume, force, set_default, device, common.command_line())

@@ -55,6 +55,8 @@ class TrainSettings:
     sampler: str = "ddim"  # recorded as the model's default for `sample`
     sample_steps: Optional[int] = 20
     guidance: float = 2.0
+    # recorded with `guidance` for `sample`: CFG only in this part (lo, hi) of T (None: throughout)
+    guidance_interval: Optional[tuple[float, float]] = None
     pixel_range: tuple[float, float] = (-1.0, 1.0)
     # auto | fp32 | bf16 | fp16 (autocast); auto is resolved for the device when a run starts
     # (device.resolve_precision) and the resolved value is saved, so --resume continues the same way.
@@ -81,6 +83,10 @@ class TrainSettings:
         checks.number("p_uncond", self.p_uncond, low=0.0, high=1.0, high_open=True)
         checks.number("noise_sigma", self.noise_sigma, low=0.0)
         checks.number("guidance", self.guidance, low=0.0)
+        if self.guidance_interval is not None:
+            checks.parse_guidance_interval(self.guidance_interval)
+            if self.cond != "class" or self.p_uncond == 0:
+                raise UsageError("`guidance_interval` limits classifier-free guidance, which needs a class model with `p_uncond` above 0", "leave `guidance_interval` out")
         checks.number("weight_decay", self.weight_decay, low=0.0)
         checks.number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True)
         checks.optional_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
@@ -114,8 +120,8 @@ class TrainSettings:
     def from_dict(cls, data: dict[str, Any]) -> "TrainSettings":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("sample_epochs", "pixel_range"):
-            if key in values:
+        for key in ("sample_epochs", "pixel_range", "guidance_interval"):
+            if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
 
@@ -155,6 +161,9 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
         from diffcli.data.names import canonical_dataset
 
         given["dataset"] = canonical_dataset(given["dataset"])
+    if "guidance_interval" in given:  # "LO:HI" or a pair; 0:1 is guidance throughout, the default
+        interval = checks.parse_guidance_interval(given["guidance_interval"])
+        given["guidance_interval"] = None if interval == (0.0, 1.0) else interval
     if "width" in given:
         given["architecture"] = {**base.architecture, "width": given.pop("width")}
     if "arch" in given:

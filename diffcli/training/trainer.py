@@ -89,7 +89,12 @@ def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> Mode
         conditioning={"type": settings.cond, "labels": labels, "aliases": aliases, "null_class": settings.cond == "class" and settings.p_uncond > 0},
         sampling={}
         if settings.objective == "denoise"
-        else {"sampler": settings.sampler, "steps": default_steps, "guidance": settings.guidance if settings.cond == "class" and settings.p_uncond > 0 else 1.0},
+        else {
+            "sampler": settings.sampler,
+            "steps": default_steps,
+            "guidance": settings.guidance if settings.cond == "class" and settings.p_uncond > 0 else 1.0,
+            **({"guidance_interval": list(settings.guidance_interval)} if settings.guidance_interval else {}),
+        },
         dataset=data.describe(),
         training={"status": "training", "settings": settings.to_dict(), "noise_sigma": settings.noise_sigma},
         description=f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)",
