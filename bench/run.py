@@ -165,19 +165,30 @@ def bench_networks(quick: bool) -> dict[str, Any]:
     return {"baseline": rows[0]["network"], "rows": rows}
 
 
-SAMPLER_ROWS = [("ddpm", 300), ("ddim", 20), ("ddim", 10), ("dpm++", 10), ("heun", 10)]
+# (sampler, steps, guidance): CFG 2 throughout, as the published rows were measured, and the embedded
+# model's own default (CFG 3 in 0.2:0.7 of the process: no null evaluation outside the interval)
+CFG2 = ("2", None)
+SAMPLER_ROWS = [("ddpm", 300, CFG2), ("ddim", 20, CFG2), ("ddim", 10, CFG2), ("dpm++", 10, CFG2), ("heun", 10, CFG2), ("ddim", 20, ("3", "0.2:0.7"))]
+
+
+def guidance_flags(guidance: tuple[str, Optional[str]]) -> list[str]:
+    scale, interval = guidance
+    return ["-g", scale] + (["--guidance-interval", interval] if interval else [])
+
+
+def guidance_label(guidance: tuple[str, Optional[str]]) -> str:
+    return f"CFG {guidance[0]}" + (f" in {guidance[1]}" if guidance[1] else "")
 
 
 def bench_sampling(env: dict[str, str], work: Path, quick: bool) -> dict[str, Any]:
     rows = []
     per_class = 1 if quick else 10  # 10 classes x 10 = the 100-image grid
-    for sampler, steps in SAMPLER_ROWS:
+    for sampler, steps, guidance in SAMPLER_ROWS:
         steps = min(steps, 20) if quick else steps
-        # CFG 2 throughout, as the published rows were measured (the model's default now guides in 0.2:0.7 only)
-        cmd = [*DIFFCLI, "sample", "-n", str(per_class), "--sampler", sampler, "--steps", str(steps), "-g", "2", "--seed", "0", "--device", "cpu", "-o", str(work / f"grid-{sampler}-{steps}.png"), "--json", "-q"]
+        cmd = [*DIFFCLI, "sample", "-n", str(per_class), "--sampler", sampler, "--steps", str(steps), *guidance_flags(guidance), "--seed", "0", "--device", "cpu", "-o", str(work / f"grid-{sampler}-{steps}.png"), "--json", "-q"]
         began = time.perf_counter()
         info = last_json(run(cmd, env).stdout)
-        rows.append({"sampler": sampler, "steps": steps, "images": 10 * per_class, "generate_s": info["seconds"], "command_s": round(time.perf_counter() - began, 2)})
+        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance_label(guidance), "images": 10 * per_class, "generate_s": info["seconds"], "command_s": round(time.perf_counter() - began, 2)})
     base = rows[0]["generate_s"]
     for row in rows:
         row["vs_ddpm_300"] = ratio(row["generate_s"], base)
@@ -219,14 +230,14 @@ def bench_cfg_batching(quick: bool) -> dict[str, Any]:
 def bench_quality(env: dict[str, str], quick: bool, data_dir: Optional[str]) -> dict[str, Any]:
     rows = []
     n = 2 if quick else 30
-    for sampler, steps in SAMPLER_ROWS:
+    for sampler, steps, guidance in SAMPLER_ROWS:
         steps = min(steps, 20) if quick else steps
-        cmd = [*DIFFCLI, "eval", "-n", str(n), "--sampler", sampler, "--steps", str(steps), "-g", "2", "--device", "cpu", "--json", "-q"]
+        cmd = [*DIFFCLI, "eval", "-n", str(n), "--sampler", sampler, "--steps", str(steps), *guidance_flags(guidance), "--device", "cpu", "--json", "-q"]
         if data_dir:
             cmd += ["--data-dir", data_dir]
         report = last_json(run(cmd, env).stdout)
         rows.append({
-            "sampler": sampler, "steps": steps, "n": report["n"], "accuracy": report["accuracy"], "min_class_accuracy": report["min_class_accuracy"],
+            "sampler": sampler, "steps": steps, "guidance": guidance_label(guidance), "n": report["n"], "accuracy": report["accuracy"], "min_class_accuracy": report["min_class_accuracy"],
             "worst": report["worst"], "fid": report["fid"]["value"], "fid_floor": report["fid"]["floor"], "generate_s": report["seconds"],
         })
     base = rows[0]
@@ -286,13 +297,13 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| default (--precision auto: {t['default_precision']} here) | {t['default_img_s']} | {t['default_vs_course']} ({t['default_vs_default_fp32']}x fp32) |", ""]
     else:
         out += [f"| default | {t['default_img_s']} | {t['default_vs_course']} |", ""]
-    out += ["| sampler | steps | s per 100 images | vs DDPM 300 |", "|---|---|---|---|"]
-    out += [f"| {r['sampler']} | {r['steps']} | {r['generate_s']} | {r['vs_ddpm_300']} |" for r in results["sampling"]["rows"]]
+    out += ["| sampler | steps | guidance | s per 100 images | vs DDPM 300 |", "|---|---|---|---|---|"]
+    out += [f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['generate_s']} | {r['vs_ddpm_300']} |" for r in results["sampling"]["rows"]]
     c = results["sampling"]["cfg"]
     out += ["", f"CFG, {c['images']} images x {c['steps']} steps: one batched pass {c['batched_s']} s vs two passes {c['two_passes_s']} s (ratio {c['batched_vs_two_passes']}, same result: {c['same_result']}).", ""]
     q = results["quality"]
-    out += [f"| sampler | steps | accuracy ({q['per_class']}/class) | lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |", "|---|---|---|---|---|---|---|"]
-    out += [f"| {r['sampler']} | {r['steps']} | {r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |" for r in q["rows"]]
+    out += [f"| sampler | steps | guidance | accuracy ({q['per_class']}/class) | lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |", "|---|---|---|---|---|---|---|---|"]
+    out += [f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |" for r in q["rows"]]
     d = results["distributed"]
     if "skipped" not in d:
         out += ["", f"torchrun 2 x gloo vs one process ({d['steps']} steps): {d['two_gloo_img_s']} vs {d['one_img_s']} img/s (ratio {d['two_vs_one']}); largest loss difference per step {d['max_loss_difference']}."]
