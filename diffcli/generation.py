@@ -117,6 +117,11 @@ def resolve_guidance(model: LoadedModel, guidance: Optional[float], interval: An
     return scale, chosen
 
 
+def guidance_report(scale: float, interval: Optional[tuple[float, float]]) -> dict[str, Any]:
+    """The guidance of a run as reports, --json and PNG metadata record it (the interval as a list, or None)."""
+    return {"guidance": scale, "guidance_interval": list(interval) if interval is not None else None}
+
+
 def interval_timesteps(model: LoadedModel, interval: Optional[tuple[float, float]]) -> Optional[tuple[int, int]]:
     """A guidance interval's timesteps [first, stop) for this model's schedule (None: throughout)."""
     if interval is None:

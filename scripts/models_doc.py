@@ -19,8 +19,9 @@ def pct(value) -> str:
 
 def cfg(settings: dict) -> str:
     """'CFG 3' or 'CFG 3 in 0.2:0.7 of the reverse process' from a sampling block or an eval report."""
-    interval = settings.get("guidance_interval")
-    return f"CFG {settings.get('guidance'):g}" + (f" in {interval[0]:g}:{interval[1]:g} of the reverse process" if interval else "")
+    from diffcli.cli.common import cfg_text
+
+    return cfg_text(settings) + (" of the reverse process" if settings.get("guidance_interval") else "")
 
 
 def section(config: dict) -> list[str]:

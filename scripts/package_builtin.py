@@ -35,7 +35,9 @@ def _scrub(value, path: str, alias: str):
     return value
 
 
-def package(source: Path, destination: Path, guidance: float | None = None, interval: str | None = None) -> None:
+def package(source: Path, destination: Path, guidance: float | None = None, interval: tuple[float, float] | None = None) -> None:
+    if not (source / "config.json").is_file():
+        raise SystemExit(f"package_builtin: {source} holds no config.json (give a registry model's folder)")
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if config.get("training", {}).get("status") not in (None, "complete"):
         raise SystemExit(f"{source} has not finished training (status {config['training']['status']!r})")
@@ -53,9 +55,7 @@ def package(source: Path, destination: Path, guidance: float | None = None, inte
     if guidance is not None:
         sampling["guidance"] = guidance
     if interval is not None:
-        from diffcli.generation import parse_guidance_interval
-
-        sampling["guidance_interval"] = list(parse_guidance_interval(interval))
+        sampling["guidance_interval"] = list(interval)
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if destination.exists():
         shutil.rmtree(destination)
@@ -71,4 +71,11 @@ if __name__ == "__main__":
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--guidance-interval", default=None)
     args = parser.parse_args()
-    package(args.source, args.destination, args.guidance, args.guidance_interval)
+    from diffcli.checks import parse_guidance_interval
+    from diffcli.errors import UsageError
+
+    try:
+        interval = parse_guidance_interval(args.guidance_interval)
+    except UsageError as exc:
+        raise SystemExit(f"package_builtin: {exc.one_line()}") from None
+    package(args.source, args.destination, args.guidance, interval)

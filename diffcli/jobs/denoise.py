@@ -117,7 +117,7 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
     from diffcli.diffusion.filters import gaussian_blur
     from diffcli.diffusion.schedule import course_stride, gaussian_noise
     from diffcli.scoring.fidelity import mse_psnr
-    from diffcli.generation import SamplerSettings, generate, prompt_terms, resolve_guidance
+    from diffcli.generation import SamplerSettings, generate, guidance_report, prompt_terms, resolve_guidance
     from diffcli.io import images
     from diffcli.io.figures import figure
 
@@ -164,7 +164,7 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
 
     scores = {} if request.noisy else {name: mse_psnr(img, pixels) for name, img in {"noisy": noisy_pixels, **results}.items()}
     method = "compare" if request.compare else request.method
-    meta = metadata("denoise", method=method, t=t, seed=seed, model=model.name, guidance=scale, guidance_interval=list(interval) if interval else None, prompt=request.prompt, stride=iterative.stride, steps=iterative.steps, sampler=request.sampler)
+    meta = metadata("denoise", method=method, t=t, seed=seed, model=model.name, **guidance_report(scale, interval), prompt=request.prompt, stride=iterative.stride, steps=iterative.steps, sampler=request.sampler)
     if request.compare:
         labels = ["original", f"noisy t={t}", "iterative", "one-step", f"blur {request.kernel}/{request.sigma:g}"]
         tiles = [pixels, noisy_pixels, results["iterative"], results["onestep"], results["blur"]]

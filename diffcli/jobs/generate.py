@@ -214,8 +214,9 @@ class Prepared:
 
     def guidance_info(self) -> dict[str, Any]:
         """The CFG scale and the interval it applied in (None: throughout), for summaries and PNG metadata."""
-        interval = self.settings.guidance_interval
-        return {"guidance": self.scale, "guidance_interval": list(interval) if interval is not None else None}
+        from diffcli.generation import guidance_report
+
+        return guidance_report(self.scale, self.settings.guidance_interval)
 
     # the run
     @property

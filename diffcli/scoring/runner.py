@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.generation import SamplerSettings, generate, plan_timesteps, prompt_terms
+from diffcli.generation import SamplerSettings, generate, guidance_report, plan_timesteps, prompt_terms
 from diffcli.models.backends.base import LoadedModel, Prompt
 
 StepHook = Callable[[int, int, torch.Tensor, torch.Tensor], None]
@@ -44,8 +44,7 @@ class GenerationPlan:
 
     def describe(self, model: LoadedModel) -> dict:
         steps = len(plan_timesteps(model.schedule, self.settings))
-        interval = self.settings.guidance_interval
-        return {"sampler": self.settings.sampler, "steps": steps, "guidance": self.scale, "guidance_interval": list(interval) if interval else None, "seed": self.seed, "eta": self.settings.eta if self.settings.sampler == "ddim" else None}
+        return {"sampler": self.settings.sampler, "steps": steps, **guidance_report(self.scale, self.settings.guidance_interval), "seed": self.seed, "eta": self.settings.eta if self.settings.sampler == "ddim" else None}
 
 
 def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
