@@ -4,7 +4,8 @@ Usage: python scripts/package_builtin.py SOURCE_FOLDER DEST_FOLDER [--guidance G
 
 The built-in copy keeps what `sample` and `eval` need (config, EMA weights), drops the raw weights and
 the training folder (checkpoint, logs), and halves the weights to float16 so the package stays small;
-networks are always loaded back as float32. The destination is replaced atomically.
+networks are always loaded back as float32. The destination is replaced by renames (the old folder
+stays in place until the new one is complete).
 
 --guidance / --guidance-interval record the sampling defaults measured for the shipped model (its
 config's `sampling` block; the interval goes with that scale, see `generation.resolve_guidance`).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from diffcli.io.atomic import swap_in_folder
 from diffcli.models.weights import read_weights, save_weights
 
 
@@ -43,23 +45,27 @@ def package(source: Path, destination: Path, guidance: float | None = None, inte
         raise SystemExit(f"{source} has not finished training (status {config['training']['status']!r})")
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=destination.parent))
-    state = read_weights(source / "model.safetensors", f"model {source.name!r}")
-    save_weights(state, staging / "model.safetensors", dtype=torch.float16, metadata={"dtype": "float16", "source": "diffcli train"})
-    config["name"] = destination.name
-    data_dir = config.get("training", {}).get("settings", {}).get("data_dir")
-    if data_dir:  # provenance without this machine's paths: the data folder reads as $DATA
-        config = _scrub(config, str(Path(data_dir).resolve()), "$DATA")
-        config = _scrub(config, data_dir, "$DATA")
-    config.setdefault("training", {})["shipped_dtype"] = "float16"
-    sampling = config.setdefault("sampling", {})
-    if guidance is not None:
-        sampling["guidance"] = guidance
-    if interval is not None:
-        sampling["guidance_interval"] = list(interval)
-    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    if destination.exists():
-        shutil.rmtree(destination)
-    staging.rename(destination)
+    staging.chmod(0o755)  # mkdtemp makes it private; the package folder is read by everyone
+    try:
+        state = read_weights(source / "model.safetensors", f"model {source.name!r}")
+        save_weights(state, staging / "model.safetensors", dtype=torch.float16, metadata={"dtype": "float16", "source": "diffcli train"})
+        config["name"] = destination.name
+        data_dir = config.get("training", {}).get("settings", {}).get("data_dir")
+        if data_dir:  # provenance without this machine's paths: the data folder reads as $DATA
+            config = _scrub(config, str(Path(data_dir).resolve()), "$DATA")
+            config = _scrub(config, data_dir, "$DATA")
+        config.setdefault("training", {})["shipped_dtype"] = "float16"
+        sampling = config.setdefault("sampling", {})
+        if guidance is not None:
+            sampling["guidance"] = guidance
+        if interval is not None:
+            sampling["guidance_interval"] = list(interval)
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        aside = staging.with_name(staging.name.replace(".staging-", ".replaced-"))
+        swap_in_folder(staging, destination, aside)  # renames only: the old folder stays until the new one is in place
+        shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone once renamed; what a failure left otherwise
     size = sum(p.stat().st_size for p in destination.iterdir())
     print(f"packaged {source} -> {destination} ({size / 1e6:.2f} MB)", file=sys.stderr)
 

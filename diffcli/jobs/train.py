@@ -187,16 +187,12 @@ class StagedRun:
         """Swap the staged run into place after its first save (a diverged first save replaces nothing)."""
         if self.promoted or (status == "diverged" and self.replacing):
             return
-        from diffcli.io.atomic import os_error
+        from diffcli.io.atomic import os_error, swap_in_folder
 
         aside = self.final.path.with_name(f".replaced-{self.final.name}-{os.getpid()}")
         try:
-            if self.final.path.exists():
-                os.rename(self.final.path, aside)
-            os.rename(self.path, self.final.path)
+            swap_in_folder(self.path, self.final.path, aside)
         except OSError as exc:
-            if aside.exists() and not self.final.path.exists():
-                os.rename(aside, self.final.path)
             raise os_error("move the new model into", self.final.path, exc) from exc
         self.promoted = True
         trainer.move_to(self.final)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_text, atomic_writer
+from diffcli.io.atomic import atomic_write_text, atomic_writer, swap_in_folder
 from diffcli.models.config import ModelConfig
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
@@ -336,16 +336,9 @@ class Registry:
         first (deleted with it) and put back if the rename fails."""
         target = self.user_entry(name)
         old = staging / "replaced"
-        if os.path.lexists(target.path):
-            if not force:
-                raise DiffcliError(f"a model named {name!r} already exists", "replace it with `force`, or import it under another `name`")
-            os.replace(target.path, old)
-        try:
-            os.replace(folder, target.path)
-        except OSError:
-            if os.path.lexists(old):
-                os.replace(old, target.path)
-            raise
+        if os.path.lexists(target.path) and not force:
+            raise DiffcliError(f"a model named {name!r} already exists", "replace it with `force`, or import it under another `name`")
+        swap_in_folder(folder, target.path, old)
         return target
 
 
