@@ -16,7 +16,8 @@ convolution and changed it in the ConvBlock after it, where the course (and this
 the strided / transposed convolution. On the same noisy test digits those weights had a higher eps loss
 (0.072 vs 0.054 at t = 50) and half the class effect (0.0018 vs 0.0038 at t = 150): they learned about
 half as fast per step. CourseUNet now has this script's layout, tensor for tensor
-(tests/test_course_unet.py); the course preset's figures per epoch are in docs/performance.md.
+(tests/test_course_unet.py), and that test replays the preset's training steps through `training_loss`
+(the same network after the same batches); the course preset's figures per epoch are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ class Net(nn.Module):
         return self.out(self.c1(torch.cat([u2, x0], 1)))
 
 
+T = 300
+BETAS = torch.linspace(1e-4, 0.02, T)
+ALPHAS = 1 - BETAS
+ABAR = torch.cumprod(ALPHAS, 0)
+
+
+def training_loss(net: Net, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The course's loss on one batch: images x in [0, 1], classes y (dropped to an all-zero one-hot
+    where `keep` is False), timesteps t in [0, T), noise eps; the network predicts eps."""
+    c = F.one_hot(y, 10).float() * keep.float()[:, None]
+    a = ABAR[t][:, None, None, None]
+    return F.mse_loss(net(a.sqrt() * x + (1 - a).sqrt() * eps, (t.float() / T)[:, None], c), eps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="a torchvision root (or IDX folder) holding MNIST")
@@ -96,10 +111,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     data = load_dataset("mnist", "train", args.data_dir)
     X, Y = data.images[: args.limit].float() / 255.0, data.labels[: args.limit]
-    T = 300
-    betas = torch.linspace(1e-4, 0.02, T)
-    alphas = 1 - betas
-    abar = torch.cumprod(alphas, 0)
+    betas, alphas, abar = BETAS, ALPHAS, ABAR
     net = Net()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1 / 20))  # the course: 20 epochs planned
@@ -110,11 +122,10 @@ def main() -> None:
         for step in range(len(X) // 128):
             idx = perm[step * 128 : (step + 1) * 128]
             x, y = X[idx], Y[idx]
-            c = F.one_hot(y, 10).float() * (torch.rand(len(y)) >= 0.1).float()[:, None]
+            keep = torch.rand(len(y)) >= 0.1  # the class dropped 10 % of the time
             t = torch.randint(0, T, (len(y),))
             eps = torch.randn_like(x)
-            a = abar[t][:, None, None, None]
-            loss = F.mse_loss(net(a.sqrt() * x + (1 - a).sqrt() * eps, (t.float() / T)[:, None], c), eps)
+            loss = training_loss(net, x, y, keep, t, eps)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -14,11 +14,15 @@ from diffcli.models.course_unet import CourseUNet
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _reference_net():
+def _reference():
     spec = importlib.util.spec_from_file_location("course_reference", ROOT / "scripts" / "course_reference.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.Net(D=64, K=10)
+    return module
+
+
+def _reference_net():
+    return _reference().Net(D=64, K=10)
 
 
 def _shapes(module: torch.nn.Module) -> list[tuple[int, ...]]:
@@ -104,3 +108,53 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
     result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "-o", str(out)])
     assert result.code != 0
     assert "do not fit the architecture in config.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_course_preset_trains_step_for_step_as_the_independent_reference(home):
+    """`--preset course` and scripts/course_reference.py's loop, from the same initial weights on the same
+    batches (images, classes, dropped classes, timesteps, noise), reach the same network: the schedule,
+    its indexing, the t / T input, the class dropout, the loss and the optimiser agree."""
+    from diffcli.data import load_dataset
+    from diffcli.models.registry import Registry
+    from diffcli.training.recipe import settings_for
+    from diffcli.training.trainer import Trainer
+
+    ref = _reference()
+    settings = settings_for("course", dict(dataset="glyphs", limit=64, batch_size=16, width=8, seed=0))
+    trainer = Trainer(settings, Registry(home).user_entry("course-replay"), load_dataset("glyphs", "train", limit=64, seed=0), None, torch.device("cpu"), view_factory=None)
+    net = ref.Net(D=8, K=10)
+    net.load_state_dict(dict(zip(net.state_dict(), trainer.network.state_dict().values())))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    drawn: dict = {}
+    batch_indices, draws = trainer._batch_indices, trainer._draws
+    trainer._batch_indices = lambda: drawn.setdefault("idx", batch_indices())
+    trainer._draws = lambda: drawn.setdefault("draws", draws())
+
+    probe = load_dataset("glyphs", "test", limit=16, seed=0).images.float() / 255
+    probe_t, probe_y = torch.arange(16) * 18, torch.arange(16) % 10
+
+    def outputs() -> tuple[torch.Tensor, torch.Tensor]:
+        # Both in training mode (batch statistics), where a conv bias that BatchNorm cancels cannot
+        # show: Adam turns those biases' ~0 gradients into steps that differ by rounding alone.
+        with torch.no_grad():
+            ours = trainer.network(probe, probe_t, probe_y)
+            theirs = net(probe, (probe_t.float() / ref.T)[:, None], torch.nn.functional.one_hot(probe_y, 10).float())
+        return ours, theirs
+
+    before, _ = outputs()
+    trainer.network.train()
+    net.train()
+    for _ in range(4):
+        drawn.clear()
+        trainer._train_step()
+        idx, (t, eps, dropped) = drawn["idx"], drawn["draws"]
+        x, y = trainer.images[idx].float() / 255, trainer.labels[idx]
+        loss = ref.training_loss(net, x, y, ~dropped, t, eps)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    ours, theirs = outputs()
+    moved = float((ours - before).abs().max())
+    differ = float((ours - theirs).abs().max())
+    assert moved > 0.05, moved  # the four steps changed the network ...
+    assert differ < 1e-3 * moved, (differ, moved)  # ... and both loops changed it the same way
