@@ -107,7 +107,7 @@ def figures() -> list[Figure]:
                "The course's own recipe, `--preset course`: its BatchNorm UNet (width 64), one-hot classes that scale the features, the class dropped 10 % of the time; "
                "linear T = 300, eps-prediction, batch 128, Adam 1e-3 decayed by 0.1^(1/20) per epoch over the 20 planned epochs, stopped after the first "
                "(`--max-steps`, a resumable checkpoint). Sampled as in the course: 300 DDPM steps, CFG 5, four seeds per class."
-               " One epoch is not enough for every class to be reliable: how well the weakest digits (the 6 and 7 here) read after it depends on the training seed (seed 0: 91 %, the 7 at 50 %; seed 1: 85 %, the 7 at 40 %, by `diffcli eval -n 10`; [performance.md](performance.md)).",
+               " One epoch is not enough for every class to be reliable: how well the weakest digits (the 6 and 7 here) read after it depends on the training seed (seed 0: 91 %, the 7 at 50 %; seed 1: 85 %, the 7 at 40 %, by `diffcli eval -n 10`), and so it does in an independent implementation of the recipe ([performance.md](performance.md)).",
                before=[["train", "--preset", "course", "--dataset", "mnist", "--data-dir", "{data}", "--epochs", "20", "--max-steps", str(COURSE_EPOCH_STEPS),
                         "--name", "course-class", "--seed", "0", "--force", "-q"]]),
         Figure("course-class-5", b, "B.3: the course's class-conditioned UNet after epoch 5",
