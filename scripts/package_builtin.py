@@ -78,10 +78,11 @@ if __name__ == "__main__":
     parser.add_argument("--guidance-interval", default=None)
     args = parser.parse_args()
     from diffcli.checks import parse_guidance_interval
-    from diffcli.errors import UsageError
+    from diffcli.errors import DiffcliError
 
     try:
-        interval = parse_guidance_interval(args.guidance_interval)
-    except UsageError as exc:
+        package(args.source, args.destination, args.guidance, parse_guidance_interval(args.guidance_interval))
+    except DiffcliError as exc:  # a bad interval, damaged weights: one line, as the CLI says it
         raise SystemExit(f"package_builtin: {exc.one_line()}") from None
-    package(args.source, args.destination, args.guidance, interval)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"package_builtin: {args.source / 'config.json'} is not valid JSON ({exc})") from None
