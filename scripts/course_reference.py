@@ -8,6 +8,7 @@ sampled with 300 DDPM steps and CFG 5 in eval mode. Only the data loader and the
 come from diffcli, so the score is read exactly as `diffcli eval` reads it.
 
     python scripts/course_reference.py --data-dir DIR [--seed 1] [--epochs 1] [--per-class 10] [--out ref.png] [--limit N]
+    python scripts/course_reference.py --data-dir DIR --weights-of MODEL   # sample a --preset course model
 
 Measured on the 2-core CPU (seed 1, one epoch, 31 min while another job shared the machine): 100 % of
 100 samples read as their class (every class 10/10). It found the defect in `--preset course`, which
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--out", default="course-reference.png")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (a quick check of the script)")
+    parser.add_argument("--weights-of", metavar="MODEL", default=None, help="skip training: sample a registry model trained with `--preset course` through this script's loop")
     args = parser.parse_args()
     from diffcli.data import load_dataset
     from diffcli.io.figures import figure
@@ -115,9 +117,14 @@ def main() -> None:
     net = Net()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1 / 20))  # the course: 20 epochs planned
+    if args.weights_of:  # the same layout tensor for tensor (tests/test_course_unet.py): load by position
+        import diffcli
+
+        trained = diffcli.load(args.weights_of, device="cpu").loaded.network.state_dict().values()
+        net.load_state_dict(dict(zip(net.state_dict(), trained)))
     began = time.time()
     net.train()
-    for epoch in range(args.epochs):
+    for epoch in range(0 if args.weights_of else args.epochs):
         perm = torch.randperm(len(X))
         for step in range(len(X) // 128):
             idx = perm[step * 128 : (step + 1) * 128]
