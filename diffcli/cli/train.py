@@ -47,6 +47,7 @@ def train(
     lr_schedule: Annotated[Optional[str], typer.Option("--lr-schedule", metavar="KIND", help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant. " + defaults("lr_schedule"), rich_help_panel=RECIPE, autocompletion=choices("exponential", "cosine", "constant"))] = None,
     warmup_steps: Annotated[Optional[int], typer.Option("--warmup-steps", metavar="INT", help="Optimiser steps over which the learning rate rises linearly to its peak. " + defaults("warmup_steps"), rich_help_panel=RECIPE)] = None,
     loss_weighting: Annotated[Optional[str], typer.Option("--loss-weighting", metavar="KIND", help="none, or min-snr (Hang et al. 2023: each timestep's loss weighted by min(SNR, 5) / SNR; / (SNR + 1) for v). " + defaults("loss_weighting"), rich_help_panel=RECIPE, autocompletion=choices("none", "min-snr"))] = None,
+    timestep_sampling: Annotated[Optional[str], typer.Option("--timestep-sampling", metavar="KIND", help="Which timesteps a step trains on: uniform, or logit-normal (the middle of the schedule most often; Esser et al. 2024). " + defaults("timestep_sampling"), rich_help_panel=RECIPE, autocompletion=choices("uniform", "logit-normal"))] = None,
     timesteps: Annotated[Optional[int], typer.Option("--timesteps", metavar="T", help="Diffusion timesteps T. " + defaults("timesteps"), rich_help_panel=RECIPE)] = None,
     schedule: Annotated[Optional[str], typer.Option("--schedule", metavar="KIND", help="linear (betas 1e-4..0.02) or cosine. " + defaults("schedule"), rich_help_panel=RECIPE, autocompletion=choices("linear", "cosine"))] = None,
     ema: Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="Keep an EMA of the weights for sampling (saved beside the raw weights). " + defaults("ema"), rich_help_panel=RECIPE)] = None,
@@ -79,7 +80,7 @@ def train(
 
     recipe = dict(
         dataset=dataset, data_dir=data_dir, cond=cond, objective=objective, noise_sigma=noise_sigma, epochs=epochs,
-        batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, warmup_steps=warmup_steps, loss_weighting=loss_weighting, arch=arch, width=width, timesteps=timesteps,
+        batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, warmup_steps=warmup_steps, loss_weighting=loss_weighting, timestep_sampling=timestep_sampling, arch=arch, width=width, timesteps=timesteps,
         schedule=schedule, ema=ema, p_uncond=p_uncond, guidance=guidance, guidance_interval=guidance_interval, seed=seed, max_steps=max_steps,
         limit=limit, precision=precision, channels_last=channels_last, compile=compile_model,
     )

@@ -18,7 +18,7 @@ from diffcli.jobs.progress import ProgressFactory, silent
 
 RESUMABLE = ("epochs", "max_steps", "data_dir")  # what may change when a run is resumed
 RECIPE_FIELDS = (
-    "dataset", "data_dir", "cond", "objective", "noise_sigma", "epochs", "batch_size", "lr", "lr_schedule", "warmup_steps", "loss_weighting", "arch", "width",
+    "dataset", "data_dir", "cond", "objective", "noise_sigma", "epochs", "batch_size", "lr", "lr_schedule", "warmup_steps", "loss_weighting", "timestep_sampling", "arch", "width",
     "timesteps", "schedule", "ema", "p_uncond", "guidance", "guidance_interval", "seed", "max_steps", "limit", "precision", "channels_last", "compile",
 )
 

@@ -17,6 +17,7 @@ CONDS = ("class", "time", "none")
 OBJECTIVES = ("eps", "v", "flow", "denoise")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 LOSS_WEIGHTINGS = ("none", "min-snr")
+TIMESTEP_SAMPLINGS = ("uniform", "logit-normal")  # training/timesteps.py draws them
 MAX_TIMESTEPS = 100_000
 MAX_BATCH = 65_536
 MAX_EPOCHS = 100_000
@@ -47,6 +48,7 @@ class TrainSettings:
     p_uncond: float = 0.1
     noise_sigma: float = 0.5  # objective "denoise": train on x + sigma * z
     loss_weighting: str = "none"
+    timestep_sampling: str = "uniform"  # which timesteps a step trains on (training/timesteps.py)
     seed: int = 0
     max_steps: Optional[int] = None
     limit: Optional[int] = None  # use only the first N training images
@@ -99,6 +101,9 @@ class TrainSettings:
         if self.loss_weighting == "min-snr" and self.objective not in ("eps", "v"):
             # min(SNR, 5) / SNR is the weight for eps, / (SNR + 1) for v; it has no form for flow or denoise
             raise UsageError(f"`loss_weighting` min-snr is defined for the eps and v objectives, not {self.objective}", "use `objective` eps or v, or `loss_weighting` none")
+        checks.choice("timestep_sampling", self.timestep_sampling, TIMESTEP_SAMPLINGS, what="timestep sampling")
+        if self.timestep_sampling != "uniform" and self.objective == "denoise":
+            raise UsageError("`timestep_sampling` picks diffusion timesteps, and `objective` denoise has none", "leave `timestep_sampling` out")
         checks.choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
         check_architecture(self.architecture)
 

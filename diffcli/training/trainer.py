@@ -48,6 +48,7 @@ from diffcli.training.ema import EMA
 from diffcli.training.interrupt import InterruptGuard
 from diffcli.training.preview import chain_preview
 from diffcli.training.recipe import TrainSettings
+from diffcli.training.timesteps import draw_timesteps
 
 MIN_SNR_GAMMA = 5.0
 
@@ -228,7 +229,7 @@ class Trainer:
     def _draws(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """t, noise and the class-dropout mask for the WHOLE global batch, then this rank's slice."""
         shape = (self.batch, *self.images.shape[1:])
-        t = torch.randint(0, self.schedule.timesteps, (self.batch,), generator=self.rng)
+        t = draw_timesteps(self.settings.timestep_sampling, self.batch, self.schedule.timesteps, self.rng)
         noise = torch.randn(shape, generator=self.rng)
         drop = torch.rand(self.batch, generator=self.rng) < self.settings.p_uncond
         sl = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
