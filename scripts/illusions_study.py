@@ -66,6 +66,8 @@ def rows() -> list[Row]:
         Row("a31", "rot180, DDIM 20, CFG 5 at timesteps [200, 700) only, conditional elsewhere (5 seeds)", "anagram", {**a, "guidance": 5.0, "guidance_interval": "0.2:0.7"}, n=5),
         Row("a32", "rot180, DDIM 20, CFG 8 at timesteps [200, 700) only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
         Row("a33", "rot180, DDIM 20, CFG 8 at timesteps below 700 only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0:0.7"}, n=5),
+        Row("a34", "rot180, DDIM 20, CFG 5, each view weighted per image and step by the size of its guidance (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"adaptive": 1.0}),
+        Row("a35", "rot180, DDIM 20, CFG 5, each view weighted by its guidance's size squared (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"adaptive": 2.0}),
     ]
     out += [Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0}) for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)]
     out += [
@@ -94,6 +96,8 @@ def rows() -> list[Row]:
         Row("h28", "sigma 1.75, FAR first 20%, CFG 5 only above 0.2 T (the last fifth plainly conditional), 5 seeds a pair", "hybrid", {**h, "guidance_interval": "0.2:1"}, n=5),
         Row("h29", "sigma 1.75, FAR first 20%, CFG 5 only below 0.7 T, 5 seeds a pair", "hybrid", {**h, "guidance_interval": "0:0.7"}, n=5),
         Row("h30", "sigma 1.75, FAR first 20%, CFG 8 in [0.2, 0.7) T only, 5 seeds a pair", "hybrid", {**h, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
+        Row("h31", "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.25, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"near_gain": 1.25}),
+        Row("h32", "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.5, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"near_gain": 1.5}),
     ]
     return out
 
@@ -121,10 +125,12 @@ def custom_terms(model, row: Row, first, second, timesteps):
     if row.task == "hybrid":
         k, s = row.options["kernel"], row.options["sigma"]
         low, high = (lambda e: filters.lowpass(e, k, s)), (lambda e: filters.highpass(e, k, s))
+        gain = c.get("near_gain", 1.0)  # h31, h32: NEAR's detail made stronger than a whole estimate's
+        near_high = high if gain == 1.0 else (lambda e: gain * filters.highpass(e, k, s))
         top = round((1 - row.options.get("far_first", 0.0)) * model.schedule.timesteps)
         far_scale, near_scale = c.get("far_guidance", row.options["guidance"]), c.get("near_guidance", row.options["guidance"])
         terms += classifier_free(a, null, far_scale, filter=low)
-        terms += classifier_free(b, null, near_scale, filter=high, during=(0, top))
+        terms += classifier_free(b, null, near_scale, filter=near_high, during=(0, top))
         terms += classifier_free(a, null, far_scale, filter=high, during=(top, BIG))
         return terms
     view, identity = get_view(row.options["view"]), VIEWS["identity"]
@@ -158,6 +164,8 @@ def row_patches(model, row: Row):
     try:
         if c.get("rectify"):
             generation.GuidedModel = rectified_guidance(model)
+        if "adaptive" in c:
+            generation.GuidedModel = adaptive_guidance(c["adaptive"])
         if "time_travel" in c:
             generation.make_sampler = lambda name, eta=0.0: time_travel_sampler(saved[1](name, eta), *c["time_travel"])
         if "spec" in c:
@@ -200,6 +208,39 @@ def rectified_guidance(model):
             return schedule.training_target((x - s * eps) / a, eps, t, prediction)
 
     return Rectified
+
+
+def adaptive_guidance(power: float):
+    """The anagram's two views weighted per image and step by the size of each one's guidance,
+    |cond - null| ** power, normalised: the view the model would still change most (the reading that is
+    furthest from settled) pulls hardest. Each view's own CFG estimate is unchanged."""
+    import torch
+
+    from diffcli.diffusion.guidance import GuidedModel
+
+    class Adaptive(GuidedModel):
+        def __call__(self, x, t):
+            step = self._step(t) if self._ranged else None
+            active = [(term, k) for term, k in zip(self.terms, self._term_eval) if step is None or term.applies(step)]
+            needed = sorted({k for _, k in active})
+            x_in = torch.cat([self._evaluations[k][1].apply(x) for k in needed])
+            conds = torch.cat([self._evaluations[k][0] for k in needed])
+            outputs = dict(zip(needed, self.denoiser(x_in, t.repeat(len(needed)), conds).chunk(len(needed))))
+            views: dict = {}  # view name -> {"cond": output, "null": output, "scale": CFG scale}
+            for term, k in active:
+                part = views.setdefault(term.view.name, {})
+                part["null" if term.unconditional else "cond"] = term.view.inverse(outputs[k])
+                if not term.unconditional:
+                    part["scale"] = term.weight / 0.5  # the study's anagram terms weigh each view 0.5
+            estimates, sizes = [], []
+            for part in views.values():
+                gap = part["cond"] - part["null"]
+                estimates.append(part["null"] + part["scale"] * gap)
+                sizes.append(gap.flatten(1).norm(dim=1).clamp_min(1e-8) ** power)
+            total = sum(sizes)
+            return sum((size / total).view(-1, 1, 1, 1) * e for size, e in zip(sizes, estimates))
+
+    return Adaptive
 
 
 def time_travel_sampler(inner, repeats: int, fraction: float):

@@ -77,7 +77,7 @@ def test_row_patches_put_the_generation_code_back():
 
     model = _model()
     before = (generation.GuidedModel, generation.make_sampler, model.spec)
-    row = study.Row("x", "x", "anagram", {}, custom={"rectify": True, "time_travel": (2, 1.0), "spec": {"clip": None}})
+    row = study.Row("x", "x", "anagram", {}, custom={"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}})
     try:
         with study.row_patches(model, row):
             assert generation.GuidedModel is not before[0] and generation.make_sampler is not before[1] and model.spec.clip is None
@@ -96,3 +96,17 @@ def test_an_unknown_model_or_row_is_one_line(tmp_path, monkeypatch):
         done = subprocess.run([sys.executable, str(STUDY), *args], capture_output=True, text=True)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith("illusions study: ") and expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_adaptive_weights_are_the_plain_mean_for_equal_guidance_and_favour_the_view_with_more_to_do():
+    study = _study()
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([60, 60])
+    same = anagram_terms(torch.tensor([1, 1]), torch.tensor([1, 1]), torch.tensor([0, 0]), 5.0, VIEWS["identity"])
+    torch.testing.assert_close(study.adaptive_guidance(1.0)(_net, same)(x, t), GuidedModel(_net, same)(x, t))
+
+    # class 2's guidance (cond - null) is twice class 1's for this net, so its view gets 2/3 (power 1), 4/5 (power 2)
+    terms = anagram_terms(torch.tensor([1, 1]), torch.tensor([2, 2]), torch.tensor([0, 0]), 5.0, VIEWS["rot180"])
+    own = [GuidedModel(_net, [replace(term, weight=2 * term.weight) for term in terms if term.view.name == name])(x, t) for name in ("identity", "rot180")]
+    for power, share in ((1.0, 2 / 3), (2.0, 4 / 5)):
+        expected = (1 - share) * own[0] + share * own[1]
+        torch.testing.assert_close(study.adaptive_guidance(power)(_net, terms)(x, t), expected, atol=1e-5, rtol=1e-5)
