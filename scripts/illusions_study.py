@@ -175,24 +175,30 @@ def row_patches(model, row: Row):
         generation.GuidedModel, generation.make_sampler, model.spec = saved
 
 
+def evaluate_terms(guided, x, t):
+    """The terms of a GuidedModel that apply at t and the network's output for each evaluation they use
+    (one batched call, as GuidedModel itself makes it), for the rows that combine them differently."""
+    import torch
+
+    step = guided._step(t) if guided._ranged else None
+    active = [(term, k) for term, k in zip(guided.terms, guided._term_eval) if step is None or term.applies(step)]
+    needed = sorted({k for _, k in active})
+    x_in = torch.cat([guided._evaluations[k][1].apply(x) for k in needed])
+    conds = torch.cat([guided._evaluations[k][0] for k in needed])
+    return active, dict(zip(needed, guided.denoiser(x_in, t.repeat(len(needed)), conds).chunk(len(needed))))
+
+
 def rectified_guidance(model):
     """The anagram's mean estimate with its noise part rescaled, per image, to the root mean square of
     the two views' own noise estimates (averaging two partly independent estimates shrinks it; the
     'noise variance rectification' of anagrams as multi-task learning, Xu et al. 2025)."""
-    import torch
-
     from diffcli.diffusion.guidance import GuidedModel
 
     schedule, prediction = model.schedule, model.spec.prediction
 
     class Rectified(GuidedModel):
         def __call__(self, x, t):
-            step = self._step(t) if self._ranged else None
-            active = [(term, k) for term, k in zip(self.terms, self._term_eval) if step is None or term.applies(step)]
-            needed = sorted({k for _, k in active})
-            x_in = torch.cat([self._evaluations[k][1].apply(x) for k in needed])
-            conds = torch.cat([self._evaluations[k][0] for k in needed])
-            outputs = dict(zip(needed, self.denoiser(x_in, t.repeat(len(needed)), conds).chunk(len(needed))))
+            active, outputs = evaluate_terms(self, x, t)
             views: dict = {}  # view name -> [weighted sum, weight]: each view's own CFG estimate
             for term, k in active:
                 part = views.setdefault(term.view.name, [0.0, 0.0])
@@ -214,18 +220,11 @@ def adaptive_guidance(power: float):
     """The anagram's two views weighted per image and step by the size of each one's guidance,
     |cond - null| ** power, normalised: the view the model would still change most (the reading that is
     furthest from settled) pulls hardest. Each view's own CFG estimate is unchanged."""
-    import torch
-
     from diffcli.diffusion.guidance import GuidedModel
 
     class Adaptive(GuidedModel):
         def __call__(self, x, t):
-            step = self._step(t) if self._ranged else None
-            active = [(term, k) for term, k in zip(self.terms, self._term_eval) if step is None or term.applies(step)]
-            needed = sorted({k for _, k in active})
-            x_in = torch.cat([self._evaluations[k][1].apply(x) for k in needed])
-            conds = torch.cat([self._evaluations[k][0] for k in needed])
-            outputs = dict(zip(needed, self.denoiser(x_in, t.repeat(len(needed)), conds).chunk(len(needed))))
+            active, outputs = evaluate_terms(self, x, t)
             views: dict = {}  # view name -> {"cond": output, "null": output, "scale": CFG scale}
             for term, k in active:
                 part = views.setdefault(term.view.name, {})
