@@ -68,6 +68,8 @@ def rows() -> list[Row]:
         Row("a33", "rot180, DDIM 20, CFG 8 at timesteps below 700 only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0:0.7"}, n=5),
         Row("a34", "rot180, DDIM 20, CFG 5, each view weighted per image and step by the size of its guidance (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"adaptive": 1.0}),
         Row("a35", "rot180, DDIM 20, CFG 5, each view weighted by its guidance's size squared (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"adaptive": 2.0}),
+        Row("a36", "rot180, DDIM 20, CFG 5, the starting noise x 0.9 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"temperature": 0.9}),
+        Row("a37", "rot180, DDIM 20, CFG 5, the starting noise x 0.8 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"temperature": 0.8}),
     ]
     out += [Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0}) for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)]
     out += [
@@ -98,6 +100,7 @@ def rows() -> list[Row]:
         Row("h30", "sigma 1.75, FAR first 20%, CFG 8 in [0.2, 0.7) T only, 5 seeds a pair", "hybrid", {**h, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
         Row("h31", "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.25, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"near_gain": 1.25}),
         Row("h32", "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.5, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"near_gain": 1.5}),
+        Row("h33", "sigma 1.75, FAR first 20%, CFG 5, the starting noise x 0.9, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"temperature": 0.9}),
     ]
     return out
 
@@ -156,10 +159,11 @@ def custom_terms(model, row: Row, first, second, timesteps):
 @contextmanager
 def row_patches(model, row: Row):
     """Rows that change the sampling loop itself (not only its terms) swap a piece of it for the row's
-    duration: the guided estimate's combination (rectify), the sampler (time_travel) or the output spec."""
+    duration: the guided estimate's combination (rectify, adaptive), the sampler (time_travel), the output
+    spec or the starting noise (temperature)."""
     import diffcli.generation as generation
 
-    saved = (generation.GuidedModel, generation.make_sampler, model.spec)
+    saved = (generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource)
     c = row.custom
     try:
         if c.get("rectify"):
@@ -170,9 +174,28 @@ def row_patches(model, row: Row):
             generation.make_sampler = lambda name, eta=0.0: time_travel_sampler(saved[1](name, eta), *c["time_travel"])
         if "spec" in c:
             model.spec = replace(model.spec, **c["spec"])
+        if "temperature" in c:
+            generation.NoiseSource = cooled_noise(saved[3], c["temperature"])
         yield
     finally:
-        generation.GuidedModel, generation.make_sampler, model.spec = saved
+        generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource = saved
+
+
+def cooled_noise(source, temperature: float):
+    """A NoiseSource whose first draw (the starting noise x_T; DDIM draws no other) is scaled by
+    `temperature`: a lower one starts nearer the mean image (sampling at a lower temperature)."""
+
+    class Cooled(source):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.draws = 0
+
+        def randn(self, shape, dtype=None):
+            x = super().randn(shape) if dtype is None else super().randn(shape, dtype=dtype)
+            self.draws += 1
+            return x * temperature if self.draws == 1 else x
+
+    return Cooled
 
 
 def evaluate_terms(guided, x, t):

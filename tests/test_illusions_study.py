@@ -76,15 +76,16 @@ def test_row_patches_put_the_generation_code_back():
     import diffcli.generation as generation
 
     model = _model()
-    before = (generation.GuidedModel, generation.make_sampler, model.spec)
-    row = study.Row("x", "x", "anagram", {}, custom={"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}})
+    before = (generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource)
+    row = study.Row("x", "x", "anagram", {}, custom={"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}, "temperature": 0.8})
     try:
         with study.row_patches(model, row):
             assert generation.GuidedModel is not before[0] and generation.make_sampler is not before[1] and model.spec.clip is None
+            assert generation.NoiseSource is not before[3]
             raise RuntimeError("a row that fails")
     except RuntimeError:
         pass
-    assert (generation.GuidedModel, generation.make_sampler, model.spec) == before
+    assert (generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource) == before
 
 
 def test_an_unknown_model_or_row_is_one_line(tmp_path, monkeypatch):
@@ -110,3 +111,12 @@ def test_adaptive_weights_are_the_plain_mean_for_equal_guidance_and_favour_the_v
     for power, share in ((1.0, 2 / 3), (2.0, 4 / 5)):
         expected = (1 - share) * own[0] + share * own[1]
         torch.testing.assert_close(study.adaptive_guidance(power)(_net, terms)(x, t), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_cooled_noise_scales_the_starting_noise_only():
+    from diffcli.diffusion.samplers import NoiseSource
+
+    study = _study()
+    plain, cooled = NoiseSource([3, 4]), study.cooled_noise(NoiseSource, 0.8)([3, 4])
+    torch.testing.assert_close(cooled.randn((1, 4, 4)), 0.8 * plain.randn((1, 4, 4)))
+    torch.testing.assert_close(cooled.randn((1, 4, 4)), plain.randn((1, 4, 4)))  # later draws (stochastic samplers) as they were
