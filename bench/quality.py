@@ -53,6 +53,7 @@ DIFFCLI = [PYTHON, "-m", "diffcli"]
 TARGET_ACCURACY = 0.98
 GOAL = {"accuracy": 0.98, "min_class_accuracy": 0.95, "fid_over_floor": 1.5}
 SECTIONS = ("course", "default", "long", "levers")
+RECIPE_KEYS = ("objective", "timestep_sampling", "precision")  # shown beside each row's recipe name
 # label=flags; the first is the baseline (the recipe before the levers: fp32). Each is one lever of time
 # to quality on a CPU.
 LEVERS = (
@@ -182,6 +183,13 @@ class Bench:
             cmd += ["--max-steps", str(max_steps)]
         return self.call(cmd)
 
+    def trained_with(self, name: str) -> dict[str, Any]:
+        """The recipe fields that tell the default's rows apart across the recipe's history (the
+        objective, the timestep sampling, the resolved precision), as the model's config.json saved them."""
+        config = json.loads((Path(self.env["DIFFCLI_HOME"]) / "models" / name / "config.json").read_text())
+        settings = config["training"]["settings"]
+        return {key: settings.get(key) for key in RECIPE_KEYS}
+
     def score(self, name: str, per_class: int) -> tuple[dict[str, Any], Command]:
         data_dir = self.data[self.data.index("--data-dir") + 1] if "--data-dir" in self.data else None
         cmd = ["eval", "--model", name, "-n", str(per_class), "--device", "cpu", "--json", "-q"]
@@ -224,7 +232,7 @@ def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int],
         rows.append({
             "recipe": recipe, "checkpoint": f"--epochs {e}" if label is None else label, "flags": " ".join(args), "epochs": e, "steps": done["step"],
             "train_wall_s": round(trained.wall_s, 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
-            "train": [trained.describe()], "eval": scored.describe(), **scores,
+            "trained_with": bench.trained_with(name), "train": [trained.describe()], "eval": scored.describe(), **scores,
         })
         bench.record(results, section, rows)
     return rows
@@ -242,7 +250,7 @@ def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], p
         rows.append({
             "recipe": recipe, "checkpoint": f"epoch {e}", "epochs": e, "steps": done["step"],
             "train_wall_s": round(sum(c.wall_s for c in chunks), 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
-            "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
+            "trained_with": bench.trained_with(name), "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
         })
         bench.record(results, section, rows)
     return rows
@@ -323,6 +331,13 @@ def _lowest(row: dict[str, Any]) -> str:
     return _pct(low) if low >= 1.0 else f"{_pct(low)} ({row['worst']})"
 
 
+def _recipe(row: dict[str, Any]) -> str:
+    """The row's recipe name with what it trained with (objective, timesteps, precision) where recorded."""
+    kept = row.get("trained_with") or {}
+    detail = ", ".join(str(kept[k]) for k in RECIPE_KEYS if kept.get(k))
+    return f"{row['recipe']} ({detail})" if detail else row["recipe"]
+
+
 def markdown(results: dict[str, Any]) -> str:
     m, s = results["machine"], results["summary"]
     out = [
@@ -335,7 +350,7 @@ def markdown(results: dict[str, Any]) -> str:
     for key in ("default", "long", "course"):
         for r in results.get(key, []):
             out.append(
-                f"| {r['recipe']} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
+                f"| {_recipe(r)} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
                 f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid']:.2f} ({r['fid_floor']:.2f}), {r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
             )
     out.append("")

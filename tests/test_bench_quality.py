@@ -146,6 +146,9 @@ def test_a_lever_with_its_own_epochs_runs_that_long(quality):
         def record(self, results, section, rows):
             pass
 
+        def trained_with(self, name):
+            return {"objective": "flow"}
+
     rows = quality.lever_runs(FakeBench(), [("fp32", ["--precision", "fp32"]), ("flow, 2 epochs", ["--objective", "flow", "--epochs", "2"])], 1, 2, {})
     assert calls == [["--precision", "fp32", "--epochs", "1"], ["--objective", "flow", "--epochs", "2"]]
     assert [r["epochs"] for r in rows] == [1, 2] and rows[1]["flags"] == "--objective flow"
@@ -171,3 +174,13 @@ def test_added_levers_are_compared_with_their_own_runs_baseline(quality):
     dated = quality.with_levers(earlier, [row("x", 1.0, 0.9)], "now", "then")
     assert [r["run"] for r in dated] == ["then", "then", "now"]
     assert quality.levers_date({"date": "a", "levers": earlier, "updates": [{"sections": ["default", "levers"], "date": "b"}, {"sections": ["long"], "date": "c"}]}) == "b"
+
+
+def test_each_row_names_what_its_recipe_trained_with(quality):
+    # The default recipe changed over the table's history: a row that recorded its objective, timestep
+    # sampling and precision shows them; an older row without them shows its recipe name alone.
+    flow = {**_row("default-e20", "epoch 1", 300, 0.99), "trained_with": {"objective": "flow", "timestep_sampling": "logit-normal", "precision": "fp32"}}
+    results = _results([_row("default", "--epochs 1", 60, 0.985)], [_row("course", "epoch 2", 1600, 0.98)], [flow])
+    table = quality.markdown({**results, "summary": quality.summary(results), **_meta()})
+    assert "| default-e20 (flow, logit-normal, fp32) | epoch 1 |" in table
+    assert "| default | --epochs 1 |" in table

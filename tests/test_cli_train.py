@@ -175,7 +175,7 @@ def test_torchrun_two_processes_give_the_same_loss_curve(home, tmp_path):
 
 
 def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refuses_them(home):
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--warmup-steps", "7", "--loss-weighting", "min-snr", "--name", "w", "-q"])
+    r = run_cli(["train", *TINY, "--max-steps", "2", "--warmup-steps", "7", "--objective", "v", "--loss-weighting", "min-snr", "--name", "w", "-q"])
     assert r.code == 0, r.stderr
     settings = json.loads((home / "models" / "w" / "config.json").read_text())["training"]["settings"]
     assert settings["warmup_steps"] == 7 and settings["loss_weighting"] == "min-snr"
@@ -184,7 +184,7 @@ def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refus
     refusals = (
         (["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"),
         (["--loss-weighting", "snr"], "unknown loss weighting 'snr'"),
-        (["--loss-weighting", "min-snr", "--objective", "flow"], "min-snr is defined for the eps and v objectives, not flow"),
+        (["--loss-weighting", "min-snr"], "min-snr is defined for the eps and v objectives, not flow; use --objective eps or v"),  # the default is flow
         (["--guidance-interval", "0.7:0.2"], "--guidance-interval '0.7:0.2' is not an interval inside [0, 1]"),
         (["--guidance-interval", "0.2:0.7", "--p-uncond", "0"], "needs a class model with --p-uncond above 0"),
     )

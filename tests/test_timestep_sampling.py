@@ -29,11 +29,11 @@ def test_logit_normal_draws_the_middle_most_often_and_stays_in_range():
 
 
 def test_the_flag_reaches_the_saved_recipe_trains_differently_and_resume_keeps_it(home):
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--timestep-sampling", "logit-normal", "--name", "ln", "-q", "--json"])
+    r = run_cli(["train", *TINY, "--max-steps", "2", "--name", "ln", "-q", "--json"])  # the default recipe draws logit-normal
     assert r.code == 0, r.stderr
     settings = json.loads((home / "models" / "ln" / "config.json").read_text())["training"]["settings"]
     assert settings["timestep_sampling"] == "logit-normal"
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--name", "un", "-q", "--json"])
+    r = run_cli(["train", *TINY, "--max-steps", "2", "--timestep-sampling", "uniform", "--name", "un", "-q", "--json"])
     assert r.code == 0, r.stderr
     assert json.loads((home / "models" / "un" / "config.json").read_text())["training"]["settings"]["timestep_sampling"] == "uniform"
     assert not _same(_weights(home, "ln"), _weights(home, "un"))  # the same seed, other timesteps
@@ -51,3 +51,20 @@ def test_bad_timestep_samplings_are_one_line_refusals(home):
     ):
         r = run_cli(["train", *TINY, "--max-steps", "1", "--name", "bad", *flags])
         assert r.code == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_default_recipe_is_flow_with_logit_normal_and_old_recipes_keep_what_they_trained_with():
+    from diffcli.training.recipe import TrainSettings, settings_for
+
+    default = settings_for("default", {})
+    assert (default.objective, default.timestep_sampling, default.guidance) == ("flow", "logit-normal", 1.75)
+    course = settings_for("course", {})
+    assert (course.objective, course.timestep_sampling) == ("eps", "uniform")  # the course draws t uniformly
+    assert settings_for("denoiser", {}).timestep_sampling == "uniform"
+    # A checkpoint saved before `timestep_sampling` existed resumes with what it trained with (uniform),
+    # not with today's default recipe; so does one whose recipe lacks other fields.
+    saved = default.to_dict()
+    del saved["timestep_sampling"]
+    assert TrainSettings.from_dict(saved).timestep_sampling == "uniform"
+    del saved["objective"]
+    assert TrainSettings.from_dict(saved).objective == "v"
