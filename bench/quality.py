@@ -333,9 +333,20 @@ def _lowest(row: dict[str, Any]) -> str:
 
 def _recipe(row: dict[str, Any]) -> str:
     """The row's recipe name with what it trained with (objective, timesteps, precision) where recorded."""
-    kept = row.get("trained_with") or {}
-    detail = ", ".join(str(kept[k]) for k in RECIPE_KEYS if kept.get(k))
+    detail = _detail(row)
     return f"{row['recipe']} ({detail})" if detail else row["recipe"]
+
+
+def _with_detail(label: str, row: dict[str, Any]) -> str:
+    """A plot legend's label with what its rows trained with, where recorded (the default recipe changed)."""
+    detail = _detail(row)
+    return f"{label}: {detail}" if detail else label
+
+
+def _detail(row: dict[str, Any]) -> str:
+    """'flow, logit-normal, fp32': the recorded recipe fields of a row, '' for a row that has none."""
+    kept = row.get("trained_with") or {}
+    return ", ".join(str(kept[k]) for k in RECIPE_KEYS if kept.get(k))
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -414,7 +425,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     from diffcli.io.plot import Series, line_plot
 
     groups = [("default recipe (complete runs)", results.get("default", [])), ("default, --epochs 20 run", results.get("long", [])), ("course recipe", results.get("course", []))]
-    groups = [(label, rows) for label, rows in groups if rows]
+    groups = [(_with_detail(label, rows[0]), rows) for label, rows in groups if rows]
     minutes = lambda rows: [r["train_wall_s"] / 60 for r in rows]  # noqa: E731
     accuracy = line_plot([Series(label, minutes(rows), [100 * r["accuracy"] for r in rows], markers=True) for label, rows in groups],
                          title="accuracy (diffcli eval) vs training minutes", xlabel="training minutes (wall)", ylabel="accuracy %")

@@ -184,3 +184,5 @@ def test_each_row_names_what_its_recipe_trained_with(quality):
     table = quality.markdown({**results, "summary": quality.summary(results), **_meta()})
     assert "| default-e20 (flow, logit-normal, fp32) | epoch 1 |" in table
     assert "| default | --epochs 1 |" in table
+    assert quality._with_detail("default, --epochs 20 run", flow) == "default, --epochs 20 run: flow, logit-normal, fp32"
+    assert quality._with_detail("course recipe", _row("course", "epoch 1", 600, 0.9)) == "course recipe"

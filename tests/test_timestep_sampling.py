@@ -57,7 +57,7 @@ def test_the_default_recipe_is_flow_with_logit_normal_and_old_recipes_keep_what_
     from diffcli.training.recipe import TrainSettings, settings_for
 
     default = settings_for("default", {})
-    assert (default.objective, default.timestep_sampling, default.guidance) == ("flow", "logit-normal", 1.75)
+    assert (default.objective, default.timestep_sampling, default.guidance) == ("flow", "logit-normal", 1.5)
     course = settings_for("course", {})
     assert (course.objective, course.timestep_sampling) == ("eps", "uniform")  # the course draws t uniformly
     assert settings_for("denoiser", {}).timestep_sampling == "uniform"
