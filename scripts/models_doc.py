@@ -64,7 +64,9 @@ def main() -> None:
         "",
         "diffcli ships these models inside the package (read-only, listed by `diffcli models list`); `mnist` is the",
         "default until you set another (`diffcli models default NAME`). Each was trained by `diffcli train` itself",
-        "with the default recipe ([performance.md](performance.md)), and scored by `diffcli eval` as shipped. This page",
+        "with the recipe that was its default until 2026-12-03 (v-prediction, uniform timesteps; `make pretrained` pins",
+        "it, `--objective v --timestep-sampling uniform`; the default is now flow matching with logit-normal timesteps,",
+        "[performance.md](performance.md)), and scored by `diffcli eval` as shipped. This page",
         "is written from their config.json by `scripts/models_doc.py` (run by `make pretrained`).",
         "",
     ]
