@@ -186,3 +186,14 @@ def test_each_row_names_what_its_recipe_trained_with(quality):
     assert "| default | --epochs 1 |" in table
     assert quality._with_detail("default, --epochs 20 run", flow) == "default, --epochs 20 run: flow, logit-normal, fp32"
     assert quality._with_detail("course recipe", _row("course", "epoch 1", 600, 0.9)) == "course recipe"
+
+
+def test_trained_with_reads_what_a_real_run_saved(quality, home):
+    # The bench reads the row's recipe from the model `diffcli train` just wrote, not from its flags.
+    from tests.helpers import run_cli
+    from tests.test_cli_train import TINY
+
+    r = run_cli(["train", *TINY, "--max-steps", "1", "--precision", "fp32", "--name", "m", "-q"])
+    assert r.code == 0, r.stderr
+    bench = quality.Bench({"DIFFCLI_HOME": str(home)}, [], 1, 1)
+    assert bench.trained_with("m") == {"objective": "flow", "timestep_sampling": "logit-normal", "precision": "fp32"}

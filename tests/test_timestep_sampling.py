@@ -68,3 +68,21 @@ def test_the_default_recipe_is_flow_with_logit_normal_and_old_recipes_keep_what_
     assert TrainSettings.from_dict(saved).timestep_sampling == "uniform"
     del saved["objective"]
     assert TrainSettings.from_dict(saved).objective == "v"
+
+
+def test_a_checkpoint_from_before_the_option_resumes_as_it_trained_not_as_todays_default(home):
+    # A run saved before `timestep_sampling` existed (its recipe lacks the key) continues with uniform
+    # draws and its v objective, though `diffcli train`'s default is now flow with logit-normal draws.
+    from diffcli.training.checkpoint import load_checkpoint, save_checkpoint
+
+    r = run_cli(["train", *TINY, "--max-steps", "2", "--objective", "v", "--timestep-sampling", "uniform", "--name", "old", "-q"])
+    assert r.code == 0, r.stderr
+    (path,) = (home / "models" / "old").rglob("checkpoint.pt")
+    state = load_checkpoint(path, "old")
+    del state["settings"]["timestep_sampling"]
+    save_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
+    r = run_cli(["train", "--name", "old", "--resume", "--max-steps", "3", "-q"])
+    assert r.code == 0, r.stderr
+    config = json.loads((home / "models" / "old" / "config.json").read_text())
+    assert config["training"]["steps"] == 3
+    assert (config["training"]["settings"]["objective"], config["training"]["settings"]["timestep_sampling"]) == ("v", "uniform")
