@@ -52,7 +52,10 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
+    from diffcli.device import cpu_has_native_bf16
+
+    # Two CPUs of one model name can differ in bf16 support, which decides `--precision auto`'s choice.
+    info = {"cpu": cpu, "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)
     return info

@@ -44,7 +44,13 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
         ticks = [m * 10**k for k in decades for m in mantissas if low <= m * 10**k <= high]
         if len(ticks) >= 3:
             return ticks
-    return [t for t in _ticks(low, high, 4) if t > 0]
+    # Under a decade with fewer than three digits inside (1.2 .. 3.6): evenly spaced round values, finer
+    # until at least three fit, so an axis never shows a single labelled line.
+    for count in (4, 6, 10):
+        ticks = [t for t in _ticks(low, high, count) if t > 0]
+        if len(ticks) >= 3:
+            break
+    return ticks
 
 
 def _fmt(v: float) -> str:
