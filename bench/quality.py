@@ -85,13 +85,13 @@ def parse_levers(text: str) -> list[tuple[str, list[str]]]:
     return levers
 
 
-def read_kept(path: Path, sections: str) -> dict[str, Any]:
-    """The earlier results that a partial run (--sections) keeps; a file that is not a results object is
-    refused in one line, before anything runs."""
+def read_kept(path: Path, purpose: str) -> dict[str, Any]:
+    """The earlier results that a partial run (--sections) keeps or --render-only draws (`purpose` says
+    which, for the error); a file that is not a results object is refused in one line, before anything runs."""
     try:
         kept = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"bench-quality: --sections {sections} keeps the other sections of {path}, which cannot be read ({exc}): restore it from git or measure every section") from None
+        raise SystemExit(f"bench-quality: {purpose} {path}, which cannot be read ({exc}): restore it from git or measure every section") from None
     if not isinstance(kept, dict):
         raise SystemExit(f"bench-quality: {path} holds no results object: restore it from git or measure every section")
     return kept
@@ -349,10 +349,17 @@ def _detail(row: dict[str, Any]) -> str:
     return ", ".join(str(kept[k]) for k in RECIPE_KEYS if kept.get(k))
 
 
+def _machine(m: dict[str, Any]) -> str:
+    """'AMD EPYC (2 cores, no native bf16, torch 2.14.1, device cpu)': native bf16 is named because two
+    CPUs of one name can differ in it, and it decides what `--precision auto` trains in."""
+    bf16 = {True: "native bf16, ", False: "no native bf16, "}.get(m.get("native_bf16"), "")  # older records lack it
+    return f"{m['cpu']} ({m['cores']} cores, {bf16}torch {m['torch']}, device {m.get('device', 'cpu')})"
+
+
 def markdown(results: dict[str, Any]) -> str:
     m, s = results["machine"], results["summary"]
     out = [
-        f"Measured {results['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, device {m['device']}) by `make bench-quality` "
+        f"Measured {results['date']} on {_machine(m)} by `make bench-quality` "
         f"({results['wall_s'] / 60:.0f} minutes). Load average at the start {results['load']['load_when_started']}, at the end {results['load_at_end']}.",
         "",
         "| recipe | checkpoint | steps | training wall (steps only) | img/s | accuracy | lowest class | FID (floor), n | FID / floor | sampler |",
@@ -368,7 +375,7 @@ def markdown(results: dict[str, Any]) -> str:
     for update in results.get("updates", []):
         u = update["machine"]
         out.append(
-            f"The {', '.join(update['sections'])} rows were measured later, on {update['date']} on {u['cpu']} ({u['cores']} cores, torch {u['torch']}) "
+            f"The {', '.join(update['sections'])} rows were measured later, on {update['date']} on {_machine(u)} "
             f"(`--sections {','.join(update['sections'])}`, {update['wall_s'] / 60:.0f} minutes; load average at the start {update['load']['load_when_started']})."
         )
     if results.get("updates"):
@@ -458,7 +465,16 @@ def main() -> None:
     parser.add_argument("--add-levers", action="store_true", help="keep OUT/quality.json's lever rows and add this run's after them (its first lever is its own baseline)")
     parser.add_argument("--lever-epochs", type=int, default=1, help="--epochs of every lever's run")
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
+    parser.add_argument("--render-only", action="store_true", help="measure nothing: rewrite OUT/quality.md and the plot from OUT/quality.json (after a change to how they are drawn)")
     args = parser.parse_args()
+    if args.render_only:
+        source = Path(args.out) / "quality.json"
+        if not source.is_file():
+            raise SystemExit(f"bench-quality: --render-only draws {source}, which does not exist: measure first")
+        results = read_kept(source, "--render-only draws")
+        results["summary"] = summary(results)
+        render(results, Path(args.out), Path(args.plot))
+        return
     # A SIGTERM (a timeout, a job killer) unwinds like Ctrl-C, so subprocess.run stops the running command too.
     signal.signal(signal.SIGTERM, _interrupt)
     levers = parse_levers(args.levers)
@@ -475,7 +491,7 @@ def main() -> None:
         previous = Path(args.out) / "quality.json"
         if not previous.is_file():
             raise SystemExit(f"bench-quality: --sections {args.sections} keeps the other sections of {previous}, which does not exist: measure every section first")
-        kept = read_kept(previous, args.sections)
+        kept = read_kept(previous, f"--sections {args.sections} keeps the other sections of")
 
     scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-quality-"))
     home = Path(args.home) if args.home else scratch / "home"
@@ -535,11 +551,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "quality.json", json.dumps(results, indent=2) + "\n")
     partial.unlink(missing_ok=True)
+    render(results, out, out / "time-to-quality.png" if args.quick else Path(args.plot))
+    print(f"bench-quality: {run['wall_s'] / 60:.1f} min; wrote {out / 'quality.json'}", file=sys.stderr)
+
+
+def render(results: dict[str, Any], out: Path, plot_path: Path) -> None:
+    """quality.md and the plot from the results (a run's, or quality.json's with --render-only)."""
     table = markdown(results)
     atomic_write_text(out / "quality.md", table)
-    plot(results, out / "time-to-quality.png" if args.quick else Path(args.plot))
+    plot(results, plot_path)
     print(table)
-    print(f"bench-quality: {run['wall_s'] / 60:.1f} min; wrote {out / 'quality.json'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

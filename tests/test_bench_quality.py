@@ -197,3 +197,29 @@ def test_trained_with_reads_what_a_real_run_saved(quality, home):
     assert r.code == 0, r.stderr
     bench = quality.Bench({"DIFFCLI_HOME": str(home)}, [], 1, 1)
     assert bench.trained_with("m") == {"objective": "flow", "timestep_sampling": "logit-normal", "precision": "fp32"}
+
+
+def test_the_machine_line_names_native_bf16_when_it_was_recorded(quality):
+    results = _results([_row("default", "--epochs 1", 60, 0.985)], [_row("course", "epoch 3", 2100, 0.99)])
+    meta = _meta()
+    assert "on cpu (2 cores, torch x, device cpu)" in quality.markdown({**results, "summary": quality.summary(results), **meta})  # an older record
+    for native, words in ((True, "2 cores, native bf16, torch x"), (False, "2 cores, no native bf16, torch x")):
+        meta["machine"]["native_bf16"] = native
+        assert words in quality.markdown({**results, "summary": quality.summary(results), **meta})
+
+
+def test_render_only_redraws_the_table_and_plot_from_the_results_file(quality, tmp_path):
+    import json
+    import subprocess
+
+    results = _results([_row("default", "--epochs 1", 60, 0.985)], [_row("course", "epoch 1", 600, 0.93, fid=40.0), _row("course", "epoch 2", 1200, 0.985)])
+    (tmp_path / "quality.json").write_text(json.dumps({**results, **_meta()}))
+    plot = tmp_path / "plot.png"
+    done = subprocess.run([sys.executable, str(BENCH), "--render-only", "--out", str(tmp_path), "--plot", str(plot)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "quality.md").read_text()
+    assert "| course | epoch 2 |" in table and "Time to 98 %, default / course: **0.05** (1/20)." in table  # the summary computed afresh
+    assert png_array(plot).shape[0] > 100
+    missing = tmp_path / "elsewhere"
+    done = subprocess.run([sys.executable, str(BENCH), "--render-only", "--out", str(missing), "--plot", str(plot)], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "does not exist: measure first" in done.stderr
