@@ -36,19 +36,18 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
-    """Tick values (not exponents) for a log axis spanning 10**lo .. 10**hi: 1-2-5 per decade, all nine
-    digits when the range is under a decade, evenly spaced round values when it is a sliver."""
+    """Tick values (not exponents) for a log axis spanning 10**lo .. 10**hi: 1-2-5 per decade; under a
+    decade, the nine digits if four of them fit, else evenly spaced round values (1.5, 2, 2.5, ...), finer
+    until four fit, so an axis of 1.1 .. 4.2 never shows only 2, 3 and 4 with its data below them."""
     low, high = 10**lo, 10**hi
     decades = range(math.floor(lo) - 1, math.ceil(hi) + 1)
-    for mantissas in ((1,), (1, 2, 5), tuple(range(1, 10))):
+    for mantissas, enough in (((1,), 3), ((1, 2, 5), 3), (tuple(range(1, 10)), 4)):
         ticks = [m * 10**k for k in decades for m in mantissas if low <= m * 10**k <= high]
-        if len(ticks) >= 3:
+        if len(ticks) >= enough:
             return ticks
-    # Under a decade with fewer than three digits inside (1.2 .. 3.6): evenly spaced round values, finer
-    # until at least three fit, so an axis never shows a single labelled line.
     for count in (4, 6, 10):
         ticks = [t for t in _ticks(low, high, count) if t > 0]
-        if len(ticks) >= 3:
+        if len(ticks) >= 4:
             break
     return ticks
 
@@ -62,6 +61,27 @@ def _fmt(v: float) -> str:
     if abs(v) < 0.001:
         return f"{v:.0e}"
     return f"{v:.3g}"
+
+
+def _legend_corner(lines: Sequence[Sequence[tuple[float, float]]], area: tuple[float, float, float, float], size: tuple[float, float]) -> tuple[tuple[float, float], int]:
+    """The top-left pixel of a legend box of `size` in the corner of `area` (left, top, right, bottom)
+    that the polylines cross least (top right, then bottom right, top left, bottom left on a tie), and
+    how many sampled line points that corner still covers."""
+    left, top, right, bottom = area
+    w, h = size
+    corners = [(right - w, top), (right - w, bottom - h - 4), (left + 8, top), (left + 8, bottom - h - 4)]
+    samples = []  # points along each segment, so a line that crosses a box between two markers counts
+    for points in lines:
+        samples += points[-1:]
+        for (ax, ay), (bx, by) in zip(points, points[1:]):
+            samples += [(ax + (bx - ax) * k / 32, ay + (by - ay) * k / 32) for k in range(32)]
+
+    def covered(corner: tuple[float, float]) -> int:
+        x, y = corner
+        return sum(x - 6 <= sx <= x + w + 2 and y - 2 <= sy <= y + h + 2 for sx, sy in samples)
+
+    best = min(corners, key=covered)  # min keeps the first of equals: the preference order above
+    return best, covered(best)
 
 
 def line_plot(
@@ -99,7 +119,20 @@ def line_plot(
     def px(x: float, y: float) -> tuple[float, float]:
         return (left + (x - x0) / (x1 - x0) * (width - left - right), top + (1 - (ty(y) - y0) / (y1 - y0)) * (height - top - bottom))
 
-    draw.rectangle([left, top, width - right, height - bottom], outline=(80, 80, 80))
+    def polylines() -> list[list[tuple[float, float]]]:
+        return [[px(float(x), float(y)) for x, y in zip(s.x, s.y) if not (log_y and y <= 0)] for s in series]
+
+    # The legend, as wide as its longest label (long labels are not cut), goes in the corner of the plot
+    # area that the lines cross least; when every corner is crossed, the y axis gets headroom above the
+    # data for it, so that it never hides a point.
+    area = (left, top, width - right, height - bottom)
+    legend_size = (35 + max(draw.textlength(s.label, font=small) for s in series), 18 * len(series) + 6)
+    (legend_x, legend_y), crossed = _legend_corner(polylines(), area, legend_size)
+    if crossed:
+        share = min(0.6, (legend_size[1] + 10) / (height - top - bottom))  # of the plot's height
+        y1 = y0 + (y1 - y0) / (1 - share)
+        (legend_x, legend_y), _ = _legend_corner(polylines(), area, legend_size)
+    draw.rectangle(list(area), outline=(80, 80, 80))
     for tick in _ticks(x0, x1):
         x, _ = px(tick, 10**y0 if log_y else y0)
         draw.line([x, height - bottom, x, height - bottom + 4], fill="black")
@@ -111,18 +144,17 @@ def line_plot(
         draw.line([left - 4, y, left, y], fill="black")
         label = _fmt(value)
         draw.text((left - 8 - draw.textlength(label, font=small), y - 7), label, fill="black", font=small)
-    # The legend sits in the top-right corner, as wide as its longest label (long labels are not cut).
-    legend_x = width - right - 35 - max(draw.textlength(s.label, font=small) for s in series)
-    for i, s in enumerate(series):
+    for i, points in enumerate(polylines()):
         colour = PALETTE[i % len(PALETTE)]
-        points = [px(float(x), float(y)) for x, y in zip(s.x, s.y) if not (log_y and y <= 0)]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
-        if s.markers or len(points) == 1:
+        if series[i].markers or len(points) == 1:
             for x, y in points:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        draw.line([legend_x, top + 12 + 18 * i, legend_x + 20, top + 12 + 18 * i], fill=colour, width=3)
-        draw.text((legend_x + 25, top + 5 + 18 * i), s.label, fill="black", font=small)
+    for i, s in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        draw.line([legend_x, legend_y + 12 + 18 * i, legend_x + 20, legend_y + 12 + 18 * i], fill=colour, width=3)
+        draw.text((legend_x + 25, legend_y + 5 + 18 * i), s.label, fill="black", font=small)
     if title:  # after the y label when both share the top row
         title_x = max(left, 6 + draw.textlength(ylabel, font=small) + 12) if ylabel else left
         draw.text((title_x, 10), title, fill="black", font=font)
