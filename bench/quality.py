@@ -472,6 +472,9 @@ def main() -> None:
         if not source.is_file():
             raise SystemExit(f"bench-quality: --render-only draws {source}, which does not exist: measure first")
         results = read_kept(source, "--render-only draws")
+        lacking = [key for key in ("date", "machine", "wall_s", "load", "load_at_end") if key not in results]
+        if lacking:
+            raise SystemExit(f"bench-quality: --render-only: {source} lacks {', '.join(lacking)}, so it is not a complete results file: restore it from git or measure every section")
         results["summary"] = summary(results)
         render(results, Path(args.out), Path(args.plot))
         return
@@ -558,8 +561,11 @@ def main() -> None:
 def render(results: dict[str, Any], out: Path, plot_path: Path) -> None:
     """quality.md and the plot from the results (a run's, or quality.json's with --render-only)."""
     table = markdown(results)
-    atomic_write_text(out / "quality.md", table)
-    plot(results, plot_path)
+    try:
+        atomic_write_text(out / "quality.md", table)
+        plot(results, plot_path)
+    except OSError as exc:  # quality.json is already written: nothing measured is lost
+        raise SystemExit(f"bench-quality: cannot write {exc.filename or plot_path} ({exc.strerror or exc}): fix --out / --plot, then redraw with --render-only") from None
     print(table)
 
 

@@ -223,3 +223,18 @@ def test_render_only_redraws_the_table_and_plot_from_the_results_file(quality, t
     missing = tmp_path / "elsewhere"
     done = subprocess.run([sys.executable, str(BENCH), "--render-only", "--out", str(missing), "--plot", str(plot)], capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr and "does not exist: measure first" in done.stderr
+
+
+def test_render_only_refuses_an_incomplete_file_and_an_unwritable_plot_in_one_line(tmp_path):
+    import json
+    import subprocess
+
+    (tmp_path / "quality.json").write_text("{}")
+    done = subprocess.run([sys.executable, str(BENCH), "--render-only", "--out", str(tmp_path), "--plot", str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "lacks date, machine" in done.stderr
+    results = _results([_row("default", "--epochs 1", 60, 0.985)], [_row("course", "epoch 2", 1200, 0.985)])
+    (tmp_path / "quality.json").write_text(json.dumps({**results, **_meta()}))
+    under_a_file = tmp_path / "quality.json" / "p.png"  # a folder that cannot exist, even for root
+    done = subprocess.run([sys.executable, str(BENCH), "--render-only", "--out", str(tmp_path), "--plot", str(under_a_file)], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "cannot write" in done.stderr and "redraw with --render-only" in done.stderr and len(done.stderr.strip().splitlines()) == 1
