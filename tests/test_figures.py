@@ -39,3 +39,23 @@ def test_the_gallery_script_runs_every_figure_at_tiny_size(tmp_path):
     assert len(blocks) == len(figures.figures()) and all(str(tmp_path) not in b for b in blocks)  # paths shown relative to the page
     assert sum(len(b.splitlines()) for b in blocks) == sum(1 + len(fig.before) for fig in figures.figures())
     assert "| class | n | accuracy |" in page and "Overall accuracy" in page  # the eval table
+
+    # --embedded-only (after `make pretrained`): the embedded model's figures are remade, Part B's kept as they are
+    kept = {name: (out / name).stat().st_mtime_ns for fig in figures.figures() if not fig.embedded for name in fig.shows or [f"{fig.key}.png"]}
+    remade = {f"{fig.key}.png": (out / f"{fig.key}.png").stat().st_mtime_ns for fig in figures.figures() if fig.embedded and not fig.json_table and not fig.shows}
+    assert kept and remade
+    again = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "--tiny", "--embedded-only", "--out", str(out), "--registry", str(tmp_path / "registry")],
+                           env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
+    assert all((out / name).stat().st_mtime_ns != stamp for name, stamp in remade.items())
+    page = (out / "course.md").read_text()
+    assert all(f"### {fig.title}" in page for fig in figures.figures()) and "by `--embedded-only`" in page
+    assert len(re.findall(r"```bash\n((?:diffcli [^\n]+\n)+)```", page)) == len(figures.figures())
+
+
+def test_embedded_only_refuses_when_part_b_images_are_missing(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "--tiny", "--embedded-only", "--out", str(tmp_path / "course"), "--registry", str(tmp_path / "registry")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1 and "run without it once" in done.stderr and "course-class-1.png" in done.stderr
