@@ -24,6 +24,16 @@ def cfg(settings: dict) -> str:
     return cfg_text(settings) + (" of the reverse process" if settings.get("guidance_interval") else "")
 
 
+def command_line(training: dict) -> str:
+    """The command that trained the model; a run made in stages (`training.commands`, recorded when it was
+    packaged) lists every stage, since its config's `command` is only the last."""
+    stages = training.get("commands")
+    if stages and len(stages) > 1:
+        listed = ", then ".join(f"`{c}`" for c in stages)
+        return f"- Commands: {listed} (one run, stopped by `--max-steps` and continued with `--resume`, which continues exactly; `make pretrained` trains it in one command)."
+    return f"- Command: `{training.get('command')}` (`make pretrained` reruns it)."
+
+
 def section(config: dict) -> list[str]:
     name, training, metrics = config["name"], config.get("training", {}), config.get("metrics", {}).get("eval", {})
     s = training.get("settings", {})
@@ -33,9 +43,9 @@ def section(config: dict) -> list[str]:
         f"- Data: {config['dataset'].get('name')} ({config['dataset'].get('count')} training images, {config['dataset'].get('channels')}x{config['dataset'].get('size')}x{config['dataset'].get('size')}); classes: {', '.join(config['conditioning']['labels'])}.",
         f"- Network: UNet width {arch.get('width')}, levels {arch.get('mults')}, on {arch.get('patch')}x{arch.get('patch')} patches, attention {arch.get('attention') or 'none'}; {training.get('parameters', 0) / 1e6:.2f} M parameters, shipped as {training.get('shipped_dtype', 'float32')}.",
         f"- Diffusion: {config['schedule']['kind']} schedule, T = {config['schedule']['timesteps']}, {config['prediction']}-prediction, class dropped with p = {s.get('p_uncond')} for classifier-free guidance.",
-        f"- Training: {s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, {s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "
+        f"- Training: objective {s.get('objective')}, {s.get('timestep_sampling', 'uniform')} timesteps, {s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, {s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "
         f"{training.get('wall_seconds', 0) / 60:.1f} minutes on {training.get('device')} ({training.get('machine')}, {training.get('images_per_second')} img/s, torch {training.get('torch')}).",
-        f"- Command: `{training.get('command')}` (`make pretrained` reruns it).",
+        command_line(training),
         f"- Sampling defaults: {config['sampling'].get('sampler')} {config['sampling'].get('steps')} steps, {cfg(config['sampling'])}.",
         "",
     ]
@@ -50,7 +60,7 @@ def section(config: dict) -> list[str]:
     for task in ("anagram", "hybrid"):
         result = metrics.get(task)
         if result:
-            what = f"view {result['view']}" if task == "anagram" else f"low-pass kernel {result['kernel']}, sigma {result['sigma']:g}"
+            what = f"view {result['view']}" if task == "anagram" else f"low-pass kernel {result['kernel']}, sigma {result['sigma']:g}" + (f", FAR alone for the first {100 * result['far_first']:.0f} %" if result.get("far_first") else "")
             what += f", the illusion defaults: {result['sampler']} {result['steps']} steps, {cfg(result)}"
             lines += [f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each of the {result['n'] // result['per_pair']} ordered class pairs): success {pct(result['rate'])} ({result['successes']}/{result['n']})."]
     lines += [""]
@@ -64,10 +74,9 @@ def main() -> None:
         "",
         "diffcli ships these models inside the package (read-only, listed by `diffcli models list`); `mnist` is the",
         "default until you set another (`diffcli models default NAME`). Each was trained by `diffcli train` itself",
-        "with the recipe that was its default until 2026-12-03 (v-prediction, uniform timesteps; `make pretrained` pins",
-        "it, `--objective v --timestep-sampling uniform`; the default is now flow matching with logit-normal timesteps,",
-        "[performance.md](performance.md)), and scored by `diffcli eval` as shipped. This page",
-        "is written from their config.json by `scripts/models_doc.py` (run by `make pretrained`).",
+        "and scored by `diffcli eval` as shipped; `make pretrained` (scripts/pretrained.sh) retrains them with the",
+        "recipes below ([performance.md](performance.md) compares them). This page is written from their",
+        "config.json by `scripts/models_doc.py` (run by `make pretrained`).",
         "",
     ]
     for folder in sorted(BUILTIN.iterdir()):
