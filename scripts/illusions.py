@@ -32,14 +32,16 @@ ILLUSIONS = [("anagram", "rot180"), ("anagram", "flip"), ("hybrid", None)]
 
 
 def before_settings(model) -> dict:
-    """What `anagram` / `hybrid` used before the illusion defaults: the model's sampling defaults, weight
-    0.5, the course's filter (33 / 2 at 64 px) scaled to the model, FAR and NEAR split all along."""
+    """What `anagram` / `hybrid` used before the illusion defaults: the model's sampling defaults (its
+    guidance interval too), weight 0.5, the course's filter (33 / 2 at 64 px) scaled to the model, FAR and
+    NEAR split all along."""
     from diffcli.diffusion.filters import default_hybrid_filter
 
     sampling = model.config.sampling or {}
     kernel, sigma = default_hybrid_filter(model.size)
     return {
         "sampler": sampling.get("sampler"), "steps": sampling.get("steps"), "guidance": sampling.get("guidance"),
+        "guidance_interval": sampling.get("guidance_interval"),
         "anagram": {"weight": 0.5}, "hybrid": {"kernel": kernel, "sigma": sigma, "far_first": 0.0, "near_last": 0.0},
     }
 
@@ -54,7 +56,7 @@ def measure(model, n: int, best_of: int, data_dir, seed: int) -> dict:
         key = f"{task}/{view}" if view else task
         common = {"n": n, "seed": seed, "data_dir": data_dir, "progress": False, **({"view": view} if view else {})}
         started = time.perf_counter()
-        before = diffcli.evaluate(model, task, sampler=old["sampler"], steps=old["steps"], guidance=old["guidance"], **old[task], **common)
+        before = diffcli.evaluate(model, task, sampler=old["sampler"], steps=old["steps"], guidance=old["guidance"], guidance_interval=old["guidance_interval"], **old[task], **common)
         after = diffcli.evaluate(model, task, best_of=best_of, **common)
         reports[key] = {"before": before, "after": after}
         print(f"{key}: before {before['rate']:.3f}, after {after['rate']:.3f}, best of {best_of} {after['best_of']['rate']:.3f} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
@@ -66,7 +68,8 @@ def percent(successes: int, n: int) -> str:
 
 
 def settings_line(report: dict) -> str:
-    s = f"{report['sampler']} {report['steps']} steps, CFG {report['guidance']:g}"
+    interval = report.get("guidance_interval")
+    s = f"{report['sampler']} {report['steps']} steps, CFG {report['guidance']:g}" + (f" in {interval[0]:g}:{interval[1]:g}" if interval else "")
     if report["task"] == "anagram":
         return f"{s}, weight {report['weight']:g}"
     return f"{s}, low-pass {report['kernel']} / {report['sigma']:g}, FAR alone for the first {100 * report['far_first']:.0f}%"
