@@ -262,11 +262,13 @@ def main() -> None:
     args = parser.parse_args()
 
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    if args.embedded_only:  # the kept figures must be there, or the page would link to nothing
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"figures: --out {out} is a file, not a folder: give a folder for the images")
+    if args.embedded_only:  # the kept figures must be there, or the page would link to nothing (checked before anything is written)
         missing = [name for fig in figures() if not fig.embedded for name in fig.shows or [f"{fig.key}.png"] if not (out / name).is_file()]
         if missing:
             raise SystemExit(f"figures: --embedded-only keeps Part B's images, but {out} lacks {', '.join(missing)}: run without it once")
+    out.mkdir(parents=True, exist_ok=True)
     registry = Path(args.registry).resolve()
     if registry.exists():
         shutil.rmtree(registry)

@@ -23,11 +23,7 @@ def test_the_gallery_script_runs_every_figure_at_tiny_size(tmp_path):
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     page = (out / "course.md").read_text()
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import figures
-    finally:
-        sys.path.pop(0)
+    figures = _figures_module()
     for fig in figures.figures():
         assert f"### {fig.title}" in page
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
@@ -95,3 +91,12 @@ def test_embedded_only_refuses_when_part_b_images_are_missing(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert done.stderr.count("\n") == 1 and "run without it once" in done.stderr and "course-class-1.png" in done.stderr
+    assert not (tmp_path / "course").exists()  # refused before writing anything
+
+
+def test_an_out_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "course").write_text("not a folder")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "figures.py"), "--tiny", "--out", str(tmp_path / "course"), "--registry", str(tmp_path / "registry")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "is a file, not a folder" in done.stderr
