@@ -126,6 +126,33 @@ def test_download_error_names_the_reason(tmp_path: Path, monkeypatch: pytest.Mon
     assert capsys.readouterr().out == ""  # stdout is for data, whatever torchvision prints
 
 
+def test_a_failed_download_leaves_no_folders_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchvision makes <root>/MNIST/raw (and a partial file) before it fails: whatever it created
+    goes; what was there before stays."""
+    import torchvision.datasets as tvd
+
+    from diffcli.data import mnist
+
+    class Failing:
+        def __init__(self, root, train, download):
+            raw = Path(root) / "MNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            (raw / "train-images-idx3-ubyte.gz").write_bytes(b"partial")
+            raise urllib.error.URLError("no host given")
+
+    monkeypatch.setattr(tvd, "MNIST", Failing)
+    fresh = tmp_path / "new" / "deeper"
+    with pytest.raises(DiffcliError, match="downloading it failed"):
+        mnist.download("mnist", fresh, lambda message: None)
+    assert not (tmp_path / "new").exists()  # the whole tree it made, from the first missing folder
+    kept = tmp_path / "mine"
+    (kept / "MNIST").mkdir(parents=True)
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(DiffcliError):
+        mnist.download("mnist", kept, lambda message: None)
+    assert (kept / "notes.txt").exists() and (kept / "MNIST").is_dir() and not (kept / "MNIST" / "raw").exists()
+
+
 def test_failure_reason_digs_through_the_chain() -> None:
     from diffcli.data.mnist import failure_reason
 

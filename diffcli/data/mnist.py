@@ -5,6 +5,7 @@ Downloaded with torchvision only when the files are absent."""
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -64,10 +65,22 @@ def failure_reason(exc: BaseException) -> str:
     return lines[-1][:160] if lines else type(exc).__name__
 
 
+def _first_missing(path: Path) -> Optional[Path]:
+    """The outermost of `path` and its parents that does not exist yet (None: `path` exists)."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
 def download(name: str, data_dir: Path, notify: Callable[[str], None]) -> None:
-    """Fetch the files into data_dir/<Name>/raw with torchvision; a one-line error saying why when that fails."""
+    """Fetch the files into data_dir/<Name>/raw with torchvision; a one-line error saying why when that
+    fails, leaving no folders (or partial files) behind that the download created."""
     folder_name, class_name = TORCHVISION[name]
     notify(f"{name} not found in {data_dir}; downloading it with torchvision")
+    created = _first_missing(Path(data_dir) / folder_name / "raw")
     try:
         import torchvision.datasets as tvd
 
@@ -76,6 +89,8 @@ def download(name: str, data_dir: Path, notify: Callable[[str], None]) -> None:
             getattr(tvd, class_name)(root=str(data_dir), train=True, download=True)
             getattr(tvd, class_name)(root=str(data_dir), train=False, download=True)
     except Exception as exc:  # offline, proxy, disk: any failure ends in the same advice
+        if created is not None:  # torchvision made these folders for the files it could not fetch
+            shutil.rmtree(created, ignore_errors=True)
         raise DiffcliError(
             f"{name} is not in {data_dir} and downloading it failed ({failure_reason(exc)})",
             f"pass --data-dir to a folder holding {', '.join(f + '(.gz)' for f in FILES)} (or a torchvision root), "
