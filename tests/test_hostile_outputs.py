@@ -103,6 +103,58 @@ def test_outputs_are_checked_before_any_work(monkeypatch, tmp_path):
     assert "either -o or --out-dir" in line
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sample", "3", "-o", "{ro}/x.png"],
+        ["anagram", "6", "9", "--out-dir", "{ro}/new/deeper"],  # nothing exists yet: its nearest folder decides
+        ["hybrid", "1", "7", "--out-dir", "{ro}"],
+        ["eval", "--task", "chain", "--plot", "{ro}/chain.png"],
+    ],
+)
+def test_a_folder_that_takes_no_files_is_refused_before_any_work(monkeypatch, tmp_path, args):
+    """A read-only or permission-less folder (probed by creating a file, since root passes permission
+    checks): one line before the model loads, not after the images are made; nothing left behind."""
+    from diffcli.jobs import generate
+
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    real = tempfile.NamedTemporaryFile
+
+    def refuse(*a, dir=None, **k):
+        if dir is not None and Path(dir) == read_only:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real(*a, dir=dir, **k)
+
+    def never(*a, **k):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(generate, "load_generator", never)
+    line = _one_line_error(run_cli([a.format(ro=read_only) for a in args]))
+    assert f"no file can be created in {read_only} (Read-only file system)" in line
+    assert list(read_only.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no file can be created in")
+def test_proc_is_refused_before_any_work(monkeypatch):
+    from diffcli.jobs import generate
+
+    monkeypatch.setattr(generate, "load_generator", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    assert "no file can be created in /proc" in _one_line_error(run_cli(["sample", "3", "--out-dir", "/proc/x"]))
+    assert "no file can be created in /proc" in _one_line_error(run_cli(["sample", "3", "-o", "/proc/x.png"]))
+
+
+def test_out_dir_that_is_a_file_is_refused_before_any_work(monkeypatch, tmp_path):
+    from diffcli.jobs import generate
+
+    monkeypatch.setattr(generate, "load_generator", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    blocker = tmp_path / "file.png"
+    blocker.write_bytes(b"x")
+    assert "exists and is not a folder" in _one_line_error(run_cli(["sample", "3", "--out-dir", str(blocker)]), code=2)
+    assert blocker.read_bytes() == b"x"
+
+
 @pytest.mark.parametrize("code,cause", [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
 def test_an_unwritable_folder_is_one_line_naming_the_path_and_the_cause(monkeypatch, tmp_path, code, cause):
     def refuse(*args, **kwargs):

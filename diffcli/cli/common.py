@@ -50,12 +50,15 @@ def command_line() -> str:
 
 
 def check_outputs(run: RunOptions) -> None:
-    """Before any work: -o and --out-dir exclude each other, and -o - needs a pipe."""
+    """Before any work: -o and --out-dir exclude each other, -o - needs a pipe, and the file or folder
+    must be one that can be written."""
     from diffcli.io import images
 
     if run.out and run.out_dir:
         raise UsageError("use either -o or --out-dir, not both")
-    if not run.out_dir:
+    if run.out_dir:
+        images.check_out_dir(run.out_dir)
+    else:
         images.check_output(run.out, run.json_output)
 
 

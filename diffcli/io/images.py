@@ -285,6 +285,33 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise DiffcliError(f"cannot write {out}: folder {parent} does not exist", "create it first")
+    if path.exists() and not path.is_file():
+        return  # a device, a fifo, /proc/self/fd/N: written into as it is, no new file needed
+    check_writable(path.resolve().parent if path.is_symlink() else parent, out)  # a link is written through
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written to: a path that exists
+    and is not a folder, or whose nearest existing folder takes no new files. Nothing is created."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path("."))
+    if not existing.is_dir():
+        raise DiffcliError(f"cannot create {out_dir}: {existing} is not a folder", "choose another `out_dir`")
+    check_writable(existing, out_dir)
+
+
+def check_writable(folder: Path, target: str) -> None:
+    """Refuse a folder in which no file can be created (read-only, no permission, /proc) by creating and
+    removing an empty one: the atomic writes later need exactly that."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffcli-probe-"):
+            pass
+    except OSError as exc:
+        raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({exc.strerror or exc})", "choose a folder you can write to") from None
 
 
 def resolve_output(out: Optional[str], default_name: str, json_mode: bool = False, notify: Notify = _ignore) -> OutputTarget:
