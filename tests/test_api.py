@@ -53,7 +53,7 @@ def test_image_sets_display_inline_and_save_with_metadata(tmp_path):
 @pytest.mark.parametrize(
     "call,words",
     [
-        (lambda m: m.sample(classes=3, n=0), "`n` must be at least 1"),
+        (lambda m: m.sample(classes=3, n=0), "`n` must be between 1 and 100000, got 0"),
         (lambda m: m.sample(classes=3, guidance=float("nan")), "`guidance` must be a finite number"),
         (lambda m: m.sample(classes=3, guidance=float("inf")), "`guidance` must be a finite number"),
         (lambda m: m.sample(classes=3, seed=-1), "`seed` must be a whole number from 0"),

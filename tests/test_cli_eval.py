@@ -126,7 +126,7 @@ def test_illusion_tasks_report_every_pair(shapes_model, task, extra, roles):
 @pytest.mark.parametrize(
     "args,code,message",
     [
-        (["-n", "0"], 2, "-n must be at least 1"),
+        (["-n", "0"], 2, "-n must be between 1 and 100000, got 0"),
         (["--task", "dream"], 2, "unknown --task"),
         (["--task", "hybrid", "--kernel", "4"], 2, "--kernel must be an odd"),
         (["--task", "hybrid", "--kernel", "41"], 2, "larger than the model"),

@@ -106,7 +106,8 @@ def test_anagram_and_hybrid_run(tiny, tmp_path):
     [
         (["sample", "--class", "11"], 1, "knows the classes 0-9"),
         (["sample", "--class", "3", "--steps", "21"], 2, "larger than the model's T = 20"),
-        (["sample", "--class", "3", "-n", "0"], 2, "-n must be at least 1"),
+        (["sample", "--class", "3", "-n", "0"], 2, "-n must be between 1 and 100000, got 0"),
+        (["sample", "--class", "3", "-n", "100000000"], 2, "-n must be between 1 and 100000, got 100000000"),  # at once, not after minutes of lists
         (["sample", "--start", "5"], 2, "need --init"),
         (["sample", "--sampler", "euler"], 2, "unknown sampler"),
         (["anagram", "6", "9", "--view", "spin"], 2, "unknown view"),

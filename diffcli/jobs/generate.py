@@ -83,9 +83,13 @@ def resolve_sampling(model, sampling: Sampling):
     return replace(settings, guidance_interval=interval), scale
 
 
+MAX_PER_PROMPT = 100_000  # images per class / prompt in one run: far past any figure or evaluation, and
+# a typo like -n 100000000 is refused at once instead of building lists of its seeds for minutes
+
+
 def count(name: str, value: Any) -> int:
-    """A number of images per class / prompt: at least 1."""
-    return checks.integer(name, value, low=1)
+    """A number of images per class / prompt: 1 to MAX_PER_PROMPT."""
+    return checks.integer(name, value, low=1, high=MAX_PER_PROMPT)
 
 
 MAX_BEST_OF = 64
