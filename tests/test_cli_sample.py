@@ -109,6 +109,7 @@ def test_anagram_and_hybrid_run(tiny, tmp_path):
         (["sample", "--class", "3", "-n", "0"], 2, "-n must be between 1 and 100000, got 0"),
         (["sample", "--class", "3", "-n", "100000000"], 2, "-n must be between 1 and 100000, got 100000000"),  # at once, not after minutes of lists
         (["sample", "--start", "5"], 2, "need --init"),
+        (["sample", "--class", "3", "--offload", "bogus"], 2, "unknown --offload 'bogus'; choose one of auto, none, model, sequential"),  # for any model
         (["sample", "--sampler", "euler"], 2, "unknown sampler"),
         (["anagram", "6", "9", "--view", "spin"], 2, "unknown view"),
         (["anagram", "6", "9", "--weight", "2"], 2, "--weight"),

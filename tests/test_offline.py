@@ -153,6 +153,17 @@ def test_a_failed_download_leaves_no_folders_behind(tmp_path: Path, monkeypatch:
     assert (kept / "notes.txt").exists() and (kept / "MNIST").is_dir() and not (kept / "MNIST" / "raw").exists()
 
 
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diffcli.data import mnist
+
+    monkeypatch.setattr(mnist, "download", lambda *a, **k: pytest.fail("tried to download into a file"))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(DiffcliError) as info:
+        mnist.load_idx_dataset("mnist", "train", afile, True, lambda message: None)
+    assert info.value.one_line() == f"`data_dir` {afile} is a file, not a folder; pass the folder that holds mnist's IDX files (or a torchvision root)"
+
+
 def test_failure_reason_digs_through_the_chain() -> None:
     from diffcli.data.mnist import failure_reason
 

@@ -100,6 +100,8 @@ def download(name: str, data_dir: Path, notify: Callable[[str], None]) -> None:
 
 def load_idx_dataset(name: str, split: str, data_dir: Path, download_missing: bool, notify: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, Path]:
     """Images [N, 1, 28, 28] uint8, labels [N] and the folder they came from."""
+    if Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DiffcliError(f"`data_dir` {data_dir} is a file, not a folder", f"pass the folder that holds {name}'s IDX files (or a torchvision root)")
     folder = locate(name, data_dir)
     if folder is None:
         if not download_missing:

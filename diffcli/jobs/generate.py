@@ -30,8 +30,10 @@ def load_generator(name: Optional[str] = None, device: str = "auto", weights: st
     """A diffusion model from the registry (None: the default), ready to sample: not a single-step
     denoiser or a classifier. `upscale` asks for a text-to-image model with a stage-II upscaler."""
     from diffcli.models.backends import load_model
+    from diffcli.models.backends.memory import check_offload
     from diffcli.models.registry import Registry
 
+    check_offload(offload)  # a typo is refused for every model, not only where it would take effect
     entry = Registry().get(name)
     kind = entry.config().kind
     options: dict[str, Any] = {}
