@@ -21,7 +21,10 @@ def _is_int(value: Any) -> bool:
 
 
 def number(name: str, value: Any, *, low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False, high_open: bool = False) -> float:
-    """A finite float in [low, high] (open ends when asked); a UsageError naming `name` otherwise."""
+    """A finite float in [low, high] (open ends when asked); a UsageError naming `name` otherwise. Text
+    and booleans are refused as `integer` refuses them (float() would take "5" and True)."""
+    if isinstance(value, (str, bytes, bool)):
+        raise UsageError(f"`{name}` must be a number, got {value!r}")
     try:
         x = float(value)
     except (TypeError, ValueError):

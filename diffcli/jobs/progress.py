@@ -12,6 +12,8 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
+from diffcli.errors import UsageError
+
 Rows = Sequence[tuple[str, Sequence[np.ndarray]]]
 
 
@@ -107,4 +109,6 @@ def resolve(progress: ProgressFactory | bool | None) -> ProgressFactory:
         return auto
     if progress is False:
         return silent
+    if not callable(progress):
+        raise UsageError(f"`progress` must be True, False or a progress factory, got {progress!r}")
     return progress
