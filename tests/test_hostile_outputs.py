@@ -136,6 +136,25 @@ def test_a_folder_that_takes_no_files_is_refused_before_any_work(monkeypatch, tm
     assert list(read_only.iterdir()) == []
 
 
+def test_no_output_named_on_a_terminal_probes_the_current_folder(monkeypatch, tmp_path):
+    """Without -o on a terminal the image goes to a new file in the current folder: that folder is
+    probed before the model loads."""
+    from diffcli.jobs import generate
+
+    real = tempfile.NamedTemporaryFile
+
+    def refuse(*a, dir=None, **k):
+        if dir is not None and Path(dir).resolve() == tmp_path.resolve():
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(generate, "load_generator", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(run_cli(["sample", "3"], stdout_tty=True))
+    assert "cannot write the image into the current folder: no file can be created in . (Permission denied)" in line and "-o" in line
+
+
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no file can be created in")
 def test_proc_is_refused_before_any_work(monkeypatch):
     from diffcli.jobs import generate

@@ -278,6 +278,8 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
             raise UsageError("refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or write to a file with `out`")
         return
     if out is None:
+        if sys.stdout.isatty() or json_mode:  # `resolve_output` will make a new file in the current folder
+            check_writable(Path("."), "the image into the current folder", "name a file elsewhere with `out`")
         return
     path = Path(out)
     if path.is_dir():
@@ -302,7 +304,7 @@ def check_out_dir(out_dir: str) -> None:
     check_writable(existing, out_dir)
 
 
-def check_writable(folder: Path, target: str) -> None:
+def check_writable(folder: Path, target: str, hint: str = "choose a folder you can write to") -> None:
     """Refuse a folder in which no file can be created (read-only, no permission, /proc) by creating and
     removing an empty one: the atomic writes later need exactly that."""
     import tempfile
@@ -311,7 +313,7 @@ def check_writable(folder: Path, target: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffcli-probe-"):
             pass
     except OSError as exc:
-        raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({exc.strerror or exc})", "choose a folder you can write to") from None
+        raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({exc.strerror or exc})", hint) from None
 
 
 def resolve_output(out: Optional[str], default_name: str, json_mode: bool = False, notify: Notify = _ignore) -> OutputTarget:
