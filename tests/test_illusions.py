@@ -336,3 +336,5 @@ def test_eval_reports_best_of_beside_the_per_seed_rate(home):
     assert table.code == 0 and "with --best-of 2:" in table.stdout and "of 6 images read both ways" in table.stdout
     bad = run_cli(["eval", "--model", "shapes-model", "--best-of", "2", "--device", "cpu"])
     assert bad.code == 2 and "--best-of is measured for --task anagram and hybrid" in bad.stderr
+    huge = run_cli(["eval", "--model", "shapes-model", "--task", "anagram", "-n", "100000", "--best-of", "64", "--device", "cpu"])  # at once
+    assert huge.code == 2 and "100000 seeds x 64 candidates x 6 pairs is 38400000 images, more than one evaluation makes (1000000); lower -n or --best-of, or pick --pairs" in huge.stderr

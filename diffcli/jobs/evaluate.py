@@ -23,6 +23,9 @@ SCORERS = ("classifier", "clip")
 DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10, "chain": 20}
 
 
+MAX_ILLUSION_IMAGES = 1_000_000  # an illusion evaluation's n x best_of x pairs: far past any study here
+
+
 @dataclass
 class EvalRequest:
     """What to measure and how.
@@ -97,6 +100,9 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     filter_size = hybrid_filter(model, request.kernel, request.sigma) if task == "hybrid" else None
     bands = hybrid_bands(model, request.far_first, request.near_last) if task == "hybrid" else None
     pair_list = runner.parse_pairs(request.pairs, model) if task in ("anagram", "hybrid") else []
+    candidates = n * request.best_of * len(pair_list)
+    if candidates > MAX_ILLUSION_IMAGES:  # refused before lists of that many prompts are built
+        raise UsageError(f"{n} seeds x {request.best_of} candidates x {len(pair_list)} pairs is {candidates} images, more than one evaluation makes ({MAX_ILLUSION_IMAGES})", "lower `n` or `best_of`, or pick `pairs`")
     spec = runner.dataset_of(model, request.dataset)
     where = runner.data_dir_for(model, spec, request.data_dir)
 
