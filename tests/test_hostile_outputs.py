@@ -172,6 +172,9 @@ def test_out_dir_that_is_a_file_is_refused_before_any_work(monkeypatch, tmp_path
     blocker.write_bytes(b"x")
     assert "exists and is not a folder" in _one_line_error(run_cli(["sample", "3", "--out-dir", str(blocker)]), code=2)
     assert blocker.read_bytes() == b"x"
+    monkeypatch.chdir(tmp_path)
+    line = _one_line_error(run_cli(["sample", "3", "--out-dir", "-"]), code=2)
+    assert "--out-dir - would make a folder named '-'; write the image to stdout with -o -" in line and not (tmp_path / "-").exists()
 
 
 @pytest.mark.parametrize("code,cause", [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])

@@ -295,6 +295,8 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
 def check_out_dir(out_dir: str) -> None:
     """Refuse, before any work, an output folder that cannot be made or written to: a path that exists
     and is not a folder, or whose nearest existing folder takes no new files. Nothing is created."""
+    if out_dir == "-":  # "-" is stdout everywhere else; a folder of that name is never what was meant
+        raise UsageError("`out_dir` - would make a folder named '-'", "write the image to stdout with `out` -, or name a folder (./- if you mean it)")
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
         raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
