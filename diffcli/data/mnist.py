@@ -15,6 +15,7 @@ import numpy as np
 
 from diffcli.data.idx import find_file, read_split
 from diffcli.errors import DiffcliError
+from diffcli.io.atomic import first_missing
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 TORCHVISION = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "FashionMNIST")}
@@ -65,22 +66,12 @@ def failure_reason(exc: BaseException) -> str:
     return lines[-1][:160] if lines else type(exc).__name__
 
 
-def _first_missing(path: Path) -> Optional[Path]:
-    """The outermost of `path` and its parents that does not exist yet (None: `path` exists)."""
-    missing = None
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            break
-        missing = candidate
-    return missing
-
-
 def download(name: str, data_dir: Path, notify: Callable[[str], None]) -> None:
     """Fetch the files into data_dir/<Name>/raw with torchvision; a one-line error saying why when that
     fails, leaving no folders (or partial files) behind that the download created."""
     folder_name, class_name = TORCHVISION[name]
     notify(f"{name} not found in {data_dir}; downloading it with torchvision")
-    created = _first_missing(Path(data_dir) / folder_name / "raw")
+    created = first_missing(Path(data_dir) / folder_name / "raw")
     try:
         import torchvision.datasets as tvd
 

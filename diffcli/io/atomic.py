@@ -158,6 +158,28 @@ def swap_in_folder(staged: str | os.PathLike[str], target: str | os.PathLike[str
     return moved
 
 
+def first_missing(path: str | os.PathLike[str]) -> Path | None:
+    """The outermost of `path` and its parents that does not exist yet (None: `path` exists): what a
+    `mkdir -p` of it would create, and its parent the nearest folder that does exist."""
+    missing = None
+    for candidate in (Path(path), *Path(path).parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def check_can_create_files(folder: str | os.PathLike[str], target: str, hint: str = "choose a folder you can write to") -> None:
+    """Refuse, before any work, a folder in which no file can be created (read-only, no permission,
+    /proc) by creating and removing an empty one, as the atomic writes later will; root passes every
+    permission check, so only trying tells."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffcli-probe-"):
+            pass
+    except OSError as exc:
+        raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({describe_os_error(exc)})", hint) from None
+
+
 def make_dirs(path: str | os.PathLike[str]) -> Path:
     """mkdir -p with a one-line error naming the path and the cause."""
     folder = Path(path)

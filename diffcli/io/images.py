@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from diffcli import __version__
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_bytes
+from diffcli.io.atomic import atomic_write_bytes, check_can_create_files, first_missing, make_dirs
 
 MAX_PIXELS = 50_000_000
 Notify = Callable[[str], None]
@@ -279,7 +279,7 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
         return
     if out is None:
         if sys.stdout.isatty() or json_mode:  # `resolve_output` will make a new file in the current folder
-            check_writable(Path("."), "the image into the current folder", "name a file elsewhere with `out`")
+            check_can_create_files(Path("."), "the image into the current folder", "name a file elsewhere with `out`")
         return
     path = Path(out)
     if path.is_dir():
@@ -289,7 +289,7 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
         raise DiffcliError(f"cannot write {out}: folder {parent} does not exist", "create it first")
     if path.exists() and not path.is_file():
         return  # a device, a fifo, /proc/self/fd/N: written into as it is, no new file needed
-    check_writable(path.resolve().parent if path.is_symlink() else parent, out)  # a link is written through
+    check_can_create_files(path.resolve().parent if path.is_symlink() else parent, out)  # a link is written through
 
 
 def check_out_dir(out_dir: str) -> None:
@@ -297,25 +297,17 @@ def check_out_dir(out_dir: str) -> None:
     and is not a folder, or whose nearest existing folder takes no new files. Nothing is created."""
     if out_dir == "-":  # "-" is stdout everywhere else; a folder of that name is never what was meant
         raise UsageError("`out_dir` - would make a folder named '-'", "write the image to stdout with `out` -, or name a folder (./- if you mean it)")
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
-    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path("."))
+    _refuse_a_file_as_out_dir(out_dir)
+    missing = first_missing(out_dir)
+    existing = Path(out_dir) if missing is None else missing.parent
     if not existing.is_dir():
         raise DiffcliError(f"cannot create {out_dir}: {existing} is not a folder", "choose another `out_dir`")
-    check_writable(existing, out_dir)
+    check_can_create_files(existing, out_dir)
 
 
-def check_writable(folder: Path, target: str, hint: str = "choose a folder you can write to") -> None:
-    """Refuse a folder in which no file can be created (read-only, no permission, /proc) by creating and
-    removing an empty one: the atomic writes later need exactly that."""
-    import tempfile
-
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffcli-probe-"):
-            pass
-    except OSError as exc:
-        raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({exc.strerror or exc})", hint) from None
+def _refuse_a_file_as_out_dir(out_dir: str) -> None:
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
 
 
 def resolve_output(out: Optional[str], default_name: str, json_mode: bool = False, notify: Notify = _ignore) -> OutputTarget:
@@ -364,11 +356,5 @@ def write_png(pixels: np.ndarray, target: OutputTarget, metadata: Optional[dict[
 
 def prepare_out_dir(out_dir: str) -> Path:
     """Create the output folder if needed; refuse a path that exists and is not a folder."""
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DiffcliError(f"cannot create {out_dir}: {exc.strerror}") from None
-    return path
+    _refuse_a_file_as_out_dir(out_dir)
+    return make_dirs(out_dir)
