@@ -7,6 +7,7 @@ changes instead of being dominated by the random initial weights for thousands o
 from __future__ import annotations
 
 import copy
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -20,6 +21,11 @@ class EMA:
         self.model = copy.deepcopy(network).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        # Listed once (load_state_dict copies into these same tensors): walking the modules on every
+        # step cost more than the averaging itself.
+        self._averaged = list(self.model.parameters())
+        self._averaged_buffers = list(self.model.buffers())
+        self._source: Optional[tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]] = None
 
     def current_decay(self, step: int) -> float:
         """The decay used after optimiser step `step` (1-based)."""
@@ -28,12 +34,12 @@ class EMA:
     @torch.no_grad()
     def update(self, network: nn.Module, step: int) -> None:
         d = self.current_decay(step)
-        ema_params = list(self.model.parameters())
-        params = [p.detach() for p in network.parameters()]
-        torch._foreach_mul_(ema_params, d)
-        torch._foreach_add_(ema_params, params, alpha=1 - d)
+        if self._source is None or self._source[0] is not network:
+            self._source = (network, list(network.parameters()), list(network.buffers()))
+        _, params, buffers = self._source
+        torch._foreach_lerp_(self._averaged, params, 1 - d)  # ema + (1 - d) (p - ema), in one pass
         # Buffers (BatchNorm statistics of the course net) are copied, not averaged.
-        for b_ema, b in zip(self.model.buffers(), network.buffers()):
+        for b_ema, b in zip(self._averaged_buffers, buffers):
             b_ema.copy_(b)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -46,6 +46,7 @@ from diffcli.training.artifacts import write_loss_artifacts, write_sample_grid
 from diffcli.training.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from diffcli.training.ema import EMA
 from diffcli.training.interrupt import InterruptGuard
+from diffcli.training.optimizer import make_adamw
 from diffcli.training.preview import chain_preview
 from diffcli.training.recipe import TrainSettings
 from diffcli.training.timesteps import draw_timesteps
@@ -156,7 +157,8 @@ class Trainer:
         if settings.channels_last:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.ema = EMA(self.network, settings.ema_decay) if settings.ema else None
-        self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        self.trained_parameters = list(self.network.parameters())  # listed once: walking the modules every step costs
+        self.optimizer = make_adamw(self.trained_parameters, lr=settings.lr, weight_decay=settings.weight_decay)
         self.rng = torch.Generator(device="cpu").manual_seed(settings.seed + 1)
         self.step = 0
         self.epoch = 0
@@ -282,7 +284,7 @@ class Trainer:
         else:
             loss.backward()
         if self.settings.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.settings.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trained_parameters, self.settings.grad_clip)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
