@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.scoring.network import ScoringCNN
+from diffcli.training.optimizer import make_adamw
 from diffcli.models.config import ModelConfig
 from diffcli.models.registry import ModelEntry, Registry, validate_name
 
@@ -146,7 +147,7 @@ def _fit(train, epochs: int, batch_size: int, seed: int, max_shift: int, device:
     steps_per_epoch = (len(images) + batch_size - 1) // batch_size
     model = ScoringCNN(int(train.images.shape[1]), int(train.images.shape[2]), len(train.label_names)).to(device)
     generator = torch.Generator().manual_seed(seed)  # data order and shifts
-    optimizer = torch.optim.AdamW(model.parameters(), lr=MAX_LR, weight_decay=1e-4)
+    optimizer = make_adamw(model.parameters(), lr=MAX_LR, weight_decay=1e-4)  # the trainer's AdamW (fused)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(one_cycle, total=epochs * steps_per_epoch))
     for epoch in range(epochs):
         model.train()

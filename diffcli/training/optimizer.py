@@ -1,4 +1,5 @@
-"""The training optimiser: AdamW, as one fused kernel where torch has one for the device."""
+"""The project's one optimiser constructor (the diffusion trainer's and the scoring classifier's): AdamW,
+as one fused kernel where torch has one for the device."""
 
 from __future__ import annotations
 
