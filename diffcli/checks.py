@@ -8,6 +8,7 @@ real integers in range, and every message says what was given and what is accept
 from __future__ import annotations
 
 import math
+import numbers
 import secrets
 from typing import Any, Iterable, Optional, Sequence
 
@@ -17,7 +18,8 @@ SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed and numpy accept this; seed 
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    # numpy's integers are numbers.Integral too; booleans (Python's and numpy's) are not counts
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
 
 
 def number(name: str, value: Any, *, low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False, high_open: bool = False) -> float:

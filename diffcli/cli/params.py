@@ -1,0 +1,142 @@
+"""Typer options built from the one declaration of each option (diffcli/params.py).
+
+`@options(request=SampleRequest, run=RunOptions)` adds every declared field of each class to the
+command's signature (a nested request dataclass, such as the sampling settings, adds its fields too),
+and hands the command one built object per keyword: `request=SampleRequest(...)`, `run=RunOptions(...)`.
+So a flag, its metavar, help text, panel and completion are written once, beside the field's default
+and value rule, and the Python API reads the same field.
+
+Nothing here imports torch: `diffcli --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
+
+import typer
+
+from diffcli.params import Declared, declared
+
+
+def _is_group(item: Declared) -> bool:
+    return dataclasses.is_dataclass(item.base) and isinstance(item.base, type)
+
+
+def _typer_info(item: Declared) -> Any:
+    p = item.param
+    if p.argument:
+        return typer.Argument(metavar=p.metavar or item.name.upper(), help=p.help, show_default=False, hidden=p.hidden)
+    metavar = "" if item.base is bool else (p.metavar or _default_metavar(item))
+    return typer.Option(
+        *item.flags,
+        help=p.help,
+        metavar=metavar,
+        rich_help_panel=p.panel,
+        hidden=p.hidden,
+        envvar=p.envvar,
+        autocompletion=p.complete or (_choices(p.choices) if p.choices else None),
+        show_default=item.default not in (None, False, "", ()),
+    )
+
+
+def _default_metavar(item: Declared) -> str:
+    base = item.base
+    if typing.get_origin(base) in (list, tuple):
+        (base,) = typing.get_args(base)[:1] or (str,)
+    return {int: "INT", float: "NUMBER", str: "TEXT"}.get(base, "VALUE")
+
+
+def _choices(values: tuple[str, ...]) -> Callable[[str], list[str]]:
+    return lambda incomplete: [v for v in values if v.startswith(incomplete)]
+
+
+def _cli_type(item: Declared) -> Any:
+    base = item.base
+    if typing.get_origin(base) is tuple:
+        base = list[typing.get_args(base)[0]]  # Typer takes repeated options as a list
+    return Optional[base] if item.optional or item.default is None else base  # noqa: UP045 (a runtime type for Typer)
+
+
+def flatten(cls: type, exclude: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Declared]]:
+    """(path, field) for every CLI field of `cls`, nested request groups expanded: ("sampling", "steps")."""
+    out: list[tuple[tuple[str, ...], Declared]] = []
+    for item in declared(cls):
+        if item.name in exclude or not item.param.cli:
+            continue
+        if _is_group(item):
+            out.extend(((item.name, *path), inner) for path, inner in flatten(item.base, exclude))
+        else:
+            out.append(((item.name,), item))
+    return out
+
+
+def parameters(cls: type, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """The Typer-annotated parameters for every CLI field of `cls` (arguments positional, options keyword)."""
+    params = []
+    for _, item in flatten(cls, exclude):
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if item.param.argument else inspect.Parameter.KEYWORD_ONLY
+        annotation = Annotated[_cli_type(item), _typer_info(item)]
+        params.append(inspect.Parameter(item.name, kind, default=item.default, annotation=annotation))
+    return params
+
+
+def assemble(cls: type, values: dict[str, Any], exclude: tuple[str, ...] = ()) -> Any:
+    """An instance of `cls` from the flat CLI values (nested groups rebuilt; excluded fields keep their
+    defaults). Lists from Typer stay lists; an empty repeated option is None."""
+    kwargs: dict[str, Any] = {}
+    for item in declared(cls):
+        if item.name in exclude or not item.param.cli:
+            continue
+        if _is_group(item):
+            kwargs[item.name] = assemble(item.base, values, exclude)
+        elif item.name in values:
+            value = values[item.name]
+            kwargs[item.name] = None if value == [] and item.default is None else value
+    return cls(**kwargs)
+
+
+def options(exclude: tuple[str, ...] = (), **groups: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the declared fields of each class in `groups` to a Typer command; the command receives one
+    built instance per group keyword (fields in `exclude` are neither offered nor set)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(command).parameters.values()
+            if p.name not in groups
+        ]
+        added: list[inspect.Parameter] = []
+        names: dict[str, list[str]] = {}
+        for group, cls in groups.items():
+            group_params = parameters(cls, exclude)
+            names[group] = [p.name for p in group_params]
+            added.extend(group_params)
+        clash = {p.name for p in own} & {p.name for p in added}
+        if clash or len({p.name for p in added}) != len(added):
+            raise TypeError(f"options declared twice on {command.__name__}: {sorted(clash) or 'between groups'}")
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for group, cls in groups.items():
+                values = {name: kwargs.pop(name) for name in names[group] if name in kwargs}
+                kwargs[group] = assemble(cls, values, exclude)
+            return command(*args, **kwargs)
+
+        every = own + added
+        positional = [p for p in every if p.kind != inspect.Parameter.KEYWORD_ONLY]
+        keyword = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in every if p.kind == inspect.Parameter.KEYWORD_ONLY
+        ]
+        positional = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in positional]
+        wrapper.__signature__ = inspect.Signature(positional + keyword)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in positional + keyword}
+        del wrapper.__wrapped__  # Typer must read the new signature, not the command's own
+        return wrapper
+
+    return decorate
