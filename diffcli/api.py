@@ -221,7 +221,11 @@ def train(name: Optional[str] = None, *, preset: str = "default", resume: bool =
     if "compile_model" in recipe:
         recipe["compile"] = recipe.pop("compile_model")
     command = "diffcli.train(" + ", ".join([*([repr(name)] if name else []), *(f"{k}={v!r}" for k, v in recipe.items())]) + ")"
-    return train_job(TrainRequest(name, preset, recipe, resume, force, set_default, device, command), _progress.resolve(progress))
+    request = TrainRequest(
+        name=name, preset=preset, recipe=recipe, resume=resume, force=force, set_default=set_default, device=device,
+        command=command,
+    )
+    return train_job(request, _progress.resolve(progress))
 
 
 def evaluate(model: Any = None, task: str = "sample", *, device: str = "auto", progress: Any = True, **options: Any) -> dict[str, Any]:

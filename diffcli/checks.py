@@ -14,6 +14,9 @@ from typing import Any, Iterable, Optional, Sequence
 
 from diffcli.errors import UsageError
 
+# CFG scales past this only amplify the difference of two estimates into saturated pixels; the config
+# schema, the requests and every command share it.
+GUIDANCE_MAX = 100.0
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed and numpy accept this; seed + i must stay below it
 
 

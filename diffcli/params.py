@@ -36,8 +36,8 @@ class Param:
 
     help: the one help text (the CLI's --help, the API's docs). flags: the CLI spellings (default:
     `--name-with-dashes`). low / high (open ends with low_open / high_open) and choices bound the value;
-    rule(name, value) -> value is a rule of its own (an odd kernel, an interval "LO:HI") applied after
-    the type check. argument: a positional CLI argument instead of an option. cli=False: a Python-only
+    rule(name, value) -> value is a rule of its own (an odd kernel, an interval "LO:HI"), given the raw
+    value in place of the type check. argument: a positional CLI argument instead of an option. cli=False: a Python-only
     field (or one a command spells its own way)."""
 
     help: str
@@ -53,7 +53,7 @@ class Param:
     argument: bool = False
     hidden: bool = False
     envvar: str | None = None
-    complete: Callable[[str], list[str]] | None = None
+    complete: str | Callable[[str], list[str]] | None = None  # "models": registry names (cli/params.py)
     cli: bool = True
 
 
@@ -109,13 +109,17 @@ def check_value(item: Declared, value: Any) -> Any:
         if item.optional:
             return None
         raise UsageError(f"`{name}` must be given")
+    if p.rule is not None:  # a rule of its own takes the raw value ("LO:HI", a dict) and checks it whole
+        return p.rule(name, value)
     base = item.base
-    origin = typing.get_origin(base)
-    if origin in (list, tuple, Sequence):
-        (element,) = typing.get_args(base)[:1] or (Any,)
-        values = checks.as_list(value) or []
-        single = Declared(name, element, None, p)
-        return [check_value(single, v) for v in values]
+    if typing.get_origin(base) in (list, tuple, Sequence):
+        element = (typing.get_args(base) or (Any,))[0]
+        checked = [_check_one(name, element, p, v) for v in checks.as_list(value) or []]
+        return tuple(checked) if typing.get_origin(base) is tuple else checked
+    return _check_one(name, base, p, value)
+
+
+def _check_one(name: str, base: Any, p: Param, value: Any) -> Any:
     if base is bool:
         if not isinstance(value, bool) and type(value).__name__ != "bool_":
             raise UsageError(f"`{name}` must be True or False, got {value!r}")
@@ -124,13 +128,10 @@ def check_value(item: Declared, value: Any) -> Any:
         value = checks.integer(name, value, low=p.low, high=p.high)  # type: ignore[arg-type]
     elif base is float:
         value = checks.number(name, value, low=p.low, high=p.high, low_open=p.low_open, high_open=p.high_open)
-    elif base is str:
-        if p.choices is None and not isinstance(value, str):
-            raise UsageError(f"`{name}` must be text, got {value!r}")
+    elif base is str and p.choices is None and not isinstance(value, str):
+        raise UsageError(f"`{name}` must be text, got {value!r}")
     if p.choices is not None:
         value = checks.choice(name, value, p.choices)
-    if p.rule is not None:
-        value = p.rule(name, value)
     return value
 
 

@@ -90,7 +90,7 @@ def test_ctrl_c_saves_exits_130_and_resume_matches(home, tmp_path):
     "args,code,message",
     [
         (["--dataset", "cifar"], 2, "unknown dataset"),
-        (["--batch-size", "0"], 2, "--batch-size must be at least 1"),
+        (["--batch-size", "0"], 2, "--batch-size must be between 1 and 65536, got 0"),
         (["--cond", "none"], 2, "--objective denoise"),
         (["--objective", "denoise"], 2, "--cond none"),
         (["--p-uncond", "1.5"], 2, "--p-uncond"),
@@ -183,7 +183,7 @@ def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refus
     assert r.code == 2 and "drop --warmup-steps" in r.stderr
     refusals = (
         (["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"),
-        (["--loss-weighting", "snr"], "unknown loss weighting 'snr'"),
+        (["--loss-weighting", "snr"], "unknown --loss-weighting 'snr'"),
         (["--loss-weighting", "min-snr"], "min-snr is defined for the eps and v objectives, not flow; use --objective eps or v"),  # the default is flow
         (["--guidance-interval", "0.7:0.2"], "--guidance-interval '0.7:0.2' is not an interval inside [0, 1]"),
         (["--guidance-interval", "0.2:0.7", "--p-uncond", "0"], "needs a class model with --p-uncond above 0"),

@@ -51,9 +51,9 @@ def _one_line(r, code: int = 2) -> str:
         (["train", "--width", "0"], "--width must be between 2 and 1024"),
         (["train", "--width", "7"], "--width 7 does not fit the UNet"),
         (["train", "--width", "200000"], "--width must be between 2 and 1024"),
-        (["train", "--timesteps", "0"], "--timesteps must be at least 1"),
+        (["train", "--timesteps", "0"], "--timesteps must be between 1 and 100000, got 0"),
         (["train", "--seed", "-1"], "--seed must be between 0 and"),
-        (["train", "--epochs", "0"], "--epochs must be at least 1"),
+        (["train", "--epochs", "0"], "--epochs must be between 1 and 100000, got 0"),
     ],
 )
 def test_bad_values_are_one_line_before_any_work(args, words):

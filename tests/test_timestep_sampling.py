@@ -46,7 +46,7 @@ def test_the_flag_reaches_the_saved_recipe_trains_differently_and_resume_keeps_i
 
 def test_bad_timestep_samplings_are_one_line_refusals(home):
     for flags, message in (
-        (["--timestep-sampling", "normal"], "unknown timestep sampling 'normal'; choose one of uniform, logit-normal"),
+        (["--timestep-sampling", "normal"], "unknown --timestep-sampling 'normal'; choose one of uniform, logit-normal"),
         (["--timestep-sampling", "logit-normal", "--preset", "denoiser"], "--objective denoise has none; leave --timestep-sampling out"),
     ):
         r = run_cli(["train", *TINY, "--max-steps", "1", "--name", "bad", *flags])

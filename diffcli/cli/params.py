@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Union
 
 import typer
 
@@ -39,9 +40,28 @@ def _typer_info(item: Declared) -> Any:
         rich_help_panel=p.panel,
         hidden=p.hidden,
         envvar=p.envvar,
-        autocompletion=p.complete or (_choices(p.choices) if p.choices else None),
+        autocompletion=_completion(p),
         show_default=item.default not in (None, False, "", ()),
     )
+
+
+def _complete_models(incomplete: str) -> list[str]:
+    """Registry model names for shell completion (never fails: completion must stay quiet)."""
+    try:
+        from diffcli.models.registry import Registry
+
+        return [name for name in Registry().names() if name.startswith(incomplete)]
+    except Exception:
+        return []
+
+
+COMPLETERS: dict[str, Callable[[str], list[str]]] = {"models": _complete_models}
+
+
+def _completion(p: Any) -> Optional[Callable[[str], list[str]]]:
+    if isinstance(p.complete, str):
+        return COMPLETERS[p.complete]
+    return p.complete or (_choices(p.choices) if p.choices else None)
 
 
 def _default_metavar(item: Declared) -> str:
@@ -57,7 +77,9 @@ def _choices(values: tuple[str, ...]) -> Callable[[str], list[str]]:
 
 def _cli_type(item: Declared) -> Any:
     base = item.base
-    if typing.get_origin(base) is tuple:
+    if typing.get_origin(base) in (Union, types.UnionType) and str in typing.get_args(base):
+        base = str  # text on the command line ("LO:HI"); the field's rule parses it
+    elif typing.get_origin(base) is tuple:
         base = list[typing.get_args(base)[0]]  # Typer takes repeated options as a list
     return Optional[base] if item.optional or item.default is None else base  # noqa: UP045 (a runtime type for Typer)
 
@@ -75,10 +97,17 @@ def flatten(cls: type, exclude: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
     return out
 
 
-def parameters(cls: type, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
-    """The Typer-annotated parameters for every CLI field of `cls` (arguments positional, options keyword)."""
+def parameters(
+    cls: type, exclude: tuple[str, ...] = (), overrides: Optional[Callable[[Declared], str]] = None
+) -> list[inspect.Parameter]:
+    """The Typer-annotated parameters for every CLI field of `cls` (arguments positional, options keyword).
+    With `overrides`, each option defaults to None ("not given": the caller's base value stands) and its
+    help ends with overrides(field), e.g. the defaults of each preset."""
     params = []
     for _, item in flatten(cls, exclude):
+        if overrides is not None:
+            p = dataclasses.replace(item.param, help=f"{item.param.help} {overrides(item)}".rstrip())
+            item = dataclasses.replace(item, default=None, param=p, type=Optional[item.base])  # noqa: UP045
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if item.param.argument else inspect.Parameter.KEYWORD_ONLY
         annotation = Annotated[_cli_type(item), _typer_info(item)]
         params.append(inspect.Parameter(item.name, kind, default=item.default, annotation=annotation))
@@ -100,9 +129,16 @@ def assemble(cls: type, values: dict[str, Any], exclude: tuple[str, ...] = ()) -
     return cls(**kwargs)
 
 
-def options(exclude: tuple[str, ...] = (), **groups: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def options(
+    exclude: tuple[str, ...] = (),
+    overrides: tuple[str, ...] = (),
+    describe: Optional[Callable[[Declared], str]] = None,
+    **groups: type,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the declared fields of each class in `groups` to a Typer command; the command receives one
-    built instance per group keyword (fields in `exclude` are neither offered nor set)."""
+    built instance per group keyword (fields in `exclude` are neither offered nor set). A group named in
+    `overrides` is handed as a dict of the options given ({} when none): its options default to None and
+    their help ends with describe(field)."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(command, include_extras=True)
@@ -114,7 +150,7 @@ def options(exclude: tuple[str, ...] = (), **groups: type) -> Callable[[Callable
         added: list[inspect.Parameter] = []
         names: dict[str, list[str]] = {}
         for group, cls in groups.items():
-            group_params = parameters(cls, exclude)
+            group_params = parameters(cls, exclude, (describe or (lambda item: "")) if group in overrides else None)
             names[group] = [p.name for p in group_params]
             added.extend(group_params)
         clash = {p.name for p in own} & {p.name for p in added}
@@ -125,10 +161,13 @@ def options(exclude: tuple[str, ...] = (), **groups: type) -> Callable[[Callable
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             for group, cls in groups.items():
                 values = {name: kwargs.pop(name) for name in names[group] if name in kwargs}
-                kwargs[group] = assemble(cls, values, exclude)
+                if group in overrides:
+                    kwargs[group] = {k: v for k, v in values.items() if v is not None}
+                else:
+                    kwargs[group] = assemble(cls, values, exclude)
             return command(*args, **kwargs)
 
-        every = own + added
+        every = added + own  # the declared options first, then the command's own (output, device)
         positional = [p for p in every if p.kind != inspect.Parameter.KEYWORD_ONLY]
         keyword = [
             p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in every if p.kind == inspect.Parameter.KEYWORD_ONLY

@@ -6,49 +6,58 @@ Settings, data, the registry folder, the loop (training/trainer.py) and the resu
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from diffcli import console
+from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
+from diffcli.params import param
+from diffcli.training.recipe import PRESET_NAMES, RECIPE, RUN, recipe_fields
 from diffcli.jobs.progress import ProgressFactory, silent
 
 RESUMABLE = ("epochs", "max_steps", "data_dir")  # what may change when a run is resumed
-RECIPE_FIELDS = (
-    "dataset", "data_dir", "cond", "objective", "noise_sigma", "epochs", "batch_size", "lr", "lr_schedule", "warmup_steps", "loss_weighting", "timestep_sampling", "arch", "width",
-    "timesteps", "schedule", "ema", "p_uncond", "guidance", "guidance_interval", "seed", "max_steps", "limit", "precision", "channels_last", "compile",
-)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainRequest:
-    """A training run.
+    """A training run: the registry name, a preset with single recipe settings over it (`recipe`: the
+    fields of training/recipe.py's TrainSettings and NetworkChoice; None means "the preset's"), and what to
+    do with a model of the same name. command: provenance recorded in the model's config."""
 
-    name: the registry name (default DATASET-COND). preset: default (the measured CPU recipe), course
-    (the course's UNet and schedule) or denoiser (course B.1). recipe: single settings over the preset
-    (see RECIPE_FIELDS and training/recipe.py; None values mean "the preset's"). resume: continue the
-    model's last checkpoint exactly (only epochs, max_steps and data_dir may change). force: replace a
-    model of the same name. command: provenance recorded in the model's config.
-    """
-
-    name: Optional[str] = None
-    preset: str = "default"
+    name: Optional[str] = param(
+        None, help="Registry name of the model (default: DATASET-COND).", metavar="NAME", panel=RUN,
+        complete="models",
+    )
+    preset: str = param(
+        "default", help="Recipe: default (the measured CPU recipe, docs/performance.md), course (the course's "
+        "UNet and schedule), denoiser (course B.1).", choices=PRESET_NAMES, metavar="NAME", panel=RECIPE,
+    )
     recipe: dict[str, Any] = field(default_factory=dict)
-    resume: bool = False
-    force: bool = False
-    set_default: bool = False
+    resume: bool = param(False, help="Continue the model's last checkpoint exactly where it stopped.", panel=RUN)
+    force: bool = param(
+        False, help="Replace an existing model of the same name (once the new run has saved its first checkpoint).",
+        panel=RUN,
+    )
+    set_default: bool = param(False, help="Make the trained model the registry default.", panel=RUN)
     device: str = "auto"
     command: str = ""
 
 
 def check(request: TrainRequest) -> None:
     """What can be refused before anything is loaded."""
-    unknown = sorted(set(request.recipe) - set(RECIPE_FIELDS))
-    if unknown:
-        raise UsageError(f"unknown training setting(s): {', '.join(unknown)}", f"known: {', '.join(RECIPE_FIELDS)}")
+    params.check(request)
+    if not isinstance(request.recipe, dict):
+        raise UsageError(f"`recipe` must be a mapping of training settings, got {request.recipe!r}")
+    known = recipe_fields()
+    for key in request.recipe:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean `{near[0]}`?" if near else f"known: {', '.join(known)}"
+            raise UsageError(f"unknown training setting `{key}`", hint)
     if request.resume and request.force:
         raise UsageError("`resume` continues a model and `force` replaces it: pick one")
     if request.resume:

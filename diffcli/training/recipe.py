@@ -8,10 +8,11 @@ measured CPU recipe (docs/performance.md); `denoiser` is the course's single-ste
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from diffcli import checks
+from diffcli import checks, params
 from diffcli.errors import UsageError
+from diffcli.params import param
 
 CONDS = ("class", "time", "none")
 OBJECTIVES = ("eps", "v", "flow", "denoise")
@@ -25,87 +26,155 @@ MAX_LR = 10.0
 WIDTHS = {"unet": (2, 1024), "course": (1, 1024)}  # first-level channels each architecture accepts
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """A full training recipe."""
+DATA, RECIPE, NETWORK, SPEED, RUN = "Data", "Recipe", "Network", "Speed", "Run"
+DATASET_NAMES = ("mnist", "fashion-mnist", "fashion", "glyphs", "folder:")
+DEFAULT_ARCHITECTURE: dict[str, Any] = {
+    "type": "unet", "width": 32, "mults": [1, 2, 2], "blocks": 1, "attention": [], "patch": 2,
+}
 
-    dataset: str = "mnist"
-    data_dir: Optional[str] = None
-    cond: str = "class"
-    objective: str = "v"
-    architecture: dict[str, Any] = field(default_factory=lambda: {"type": "unet", "width": 32, "mults": [1, 2, 2], "blocks": 1, "attention": [], "patch": 2})
-    schedule: str = "cosine"
-    timesteps: int = 1000
-    epochs: int = 6
-    batch_size: int = 128
-    lr: float = 2e-3
-    lr_schedule: str = "cosine"  # or the course's "exponential": lr * 0.1^(epoch/epochs)
-    warmup_steps: int = 200
-    weight_decay: float = 0.0
-    grad_clip: Optional[float] = 1.0
-    ema: bool = True
-    ema_decay: float = 0.999
-    p_uncond: float = 0.1
-    noise_sigma: float = 0.5  # objective "denoise": train on x + sigma * z
-    loss_weighting: str = "none"
-    timestep_sampling: str = "uniform"  # which timesteps a step trains on (training/timesteps.py)
-    seed: int = 0
-    max_steps: Optional[int] = None
-    limit: Optional[int] = None  # use only the first N training images
-    val_limit: Optional[int] = 2000  # validation images per epoch
+
+def _dataset_names(incomplete: str) -> list[str]:
+    return [d for d in DATASET_NAMES if d.startswith(incomplete)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """A full training recipe. The field defaults are the default recipe (docs/performance.md): the
+    GroupNorm UNet on 2x2 pixel patches, flow matching with logit-normal timesteps, a short warm-up then
+    cosine decay, EMA, sampled with 20 DDIM steps and CFG 1.5. Each field's help text and bounds are
+    its one declaration (`diffcli train --help`, `diffcli.train(...)` and `validate` read them)."""
+
+    dataset: str = param(
+        "mnist", help="mnist, fashion-mnist (or fashion), glyphs (synthetic, offline) or folder:PATH "
+        "(subfolders = classes).", metavar="NAME", panel=DATA, complete=_dataset_names,
+    )
+    data_dir: Optional[str] = param(
+        None, help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else "
+        "data/ beside the registry).", metavar="DIR", panel=DATA,
+    )
+    limit: Optional[int] = param(None, help="Train on the first INT images only.", low=1, metavar="INT", panel=DATA)
+    cond: str = param(
+        "class", help="class (with CFG's null class), time (unconditional) or none (single-step denoiser).",
+        choices=CONDS, metavar="KIND", panel=RECIPE,
+    )
+    objective: str = param(
+        "flow", help="eps (noise prediction), v, flow (flow matching) or denoise (map x + sigma z to x).",
+        choices=OBJECTIVES, metavar="KIND", panel=RECIPE,
+    )
+    noise_sigma: float = param(
+        0.5, help="Objective denoise: the training noise level sigma.", low=0.0, metavar="SIGMA", panel=RECIPE
+    )
+    epochs: int = param(6, help="Passes over the training set.", low=1, high=MAX_EPOCHS, metavar="INT", panel=RECIPE)
+    batch_size: int = param(
+        128, help="Images per step (the global batch under torchrun).", low=1, high=MAX_BATCH, metavar="INT",
+        panel=RECIPE,
+    )
+    lr: float = param(
+        2e-3, help="Peak learning rate (Adam).", low=0.0, low_open=True, high=MAX_LR, metavar="RATE", panel=RECIPE
+    )
+    lr_schedule: str = param(
+        "cosine", help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant.",
+        choices=LR_SCHEDULES, metavar="KIND", panel=RECIPE,
+    )
+    warmup_steps: int = param(
+        200, help="Optimiser steps over which the learning rate rises linearly to its peak.", low=0, metavar="INT",
+        panel=RECIPE,
+    )
+    loss_weighting: str = param(
+        "none", help="none, or min-snr (Hang et al. 2023: each timestep's loss weighted by min(SNR, 5) / SNR; "
+        "/ (SNR + 1) for v).", choices=LOSS_WEIGHTINGS, metavar="KIND", panel=RECIPE,
+    )
+    timestep_sampling: str = param(
+        "logit-normal", help="Which timesteps a step trains on: uniform, or logit-normal (the middle of the "
+        "schedule most often; Esser et al. 2024).", choices=TIMESTEP_SAMPLINGS, metavar="KIND", panel=RECIPE,
+    )
+    timesteps: int = param(
+        1000, help="Diffusion timesteps T.", low=1, high=MAX_TIMESTEPS, metavar="T", panel=RECIPE
+    )
+    schedule: str = param(
+        "cosine", help="linear (betas 1e-4..0.02) or cosine.", choices=("linear", "cosine"), metavar="KIND",
+        panel=RECIPE,
+    )
+    ema: bool = param(
+        True, help="Keep an EMA of the weights for sampling (saved beside the raw weights).",
+        flags=("--ema/--no-ema",), panel=RECIPE,
+    )
+    p_uncond: float = param(
+        0.1, help="Class models: probability of dropping the class (CFG's null class).", low=0.0, high=1.0,
+        high_open=True, metavar="P", panel=RECIPE,
+    )
+    guidance: float = param(
+        1.5, help="The CFG scale `sample` uses by default for this model.", flags=("--guidance", "-g"),
+        low=0.0, high=checks.GUIDANCE_MAX, metavar="SCALE", panel=RECIPE,
+    )
+    # recorded with `guidance` for `sample`: CFG only in this part (lo, hi) of T (None: throughout)
+    guidance_interval: Union[str, tuple[float, float], None] = param(
+        None, help="Record that `sample` guides only in this part of the reverse process (fractions of T, "
+        "e.g. 0.2:0.7; docs/performance.md: it pays on well-trained models). Default: throughout.",
+        metavar="LO:HI", panel=RECIPE, rule=lambda name, value: checks.parse_guidance_interval(value),
+    )
+    seed: int = param(
+        0, help="Seed for weights, data order and noise.", low=0, high=checks.SEED_MAX, metavar="INT", panel=RECIPE
+    )
+    architecture: dict[str, Any] = param(
+        help="The network (type, width, ...).", factory=lambda: dict(DEFAULT_ARCHITECTURE), cli=False,
+        rule=lambda name, value: check_architecture(value),
+    )
+    # auto | fp32 | bf16 | fp16 (autocast); auto is resolved for the device when a run starts
+    # (device.resolve_precision) and the resolved value is saved, so --resume continues the same way.
+    precision: str = param(
+        "auto", help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16 (autocast).",
+        choices=("auto", "fp32", "bf16", "fp16"), metavar="KIND", panel=SPEED,
+    )
+    channels_last: bool = param(
+        False, help="Use the channels-last memory format.", flags=("--channels-last/--no-channels-last",),
+        panel=SPEED,
+    )
+    compile: bool = param(False, help="torch.compile the network.", flags=("--compile/--no-compile",), panel=SPEED)
+    max_steps: Optional[int] = param(
+        None, help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).", low=1,
+        metavar="INT", panel=RUN,
+    )
+    weight_decay: float = param(0.0, help="AdamW's weight decay.", low=0.0, cli=False)
+    grad_clip: Optional[float] = param(
+        1.0, help="Clip the gradient norm at this value (None: no clipping).", low=0.0, low_open=True, cli=False
+    )
+    ema_decay: float = param(
+        0.999, help="The EMA's decay per step.", low=0.0, high=1.0, low_open=True, high_open=True, cli=False
+    )
+    val_limit: Optional[int] = param(2000, help="Validation images per epoch.", low=1, cli=False)
     sample_epochs: tuple[int, ...] = (1, 5, 10, 15, 20)
     sampler: str = "ddim"  # recorded as the model's default for `sample`
     sample_steps: Optional[int] = 20
-    guidance: float = 2.0
-    # recorded with `guidance` for `sample`: CFG only in this part (lo, hi) of T (None: throughout)
-    guidance_interval: Optional[tuple[float, float]] = None
     pixel_range: tuple[float, float] = (-1.0, 1.0)
-    # auto | fp32 | bf16 | fp16 (autocast); auto is resolved for the device when a run starts
-    # (device.resolve_precision) and the resolved value is saved, so --resume continues the same way.
-    precision: str = "auto"
-    channels_last: bool = False
-    compile: bool = False
     preset: str = "default"
 
     def validate(self) -> None:
-        """Every value checked (finite floats in range, whole numbers, known choices) before anything is
-        built; the messages name the setting."""
-        checks.choice("cond", self.cond, CONDS)
-        checks.choice("objective", self.objective, OBJECTIVES)
+        """Every value checked (each field by its declared rule: finite floats in range, whole numbers,
+        known choices), then the rules between fields, before anything is built; messages name the setting."""
+        params.check(self)
         if self.objective == "denoise" and self.cond != "none":
-            raise UsageError("`objective` denoise trains the single-step denoiser, which takes no condition", "add `cond` none")
+            raise UsageError(
+                "`objective` denoise trains the single-step denoiser, which takes no condition", "add `cond` none"
+            )
         if self.cond == "none" and self.objective != "denoise":
             raise UsageError("`cond` none only fits `objective` denoise", "use `cond` time for an unconditional diffusion model")
-        for name in ("epochs", "batch_size", "timesteps"):
-            checks.integer(name, getattr(self, name), low=1)
-        checks.integer("timesteps", self.timesteps, low=1, high=MAX_TIMESTEPS)
-        checks.integer("batch_size", self.batch_size, low=1, high=MAX_BATCH)
-        checks.integer("epochs", self.epochs, low=1, high=MAX_EPOCHS)
-        checks.number("lr", self.lr, low=0.0, low_open=True, high=MAX_LR)
-        checks.number("p_uncond", self.p_uncond, low=0.0, high=1.0, high_open=True)
-        checks.number("noise_sigma", self.noise_sigma, low=0.0)
-        checks.number("guidance", self.guidance, low=0.0)
-        if self.guidance_interval is not None:
-            checks.parse_guidance_interval(self.guidance_interval)
-            if self.cond != "class" or self.p_uncond == 0:
-                raise UsageError("`guidance_interval` limits classifier-free guidance, which needs a class model with `p_uncond` above 0", "leave `guidance_interval` out")
-        checks.number("weight_decay", self.weight_decay, low=0.0)
-        checks.number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True)
-        checks.optional_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
-        checks.integer("warmup_steps", self.warmup_steps, low=0)
-        checks.integer("seed", self.seed, low=0, high=checks.SEED_MAX)
-        checks.optional_integer("max_steps", self.max_steps, low=1)
-        checks.optional_integer("limit", self.limit, low=1)
-        checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, what="lr schedule")
-        checks.choice("loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, what="loss weighting")
+        if self.guidance_interval is not None and (self.cond != "class" or self.p_uncond == 0):
+            raise UsageError(
+                "`guidance_interval` limits classifier-free guidance, which needs a class model with `p_uncond` "
+                "above 0", "leave `guidance_interval` out",
+            )
         if self.loss_weighting == "min-snr" and self.objective not in ("eps", "v"):
             # min(SNR, 5) / SNR is the weight for eps, / (SNR + 1) for v; it has no form for flow or denoise
-            raise UsageError(f"`loss_weighting` min-snr is defined for the eps and v objectives, not {self.objective}", "use `objective` eps or v, or `loss_weighting` none")
-        checks.choice("timestep_sampling", self.timestep_sampling, TIMESTEP_SAMPLINGS, what="timestep sampling")
+            raise UsageError(
+                f"`loss_weighting` min-snr is defined for the eps and v objectives, not {self.objective}",
+                "use `objective` eps or v, or `loss_weighting` none",
+            )
         if self.timestep_sampling != "uniform" and self.objective == "denoise":
-            raise UsageError("`timestep_sampling` picks diffusion timesteps, and `objective` denoise has none", "leave `timestep_sampling` out")
-        checks.choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
-        check_architecture(self.architecture)
+            raise UsageError(
+                "`timestep_sampling` picks diffusion timesteps, and `objective` denoise has none",
+                "leave `timestep_sampling` out",
+            )
 
     @property
     def prediction(self) -> str:
@@ -122,40 +191,77 @@ class TrainSettings:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainSettings":
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        """A saved recipe. A key it lacks takes what recipes meant before that key was recorded
+        (RECORDED_LATER), not today's default, so an old checkpoint resumes as it trained."""
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {**RECORDED_LATER, **{k: v for k, v in data.items() if k in known}}
         for key in ("sample_epochs", "pixel_range", "guidance_interval"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NetworkChoice:
+    """The network options of `diffcli train`, which set fields of TrainSettings.architecture."""
+
+    arch: Optional[str] = param(
+        None, help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet).", choices=("unet", "course"),
+        metavar="KIND", panel=NETWORK,
+    )
+    width: Optional[int] = param(None, help="Channels of the network's first level.", low=1, metavar="INT", panel=NETWORK)
+
+
+def recipe_fields() -> tuple[str, ...]:
+    """The names a recipe override may use: the CLI fields of TrainSettings and NetworkChoice."""
+    return tuple(
+        item.name for cls in (TrainSettings, NetworkChoice) for item in params.declared(cls) if item.param.cli
+    )
+
+
+def preset_defaults(name: str) -> str:
+    """What each preset uses for recipe option `name`, for --help: "[default: 6; course: 20; denoiser: 5]"."""
+
+    def value(preset: str) -> Any:
+        settings = replace(TrainSettings(), preset=preset, **PRESETS[preset])
+        v = settings.architecture.get("type" if name == "arch" else name) if name in ("arch", "width") else getattr(settings, name)
+        return f"{v:g}" if isinstance(v, float) else v
+
+    values = {preset: value(preset) for preset in PRESETS}
+    if len(set(map(str, values.values()))) == 1:
+        return "" if values["default"] is None else f"[default: {values['default']}]"
+    return "[default: " + "; ".join(f"{v}" if p == "default" else f"{p}: {v}" for p, v in values.items()) + "]"
+
+
+# What a saved recipe that lacks these keys trained with: the recipe before they were recorded or
+# before the default changed (v-prediction, uniform timesteps, CFG 2).
+RECORDED_LATER: dict[str, Any] = {"objective": "v", "timestep_sampling": "uniform", "guidance": 2.0}
+
 # The course's UNet as the course draws it: each Down / Up block's strided / transposed convolution
 # changes the width (diffcli/models/course_unet.py).
 COURSE_ARCHITECTURE: dict[str, Any] = {"type": "course", "width": 64, "widen_in": "resample"}
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The measured CPU recipe and this tool's default (docs/performance.md): the GroupNorm UNet on 2x2
-    # pixel patches (it never runs at 28x28: 5x cheaper), no attention; flow matching (straight paths
-    # from data to noise, velocity prediction) with logit-normal timesteps (the middle of the path, where
-    # the class is decided, drawn most often); a short warm-up then cosine decay; EMA; sampled with 20
-    # DDIM steps, CFG 1.5. Until 2026-12-03 it was v-prediction on a cosine schedule, uniform
-    # timesteps and CFG 2 (the dataclass's field defaults, which old checkpoints' recipes fall back on).
-    "default": dict(objective="flow", timestep_sampling="logit-normal", guidance=1.5),
+    # The measured CPU recipe and this tool's default: TrainSettings' own defaults (docs/performance.md).
+    "default": {},
     # The course's class-conditioned DDPM (Part B.2/B.3): its UNet, width 64, batch 128, 20 epochs.
     "course": dict(
         architecture=dict(COURSE_ARCHITECTURE),  # a copy: a recipe never shares the constant
-        objective="eps", schedule="linear", timesteps=300, epochs=20, batch_size=128, lr=1e-3, lr_schedule="exponential", warmup_steps=0,
-        ema=False, grad_clip=None, sampler="ddpm", sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0), precision="fp32",
+        objective="eps", timestep_sampling="uniform", schedule="linear", timesteps=300, epochs=20, batch_size=128,
+        lr=1e-3, lr_schedule="exponential", warmup_steps=0, ema=False, grad_clip=None, sampler="ddpm",
+        sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0), precision="fp32",
     ),
     # The course's single-step denoiser (Part B.1): width 128, sigma 0.5, batch 256, 5 epochs, Adam 1e-4.
     "denoiser": dict(
         cond="none", objective="denoise", architecture={**COURSE_ARCHITECTURE, "width": 128},
         epochs=5, batch_size=256, lr=1e-4, lr_schedule="constant", warmup_steps=0, ema=False, grad_clip=None,
-        noise_sigma=0.5, pixel_range=(0.0, 1.0), sample_epochs=(1, 5), precision="fp32",
+        noise_sigma=0.5, timestep_sampling="uniform", pixel_range=(0.0, 1.0), sample_epochs=(1, 5), precision="fp32",
     ),
 }
+
+
+PRESET_NAMES = tuple(PRESETS)
 
 
 def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
@@ -179,7 +285,9 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
             raise UsageError(f"unknown `arch` {arch!r}", "choose unet or course")
         if arch != base.architecture.get("type"):
             width = given.get("architecture", base.architecture).get("width", 64 if arch == "course" else 32)
-            given["architecture"] = {**COURSE_ARCHITECTURE, "width": width} if arch == "course" else {**TrainSettings().architecture, "width": width}
+            given["architecture"] = (
+                {**COURSE_ARCHITECTURE, "width": width} if arch == "course" else {**DEFAULT_ARCHITECTURE, "width": width}
+            )
     settings = replace(base, **given)
     if settings.epochs and "sample_epochs" not in given:
         wanted = sorted({e for e in settings.sample_epochs if e <= settings.epochs} | {settings.epochs})
@@ -188,13 +296,19 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
     return settings
 
 
-def check_architecture(architecture: dict[str, Any]) -> None:
-    """Refuse a network that cannot be built, before building it: a known type and a width it accepts
-    (the UNet's sinusoidal time embedding has `width` dimensions, half sines and half cosines, so the
-    width must be even)."""
+def check_architecture(architecture: Any) -> dict[str, Any]:
+    """The architecture, refused if it cannot be built, before building it: a known type and a width it
+    accepts (the UNet's sinusoidal time embedding has `width` dimensions, half sines and half cosines, so
+    the width must be even)."""
+    if not isinstance(architecture, dict):
+        raise UsageError(f"`architecture` must be a mapping such as {DEFAULT_ARCHITECTURE}, got {architecture!r}")
     kind = architecture.get("type")
     checks.choice("arch", kind, WIDTHS, what="architecture")
     low, high = WIDTHS[kind]
     width = checks.integer("width", architecture.get("width", low), low=low, high=high)
     if kind == "unet" and width % 2:
-        raise UsageError(f"`width` {width} does not fit the UNet: it must be even (e.g. 32, the default)", f"use {width - 1} or {width + 1}")
+        raise UsageError(
+            f"`width` {width} does not fit the UNet: it must be even (e.g. 32, the default)",
+            f"use {width - 1} or {width + 1}",
+        )
+    return architecture
