@@ -1,5 +1,5 @@
 """The course UNet's layout: new models are built as the course draws them (the strided / transposed
-convolution changes the width), checked against scripts/course_reference.py's independent network;
+convolution changes the width), checked against studies/course_reference.py's independent network;
 models written before the correction (no `widen_in` in config.json) still build the old layout and load."""
 
 import importlib.util
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reference():
-    spec = importlib.util.spec_from_file_location("course_reference", ROOT / "scripts" / "course_reference.py")
+    spec = importlib.util.spec_from_file_location("course_reference", ROOT / "studies" / "course_reference.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -111,7 +111,7 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
 
 
 def test_the_course_preset_trains_step_for_step_as_the_independent_reference(home):
-    """`--preset course` and scripts/course_reference.py's loop, from the same initial weights on the same
+    """`--preset course` and studies/course_reference.py's loop, from the same initial weights on the same
     batches (images, classes, dropped classes, timesteps, noise), reach the same network: the schedule,
     its indexing, the t / T input, the class dropout, the loss and the optimiser agree."""
     from diffcli.data import load_dataset

@@ -6,7 +6,7 @@ whose settings the commands offer print the equivalent `diffcli eval` command; a
 the commands do not offer (a weight that alternates per step, a guidance scale that changes over time,
 the other prompt as a negative, one CFG scale per hybrid band) and build their guidance terms here.
 
-    python scripts/illusions_study.py [--rows a1,h3] [--model mnist] [--data-dir DIR]
+    python studies/illusion_settings.py [--rows a1,h3] [--model mnist] [--data-dir DIR]
 
 prints one line per row (its rate, each reading's rate, the command) and, at the end, a Markdown table.
 """
@@ -357,7 +357,7 @@ def study(args, chosen: list, diffcli) -> int:
         roles = ("image", "view") if row.task == "anagram" else ("far", "near")
         readings = f"{roles[0]} {100 * report[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * report[roles[1] + '_rate']:.0f}%"
         cmd = command(row, args.model)
-        line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'scripts/illusions_study.py --rows ' + row.key} |"
+        line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'studies/illusion_settings.py --rows ' + row.key} |"
         table.append(line)
         print(f"{row.key}: {100 * report['rate']:.1f}% ({readings}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     print("\n".join(table))

@@ -9,7 +9,7 @@ reads every step's clean estimate and its view with the dataset's scoring classi
 each screening policy on the recorded chains (DDIM is deterministic: finishing a candidate does not
 depend on which others were dropped).
 
-    python scripts/best_of_screening.py [--model mnist] [--view rot180] [-m 32]
+    python studies/best_of_screening.py [--model mnist] [--view rot180] [-m 32]
 
 prints the per-seed rate, plain best-of-K for K = 1, 2, 4, ..., M, and each policy "screen S at step
 i, finish K" with its success and its cost in whole chains.

@@ -1,4 +1,4 @@
-"""The illusion study's loop changes (scripts/illusions_study.py rows a26-a30): each does what its row
+"""The illusion study's loop changes (studies/illusion_settings.py rows a26-a30): each does what its row
 says and nothing when it should be neutral, and the generation code is restored after the row."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from diffcli.diffusion.samplers import DDIMSampler, OutputSpec
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.diffusion.views import VIEWS
 
-STUDY = Path(__file__).resolve().parents[1] / "scripts" / "illusions_study.py"
+STUDY = Path(__file__).resolve().parents[1] / "studies" / "illusion_settings.py"
 
 
 def _study():
