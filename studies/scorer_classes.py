@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def per_class_accuracy(dataset: str, data_dir: str | None, epochs: int | None = None) -> dict:
