@@ -1,6 +1,6 @@
 """The course UNet's layout: new models are built as the course draws them (the strided / transposed
 convolution changes the width), checked against studies/course_reference.py's independent network;
-models written before the correction (no `widen_in` in config.json) still build the old layout and load."""
+models without `widen_in` in config.json build the first layout (the width kept through the resampling) and load."""
 
 import importlib.util
 import json
@@ -33,7 +33,7 @@ def test_the_course_layout_matches_the_independent_reference_tensor_for_tensor()
     ours = CourseUNet(1, 64, 10, True, 300)
     assert _shapes(ours) == _shapes(_reference_net())
     assert sum(p.numel() for p in ours.parameters()) == 2_019_201
-    # The first UpBlock's transposed convolution maps 4D to D (the old layout kept 4D there).
+    # The first UpBlock's transposed convolution maps 4D to D (the first layout keeps 4D there).
     assert tuple(ours.up1[0].weight.shape) == (256, 64, 4, 4)
     assert tuple(ours.down2[0].weight.shape) == (128, 64, 3, 3)
 
@@ -86,7 +86,7 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
     from helpers import make_tiny_model, png_array, run_cli
 
     make_tiny_model(home, "old-course", size=28, timesteps=20, architecture={"type": "course", "width": 4})
-    # Its weights load into the old layout (a transposed convolution that keeps 4D = 16 channels).
+    # Its weights load into the first layout (a transposed convolution that keeps 4D = 16 channels).
     network = diffcli.load("old-course", device="cpu").loaded.network
     assert tuple(network.up1[0].weight.shape) == (16, 16, 4, 4)
     out = tmp_path / "s.png"

@@ -140,8 +140,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # pixel patches (it never runs at 28x28: 5x cheaper), no attention; flow matching (straight paths
     # from data to noise, velocity prediction) with logit-normal timesteps (the middle of the path, where
     # the class is decided, drawn most often); a short warm-up then cosine decay; EMA; sampled with 20
-    # DDIM steps, CFG 1.5. Until 2026-12-03 it was v-prediction on a cosine schedule, uniform
-    # timesteps and CFG 2 (the dataclass's field defaults, which old checkpoints' recipes fall back on).
+    # DDIM steps, CFG 1.5. The dataclass's field defaults stay the v recipe (v-prediction on a cosine schedule,
+    # uniform timesteps, CFG 2): a checkpoint whose recipe lacks a key resumes as it trained.
     "default": dict(objective="flow", timestep_sampling="logit-normal", guidance=1.5),
     # The course's class-conditioned DDPM (Part B.2/B.3): its UNet, width 64, batch 128, 20 epochs.
     "course": dict(
