@@ -75,14 +75,16 @@ def test_loop_pieces_change_the_loop_and_leave_the_model_alone():
     study = _study()
     model = _model()
     spec = model.spec
-    row = study.Row("x", "x", "anagram", {"sampler": "ddim"}, custom={"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}, "temperature": 0.8})
+    custom = {"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}, "temperature": 0.8}
+    row = study.Row("x", "x", "anagram", {"sampler": "ddim"}, custom=custom)
     pieces = study.loop_pieces(model, row)
     assert pieces["guided"] is not GuidedModel and issubclass(pieces["guided"], GuidedModel)
     assert pieces["sampler"].name == "ddim" and type(pieces["sampler"]) is not DDIMSampler
     assert pieces["spec"].clip is None and pieces["temperature"] == 0.8
     assert model.spec is spec and spec.clip is not None  # the loaded model is not changed
     plain = study.loop_pieces(model, study.Row("y", "y", "anagram", {"sampler": "ddim"}, custom={"negative": 1.0}))
-    assert plain["guided"] is GuidedModel and type(plain["sampler"]) is DDIMSampler and plain["spec"] is spec and plain["temperature"] == 1.0
+    assert plain["guided"] is GuidedModel and type(plain["sampler"]) is DDIMSampler
+    assert plain["spec"] is spec and plain["temperature"] == 1.0
 
 
 def test_an_unknown_model_or_row_is_one_line(tmp_path, monkeypatch):
@@ -111,9 +113,9 @@ def test_adaptive_weights_are_the_plain_mean_for_equal_guidance_and_favour_the_v
 
 
 def test_generate_makes_the_pixels_of_the_anagram_command(home):
-    import diffcli
     from helpers import make_tiny_model
 
+    import diffcli
     from diffcli.diffusion.samplers import make_sampler
 
     study = _study()
@@ -122,7 +124,8 @@ def test_generate_makes_the_pixels_of_the_anagram_command(home):
     made = loaded.anagram("1", "2", view="rot180", n=2, seed=5, sampler="ddim", steps=5, guidance=3.0, progress=False)
     model = loaded.loaded
     first, second = [model.resolve_prompt("1")] * 2, [model.resolve_prompt("2")] * 2
-    terms = anagram_terms(model.condition(first), model.condition(second), model.null_condition(2), 3.0, VIEWS["rot180"])
+    null = model.null_condition(2)
+    terms = anagram_terms(model.condition(first), model.condition(second), null, 3.0, VIEWS["rot180"])
     timesteps = model.schedule.strided_timesteps(5, model.schedule.timesteps - 1)
     x = study.generate(model, terms, [5, 6], timesteps, GuidedModel, make_sampler("ddim"), model.spec)
     ours = model.to_pixels(x)
@@ -133,9 +136,10 @@ def test_generate_makes_the_pixels_of_the_anagram_command(home):
 def test_temperature_scales_the_starting_noise():
     study = _study()
     schedule = NoiseSchedule.from_config({"kind": "linear", "timesteps": 50})
-    model = SimpleNamespace(device="cpu", channels=1, size=4, schedule=schedule, net=lambda x, t, c: torch.zeros_like(x), learned_variance=False)
+    zero = lambda x, t, c: torch.zeros_like(x)  # noqa: E731
+    model = SimpleNamespace(device="cpu", channels=1, size=4, schedule=schedule, net=zero, learned_variance=False)
     spec = OutputSpec(prediction="eps", clip=None)  # a zero noise estimate: one DDIM step returns x_T / alpha_T
     terms = [Term(None, 1.0)]
-    one, cool = (study.generate(model, terms, [3, 4], [49], GuidedModel, DDIMSampler(), spec, temperature=k) for k in (1.0, 0.8))
+    one, cool = (study.generate(model, terms, [3, 4], [49], GuidedModel, DDIMSampler(), spec, k) for k in (1.0, 0.8))
     torch.testing.assert_close(cool, 0.8 * one)
     assert not torch.equal(cool, one)

@@ -35,6 +35,7 @@ def test_a_failing_command_is_seen():  # the probe reads the exit code, so a bro
 
 def test_noise_runs_without_torch(tmp_path: Path):
     out = tmp_path / "noise.png"
-    code = "import io\nsys.stdout = io.TextIOWrapper(io.BytesIO())\n" + _command(["noise", "builtin:digit", "-t", "10", "--seed", "0", "-o", str(out)])
+    command = _command(["noise", "builtin:digit", "-t", "10", "--seed", "0", "-o", str(out)])
+    code = "import io\nsys.stdout = io.TextIOWrapper(io.BytesIO())\n" + command
     assert _probe(code) == (0, False)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
