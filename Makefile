@@ -13,7 +13,7 @@ PYTEST_WORKERS ?= 2
 MNIST_DIR ?= ../shared/data
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: install test test-fast demo docs bench bench-quality figures illusions pretrained scorers clean
+.PHONY: install test test-fast demo docs bench bench-quality figures illusions pretrained scorers assets clean
 
 install: $(STAMP)
 
@@ -49,7 +49,7 @@ figures: $(STAMP)
 # docs/illusions.md: success per seed over every class pair, before / after / best of 8 (DATA: where MNIST
 # is, when the scoring classifier is not cached yet)
 illusions: $(STAMP)
-	$(PY) scripts/illusions.py $(if $(DATA),--data-dir $(DATA))
+	$(PY) scripts/illusion_tables.py $(if $(DATA),--data-dir $(DATA))
 
 pretrained: $(STAMP)
 	bash scripts/pretrained.sh
@@ -57,6 +57,10 @@ pretrained: $(STAMP)
 # Rebuild diffcli/scoring/assets (scoring classifiers, FID statistics, provenance.json) from the real data.
 scorers: $(STAMP)
 	$(PY) scripts/build_scorers.py --mnist $(MNIST_DIR) --fashion-mnist $(FASHION_DIR)
+
+# Redraw the built-in sample images (diffcli/io/assets/*.png).
+assets: $(STAMP)
+	$(PY) scripts/make_assets.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -34,15 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from diffcli import __version__
+from diffcli.data.idx import find_file
+from diffcli.data.mnist import FILES, locate
+from diffcli.io.atomic import atomic_write_bytes, atomic_write_text
+from diffcli.scoring import classifier as clf
+from diffcli.scoring import fid, shipped
 
-from diffcli import __version__  # noqa: E402
-from diffcli.data.idx import find_file  # noqa: E402
-from diffcli.data.mnist import FILES, locate  # noqa: E402
-from diffcli.scoring import classifier as clf  # noqa: E402
-from diffcli.scoring import fid, shipped  # noqa: E402
-from diffcli.io.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DATASETS = ("mnist", "fashion-mnist")
 FLOOR_SEED = 0  # fid.real_floor's default: the table must be what it measures

@@ -1,6 +1,6 @@
 """Draws the built-in sample images (diffcli/io/assets/*.png) with Pillow, so they are reproducible.
 
-Run: .venv/bin/python scripts/make_assets.py
+Run: make assets (or .venv/bin/python scripts/make_assets.py)
 """
 
 from pathlib import Path

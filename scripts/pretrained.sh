@@ -49,7 +49,7 @@ done
 if wanted mnist; then
   build mnist mnist "$MNIST_DIR" 3 0.2:0.7 --epochs 20
 fi
-# fashion: the recipe that was the default until 2026-12-03 (v, uniform timesteps), pinned so that this
+# fashion: the v recipe (v-prediction, uniform timesteps), pinned so that this
 # rebuilds what is shipped; its sampling settings below were measured on it.
 if wanted fashion; then
   if [ -d "$FASHION_DIR" ]; then

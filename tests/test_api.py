@@ -62,7 +62,7 @@ def test_image_sets_display_inline_and_save_with_metadata(tmp_path):
         (lambda m: m.hybrid(1, 7, sigma=float("nan")), "`sigma` must be a finite number"),
         (lambda m: m.anagram(6, 9, weight=2), "`weight` must be in [0, 1]"),
         (lambda m: m.evaluate(n=5, bogus=1), "unknown evaluation option"),
-        (lambda m: m.sample(classes=3, guidance="5"), "`guidance` must be a number, got '5'"),  # was a TypeError deep inside
+        (lambda m: m.sample(classes=3, guidance="5"), "`guidance` must be a number, got '5'"),  # not a TypeError deep inside
         (lambda m: m.anagram(6, 9, weight="0.5"), "`weight` must be a number, got '0.5'"),  # as `n` refuses "2"
         (lambda m: m.hybrid(1, 7, sigma=True), "`sigma` must be a number, got True"),
         (lambda m: m.sample(classes=3, progress="yes"), "`progress` must be True, False or a progress factory, got 'yes'"),

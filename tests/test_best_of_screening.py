@@ -1,4 +1,4 @@
-"""scripts/best_of_screening.py's replay of screening policies on recorded chains."""
+"""studies/best_of_screening.py's replay of screening policies on recorded chains."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from helpers import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "best_of_screening.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "best_of_screening.py"
 
 
 def test_plain_best_of_counts_groups_with_any_success_and_screening_keeps_the_top_early_scores():

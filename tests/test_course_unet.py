@@ -1,6 +1,6 @@
 """The course UNet's layout: new models are built as the course draws them (the strided / transposed
-convolution changes the width), checked against scripts/course_reference.py's independent network;
-models written before the correction (no `widen_in` in config.json) still build the old layout and load."""
+convolution changes the width), checked against studies/course_reference.py's independent network;
+models without `widen_in` in config.json build the first layout (the width kept through the resampling) and load."""
 
 import importlib.util
 import json
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reference():
-    spec = importlib.util.spec_from_file_location("course_reference", ROOT / "scripts" / "course_reference.py")
+    spec = importlib.util.spec_from_file_location("course_reference", ROOT / "studies" / "course_reference.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -33,7 +33,7 @@ def test_the_course_layout_matches_the_independent_reference_tensor_for_tensor()
     ours = CourseUNet(1, 64, 10, True, 300)
     assert _shapes(ours) == _shapes(_reference_net())
     assert sum(p.numel() for p in ours.parameters()) == 2_019_201
-    # The first UpBlock's transposed convolution maps 4D to D (the old layout kept 4D there).
+    # The first UpBlock's transposed convolution maps 4D to D (the first layout keeps 4D there).
     assert tuple(ours.up1[0].weight.shape) == (256, 64, 4, 4)
     assert tuple(ours.down2[0].weight.shape) == (128, 64, 3, 3)
 
@@ -86,7 +86,7 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
     from helpers import make_tiny_model, png_array, run_cli
 
     make_tiny_model(home, "old-course", size=28, timesteps=20, architecture={"type": "course", "width": 4})
-    # Its weights load into the old layout (a transposed convolution that keeps 4D = 16 channels).
+    # Its weights load into the first layout (a transposed convolution that keeps 4D = 16 channels).
     network = diffcli.load("old-course", device="cpu").loaded.network
     assert tuple(network.up1[0].weight.shape) == (16, 16, 4, 4)
     out = tmp_path / "s.png"
@@ -111,7 +111,7 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
 
 
 def test_the_course_preset_trains_step_for_step_as_the_independent_reference(home):
-    """`--preset course` and scripts/course_reference.py's loop, from the same initial weights on the same
+    """`--preset course` and studies/course_reference.py's loop, from the same initial weights on the same
     batches (images, classes, dropped classes, timesteps, noise), reach the same network: the schedule,
     its indexing, the t / T input, the class dropout, the loss and the optimiser agree."""
     from diffcli.data import load_dataset

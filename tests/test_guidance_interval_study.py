@@ -1,4 +1,4 @@
-"""scripts/guidance_interval_study.py: bad rows and models refused in one line (the interval itself is
+"""studies/guidance_interval.py: bad rows and models refused in one line (the interval itself is
 the library's `guidance_interval`, tested in test_guidance.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from helpers import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "guidance_interval_study.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "guidance_interval.py"
 
 
 def _script():

@@ -1,10 +1,10 @@
-"""scripts/scorer_classes.py: the scorer's per-class accuracy on real test images (the ceiling for eval's per-class figures)."""
+"""studies/scorer_classes.py: the scorer's per-class accuracy on real test images (the ceiling for eval's per-class figures)."""
 
 import importlib.util
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "scorer_classes.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "scorer_classes.py"
 
 
 def test_per_class_accuracy_on_glyphs(tmp_path, monkeypatch):

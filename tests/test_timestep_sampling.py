@@ -71,8 +71,8 @@ def test_the_default_recipe_is_flow_with_logit_normal_and_old_recipes_keep_what_
 
 
 def test_a_checkpoint_from_before_the_option_resumes_as_it_trained_not_as_todays_default(home):
-    # A run saved before `timestep_sampling` existed (its recipe lacks the key) continues with uniform
-    # draws and its v objective, though `diffcli train`'s default is now flow with logit-normal draws.
+    # A run whose saved recipe lacks `timestep_sampling` continues with uniform draws and its v objective,
+    # whatever `diffcli train`'s default is (flow with logit-normal draws).
     from diffcli.training.checkpoint import load_checkpoint, save_checkpoint
 
     r = run_cli(["train", *TINY, "--max-steps", "2", "--objective", "v", "--timestep-sampling", "uniform", "--name", "old", "-q"])

@@ -206,7 +206,17 @@ class GuidedModel:
         """How many network rows one sample costs per step."""
         return len(self._evaluations)
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def term_outputs(self, x: torch.Tensor, t: torch.Tensor) -> list[tuple[Term, torch.Tensor]]:
+        """The terms that apply at t, each with the raw network output of its evaluation (in the view's
+        frame, before the inverse and the filter), from the same one batched call `__call__` makes: for
+        studies that combine the terms otherwise than by their weighted sum."""
+        active, outputs, _ = self._evaluate(x, t)
+        return [(term, outputs[k]) for term, k in active]
+
+    def _evaluate(
+        self, x: torch.Tensor, t: torch.Tensor
+    ) -> tuple[list[tuple[Term, int]], dict[int, torch.Tensor], list[int]]:
+        """(the active terms with their evaluation's index, each needed evaluation's output, the indices)."""
         step = self._step(t) if self._ranged else None
         active = [(term, k) for term, k in zip(self.terms, self._term_eval) if step is None or term.applies(step)]
         if not active:
@@ -217,7 +227,10 @@ class GuidedModel:
         conds = [self._evaluations[k][0] for k in needed]
         cond_in = None if all(c is None for c in conds) else torch.cat(conds)
         outputs = dict(zip(needed, self.denoiser(x_in, t.repeat(len(needed)), cond_in).chunk(len(needed))))
+        return active, outputs, needed
 
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        active, outputs, needed = self._evaluate(x, t)
         channels = x.shape[1]
         combined: Optional[torch.Tensor] = None
         for term, k in active:

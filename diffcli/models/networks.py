@@ -46,7 +46,7 @@ def build_network(config: ModelConfig) -> nn.Module:
                 num_classes=num_classes,
                 time_conditioned=time_conditioned,
                 timesteps=timesteps,
-                # A config written before the layout was corrected has no key: its weights are the old layout.
+                # A config without the key has weights in the first layout (the width kept through the resampling).
                 widen_in=str(arch.get("widen_in", "convblock")),
             )
     except (TypeError, ValueError) as exc:

@@ -6,10 +6,8 @@ the small models), its text encoder turns prompts into embeddings, and each sche
 the engine's NoiseSchedule and OutputSpec. IF's UNets return 6 channels, noise and a learned-range
 variance value; the DDPM step uses that variance, as the course does.
 
-Stage II (`upscale`, 64 -> 256 px) is the same reverse loop and the same guidance terms: the caller
-builds them with `generation.prompt_terms` or `illusions.anagram_request` / `hybrid_request` (the
-low-pass scaled by `upscale_factor`), and the upsampled, noised stage-I image rides along as the
-guidance `context`, so anagram views transform it too, as in the visual-anagrams reference.
+Stage II (`upscale`, 64 -> 256 px) is the same reverse loop and the same guidance terms
+(diffusers_upscale.py); loading the pipeline's parts is diffusers_loading.py.
 
 Memory, in order of a run:
 1. prompts: embeddings come from the on-disk cache; only new prompts load the tokenizer and text encoder
@@ -23,43 +21,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-import numpy as np
 import torch
 
 from diffcli import console
-from diffcli.diffusion.guidance import GuidedModel, Term
-from diffcli.diffusion.samplers import DDPMSampler, NoiseSource, OutputSpec, StepCallback, run_reverse
+from diffcli.diffusion.guidance import Term
+from diffcli.diffusion.samplers import StepCallback
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_write_text
 from diffcli.models import pipeline_config as pc
 from diffcli.models.backends import memory
 from diffcli.models.backends.base import LoadedModel, Prompt
+from diffcli.models.backends.diffusers_loading import (
+    from_pretrained,
+    load_tokenizer,
+    output_spec,
+    quiet_libraries,
+    short,
+)
+from diffcli.models.backends.diffusers_upscale import (
+    UPSCALE,
+    StageTwo,
+    UpscaleSettings,
+    read_stage_two,
+    run_stage_two,
+    upscale_settings,
+)
 from diffcli.models.config import ModelConfig
-from diffcli.models.hub import Source, classify_hub_error, hub_errors, package_version, require_hub_extras
+from diffcli.models.hub import Source, require_hub_extras
 from diffcli.models.prompt_cache import CachedPrompt, PromptCache
 from diffcli.models.registry import ModelEntry, Registry
 
 PROMPT_CACHE = "prompt-embeddings"
-IMAGE_NOISING_SCHEDULER_CONFIG = "image_noising_scheduler/scheduler_config.json"
-
-
-@dataclass(frozen=True)
-class UpscaleSettings:
-    """How stage II runs: DDPM steps (spaced as the upscaler's scheduler config says), the CFG scale of
-    its guidance terms, and the timestep the upsampled stage-I image is noised to before it conditions
-    the UNet (also fed to the UNet as its class label)."""
-
-    steps: int
-    guidance: float
-    noise_level: int
-
-
-# IFSuperResolutionPipeline's defaults.
-UPSCALE = UpscaleSettings(steps=50, guidance=4.0, noise_level=250)
-# The visual-anagrams reference upsamples its illusions with stage I's CFG scale and noise level 50
-# (a less noisy stage-I image keeps the illusion that stage II must not lose).
-ILLUSION_NOISE_LEVEL = 50
 
 
 @dataclass
@@ -72,19 +65,6 @@ class _PlacedUNet:
     parked: bool = False
 
 
-@dataclass(frozen=True)
-class _StageTwo:
-    """The upscaler's configs read as the engine's objects."""
-
-    schedule: NoiseSchedule
-    spec: OutputSpec
-    noising: NoiseSchedule
-    size: int
-    spacing: str
-    steps_offset: int
-    unet_class: Optional[str]
-
-
 class DiffusersModel(LoadedModel):
     """A registered diffusers text-to-image pipeline (kind "diffusers"), exposed as a LoadedModel.
 
@@ -94,7 +74,7 @@ class DiffusersModel(LoadedModel):
 
     def __init__(self, entry: ModelEntry, config: ModelConfig, device: torch.device, offload: str = "auto", upscale: bool = False, **_ignored: Any) -> None:
         require_hub_extras(why=f"model {entry.name!r} ({config.architecture.get('type', 'a diffusers pipeline')})")
-        _quiet_libraries()
+        quiet_libraries()
         self.entry, self.config, self.device = entry, config, device
         self.offload = memory.check_offload(offload)
         self.dtype = torch.float16 if device.type == "cuda" else torch.float32
@@ -113,7 +93,7 @@ class DiffusersModel(LoadedModel):
         self._warned: set[str] = set()
         self._unets: dict[str, _PlacedUNet] = {}  # "stage I" / "stage II", loaded on first use
         self._active: Optional[str] = None  # the stage whose UNet may be on the GPU now
-        self._stage_two: Optional[_StageTwo] = None
+        self._stage_two: Optional[StageTwo] = None
         self.encoder_loads = 0  # how often the text encoder was loaded (the cache should keep this at 0)
 
     # ----- the pipeline's JSON: schedule, output spec, size -----------------------------------------
@@ -139,7 +119,7 @@ class DiffusersModel(LoadedModel):
             except OSError:
                 pass  # a read-only registry still runs with the values read now
         self.schedule = NoiseSchedule.from_config(self.config.schedule)
-        self.spec = _output_spec(self.config.prediction, self.config.architecture["output"])
+        self.spec = output_spec(self.config.prediction, self.config.architecture["output"])
         return index
 
     # ----- prompts -------------------------------------------------------------------------------
@@ -183,12 +163,13 @@ class DiffusersModel(LoadedModel):
                 try:
                     self.prompt_cache.save(text, entry)
                 except (DiffcliError, OSError) as exc:
-                    console.warn(f"could not cache the embedding of {_short(text)!r}: {getattr(exc, 'message', exc)}")
+                    console.warn(f"could not cache the embedding of {short(text)!r}: {getattr(exc, 'message', exc)}")
         for text in texts:
             entry = self._embeddings[text]
             if entry.truncated and text not in self._warned:
                 self._warned.add(text)
-                console.warn(f"prompt {_short(text)!r} is {entry.tokens} tokens; the text encoder reads only the first {self.max_tokens}, so the rest was cut")
+                read = f"the text encoder reads only the first {self.max_tokens}, so the rest was cut"
+                console.warn(f"prompt {short(text)!r} is {entry.tokens} tokens; {read}")
 
     def _preprocess(self, text: str) -> str:
         """IF's caption preprocessing without bs4/ftfy: lower case, stripped (IFPipeline, clean_caption off)."""
@@ -199,7 +180,7 @@ class DiffusersModel(LoadedModel):
         count = sum(1 for t in texts if t)
         what = f"{count} new prompt(s)" if count else "the empty prompt"
         console.info(f"encoding {what} with the text encoder of {self.source.describe()} (cached for next time)")
-        tokenizer = self._load_tokenizer()
+        tokenizer = load_tokenizer(self._index, self.source)
         processed = [self._preprocess(t) for t in texts]
         batch = tokenizer(processed, padding="max_length", max_length=self.max_tokens, truncation=True, add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         lengths = [len(ids) for ids in tokenizer(processed, add_special_tokens=True).input_ids]
@@ -214,32 +195,13 @@ class DiffusersModel(LoadedModel):
             memory.release()
         return {t: CachedPrompt(hidden[i], lengths[i], lengths[i] > self.max_tokens) for i, t in enumerate(texts)}
 
-    def _load_tokenizer(self) -> Any:
-        import transformers
-
-        name = (self._index.get("tokenizer") or [None, None])[1]
-        cls = getattr(transformers, name, None) if name else None
-        cls = cls or transformers.AutoTokenizer
-        try:
-            with hub_errors(self.source.repo_id):
-                return cls.from_pretrained(self.source.ref, subfolder="tokenizer")
-        except DiffcliError:
-            raise
-        except Exception as exc:
-            text = str(exc)
-            if any(word in text for word in ("protobuf", "tiktoken", "sentencepiece", "SentencePiece")):
-                raise DiffcliError(
-                    f"could not read the tokenizer of {self.source.describe()}: transformers needs sentencepiece and protobuf to convert its spiece.model",
-                    "install with `pip install sentencepiece protobuf` (both come with `pip install 'diffcli[hub]'`)",
-                ) from exc
-            raise DiffcliError(f"could not read the tokenizer of {self.source.describe()} ({_first_line(exc)})", "rerun with --debug for details") from exc
-
     def _load_text_encoder(self) -> tuple[torch.nn.Module, str]:
         import transformers
 
         name = (self._index.get("text_encoder") or [None, None])[1]
         cls = getattr(transformers, name, None) if name else None
-        encoder = self._from_pretrained(cls or transformers.T5EncoderModel, self.source, "text_encoder", "text encoder", transformers_api=True)
+        cls = cls or transformers.T5EncoderModel
+        encoder = from_pretrained(cls, self.source, "text_encoder", "text encoder", self.dtype, transformers_api=True)
         encoder.eval().requires_grad_(False)
         self.encoder_loads += 1
         mode = memory.choose_offload(self.offload, self.device, memory.module_bytes(encoder))
@@ -297,7 +259,7 @@ class DiffusersModel(LoadedModel):
             source, name, others = self.upscaler_source, self._stage_two_config().unet_class, 0
         cls = getattr(diffusers, name, None) if name else None
         what = "UNet" if stage == "stage I" else "upscaler UNet"
-        unet = self._from_pretrained(cls or diffusers.UNet2DConditionModel, source, "unet", what)
+        unet = from_pretrained(cls or diffusers.UNet2DConditionModel, source, "unet", what, self.dtype)
         unet.eval().requires_grad_(False)
         mode = memory.choose_offload(self.offload, self.device, memory.module_bytes(unet), others)
         if self.device.type == "cuda" and mode != "none":
@@ -323,12 +285,9 @@ class DiffusersModel(LoadedModel):
 
     # ----- stage II ---------------------------------------------------------------------------------
     def upscale_settings(self, illusion_guidance: Optional[float] = None) -> UpscaleSettings:
-        """Stage II's steps, CFG scale and noise level: IFSuperResolutionPipeline's defaults (50, 4.0,
-        250); for an illusion (pass its stage-I CFG scale) that scale and noise level 50, as the
-        visual-anagrams reference upsamples its illusions."""
-        if illusion_guidance is None:
-            return UPSCALE
-        return UpscaleSettings(UPSCALE.steps, float(illusion_guidance), ILLUSION_NOISE_LEVEL)
+        """Stage II's steps, CFG scale and noise level (`diffusers_upscale.upscale_settings`); for an
+        illusion pass its stage-I CFG scale."""
+        return upscale_settings(illusion_guidance)
 
     @property
     def upscale_factor(self) -> float:
@@ -355,46 +314,19 @@ class DiffusersModel(LoadedModel):
         The upsampled stage-I image, noised to `settings.noise_level` with the upscaler's
         image_noising_scheduler, is concatenated to x_t as the guidance context (views see it too).
         """
-        import torch.nn.functional as F
-
         self._require_upscaler()
         if images.shape[0] != len(seeds):
             raise ValueError(f"{images.shape[0]} images but {len(seeds)} seeds")
         settings = settings or UPSCALE
+        net = self._stage_two_net(settings.noise_level)
         stage = self._stage_two_config()
-        timesteps = _spaced_timesteps(stage.schedule, settings.steps, stage.spacing, stage.steps_offset)
-        noise = NoiseSource(seeds, self.device)
-        x = noise.randn((self.channels, stage.size, stage.size))
-        upsampled = F.interpolate(images.to(self.device, torch.float32), (stage.size, stage.size), mode="bilinear", align_corners=True)
-        context = stage.noising.q_sample(upsampled, settings.noise_level, noise.randn_like(upsampled))
-        guided = GuidedModel(self._stage_two_net(settings.noise_level), terms, learned_variance=stage.spec.learned_variance, context=context)
-        return run_reverse(guided, x, timesteps, stage.schedule, stage.spec, DDPMSampler(), noise, callback)
+        return run_stage_two(net, stage, images, terms, seeds, settings, self.device, self.channels, callback)
 
-    def _stage_two_config(self) -> _StageTwo:
-        """The upscaler's scheduler, image-noising scheduler and UNet configs (small JSON files)."""
+    def _stage_two_config(self) -> StageTwo:
+        """The upscaler's configs (small JSON files), read once."""
         if self._stage_two is None:
             assert self.upscaler_source is not None
-            label = f"model {self.name!r} (upscaler)"
-            source = self.upscaler_source
-            index = pc.read_json(source.file(pc.MODEL_INDEX), label)
-            scheduler = pc.read_json(source.file(pc.SCHEDULER_CONFIG), label)
-            noising = pc.read_json(source.file(IMAGE_NOISING_SCHEDULER_CONFIG), label)
-            unet = pc.read_json(source.file(pc.UNET_CONFIG), label)
-            pc.check_unet(unet, source.describe(), upscaler=True)
-            where = f"{source.describe()}/{pc.SCHEDULER_CONFIG}"
-            mapping = pc.map_scheduler(scheduler, where)
-            spacing = scheduler.get("timestep_spacing", "leading")
-            if spacing not in SPACINGS:
-                raise DiffcliError(f"{where}: timestep_spacing is {spacing!r}, which diffcli's engine cannot reproduce", f"diffcli knows {', '.join(SPACINGS)}")
-            self._stage_two = _StageTwo(
-                schedule=NoiseSchedule.from_config(mapping.schedule),
-                spec=_output_spec(mapping.prediction, mapping.output),
-                noising=NoiseSchedule.from_config(pc.map_scheduler(noising, f"{source.describe()}/{IMAGE_NOISING_SCHEDULER_CONFIG}").schedule),
-                size=int(unet.get("sample_size") or 4 * self.size),
-                spacing=spacing,
-                steps_offset=int(scheduler.get("steps_offset", 0)),
-                unet_class=(index.get("unet") or [None, None])[1],
-            )
+            self._stage_two = read_stage_two(self.upscaler_source, f"model {self.name!r} (upscaler)", self.size)
         return self._stage_two
 
     def _require_upscaler(self) -> None:
@@ -407,106 +339,3 @@ class DiffusersModel(LoadedModel):
     def _upscaler_bytes_estimate(self) -> int:
         known = pc.KNOWN_REPOS.get((self.upscaler_source.repo_id if self.upscaler_source else None) or "")
         return int(known.parameters * 2) if known else 0
-
-    # ----- loading weights --------------------------------------------------------------------------
-    def _from_pretrained(self, cls: Any, source: Source, subfolder: Optional[str], what: str, transformers_api: bool = False, **extra: Any) -> Any:
-        """cls.from_pretrained from the folder or the Hub cache, safetensors only, fp16 weights on CUDA
-        (the `fp16` variant when the repo has one), with one-line errors for Hub and memory failures."""
-        kwargs: dict[str, Any] = dict(extra, use_safetensors=True)
-        if subfolder:
-            kwargs["subfolder"] = subfolder
-        kwargs[_dtype_keyword(transformers_api)] = self.dtype
-        variants: list[Optional[str]] = [None]
-        if self.dtype == torch.float16 and source.has_variant(subfolder or "unet", "fp16") is not False:
-            variants = ["fp16", None]
-        last: Optional[Exception] = None
-        for variant in variants:
-            try:
-                with memory.oom_guard(f"loading the {what}", None):
-                    return cls.from_pretrained(source.ref, variant=variant, **kwargs)
-            except DiffcliError:
-                raise
-            except Exception as exc:  # the libraries raise OSError, ValueError, ... for the same failures
-                last = exc
-                if variant is not None and variant in str(exc):
-                    continue  # no fp16 files: load the full-precision ones and cast
-                break
-        assert last is not None
-        mapped = classify_hub_error(last, source.repo_id) if source.repo_id else None
-        if mapped is not None:
-            raise mapped from None
-        if "safetensors" in str(last).lower():
-            raise DiffcliError(f"{source.describe()} has no safetensors weights for its {what}", "diffcli never loads pickle (.bin) weights; convert them with diffusers' save_pretrained") from last
-        raise DiffcliError(f"could not load the {what} of {source.describe()} ({_first_line(last)})", "rerun with --debug for details") from last
-
-
-SPACINGS = ("leading", "trailing", "linspace")
-
-
-def _output_spec(prediction: str, output: dict[str, Any]) -> OutputSpec:
-    """The engine's OutputSpec from a mapped scheduler's `output` block (pipeline_config.map_scheduler)."""
-    return OutputSpec(
-        prediction=prediction,
-        learned_variance=bool(output["learned_variance"]),
-        clip=tuple(output["clip"]) if output.get("clip") else None,
-        dynamic_threshold=output.get("dynamic_threshold"),
-        threshold_max=float(output.get("threshold_max", 1.0)),
-    )
-
-
-def _spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str, offset: int = 0) -> list[int]:
-    """The `steps` timesteps diffusers' DDPMScheduler.set_timesteps picks for a timestep_spacing
-    ("leading" when a config sets none: 50 of 1000 are 980, 960, ..., 0)."""
-    train_steps = schedule.timesteps
-    if not 1 <= steps <= train_steps:
-        raise ValueError(f"steps must be between 1 and {train_steps}, got {steps}")
-    if spacing == "leading":
-        ratio = train_steps // steps
-        return [i * ratio + offset for i in range(steps - 1, -1, -1)]
-    if spacing == "trailing":
-        return schedule.strided_timesteps(steps)
-    return [int(v) for v in np.linspace(0, train_steps - 1, steps).round()[::-1]]
-
-
-def _quiet_libraries() -> None:
-    """diffcli reports errors itself: keep diffusers' and transformers' warnings off stderr, and with -q
-    their progress bars too (which also hides download bars, so only then)."""
-    if console.settings.debug:
-        return
-    try:
-        import diffusers
-        import transformers
-
-        diffusers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.set_verbosity_error()
-        if console.settings.quiet:
-            diffusers.utils.logging.disable_progress_bar()
-            transformers.utils.logging.disable_progress_bar()
-    except (ImportError, AttributeError):
-        pass
-
-
-def _dtype_keyword(transformers_api: bool) -> str:
-    """`dtype` where the library takes it (transformers >= 5; diffusers once it deprecated torch_dtype), else `torch_dtype`."""
-    if transformers_api:
-        return "dtype" if _major(package_version("transformers")) >= 5 else "torch_dtype"
-    try:
-        from diffusers.utils import deprecation_utils
-    except ImportError:
-        return "torch_dtype"
-    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
-
-
-def _major(version: Optional[str]) -> int:
-    try:
-        return int((version or "0").split(".")[0])
-    except ValueError:
-        return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

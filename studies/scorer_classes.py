@@ -3,7 +3,7 @@
 It is the ceiling for `diffcli eval`'s per-class figures on samples distributed like the data: a
 class the scorer reads right 60 % of the time on real images reads about that on such samples.
 
-    python scripts/scorer_classes.py fashion-mnist --data-dir /usr/share/datasets/fashion-mnist [--json]
+    python studies/scorer_classes.py fashion-mnist --data-dir /usr/share/datasets/fashion-mnist [--json]
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def per_class_accuracy(dataset: str, data_dir: str | None, epochs: int | None = None) -> dict:

@@ -1,5 +1,5 @@
-"""The illusion study's loop changes (scripts/illusions_study.py rows a26-a30): each does what its row
-says and nothing when it should be neutral, and the generation code is restored after the row."""
+"""The illusion study's loop changes (studies/illusion_settings.py rows a26-a37): each does what its row
+says and nothing when it should be neutral, through the engine's public pieces, leaving the model alone."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 
 from helpers import load_script
 
-from diffcli.diffusion.guidance import GuidedModel, anagram_terms
+from diffcli.diffusion.guidance import GuidedModel, Term, anagram_terms
 from diffcli.diffusion.samplers import DDIMSampler, OutputSpec
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.diffusion.views import VIEWS
 
-STUDY = Path(__file__).resolve().parents[1] / "scripts" / "illusions_study.py"
+STUDY = Path(__file__).resolve().parents[1] / "studies" / "illusion_settings.py"
 
 
 def _study():
@@ -71,21 +71,20 @@ def test_time_travel_with_one_pass_is_the_plain_step_and_more_passes_call_the_mo
     assert calls == []  # the second half of the reverse process is left alone
 
 
-def test_row_patches_put_the_generation_code_back():
+def test_loop_pieces_change_the_loop_and_leave_the_model_alone():
     study = _study()
-    import diffcli.generation as generation
-
     model = _model()
-    before = (generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource)
-    row = study.Row("x", "x", "anagram", {}, custom={"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}, "temperature": 0.8})
-    try:
-        with study.row_patches(model, row):
-            assert generation.GuidedModel is not before[0] and generation.make_sampler is not before[1] and model.spec.clip is None
-            assert generation.NoiseSource is not before[3]
-            raise RuntimeError("a row that fails")
-    except RuntimeError:
-        pass
-    assert (generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource) == before
+    spec = model.spec
+    custom = {"adaptive": 1.0, "time_travel": (2, 1.0), "spec": {"clip": None}, "temperature": 0.8}
+    row = study.Row("x", "x", "anagram", {"sampler": "ddim"}, custom=custom)
+    pieces = study.loop_pieces(model, row)
+    assert pieces["guided"] is not GuidedModel and issubclass(pieces["guided"], GuidedModel)
+    assert pieces["sampler"].name == "ddim" and type(pieces["sampler"]) is not DDIMSampler
+    assert pieces["spec"].clip is None and pieces["temperature"] == 0.8
+    assert model.spec is spec and spec.clip is not None  # the loaded model is not changed
+    plain = study.loop_pieces(model, study.Row("y", "y", "anagram", {"sampler": "ddim"}, custom={"negative": 1.0}))
+    assert plain["guided"] is GuidedModel and type(plain["sampler"]) is DDIMSampler
+    assert plain["spec"] is spec and plain["temperature"] == 1.0
 
 
 def test_an_unknown_model_or_row_is_one_line(tmp_path, monkeypatch):
@@ -113,10 +112,34 @@ def test_adaptive_weights_are_the_plain_mean_for_equal_guidance_and_favour_the_v
         torch.testing.assert_close(study.adaptive_guidance(power)(_net, terms)(x, t), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_cooled_noise_scales_the_starting_noise_only():
-    from diffcli.diffusion.samplers import NoiseSource
+def test_generate_makes_the_pixels_of_the_anagram_command(home):
+    from helpers import make_tiny_model
+
+    import diffcli
+    from diffcli.diffusion.samplers import make_sampler
 
     study = _study()
-    plain, cooled = NoiseSource([3, 4]), study.cooled_noise(NoiseSource, 0.8)([3, 4])
-    torch.testing.assert_close(cooled.randn((1, 4, 4)), 0.8 * plain.randn((1, 4, 4)))
-    torch.testing.assert_close(cooled.randn((1, 4, 4)), plain.randn((1, 4, 4)))  # later draws (stochastic samplers) as they were
+    make_tiny_model(home, "tiny")
+    loaded = diffcli.load("tiny", device="cpu")
+    made = loaded.anagram("1", "2", view="rot180", n=2, seed=5, sampler="ddim", steps=5, guidance=3.0, progress=False)
+    model = loaded.loaded
+    first, second = [model.resolve_prompt("1")] * 2, [model.resolve_prompt("2")] * 2
+    null = model.null_condition(2)
+    terms = anagram_terms(model.condition(first), model.condition(second), null, 3.0, VIEWS["rot180"])
+    timesteps = model.schedule.strided_timesteps(5, model.schedule.timesteps - 1)
+    x = study.generate(model, terms, [5, 6], timesteps, GuidedModel, make_sampler("ddim"), model.spec)
+    ours = model.to_pixels(x)
+    for i in range(2):  # the command's set holds each image followed by its view
+        assert abs(made.images[2 * i] - ours[i]).max() < 1e-6
+
+
+def test_temperature_scales_the_starting_noise():
+    study = _study()
+    schedule = NoiseSchedule.from_config({"kind": "linear", "timesteps": 50})
+    zero = lambda x, t, c: torch.zeros_like(x)  # noqa: E731
+    model = SimpleNamespace(device="cpu", channels=1, size=4, schedule=schedule, net=zero, learned_variance=False)
+    spec = OutputSpec(prediction="eps", clip=None)  # a zero noise estimate: one DDIM step returns x_T / alpha_T
+    terms = [Term(None, 1.0)]
+    one, cool = (study.generate(model, terms, [3, 4], [49], GuidedModel, DDIMSampler(), spec, k) for k in (1.0, 0.8))
+    torch.testing.assert_close(cool, 0.8 * one)
+    assert not torch.equal(cool, one)

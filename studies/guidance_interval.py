@@ -6,7 +6,7 @@ Inside the interval [LO, HI) (fractions of the model's T) each sample is CFG-gui
 it plainly conditional (scale 1): the sampling option `--guidance-interval LO:HI` (`guidance_interval`
 in the library), which this study passes to `diffcli.evaluate` for each row.
 
-    python scripts/guidance_interval_study.py --model mnist --rows 2:0:1,3:0.2:0.7 [-n 50] [--data-dir DIR]
+    python studies/guidance_interval.py --model mnist --rows 2:0:1,3:0.2:0.7 [-n 50] [--data-dir DIR]
 
 Each row is G:LO:HI; 0:1 is ordinary CFG over the whole reverse process. One line per row.
 """

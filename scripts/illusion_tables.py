@@ -13,7 +13,7 @@ Each is one `diffcli.evaluate` call (the same code as `diffcli eval --task ... -
 replace what lies between the `<!-- illusions:... -->` markers of docs/illusions.md; the figures are
 written to docs/illusions/. Usage:
 
-    python scripts/illusions.py [--model mnist] [--n 5] [--best-of 8] [--data-dir DIR] [--json reports.json]
+    python scripts/illusion_tables.py [--model mnist] [--n 5] [--best-of 8] [--data-dir DIR] [--json reports.json]
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A minimal, independent implementation of the course's class-conditioned DDPM recipe, to check
-`diffcli train --preset course` against (issue: the course recipe after one epoch).
+`diffcli train --preset course` against.
 
 Written from the course's description, sharing nothing with diffcli's trainer, network or samplers:
 its own UNet (BatchNorm, GELU, one-hot classes that scale the features, t / T that shifts them), linear
@@ -7,18 +7,14 @@ betas 1e-4..0.02 with T = 300, eps-prediction, Adam 1e-3, batch 128, the class d
 sampled with 300 DDPM steps and CFG 5 in eval mode. Only the data loader and the scoring classifier
 come from diffcli, so the score is read exactly as `diffcli eval` reads it.
 
-    python scripts/course_reference.py --data-dir DIR [--seed 1] [--epochs 1] [--per-class 10] [--out ref.png] [--limit N]
-    python scripts/course_reference.py --data-dir DIR --weights-of MODEL   # sample a --preset course model
+    python studies/course_reference.py --data-dir DIR [--seed 1] [--epochs 1] [--per-class 10] [--out ref.png] [--limit N]
+    python studies/course_reference.py --data-dir DIR --weights-of MODEL   # sample a --preset course model
 
 Measured on the 2-core CPU (seed 1, one epoch, 31 min while another job shared the machine): 100 % of
-100 samples read as their class (every class 10/10). It found the defect in `--preset course`, which
-read 57 % after its first epoch: diffcli's CourseUNet kept the width through the strided / transposed
-convolution and changed it in the ConvBlock after it, where the course (and this script) change it in
-the strided / transposed convolution. On the same noisy test digits those weights had a higher eps loss
-(0.072 vs 0.054 at t = 50) and half the class effect (0.0018 vs 0.0038 at t = 150): they learned about
-half as fast per step. CourseUNet now has this script's layout, tensor for tensor
+100 samples read as their class (every class 10/10); what that showed about `--preset course` is in
+docs/performance.md ("Recipes"). CourseUNet has this script's layout, tensor for tensor
 (tests/test_course_unet.py), and that test replays the preset's training steps through `training_loss`
-(the same network after the same batches); the course preset's figures per epoch are in docs/performance.md.
+(the same network after the same batches).
 """
 
 from __future__ import annotations
@@ -26,13 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def conv(c_in: int, c_out: int) -> nn.Sequential:

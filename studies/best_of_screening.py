@@ -4,12 +4,12 @@
 search would start S > K candidates, read their clean estimates x0 after a few of the 20 steps, and
 finish only the K most promising. That pays only if an early x0 predicts how the finished image reads.
 This script measures it: for every ordered digit pair it makes M anagrams with the illusion defaults
-(seed 100 on, the same seeds and code as `diffcli eval --task anagram -n 1 --best-of M --seed 100`),
+(seed 100 on, the same seeds and settings as `diffcli eval --task anagram -n 1 --best-of M --seed 100`),
 reads every step's clean estimate and its view with the dataset's scoring classifier, and then replays
 each screening policy on the recorded chains (DDIM is deterministic: finishing a candidate does not
 depend on which others were dropped).
 
-    python scripts/best_of_screening.py [--model mnist] [--view rot180] [-m 32]
+    python studies/best_of_screening.py [--model mnist] [--view rot180] [-m 32]
 
 prints the per-seed rate, plain best-of-K for K = 1, 2, 4, ..., M, and each policy "screen S at step
 i, finish K" with its success and its cost in whole chains.
@@ -23,7 +23,8 @@ import time
 
 import numpy as np
 
-STEPS = 20  # the illusion defaults' DDIM steps for class models
+STEPS = 20  # the illusion defaults for class models (docs/illusions.md): DDIM 20 steps, CFG 5
+GUIDANCE = 5.0
 
 
 def plain_best_of(final: np.ndarray, k: int) -> float:
@@ -52,41 +53,60 @@ def chain_cost(s: int, k: int, step: int, steps: int = STEPS) -> float:
 def record(model_name: str, view_name: str, m: int, seed: int = 100, batch: int = 240) -> tuple[np.ndarray, np.ndarray]:
     """Per step the weaker of the two readings' confidences of each candidate's clean estimate
     [steps, pairs, m], and whether each finished image reads both ways [pairs, m]."""
-    import torch
-
     import diffcli
     from diffcli.diffusion.views import get_view
-    from diffcli.generation import SamplerSettings, generate
-    from diffcli.illusions import CLASS_ANAGRAM, anagram_request
-    from diffcli.scoring.classifier import predict
-    from diffcli.scoring.runner import _pair_rows, dataset_of, parse_pairs
-    from diffcli.scoring.shipped import load_classifier
+    from diffcli.scoring.classifier import load_or_train_classifier
 
     model = diffcli.load(model_name).loaded
-    classifier = load_classifier(dataset_of(model, None))
+    if model.cond_type != "class" or not model.config.dataset_name:
+        raise SystemExit(f"best-of screening: model {model_name!r} is not a class model with a dataset; give one")
+    classifier = load_or_train_classifier(model.config.dataset_name, device=model.device)
     view = get_view(view_name)
-    pairs = parse_pairs(None, model)
-    first, second = _pair_rows(pairs, m)
-    settings = SamplerSettings(CLASS_ANAGRAM.sampler, CLASS_ANAGRAM.steps)
+    prompts = [model.resolve_prompt(str(k)) for k in range(len(model.labels))]
+    pairs = [(p, q) for p in prompts for q in prompts if p.label != q.label]  # eval's order of the pairs
+    first = [p for p, _ in pairs for _ in range(m)]
+    second = [q for _, q in pairs for _ in range(m)]
     n = len(first)
     weaker = np.zeros((STEPS, n), dtype=np.float32)
     reads = np.zeros(n, dtype=bool)
     for start in range(0, n, batch):
         rows = slice(start, min(n, start + batch))
-        a = torch.tensor([p.label for p in first[rows]])
-        b = torch.tensor([p.label for p in second[rows]])
-        index = torch.arange(len(a))
-
-        def read(i: int, t: int, x_t, x0) -> None:
-            pa = predict(classifier, model.to_pixels(x0))
-            pb = predict(classifier, model.to_pixels(view.apply(x0)))
-            weaker[i, rows] = torch.minimum(pa[index, a], pb[index, b]).numpy()
-
-        x = generate(model, anagram_request(model, first[rows], second[rows], CLASS_ANAGRAM.guidance, view), list(range(seed + start, seed + rows.stop)), settings, callback=read)
-        pa, pb = predict(classifier, model.to_pixels(x)), predict(classifier, model.to_pixels(view.apply(x)))
-        reads[rows] = ((pa.argmax(1) == a) & (pb.argmax(1) == b)).numpy()
+        seeds = list(range(seed + start, seed + rows.stop))
+        weaker[:, rows], reads[rows] = record_batch(model, classifier, view, first[rows], second[rows], seeds)
         print(f"{rows.stop} of {n} candidates", file=sys.stderr, flush=True)
     return weaker.reshape(STEPS, len(pairs), m), reads.reshape(len(pairs), m)
+
+
+def record_batch(model, classifier, view, first: list, second: list, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of anagrams made as `anagram` makes them with the illusion defaults (the engine's reverse
+    loop, DDIM 20 steps, CFG 5, weight 0.5): the weaker reading's confidence of each step's clean
+    estimate [STEPS, batch] and whether each finished image reads both ways [batch]."""
+    import torch
+
+    from diffcli.diffusion.guidance import GuidedModel, anagram_terms
+    from diffcli.diffusion.samplers import DDIMSampler, NoiseSource, run_reverse
+    from diffcli.scoring.classifier import predict
+
+    a, b = torch.tensor([p.label for p in first]), torch.tensor([p.label for p in second])
+    index = torch.arange(len(a))
+    weaker = np.zeros((STEPS, len(a)), dtype=np.float32)
+
+    def both(x) -> tuple:
+        return predict(classifier, model.to_pixels(x)), predict(classifier, model.to_pixels(view.apply(x)))
+
+    def read(i: int, t: int, x_t, x0) -> None:
+        pa, pb = both(x0)
+        weaker[i] = torch.minimum(pa[index, a], pb[index, b]).numpy()
+
+    null = model.null_condition(len(first))
+    terms = anagram_terms(model.condition(first), model.condition(second), null, GUIDANCE, view)
+    noise = NoiseSource(seeds, model.device)
+    x_start = noise.randn((model.channels, model.size, model.size)).to(model.device)
+    timesteps = model.schedule.strided_timesteps(STEPS, model.schedule.timesteps - 1)
+    guided = GuidedModel(model.net, terms, learned_variance=model.learned_variance)
+    x = run_reverse(guided, x_start, timesteps, model.schedule, model.spec, DDIMSampler(), noise, read)
+    pa, pb = both(x)
+    return weaker, ((pa.argmax(1) == a) & (pb.argmax(1) == b)).numpy()
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""`make illusions` (scripts/illusions.py): the "before" column uses the model's own sampling settings,
+"""`make illusions` (scripts/illusion_tables.py): the "before" column uses the model's own sampling settings,
 its guidance interval included, and the tables say which settings each column ran with."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import diffcli
 from helpers import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "illusions.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "illusion_tables.py"
 
 
 def _script():

@@ -1,12 +1,12 @@
 """The study behind the illusion defaults (docs/illusions.md, "What raises success per seed").
 
 Each row is one measurement over all 90 ordered digit pairs with the MNIST scoring classifier, through
-the same generation and scoring code as `diffcli eval --task anagram|hybrid` (scoring/runner.py). Rows
+the same seeds and scoring classifier as `diffcli eval --task anagram|hybrid`. Rows
 whose settings the commands offer print the equivalent `diffcli eval` command; a few try combinations
 the commands do not offer (a weight that alternates per step, a guidance scale that changes over time,
 the other prompt as a negative, one CFG scale per hybrid band) and build their guidance terms here.
 
-    python scripts/illusions_study.py [--rows a1,h3] [--model mnist] [--data-dir DIR]
+    python studies/illusion_settings.py [--rows a1,h3] [--model mnist] [--data-dir DIR]
 
 prints one line per row (its rate, each reading's rate, the command) and, at the end, a Markdown table.
 """
@@ -16,8 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Optional
 
 BIG = 1 << 62  # above every timestep
@@ -156,59 +155,39 @@ def custom_terms(model, row: Row, first, second, timesteps):
     return terms
 
 
-@contextmanager
-def row_patches(model, row: Row):
-    """Rows that change the sampling loop itself (not only its terms) swap a piece of it for the row's
-    duration: the guided estimate's combination (rectify, adaptive), the sampler (time_travel), the output
-    spec or the starting noise (temperature)."""
-    import diffcli.generation as generation
+def loop_pieces(model, row: Row) -> dict:
+    """What a row changes in the sampling loop itself (not only its terms), as arguments of `generate`:
+    the guided estimate's combination (rectify, adaptive), the sampler (time_travel), the output spec
+    (clip, dynamic thresholding) or the starting noise (temperature). The model is left as it is."""
+    from dataclasses import replace
 
-    saved = (generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource)
+    from diffcli.diffusion.guidance import GuidedModel
+    from diffcli.diffusion.samplers import make_sampler
+
     c = row.custom
-    try:
-        if c.get("rectify"):
-            generation.GuidedModel = rectified_guidance(model)
-        if "adaptive" in c:
-            generation.GuidedModel = adaptive_guidance(c["adaptive"])
-        if "time_travel" in c:
-            generation.make_sampler = lambda name, eta=0.0: time_travel_sampler(saved[1](name, eta), *c["time_travel"])
-        if "spec" in c:
-            model.spec = replace(model.spec, **c["spec"])
-        if "temperature" in c:
-            generation.NoiseSource = cooled_noise(saved[3], c["temperature"])
-        yield
-    finally:
-        generation.GuidedModel, generation.make_sampler, model.spec, generation.NoiseSource = saved
+    sampler = make_sampler(row.options["sampler"], row.options.get("eta", 0.0))
+    guided = GuidedModel
+    if c.get("rectify"):
+        guided = rectified_guidance(model)
+    if "adaptive" in c:
+        guided = adaptive_guidance(c["adaptive"])
+    if "time_travel" in c:
+        sampler = time_travel_sampler(sampler, *c["time_travel"])
+    spec = replace(model.spec, **c["spec"]) if "spec" in c else model.spec
+    return {"guided": guided, "sampler": sampler, "spec": spec, "temperature": c.get("temperature", 1.0)}
 
 
-def cooled_noise(source, temperature: float):
-    """A NoiseSource whose first draw (the starting noise x_T; DDIM draws no other) is scaled by
-    `temperature`: a lower one starts nearer the mean image (sampling at a lower temperature)."""
+def generate(model, terms, seeds: list[int], timesteps: list[int], guided, sampler, spec, temperature: float = 1.0):
+    """One image per seed from pure noise through the engine's reverse loop, as the commands start it
+    (each row's noise from its own seed), with the starting noise x_T scaled by `temperature`: a lower
+    one starts nearer the mean image. Returns the images in the model's range."""
+    from diffcli.diffusion.samplers import NoiseSource, run_reverse
 
-    class Cooled(source):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self.draws = 0
-
-        def randn(self, shape, dtype=None):
-            x = super().randn(shape) if dtype is None else super().randn(shape, dtype=dtype)
-            self.draws += 1
-            return x * temperature if self.draws == 1 else x
-
-    return Cooled
-
-
-def evaluate_terms(guided, x, t):
-    """The terms of a GuidedModel that apply at t and the network's output for each evaluation they use
-    (one batched call, as GuidedModel itself makes it), for the rows that combine them differently."""
-    import torch
-
-    step = guided._step(t) if guided._ranged else None
-    active = [(term, k) for term, k in zip(guided.terms, guided._term_eval) if step is None or term.applies(step)]
-    needed = sorted({k for _, k in active})
-    x_in = torch.cat([guided._evaluations[k][1].apply(x) for k in needed])
-    conds = torch.cat([guided._evaluations[k][0] for k in needed])
-    return active, dict(zip(needed, guided.denoiser(x_in, t.repeat(len(needed)), conds).chunk(len(needed))))
+    noise = NoiseSource(seeds, model.device)
+    x = noise.randn((model.channels, model.size, model.size))
+    x = (x if temperature == 1.0 else x * temperature).to(model.device)
+    model_fn = guided(model.net, terms, learned_variance=model.learned_variance)
+    return run_reverse(model_fn, x, timesteps, model.schedule, spec, sampler, noise)
 
 
 def rectified_guidance(model):
@@ -221,11 +200,10 @@ def rectified_guidance(model):
 
     class Rectified(GuidedModel):
         def __call__(self, x, t):
-            active, outputs = evaluate_terms(self, x, t)
             views: dict = {}  # view name -> [weighted sum, weight]: each view's own CFG estimate
-            for term, k in active:
+            for term, output in self.term_outputs(x, t):
                 part = views.setdefault(term.view.name, [0.0, 0.0])
-                part[0] = part[0] + term.weight * term.view.inverse(outputs[k])
+                part[0] = part[0] + term.weight * term.view.inverse(output)
                 part[1] += term.weight
             mean_eps, power = 0.0, 0.0
             for total, weight in views.values():
@@ -233,8 +211,7 @@ def rectified_guidance(model):
                 mean_eps = mean_eps + weight * eps
                 power = power + weight * eps.flatten(1).pow(2).sum(1)
             eps = mean_eps * (power.sqrt() / mean_eps.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
-            a, s = schedule._coefficients(t, x)
-            return schedule.training_target((x - s * eps) / a, eps, t, prediction)
+            return schedule.training_target(schedule.predict_x0(x, t, eps), eps, t, prediction)
 
     return Rectified
 
@@ -247,11 +224,10 @@ def adaptive_guidance(power: float):
 
     class Adaptive(GuidedModel):
         def __call__(self, x, t):
-            active, outputs = evaluate_terms(self, x, t)
             views: dict = {}  # view name -> {"cond": output, "null": output, "scale": CFG scale}
-            for term, k in active:
+            for term, output in self.term_outputs(x, t):
                 part = views.setdefault(term.view.name, {})
-                part["null" if term.unconditional else "cond"] = term.view.inverse(outputs[k])
+                part["null" if term.unconditional else "cond"] = term.view.inverse(output)
                 if not term.unconditional:
                     part["scale"] = term.weight / 0.5  # the study's anagram terms weigh each view 0.5
             estimates, sizes = [], []
@@ -290,33 +266,41 @@ def time_travel_sampler(inner, repeats: int, fraction: float):
     return TimeTravel()
 
 
-def measure(model, classifier, row: Row) -> dict:
+def measure(model, classifier, row: Row, batch: int = 250) -> dict:
+    """A row's success report: `diffcli.evaluate` where the commands offer its settings, else its own
+    terms and loop pieces over every ordered class pair, seed `row.seed + i` for image i (as eval seeds
+    them), read by the same scoring classifier."""
+    import torch
+
     import diffcli
     from diffcli.diffusion import filters
     from diffcli.diffusion.views import get_view
-    from diffcli.generation import plan_timesteps
-    from diffcli.jobs.generate import Sampling, resolve_sampling
-    from diffcli.scoring import runner
     from diffcli.scoring.classifier import predict
     from diffcli.scoring.scores import anagram_success, hybrid_success
 
     if not row.custom:
         return diffcli.evaluate(model, row.task, n=row.n, seed=row.seed, progress=False, **row.options)
     o = row.options
-    settings, scale = resolve_sampling(model, Sampling(o["sampler"], o["steps"], None, o.get("guidance"), o.get("eta", 0.0)))
-    plan = runner.GenerationPlan(settings, scale, row.seed, 250)
-    pairs = runner.parse_pairs(None, model)
+    prompts = [model.resolve_prompt(str(k)) for k in range(len(model.labels))]
+    pairs = [(p, q) for p in prompts for q in prompts if p.label != q.label]
     first = [p for p, _ in pairs for _ in range(row.n)]
     second = [q for _, q in pairs for _ in range(row.n)]
-    timesteps = plan_timesteps(model.schedule, settings)
-    with row_patches(model, row):
-        x = runner.generate_batches(model, lambda rows_: custom_terms(model, row, first[rows_], second[rows_], timesteps), len(first), plan)
+    timesteps = model.schedule.strided_timesteps(o["steps"], model.schedule.timesteps - 1)
+    pieces = loop_pieces(model, row)
+    parts = []
+    for start in range(0, len(first), batch):
+        rows_ = slice(start, min(len(first), start + batch))
+        terms = custom_terms(model, row, first[rows_], second[rows_], timesteps)
+        seeds = list(range(row.seed + rows_.start, row.seed + rows_.stop))
+        parts.append(generate(model, terms, seeds, timesteps, **pieces).float().cpu())
+    x = torch.cat(parts)
     labels = ([p.label for p in first], [p.label for p in second])
     if row.task == "anagram":
         view = get_view(o["view"])
         one, two = (predict(classifier, model.to_pixels(v)).argmax(1) for v in (x, view.apply(x)))
         return anagram_success(one, two, *labels, model.labels)
-    one, two = (predict(classifier, model.to_pixels(v)).argmax(1) for v in (filters.lowpass(x, o["kernel"], o["sigma"]), x))
+    low = filters.lowpass(x, o["kernel"], o["sigma"])
+    one, two = (predict(classifier, model.to_pixels(v)).argmax(1) for v in (low, x))
     return hybrid_success(one, two, *labels, model.labels)
 
 
@@ -344,12 +328,13 @@ def main(argv=None) -> int:
 
 def study(args, chosen: list, diffcli) -> int:
     """Measure the chosen rows; the table on stdout, one progress line per row on stderr."""
-    from diffcli.scoring import runner
     from diffcli.scoring.classifier import load_or_train_classifier
 
     model = diffcli.load(args.model).loaded
-    spec = runner.dataset_of(model, None)
-    classifier = load_or_train_classifier(spec, data_dir=runner.data_dir_for(model, spec, args.data_dir), device=model.device)
+    dataset = model.config.dataset_name
+    if model.cond_type != "class" or not dataset:
+        raise SystemExit(f"illusions study: model {args.model!r} is not a class model with a dataset; give one that is")
+    classifier = load_or_train_classifier(dataset, data_dir=args.data_dir, device=model.device)
     table = ["| row | settings | seeds | success | readings | command |", "|---|---|---|---|---|---|"]
     for row in chosen:
         started = time.perf_counter()
@@ -357,7 +342,7 @@ def study(args, chosen: list, diffcli) -> int:
         roles = ("image", "view") if row.task == "anagram" else ("far", "near")
         readings = f"{roles[0]} {100 * report[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * report[roles[1] + '_rate']:.0f}%"
         cmd = command(row, args.model)
-        line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'scripts/illusions_study.py --rows ' + row.key} |"
+        line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'studies/illusion_settings.py --rows ' + row.key} |"
         table.append(line)
         print(f"{row.key}: {100 * report['rate']:.1f}% ({readings}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     print("\n".join(table))
