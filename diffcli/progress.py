@@ -9,7 +9,8 @@ the top (tui/views.py `auto` for the Python API, the CLI's own choice); `silent`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,7 +22,7 @@ Rows = Sequence[tuple[str, Sequence["np.ndarray"]]]
 class View(Protocol):
     """What a run calls while it runs (tui/ implements it for the terminal and for notebooks)."""
 
-    def __enter__(self) -> "View": ...
+    def __enter__(self) -> View: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -33,7 +34,7 @@ class View(Protocol):
 
     def message(self, text: str) -> None: ...
 
-    def phase(self, text: Optional[str]) -> None: ...
+    def phase(self, text: str | None) -> None: ...
 
     def end_epoch(self, epoch: int, **stats: Any) -> None: ...
 
@@ -48,7 +49,7 @@ class SilentView:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def __enter__(self) -> "SilentView":
+    def __enter__(self) -> SilentView:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,7 +67,7 @@ class SilentView:
     def message(self, text: str) -> None:
         return None
 
-    def phase(self, text: Optional[str]) -> None:
+    def phase(self, text: str | None) -> None:
         return None
 
     def end_epoch(self, epoch: int, **stats: Any) -> None:
