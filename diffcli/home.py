@@ -21,9 +21,13 @@ def home_dir() -> Path:
 
 
 def data_dir(home: Path | None = None) -> Path:
-    """Where datasets are looked for and downloaded by default: $DIFFCLI_DATA, else `data/` in the home
-    folder (`home`, default `home_dir()`)."""
+    """Where datasets are looked for and downloaded by default: $DIFFCLI_DATA, else `home_data_dir`."""
     env = os.environ.get("DIFFCLI_DATA")
     if env:
         return Path(env).expanduser()
+    return home_data_dir(home)
+
+
+def home_data_dir(home: Path | None = None) -> Path:
+    """`data/` in the home folder (`home`, default `home_dir()`), whether or not $DIFFCLI_DATA is set."""
     return (home if home is not None else home_dir()) / "data"
