@@ -86,7 +86,8 @@ def make_tiny_model(registry_root: Path, name: str = "tiny", cond: str = "class"
     """A randomly initialised tiny UNet registered under `name` (for tests that need any model)."""
     import torch
 
-    from diffcli.models.config import MNIST_ALIASES, MNIST_LABELS, ModelConfig
+    from diffcli.data.names import MNIST_LABELS
+    from diffcli.models.config import MNIST_ALIASES, ModelConfig
     from diffcli.models.networks import build_network
     from diffcli.models.weights import save_weights
 

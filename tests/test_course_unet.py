@@ -55,7 +55,8 @@ def test_every_recipe_that_builds_the_course_unet_uses_the_course_layout(preset,
 
 
 def _config(architecture: dict):
-    from diffcli.models.config import MNIST_LABELS, ModelConfig
+    from diffcli.data.names import MNIST_LABELS
+    from diffcli.models.config import ModelConfig
 
     return ModelConfig(
         name="c",

@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import fashion_dir, mnist_dir
 from diffcli.data import load_dataset
 from diffcli.errors import DiffcliError
-from diffcli.models.config import FASHION_LABELS
+from diffcli.data.names import FASHION_LABELS
 from helpers import run_cli
 
 

@@ -278,7 +278,7 @@ def test_shipped_floor_is_used_only_with_the_shipped_classifier(tmp_path: Path) 
 def test_a_registry_classifier_takes_precedence_over_the_shipped_one(home: Path, no_network: Path) -> None:
     from diffcli.data import ImageDataset
     from diffcli.scoring.network import ScoringCNN
-    from diffcli.models.config import MNIST_LABELS
+    from diffcli.data.names import MNIST_LABELS
     from diffcli.models.registry import Registry
 
     assert clf.load_or_train_classifier("mnist").reference is not None  # shipped: nothing in the registry

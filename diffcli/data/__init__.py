@@ -1,23 +1,22 @@
 """Datasets for training and evaluation, decoded once into uint8 tensors in memory.
 
 `load_dataset("mnist" | "fashion-mnist" | "glyphs" | "folder:PATH", split, data_dir)` is the one entry
-point; no per-item PIL work happens in any training loop.
+point; no per-item PIL work happens in any training loop. The datasets own their label names (names.py);
+nothing here knows about models. torch is imported when a dataset is loaded, so the names stay cheap.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-import numpy as np
-import torch
-
+from diffcli.data.names import DATASETS, FASHION_LABELS, MNIST_LABELS, canonical_dataset  # noqa: F401
 from diffcli.errors import UsageError
-from diffcli.models.config import FASHION_LABELS, MNIST_LABELS
 
-from diffcli.data.names import DATASETS, canonical_dataset
+if TYPE_CHECKING:
+    import torch
+
 GLYPH_COUNTS = {"train": 60000, "test": 10000}
 
 
@@ -49,13 +48,10 @@ class ImageDataset:
 
 
 def default_data_dir() -> Path:
-    """$DIFFCLI_DATA, else the `data/` folder beside the model registry."""
-    env = os.environ.get("DIFFCLI_DATA")
-    if env:
-        return Path(env).expanduser()
-    from diffcli.models.registry import Registry
+    """$DIFFCLI_DATA, else the `data/` folder beside the model registry (in the home folder)."""
+    from diffcli.home import data_dir
 
-    return Registry().data_dir
+    return data_dir()
 
 
 def load_dataset(
@@ -74,6 +70,9 @@ def load_dataset(
     spec: mnist, fashion-mnist, glyphs (synthetic, `limit` images, default 60000/10000) or folder:PATH
     (the whole folder is the train split; it has no test split).
     """
+    import numpy as np
+    import torch
+
     if split not in ("train", "test"):
         raise ValueError(f"split must be train or test, got {split!r}")
     spec = canonical_dataset(spec)

@@ -1,15 +1,26 @@
-"""Small line plots drawn with Pillow (loss curves, metric sweeps): no plotting library needed."""
+"""Line plots (the training loss curve, eval's chain plot, the bench figures), drawn with matplotlib.
+
+matplotlib does the parts that are easy to get wrong by hand: round tick labels on linear and log axes,
+a title and axis labels laid out so they never collide (constrained layout), a legend placed where it
+hides the fewest points, markers drawn whole at the edge of the axes. It is imported only when a plot is
+drawn, on its Agg backend (no display needed), through a Figure of its own rather than pyplot, so no global
+state is shared between plots or threads.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DPI = 100  # sizes are given in pixels; at 100 dpi one inch is 100 pixels and text keeps its usual size
+MARKER_SIZE = 5  # points
 
 
 @dataclass
@@ -22,67 +33,78 @@ class Series:
     markers: bool = False
 
 
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    raw = (hi - lo) / count
-    step = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 5, 10):
-        if raw <= m * step:
-            step *= m
-            break
-    start = math.ceil(lo / step) * step
-    return [start + i * step for i in range(int((hi - start) / step) + 1)]
+def line_figure(
+    series: Sequence[Series],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    size: tuple[int, int] = (720, 420),
+    log_y: bool = False,
+) -> Figure:
+    """The series on shared axes as a matplotlib Figure of `size` pixels (width, height), not yet drawn.
+    On a log axis, points at or below zero are left out."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator
+
+    width, height = size
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
+    points = [
+        [(float(x), float(y)) for x, y in zip(s.x, s.y) if math.isfinite(float(y)) and not (log_y and float(y) <= 0)]
+        for s in series
+    ]
+    if not any(points):
+        axes.set_axis_off()
+        axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
+    for s, xy in zip(series, points):
+        if not xy:
+            continue
+        xs, ys = zip(*xy)
+        marker = "o" if s.markers or len(xy) == 1 else None
+        # clip_on=False, zorder above the frame: a marker on the edge of the axes is drawn whole.
+        axes.plot(xs, ys, label=s.label, linewidth=1.8, marker=marker, markersize=MARKER_SIZE, clip_on=False, zorder=3)
+    if any(points):
+        if log_y:
+            axes.set_yscale("log")
+            # Plain numbers (0.05, 0.2, 3) rather than 2x10^-1; under two decades the 2..9 ticks are
+            # labelled too, so an axis spanning 0.65 .. 0.85 still reads.
+            axes.yaxis.set_major_formatter(_plain_log_formatter())
+            axes.yaxis.set_minor_formatter(_plain_log_formatter(minor_thresholds=(2, 0.5)))
+            low, high = min(y for xy in points for _, y in xy), max(y for xy in points for _, y in xy)
+            if high < 10 * low:  # under a decade 2, 3, 4 alone leave most of the axis unlabelled: add halves
+                axes.yaxis.set_minor_locator(LogLocator(subs=np.arange(1.0, 10.0, 0.5)))
+        axes.ticklabel_format(axis="x", style="plain", useOffset=False)
+        axes.grid(True, which="both" if log_y else "major", color="0.9")  # a log axis may hold no decade
+        axes.set_axisbelow(True)
+        if any(s.label for s, xy in zip(series, points) if xy):
+            axes.legend(loc="best", fontsize="small")
+    if title:
+        axes.set_title(title, loc="left")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    return figure
 
 
-def _log_ticks(lo: float, hi: float) -> list[float]:
-    """Tick values (not exponents) for a log axis spanning 10**lo .. 10**hi: 1-2-5 per decade; under a
-    decade, the nine digits if four of them fit, else evenly spaced round values (1.5, 2, 2.5, ...), finer
-    until four fit, so an axis of 1.1 .. 4.2 never shows only 2, 3 and 4 with its data below them."""
-    low, high = 10**lo, 10**hi
-    decades = range(math.floor(lo) - 1, math.ceil(hi) + 1)
-    for mantissas, enough in (((1,), 3), ((1, 2, 5), 3), (tuple(range(1, 10)), 4)):
-        ticks = [m * 10**k for k in decades for m in mantissas if low <= m * 10**k <= high]
-        if len(ticks) >= enough:
-            return ticks
-    for count in (4, 6, 10):
-        ticks = [t for t in _ticks(low, high, count) if t > 0]
-        if len(ticks) >= 4:
-            break
-    return ticks
+def _plain_log_formatter(**options: object) -> object:
+    """matplotlib's LogFormatter picks which log ticks get a label; this one spells them as plain numbers
+    (0.05, 0.2, 3, 4000) instead of 5e-02."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    return PlainLogFormatter(labelOnlyBase=False, **options)
 
 
-def _fmt(v: float) -> str:
-    """A tick label: at most three significant digits (0.8, 0.25, 1e-05, 1,200)."""
-    if v == 0:
-        return "0"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) < 0.001:
-        return f"{v:.0e}"
-    return f"{v:.3g}"
+def rgb_array(figure: Figure) -> np.ndarray:
+    """Draw `figure` on the Agg canvas; float RGB [3, H, W] in [0, 1]."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-
-def _legend_corner(lines: Sequence[Sequence[tuple[float, float]]], area: tuple[float, float, float, float], size: tuple[float, float]) -> tuple[tuple[float, float], int]:
-    """The top-left pixel of a legend box of `size` in the corner of `area` (left, top, right, bottom)
-    that the polylines cross least (top right, then bottom right, top left, bottom left on a tie), and
-    how many sampled line points that corner still covers."""
-    left, top, right, bottom = area
-    w, h = size
-    corners = [(right - w, top), (right - w, bottom - h - 4), (left + 8, top), (left + 8, bottom - h - 4)]
-    samples = []  # points along each segment, so a line that crosses a box between two markers counts
-    for points in lines:
-        samples += points[-1:]
-        for (ax, ay), (bx, by) in zip(points, points[1:]):
-            n = max(1, int(math.hypot(bx - ax, by - ay) / 4))  # one every 4 px: a 5,000-step loss curve stays cheap
-            samples += [(ax + (bx - ax) * k / n, ay + (by - ay) * k / n) for k in range(n)]
-
-    def covered(corner: tuple[float, float]) -> int:
-        x, y = corner
-        return sum(x - 6 <= sx <= x + w + 2 and y - 2 <= sy <= y + h + 2 for sx, sy in samples)
-
-    best = min(corners, key=covered)  # min keeps the first of equals: the preference order above
-    return best, covered(best)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    return rgba[:, :, :3].astype(np.float32).transpose(2, 0, 1) / 255.0
 
 
 def line_plot(
@@ -93,77 +115,8 @@ def line_plot(
     size: tuple[int, int] = (720, 420),
     log_y: bool = False,
 ) -> np.ndarray:
-    """Draw the series on shared axes; returns float RGB [3, H, W] in [0, 1]."""
-    width, height = size
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
-    left, right, top, bottom = 70, 20, 36 if title else 16, 48
-    xs = [float(v) for s in series for v in s.x]
-    ys = [float(v) for s in series for v in s.y if not (log_y and v <= 0)]
-    if not xs or not ys:
-        draw.text((left, height // 2), "no data yet", fill="black", font=font)
-        return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
-
-    def ty(v: float) -> float:
-        return math.log10(v) if log_y else v
-
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ty(v) for v in ys), max(ty(v) for v in ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y1 = y0 + 1
-    pad = (y1 - y0) * 0.05
-    y0, y1 = y0 - pad, y1 + pad
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (width - left - right), top + (1 - (ty(y) - y0) / (y1 - y0)) * (height - top - bottom))
-
-    def polylines() -> list[list[tuple[float, float]]]:
-        return [[px(float(x), float(y)) for x, y in zip(s.x, s.y) if not (log_y and y <= 0)] for s in series]
-
-    # The legend, as wide as its longest label (long labels are not cut), goes in the corner of the plot
-    # area that the lines cross least; when every corner is crossed, the y axis gets headroom above the
-    # data for it, so that it never hides a point.
-    area = (left, top, width - right, height - bottom)
-    legend_size = (35 + max(draw.textlength(s.label, font=small) for s in series), 18 * len(series) + 6)
-    (legend_x, legend_y), crossed = _legend_corner(polylines(), area, legend_size)
-    if crossed:
-        share = min(0.6, (legend_size[1] + 10) / (height - top - bottom))  # of the plot's height
-        y1 = y0 + (y1 - y0) / (1 - share)
-        (legend_x, legend_y), _ = _legend_corner(polylines(), area, legend_size)
-    draw.rectangle(list(area), outline=(80, 80, 80))
-    for tick in _ticks(x0, x1):
-        x, _ = px(tick, 10**y0 if log_y else y0)
-        draw.line([x, height - bottom, x, height - bottom + 4], fill="black")
-        label = _fmt(tick)
-        draw.text((x - draw.textlength(label, font=small) / 2, height - bottom + 6), label, fill="black", font=small)
-    for value in (_log_ticks(y0, y1) if log_y else _ticks(y0, y1)):
-        _, y = px(x0, value)
-        draw.line([left - 4, y, width - right, y], fill=(225, 225, 225))
-        draw.line([left - 4, y, left, y], fill="black")
-        label = _fmt(value)
-        draw.text((left - 8 - draw.textlength(label, font=small), y - 7), label, fill="black", font=small)
-    for i, points in enumerate(polylines()):
-        colour = PALETTE[i % len(PALETTE)]
-        if len(points) > 1:
-            draw.line(points, fill=colour, width=2)
-        if series[i].markers or len(points) == 1:
-            for x, y in points:
-                draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-    for i, s in enumerate(series):
-        colour = PALETTE[i % len(PALETTE)]
-        draw.line([legend_x, legend_y + 12 + 18 * i, legend_x + 20, legend_y + 12 + 18 * i], fill=colour, width=3)
-        draw.text((legend_x + 25, legend_y + 5 + 18 * i), s.label, fill="black", font=small)
-    if title:  # after the y label when both share the top row
-        title_x = max(left, 6 + draw.textlength(ylabel, font=small) + 12) if ylabel else left
-        draw.text((title_x, 10), title, fill="black", font=font)
-    if xlabel:
-        draw.text(((left + width - right) / 2 - draw.textlength(xlabel, font=small) / 2, height - 20), xlabel, fill="black", font=small)
-    if ylabel:
-        draw.text((6, top - 2 if not title else 12), ylabel, fill=(90, 90, 90), font=small)
-    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    """Draw the series on shared axes (see `line_figure`); returns float RGB [3, H, W] in [0, 1]."""
+    return rgb_array(line_figure(series, title, xlabel, ylabel, size, log_y))
 
 
 def smooth(values: Sequence[float], window: int) -> list[float]:

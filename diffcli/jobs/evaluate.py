@@ -16,7 +16,7 @@ from diffcli import console
 from diffcli.errors import DiffcliError, UsageError
 from diffcli import checks
 from diffcli.jobs.generate import Sampling, anagram_weight, best_of_count, count, hybrid_bands, hybrid_filter, illusion_sampling, pick_view, resolve_sampling
-from diffcli.jobs.progress import ProgressFactory, silent
+from diffcli.progress import ProgressFactory, silent
 
 TASKS = ("sample", "anagram", "hybrid", "chain")
 SCORERS = ("classifier", "clip")

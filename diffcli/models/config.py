@@ -44,9 +44,7 @@ MAX_LABELS = 10_000
 # The engine's sampler names (diffusion/samplers.py SAMPLERS, which imports torch; a test keeps them equal).
 SAMPLERS = ("ddpm", "ddim", "heun", "dpm++")
 
-MNIST_LABELS = [str(i) for i in range(10)]
 MNIST_ALIASES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine".split())}
-FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 @dataclass(kw_only=True)

@@ -42,12 +42,9 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 
 def registry_root() -> Path:
     """$DIFFCLI_HOME, else the platform's user data folder for diffcli."""
-    env = os.environ.get("DIFFCLI_HOME")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+    from diffcli.home import home_dir
 
-    return Path(platformdirs.user_data_dir("diffcli", appauthor=False))
+    return home_dir()
 
 
 def os_failure(action: str, exc: OSError, writing: bool = True) -> DiffcliError:
@@ -145,8 +142,9 @@ class Registry:
     @property
     def data_dir(self) -> Path:
         """Where datasets go by default ($DIFFCLI_DATA overrides)."""
-        env = os.environ.get("DIFFCLI_DATA")
-        return Path(env).expanduser() if env else self.root / "data"
+        from diffcli.home import data_dir
+
+        return data_dir(self.root)
 
     @property
     def cache_dir(self) -> Path:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -34,12 +34,10 @@ import torch.nn.functional as F
 
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.scoring.network import ScoringCNN
+from diffcli.scoring.scorer import Classifier, weights_fingerprint
 from diffcli.training.optimizer import make_adamw
 from diffcli.models.config import ModelConfig
 from diffcli.models.registry import ModelEntry, Registry, validate_name
-
-if TYPE_CHECKING:
-    from diffcli.scoring.shipped import ShippedReference
 
 Notify = Callable[[str], None]
 
@@ -56,25 +54,6 @@ GLYPH_LIMITS = {"train": 20000, "test": 2000}  # synthetic: enough to learn, qui
 
 def _quiet(message: str) -> None:
     pass
-
-
-@dataclass
-class Classifier:
-    """A trained scoring classifier and what it was trained on."""
-
-    module: ScoringCNN
-    name: str
-    dataset: str
-    label_names: list[str]
-    test_accuracy: float
-    channels: int
-    size: int
-    fingerprint: str  # sha256 of the weights: caches derived from them (FID statistics) key on it
-    reference: Optional["ShippedReference"] = None  # shipped classifiers carry their FID statistics and floors
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.module.parameters()).device
 
 
 # ----- training -----
@@ -217,15 +196,6 @@ def classifier_name(dataset_spec: str) -> str:
         digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:8]  # two folders called "cats" differ
         return validate_name(f"folder-{slug}-{digest}-classifier")
     return validate_name(f"{dataset_spec}-classifier")
-
-
-def weights_fingerprint(module: torch.nn.Module) -> str:
-    """sha256 over the state dict (names and bytes): changes whenever the classifier is retrained."""
-    digest = hashlib.sha256()
-    for key, value in sorted(module.state_dict().items()):
-        digest.update(key.encode("utf-8"))
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def split_limit(dataset_spec: str, split: str) -> Optional[int]:

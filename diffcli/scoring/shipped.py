@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -34,36 +33,13 @@ import numpy as np
 import torch
 
 from diffcli.errors import DiffcliError
+from diffcli.scoring.network import ScoringCNN
+from diffcli.scoring.scorer import Classifier, ShippedReference, weights_fingerprint
 
 ASSETS = Path(__file__).with_name("assets")
 PROVENANCE = "provenance.json"
 FORMAT = 1
 REINSTALL_HINT = "reinstall diffcli (`pip install --force-reinstall diffcli`), or train a classifier from the data with `diffcli eval --retrain-classifier --data-dir DIR`"
-
-
-@dataclass(frozen=True)
-class ShippedReference:
-    """A dataset's shipped FID reference: test-split feature statistics and the real-vs-real floor table."""
-
-    dataset: str
-    mu: np.ndarray  # [D] float64
-    sigma: np.ndarray  # [D, D] float64
-    n: int  # test images the statistics summarise
-    floor_n: np.ndarray  # [K] int64, increasing
-    floor: np.ndarray  # [K] float64
-
-    def floor_at(self, n: int) -> tuple[float, bool]:
-        """(the real-vs-real floor at n, whether it was measured at exactly this n): the table's value,
-        or the linear interpolation in 1/n between its neighbours (see the module docstring)."""
-        lo_n, hi_n = int(self.floor_n[0]), int(self.floor_n[-1])
-        if not lo_n <= n <= hi_n:
-            raise DiffcliError(f"the real-data FID floor needs {lo_n} to {hi_n} images, got {n}")
-        i = int(np.searchsorted(self.floor_n, n))
-        if int(self.floor_n[i]) == n:
-            return float(self.floor[i]), True
-        a, b = 1.0 / float(self.floor_n[i - 1]), 1.0 / float(self.floor_n[i])
-        w = (1.0 / n - a) / (b - a)
-        return float(self.floor[i - 1] + w * (self.floor[i] - self.floor[i - 1])), False
 
 
 def sha256_of(data: bytes) -> str:
@@ -131,8 +107,6 @@ def _entry(dataset_spec: str, assets: Path) -> dict:
 def load_classifier(dataset_spec: str, device: str | torch.device = "cpu", assets: Optional[Path] = None):
     """The shipped scoring classifier of a dataset as a `Classifier` (weights checksum verified, loaded as
     float32) carrying its shipped FID reference."""
-    from diffcli.scoring.classifier import Classifier, weights_fingerprint
-    from diffcli.scoring.network import ScoringCNN
     from diffcli.models.weights import load_into
 
     assets = assets or ASSETS

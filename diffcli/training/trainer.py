@@ -36,7 +36,7 @@ from diffcli.device import resolve_precision
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, InterruptedRun
 from diffcli.io.atomic import atomic_write_text, make_dirs
-from diffcli.jobs.progress import SilentView
+from diffcli.progress import SilentView
 from diffcli.models.config import MNIST_ALIASES, ModelConfig
 from diffcli.models.networks import build_network, parameter_count
 from diffcli.models.registry import ModelEntry

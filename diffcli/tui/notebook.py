@@ -12,7 +12,7 @@ import html
 import time
 from typing import Any, Callable, Optional
 
-from diffcli.jobs.progress import Rows
+from diffcli.progress import Rows
 from diffcli.tui.progress import format_duration, format_value
 
 REFRESH_PER_SECOND = 4
