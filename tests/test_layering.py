@@ -34,7 +34,7 @@ LAYERS = [
     ("sources", ("models", "data")),
     ("engine", ("diffusion",)),
     ("output", ("io", "tui")),
-    ("base", ("errors", "checks", "schema", "console", "device", "signals", "progress", "home")),
+    ("base", ("errors", "checks", "params", "schema", "console", "device", "signals", "progress", "home")),
 ]
 PICKED_AT_THE_TOP = ("tui",)  # imported only by these layers, and by itself:
 TOP = ("cli", "api", "jobs")
