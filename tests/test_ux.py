@@ -20,3 +20,17 @@ def test_an_imageset_prints_as_one_short_line():
         assert len(text) < 200 and "\n" not in text and str(_grid(n)) == text, text
     assert repr(_grid(2)) == "<diffcli.ImageSet: 2 sample images of 28x28, model mnist, classes 0, 1, seeds 0, 1>"
     assert "classes 0, 1, 2, 3 (+6 more), seeds 0-299" in repr(_grid(300))
+
+
+def test_models_show_is_a_short_readable_page():
+    from helpers import run_cli
+
+    r = run_cli(["models", "show", "mnist"])
+    assert r.code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    text = r.stdout
+    assert "{" not in text and "'" not in text  # no Python dicts
+    for words in ("sampling   ddim, 20 steps, CFG", "training   recipe default", "accuracy", "lowest: class", "floor", "anagrams:", "hybrids:"):
+        assert words in text, words
+    assert "per_class_accuracy" in run_cli(["models", "show", "mnist", "--json"]).stdout

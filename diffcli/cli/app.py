@@ -88,11 +88,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="No progress or notes from the command (its -q); results still print.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", "-V", metavar="", callback=_version, is_eager=True, help="Print the versions of diffcli and torch, and the device, then exit.")] = None,
 ) -> None:
     """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
     if debug:
         console.configure(debug=True)
+    if quiet:
+        console.settings.quiet_all = True
+        console.configure(quiet=True)
 
 
 @app.command("version")
@@ -120,13 +124,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def run(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
     debug = os.environ.get("DIFFCLI_DEBUG", "") not in ("", "0")
+    console.settings.quiet_all = False
     console.configure(debug=debug)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=args, prog_name="diffcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except InterruptedRun as exc:  # Ctrl-C with the work saved: a calm line, not an error
-        console.info(_in_flags(exc.one_line(), args))
+    except InterruptedRun as exc:  # Ctrl-C with the work saved: a calm line, not an error, even with -q
+        console.stderr().print(_in_flags(exc.one_line(), args), markup=False)
         return exc.exit_code
     except DiffcliError as exc:
         console.error(_in_flags(exc.one_line(), args))

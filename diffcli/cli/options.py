@@ -77,7 +77,7 @@ VIEWS = ("flip", "rot180", "hflip", "rot90", "negate")
 DATASETS = ("mnist", "fashion-mnist", "fashion", "glyphs", "folder:")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but warnings and errors (no progress, no tables).", rich_help_panel=OUTPUT_PANEL, metavar="")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress or notes: only the result (what was written, the report), warnings and errors.", rich_help_panel=OUTPUT_PANEL, metavar="")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.", rich_help_panel=OUTPUT_PANEL, metavar="")]
 Seed = Annotated[Optional[int], typer.Option("--seed", metavar="INT", help="Random seed (default: a fresh one, printed and recorded in the PNG). Image i uses seed + i.", rich_help_panel=SAMPLING_PANEL)]
 Device = Annotated[str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or mps (auto picks the GPU when there is one).", envvar="DIFFCLI_DEVICE", rich_help_panel=MODEL_PANEL, autocompletion=choices(*DEVICES))]
