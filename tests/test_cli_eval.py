@@ -84,7 +84,9 @@ def test_the_report_is_the_output_and_record_in_the_config(shapes_model, home, m
         assert name in r.stdout
     assert "over 12 samples" not in r.stderr
     quiet = run_cli(["eval", "--model", shapes_model, *ORACLE, "-q"])
-    assert quiet.code == 0 and quiet.stdout == "" and quiet.stderr == ""  # -q: nothing but warnings and errors
+    assert quiet.code == 0 and quiet.stderr == ""  # -q: no progress, no notes
+    assert "accuracy 100.0% over 12 samples, the same for every class" in quiet.stdout  # but the report is the result
+    assert "\u2503" not in quiet.stdout and "class\tn\taccuracy" in quiet.stdout  # piped: plain columns, no box drawing
     metrics = json.loads((home / "models" / shapes_model / "config.json").read_text())["metrics"]["eval"]["sample"]
     assert metrics["accuracy"] == 1.0 and metrics["per_class_accuracy"] == {"hbar": 1.0, "ring": 1.0, "vbar": 1.0}
 

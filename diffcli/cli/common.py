@@ -167,3 +167,21 @@ def emit_result(result, written: list[str], run: RunOptions) -> None:
 def report_json(payload: Any) -> None:
     """One JSON document on stdout."""
     console.emit_json(payload)
+
+
+def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> None:
+    """A report table on stdout: drawn on a terminal; piped, plain tab-separated columns under a header
+    line (the title first, as a `# ` comment), as `models list` writes them."""
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(*row)
+        console.stdout().print(table)
+        return
+    console.emit_line(f"# {title}")
+    for row in [list(columns), *rows]:
+        console.emit_line("\t".join(row))
