@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from diffcli.jobs.results import ImageSet
@@ -34,3 +36,39 @@ def test_models_show_is_a_short_readable_page():
     for words in ("sampling   ddim, 20 steps, CFG", "training   recipe default", "accuracy", "lowest: class", "floor", "anagrams:", "hybrids:"):
         assert words in text, words
     assert "per_class_accuracy" in run_cli(["models", "show", "mnist", "--json"]).stdout
+
+
+def _pty(argv: list[str], cols: int = 100, rows: int = 30, **kw) -> tuple[int, list[str]]:
+    import sys
+
+    from helpers_pty import final_screen, run_in_pty
+
+    code, output = run_in_pty([sys.executable, "-m", "diffcli", *argv], env={"OMP_NUM_THREADS": "1"}, cols=cols, rows=rows, **kw)
+    return code, [line for line in final_screen(output, cols, rows) if line.strip()]
+
+
+def test_quiet_sample_on_a_terminal_still_names_its_file(tmp_path):
+    code, lines = _pty(["-q", "sample", "7", "--steps", "2", "--seed", "0"])
+    assert code == 0, lines
+    assert lines[-2:-1] == ["wrote sample.png (no -o given: a new file here)"] or "wrote sample.png" in lines[-1], lines
+    assert not any("image(s) in" in line or "╭" in line for line in lines), lines  # -q: no progress, no notes
+    code, lines = _pty(["sample", "7", "-q", "--steps", "2", "--seed", "0", "-o", "x.png"])
+    assert code == 0 and any(line.startswith("wrote x.png") for line in lines), lines
+
+
+def test_a_big_out_dir_run_on_a_terminal_shows_progress_then_one_summary_line(tmp_path):
+    code, lines = _pty(["sample", "7", "-n", "300", "--steps", "2", "--seed", "0", "--out-dir", "d"], timeout=120)
+    assert code == 0, lines
+    assert not any(".png" in line for line in lines), lines  # no path lines in or under the panel
+    assert sum(line.startswith("╭─ sample") for line in lines) == 1, lines  # one final frame in the scrollback
+    assert re.search(r"(step|image) (\d+)/\2", "\n".join(lines)), lines  # the final frame: done
+    assert "wrote 300 images to d" in lines, lines
+    assert len(list((tmp_path / "work" / "d").glob("*.png"))) == 300
+
+
+def test_ctrl_c_during_an_out_dir_run_says_how_many_were_written(tmp_path):
+    code, lines = _pty(["sample", "7", "-n", "3000", "--steps", "2", "--seed", "0", "--out-dir", "d"],
+                       timeout=120, keys=[("step", b"\x03")])
+    written = len(list((tmp_path / "work" / "d").glob("*.png")))
+    assert code == 130, lines
+    assert f"stopped (Ctrl-C) after writing {written} image{'s' if written != 1 else ''} to d" in lines, lines
