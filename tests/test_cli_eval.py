@@ -134,7 +134,7 @@ def test_illusion_tasks_report_every_pair(shapes_model, task, extra, roles):
         (["--task", "hybrid", "--kernel", "41"], 2, "larger than the model"),
         (["--task", "anagram", "--view", "spin"], 2, "unknown view"),
         (["--task", "anagram", "--pairs", "6-9"], 2, "is not A:B"),
-        (["--task", "anagram", "--pairs", "ring:cat"], 1, "does not know 'cat'"),
+        (["--task", "anagram", "--pairs", "ring:cat"], 2, "does not know 'cat'"),
         (["--scorer", "clip", "--task", "anagram"], 2, "--scorer clip scores --task sample only"),
     ],
 )

@@ -72,3 +72,38 @@ def test_ctrl_c_during_an_out_dir_run_says_how_many_were_written(tmp_path):
     written = len(list((tmp_path / "work" / "d").glob("*.png")))
     assert code == 130, lines
     assert f"stopped (Ctrl-C) after writing {written} image{'s' if written != 1 else ''} to d" in lines, lines
+
+
+def test_model_names_are_checked_before_anything_loads(monkeypatch):
+    from helpers import run_cli
+
+    from diffcli.jobs import generate
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("loaded a model before refusing")
+
+    monkeypatch.setattr(generate, "load_generator", no_loading)
+    r = run_cli(["sample", "-m", "if", "7"])
+    assert r.code == 2 and "add it first: `diffcli models add if --hub DeepFloyd/IF-I-XL-v1.0`" in r.stderr, r.stderr
+    r = run_cli(["sample", "-m", "mnsit", "7"])
+    assert r.code == 2 and "did you mean 'mnist'?" in r.stderr, r.stderr
+    assert run_cli(["models", "add", "if", "--hub", "DeepFloyd/IF-I-XL-v1.0"]).code == 0
+    r = run_cli(["eval", "-m", "if"])
+    assert r.code == 2 and "is text-to-image" in r.stderr, r.stderr
+
+
+def test_a_class_the_model_lacks_gets_its_classes_in_one_short_line():
+    from helpers import run_cli
+
+    from diffcli.errors import UsageError
+
+    r = run_cli(["sample", "-m", "fashion", "shoe"])
+    assert r.code == 2 and len(r.stderr) < 300 and "Sneaker" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    import diffcli
+
+    try:
+        diffcli.load("mnist").sample(classes="sevn", progress=False)
+    except UsageError as error:  # docs/python.md: a bad value is a UsageError
+        assert "did you mean 'seven'" in str(error)
+    else:
+        raise AssertionError("no error")

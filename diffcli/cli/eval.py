@@ -57,7 +57,7 @@ def evaluate(
     common.start(run.quiet, run.json_output)
     if plot is not None and task != "chain":
         raise UsageError("--plot draws the chain task's curve", "add --task chain")
-    from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, evaluate as evaluate_job
+    from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, check_gradable, evaluate as evaluate_job
     from diffcli.jobs.generate import load_generator
 
     request = EvalRequest(
@@ -69,7 +69,9 @@ def evaluate(
         from diffcli.io import images
 
         images.check_output(plot, run.json_output)
-    model = load_generator(run.model, run.device)
+    entry = common.registry().get(run.model)
+    check_gradable(entry.name, entry.config().cond_type)  # before any load or download
+    model = load_generator(entry.name, run.device)
     report = evaluate_job(model, request, common.progress(run.quiet, run.json_output))
     if plot is not None:
         from diffcli.io import images
