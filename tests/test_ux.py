@@ -107,3 +107,21 @@ def test_a_class_the_model_lacks_gets_its_classes_in_one_short_line():
         assert "did you mean 'seven'" in str(error)
     else:
         raise AssertionError("no error")
+
+
+def test_models_subcommands_typed_at_the_top_and_version_json():
+    import json
+
+    from helpers import run_cli
+
+    r = run_cli(["list"])
+    assert r.code == 2 and "Did you mean `diffcli models list`?" in r.stderr, r.stderr
+    r = run_cli(["version", "--json"])
+    assert r.code == 0 and set(json.loads(r.stdout)) == {"diffcli", "torch", "device"}
+
+
+def test_out_with_another_image_format_is_refused_before_any_work():
+    from helpers import run_cli
+
+    r = run_cli(["sample", "7", "-o", "out.jpg"])
+    assert r.code == 2 and r.stderr.count("\n") == 1 and "out.png" in r.stderr, r.stderr

@@ -100,8 +100,11 @@ def _root(
 
 
 @app.command("version")
-def version() -> None:
+def version(json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print them as one JSON object.")] = False) -> None:
     """Print the versions of diffcli and torch, and the device commands run on by default."""
+    if json_output:
+        console.emit_json(dict(line.split(" ", 1) for line in version_text().splitlines()))
+        return
     print(version_text())
 
 
@@ -143,7 +146,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             console.stderr().print(exc.format_message(), markup=False)
             return 2
         where = exc.ctx.command_path if exc.ctx is not None else "diffcli"
-        console.error(f"{exc.format_message()} (see `{where} --help`)")
+        console.error(f"{exc.format_message()}{_command_hint(exc, where)} (see `{where} --help`)")
         return 2
     except ClickException as exc:
         console.error(exc.format_message())
@@ -176,6 +179,19 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         else:
             console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
         return 1
+
+
+def _command_hint(exc: Exception, where: str) -> str:
+    """A top-level command that is a `models` subcommand (`diffcli list`, the ollama habit): say so.
+    Click already suggests near misses of the commands themselves."""
+    import re
+
+    typed = re.match(r"No such command '(.+)'", str(getattr(exc, "message", exc)))
+    if typed is None or where != "diffcli":
+        return ""
+    name = typed.group(1)
+    sub = {c.name for c in models.app.registered_commands if c.name} | {"ls"}
+    return f" Did you mean `diffcli models {'list' if name == 'ls' else name}`?" if name in sub else ""
 
 
 def _stdout_closed(exc: SystemExit) -> bool:
