@@ -125,3 +125,33 @@ def test_out_with_another_image_format_is_refused_before_any_work():
 
     r = run_cli(["sample", "7", "-o", "out.jpg"])
     assert r.code == 2 and r.stderr.count("\n") == 1 and "out.png" in r.stderr, r.stderr
+
+
+def test_data_dir_may_be_the_dataset_folder_its_parent_or_raw():
+    from conftest import mnist_dir
+
+    from diffcli.data.mnist import locate
+
+    root = mnist_dir()
+    for given in (root, root / "MNIST", root / "MNIST" / "raw"):
+        assert locate("mnist", given) == root / "MNIST" / "raw", given
+
+
+def test_a_named_data_dir_never_goes_to_the_network(tmp_path, monkeypatch):
+    import socket
+    import urllib.request
+
+    import pytest
+
+    from diffcli.data.mnist import load_idx_dataset
+    from diffcli.errors import DiffcliError
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("tried to reach the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", forbidden)
+    monkeypatch.setattr(socket.socket, "connect", forbidden)
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DiffcliError) as info:
+        load_idx_dataset("mnist", "train", tmp_path / "mine", True, lambda message: None)
+    assert "leave `data_dir` out to download" in info.value.one_line()
