@@ -227,7 +227,8 @@ def test_best_of_warns_when_no_candidate_reads_as_intended(tiny, fake_reader):
     fake_reader.threshold = 2.0  # nothing is that bright
     r = run_cli(["hybrid", "1", "7", *tiny, "--best-of", "2", "--seed", "0", "--steps", "3", "--json", "-o", "h.png"])
     assert r.code == 0, r.stderr
-    assert "warning: none of the 2 candidates reads as 1 (afar) and 7 (up close); kept the closest, candidate" in r.stderr
+    warning = "warning: none of the 2 candidates reads as 1 (afar) and 7 (up close); kept the closest, candidate"
+    assert warning in r.stderr
     assert r.json()["read_as_intended"] == 0 and r.json()["kept"][0]["reads"] is False
 
 

@@ -33,7 +33,9 @@ def test_models_show_is_a_short_readable_page():
     assert max(len(line) for line in lines) <= 100, max(lines, key=len)
     text = r.stdout
     assert "{" not in text and "'" not in text  # no Python dicts
-    for words in ("sampling   ddim, 20 steps, CFG", "training   recipe default", "accuracy", "lowest: class", "floor", "anagrams:", "hybrids:"):
+    expected = ("sampling   ddim, 20 steps, CFG", "training   recipe default", "accuracy", "lowest: class", "floor",
+                "anagrams:", "hybrids:")
+    for words in expected:
         assert words in text, words
     assert "per_class_accuracy" in run_cli(["models", "show", "mnist", "--json"]).stdout
 
@@ -43,7 +45,8 @@ def _pty(argv: list[str], cols: int = 100, rows: int = 30, **kw) -> tuple[int, l
 
     from helpers_pty import final_screen, run_in_pty
 
-    code, output = run_in_pty([sys.executable, "-m", "diffcli", *argv], env={"OMP_NUM_THREADS": "1"}, cols=cols, rows=rows, **kw)
+    argv = [sys.executable, "-m", "diffcli", *argv]
+    code, output = run_in_pty(argv, env={"OMP_NUM_THREADS": "1"}, cols=cols, rows=rows, **kw)
     return code, [line for line in final_screen(output, cols, rows) if line.strip()]
 
 

@@ -88,7 +88,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="No progress or notes from the command (its -q); results still print.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", metavar="", help="No progress or notes from the command (its -q); results still print.",
+    )] = False,
     version: Annotated[Optional[bool], typer.Option("--version", "-V", metavar="", callback=_version, is_eager=True, help="Print the versions of diffcli and torch, and the device, then exit.")] = None,
 ) -> None:
     """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
@@ -100,7 +102,9 @@ def _root(
 
 
 @app.command("version")
-def version(json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print them as one JSON object.")] = False) -> None:
+def version(
+    json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print them as one JSON object.")] = False,
+) -> None:
     """Print the versions of diffcli and torch, and the device commands run on by default."""
     if json_output:
         console.emit_json(dict(line.split(" ", 1) for line in version_text().splitlines()))

@@ -62,8 +62,9 @@ def check_outputs(run: RunOptions) -> None:
     if run.out and run.out_dir:
         raise UsageError("use either -o or --out-dir, not both")
     if run.out and Path(run.out).suffix.lower() in NOT_PNG:
+        out = Path(run.out)
         raise UsageError(f"-o {run.out}: diffcli writes PNG (exact pixels, the settings in its text chunk)",
-                         f"name the file {Path(run.out).stem}.png and convert it afterwards if you need {Path(run.out).suffix}")
+                         f"name the file {out.stem}.png and convert it afterwards if you need {out.suffix}")
     if run.out_dir:
         images.check_out_dir(run.out_dir)
     else:

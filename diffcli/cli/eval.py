@@ -96,9 +96,11 @@ def _print_report(report: dict) -> None:
     settings = f"{report['sampler']} {report['steps']} steps, {common.cfg_text(report)}, seeds {report['seed']}+"
     if report["task"] == "sample" and report.get("scorer") == "clip":
         common.print_table(
-            f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, \"{report['template']}\"",
+            f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, "
+            f"\"{report['template']}\"",
             ("class", "n", "CLIP score", "zero-shot acc."),
-            [[c["label"], str(c["n"]), "-" if c["clip_score"] is None else f"{c['clip_score']:.2f}", _percent(c["zero_shot_accuracy"])] for c in report["classes"]],
+            [[c["label"], str(c["n"]), "-" if c["clip_score"] is None else f"{c['clip_score']:.2f}",
+              _percent(c["zero_shot_accuracy"])] for c in report["classes"]],
         )
         out.print(f"CLIP score {report['clip_score']:.2f} over {report['n']} samples ({settings}); best {report['best']}, worst {report['worst']}", markup=False)
         return
@@ -109,10 +111,12 @@ def _print_report(report: dict) -> None:
             common.print_table(
                 f"{report['model']}: {report['per_class']} samples per class, {settings}",
                 ("class", "n", "accuracy", "confidence", "mistaken for"),
-                [[c["label"], str(c["n"]), _percent(c["accuracy"]), _percent(c["confidence"]), c["mistaken_for"] or ""] for c in report["classes"]],
+                [[c["label"], str(c["n"]), _percent(c["accuracy"]), _percent(c["confidence"]), c["mistaken_for"] or ""]
+                 for c in report["classes"]],
             )
             accuracies = [c["accuracy"] for c in report["classes"] if c["accuracy"] is not None]
-            ranked = f" (lowest class {_percent(report['min_class_accuracy'])}); best {report['best']}, worst {report['worst']}"
+            lowest = _percent(report["min_class_accuracy"])
+            ranked = f" (lowest class {lowest}); best {report['best']}, worst {report['worst']}"
             if accuracies and min(accuracies) == max(accuracies):
                 ranked = ", the same for every class"  # a best and a worst among equals would be noise
             out.print(f"accuracy {_percent(report['accuracy'])} over {report['n']} samples{ranked}", markup=False)
@@ -121,9 +125,10 @@ def _print_report(report: dict) -> None:
             out.print(f"{report['n']} unconditional samples ({settings}) read as: {shares}", markup=False)
         fid = report["fid"]
         below = ""
-        if fid["value"] < fid["floor"]:  # both are noisy estimates at small n; say so rather than let it read as better than real
+        if fid["value"] < fid["floor"]:  # both are noisy at small n: say so, or it reads as better than real
             below = f" (below its floor: at n={fid['n']} both are mostly sampling noise; use -n 100 or more)"
-        out.print(f"FID {fid['value']:.3f} (n={fid['n']}; real-vs-real floor at the same n {fid['floor']:.3f}){below} in {fid['space']}; {grader}", markup=False)
+        floor = f"real-vs-real floor at the same n {fid['floor']:.3f}"
+        out.print(f"FID {fid['value']:.3f} (n={fid['n']}; {floor}){below} in {fid['space']}; {grader}", markup=False)
         return
     if report["task"] == "chain":
         at = report["recognisable_at"]
@@ -131,7 +136,8 @@ def _print_report(report: dict) -> None:
         marks = {max(1, round(f * len(chain))) for f in (0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
         noisy_at = report["noisy_recognisable_at"]
         common.print_table(
-            f"{report['model']}: the classifier's verdict on the clean estimate along the chain ({report['n']} samples, {settings})",
+            f"{report['model']}: the classifier's verdict on the clean estimate along the chain "
+            f"({report['n']} samples, {settings})",
             ("step", "t", "x0 read as its class", "x_t read as its class"),
             [[f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]), _percent(s["noisy_accuracy"])]
              for s in chain if s["step"] in marks or any(a and s["step"] == a["step"] for a in (at, noisy_at))],
@@ -147,8 +153,8 @@ def _print_report(report: dict) -> None:
     common.print_table(
         f"{report['model']}: {report['task']}s, {what}, {report['per_pair']} seeds per pair, {settings}",
         (roles[0], roles[1], "n", "success", f"{roles[0]} ok", f"{roles[1]} ok"),
-        [[p[roles[0]], p[roles[1]], str(p["n"]), _percent(p["rate"]), _percent(p[f"{roles[0]}_rate"]), _percent(p[f"{roles[1]}_rate"])]
-         for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0))],
+        [[p[roles[0]], p[roles[1]], str(p["n"]), _percent(p["rate"]), _percent(p[f"{roles[0]}_rate"]),
+          _percent(p[f"{roles[1]}_rate"])] for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0))],
     )
     out.print(f"success {_percent(report['rate'])} per seed ({report['successes']}/{report['n']}); {grader}", markup=False)
     best = report.get("best_of")

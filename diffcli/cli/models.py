@@ -82,7 +82,11 @@ app.command("ls", hidden=True)(list_models)  # as in ollama and hf
 
 
 @app.command("show")
-def show(name: Name, json_output: Annotated[bool, typer.Option("--json", metavar="", help="Everything: the whole config, files and paths, as JSON.")] = False) -> None:
+def show(
+    name: Name,
+    json_output: Annotated[bool, typer.Option(
+        "--json", metavar="", help="Everything: the whole config, files and paths, as JSON.")] = False,
+) -> None:
     """Show a model: what it is, its sampling defaults, its training recipe and its recorded scores
     (--json for everything)."""
     from diffcli.jobs.models import show as show_job
@@ -109,22 +113,26 @@ def show_lines(info: dict[str, Any]) -> list[str]:
     lines = [f"{info['name']}  ({origin}{', the default' if info['default'] else ''})"]
 
     def field(label: str, text: str) -> None:
-        lines.extend(textwrap.wrap(text, SHOW_WIDTH, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 13, break_long_words=False, break_on_hyphens=False))
+        lines.extend(textwrap.wrap(text, SHOW_WIDTH, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 13,
+                                   break_long_words=False, break_on_hyphens=False))
 
     if config.description:
         field("about", config.description)
     field("path", str(info["path"]))
     schedule = config.schedule if isinstance(config.schedule, dict) else {}
     arch = config.architecture.get("type", "?")
-    field("network", f"{config.kind}{'' if arch == config.kind else f' ({arch})'}, {config.objective}, {config.cond_type}-conditioned; "
+    network = config.kind if arch == config.kind else f"{config.kind} ({arch})"
+    field("network", f"{network}, {config.objective}, {config.cond_type}-conditioned; "
           f"{config.channels} channel{'s' if config.channels != 1 else ''} {config.size}x{config.size}")
     if schedule:
-        field("process", f"{schedule.get('kind', '?')} schedule, {schedule.get('timesteps', '?')} timesteps, predicts {config.prediction}")
+        kind, timesteps = schedule.get("kind", "?"), schedule.get("timesteps", "?")
+        field("process", f"{kind} schedule, {timesteps} timesteps, predicts {config.prediction}")
     if config.labels:
         field("classes", f"{', '.join(config.labels)} ({len(config.labels)})")
     dataset = config.dataset if isinstance(config.dataset, dict) else {}
     if dataset:
-        field("dataset", f"{dataset.get('name', '?')}" + (f", {dataset['count']} images" if dataset.get("count") else ""))
+        count = f", {dataset['count']} images" if dataset.get("count") else ""
+        field("dataset", f"{dataset.get('name', '?')}{count}")
     if config.sampling:
         field("sampling", _sampling_text(config.sampling) + " (the defaults of sample; flags override them)")
     if config.training:
@@ -154,9 +162,11 @@ def _training_text(training: dict[str, Any]) -> str:
         parts.append(f"recipe {training['recipe']}")
     if training.get("steps"):
         epochs = training.get("epochs_done")
-        parts.append(f"{training['steps']} steps" + (f" ({epochs:g} epochs)" if isinstance(epochs, (int, float)) else ""))
+        epochs_text = f" ({epochs:g} epochs)" if isinstance(epochs, (int, float)) else ""
+        parts.append(f"{training['steps']} steps{epochs_text}")
     if training.get("wall_seconds"):
-        parts.append(format_duration(training["wall_seconds"]) + (f" on {training['device']}" if training.get("device") else ""))
+        device = f" on {training['device']}" if training.get("device") else ""
+        parts.append(format_duration(training["wall_seconds"]) + device)
     if training.get("seed") is not None:
         parts.append(f"seed {training['seed']}")
     return ", ".join(parts) or "-"
@@ -181,7 +191,8 @@ def _score_lines(evals: dict[str, Any]) -> list[str]:
         report = evals.get(task)
         if isinstance(report, dict) and report.get("rate") is not None:
             how = what.format(**{k: report.get(k, "?") for k in ("view", "kernel", "sigma")})
-            lines.append(f"{task}s: {_pct(report['rate'])} of seeds read both ways ({how}, {report.get('n', '?')} seeds, CFG {report.get('guidance', '?')})")
+            settings = f"{how}, {report.get('n', '?')} seeds, CFG {report.get('guidance', '?')}"
+            lines.append(f"{task}s: {_pct(report['rate'])} of seeds read both ways ({settings})")
     return lines
 
 

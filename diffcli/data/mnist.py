@@ -103,8 +103,8 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_missing: bo
             # A folder the user named holds what they have: look there only; the network is for the
             # data folder diffcli manages ($DIFFCLI_DATA), where a download lands.
             raise DiffcliError(
-                f"{name} not found in {data_dir}: it holds neither the four IDX files ({', '.join(FILES)}, plain or .gz) "
-                f"nor {TORCHVISION[name][0]}/raw/ with them",
+                f"{name} not found in {data_dir}: it holds neither the four IDX files "
+                f"({', '.join(FILES)}, plain or .gz) nor {TORCHVISION[name][0]}/raw/ with them",
                 f"pass `data_dir` the folder that holds them (or its parent), or leave `data_dir` out to download "
                 f"{name} into {default_data_dir()}",
             )

@@ -290,7 +290,9 @@ class Prepared:
             if reads:
                 console.info(f"kept {kept}: {scores}")
             else:
-                console.warn(f"none of the {self.best_of} candidates reads as {' and '.join(labels)}; kept the closest, {kept}: {scores}")
+                wanted = " and ".join(labels)
+                console.warn(f"none of the {self.best_of} candidates reads as {wanted}; kept the closest, {kept}: "
+                             f"{scores}")
             kept_rows.append(row)
             local.append(j)
         self.metadata["best_of"] = self.best_of

@@ -128,7 +128,8 @@ class ImageSet:
 
 def _short(values: list[Any], most: int = 4) -> str:
     """'0-7' for a run of consecutive integers, else the first few values and how many more."""
-    if len(values) > 2 and all(isinstance(v, int) for v in values) and values == list(range(values[0], values[0] + len(values))):
+    consecutive = all(isinstance(v, int) for v in values) and values == list(range(values[0], values[0] + len(values)))
+    if len(values) > 2 and consecutive:
         return f"{values[0]}-{values[-1]}"
     shown = ", ".join(str(v)[:20] for v in values[:most])
     return shown + (f" (+{len(values) - most} more)" if len(values) > most else "")

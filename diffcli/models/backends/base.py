@@ -116,7 +116,8 @@ class LoadedModel:
         if re.fullmatch(r"[+-]?\d+(\.\d*)?|[+-]?\.\d+", stripped):
             if stripped.isdigit() and int(stripped) < len(self.labels):
                 return int(stripped)
-            raise UsageError(f"model {self.name!r} has no class {text!r}: class indices go from 0 to {len(self.labels) - 1}",
+            last = len(self.labels) - 1
+            raise UsageError(f"model {self.name!r} has no class {text!r}: class indices go from 0 to {last}",
                              f"it knows the classes {self.describe_labels()}")
         lookup = label_lookup(self.config)
         index = lookup.get(_normalise(text))
@@ -133,7 +134,8 @@ class LoadedModel:
         # A bad class is a bad value (UsageError, as docs/python.md says). For one word the classes are the
         # answer; words that read as a prompt ("old man") get how to add a text-to-image model.
         hint = TEXT_TO_IMAGE_HINT if " " in stripped else "free text needs a text-to-image model (docs/deepfloyd-if.md)"
-        raise UsageError(f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}", hint)
+        raise UsageError(f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}",
+                         hint)
 
     def describe_labels(self) -> str:
         labels = self.labels
