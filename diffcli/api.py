@@ -5,7 +5,7 @@
     grid = m.sample(classes=[3, 7], n=4, seed=0)   # an ImageSet: shows itself in Jupyter
     grid.save("sevens.png"); grid.images[0]        # numpy [C, H, W] in [0, 1]; .pil, .tensor
     m.anagram(6, 9, view="rot180"); m.hybrid(1, 7, explain=True)
-    diffcli.noise("photo.png", t=[250, 500])
+    diffcli.noise("builtin:house", t=[250, 500])
     diffcli.train(dataset="glyphs", epochs=1, name="g")
     diffcli.evaluate("mnist", n=20)
 

@@ -21,6 +21,7 @@ class OutputSettings:
     quiet: bool = False
     json: bool = False
     debug: bool = False
+    quiet_all: bool = False  # `diffcli -q COMMAND`: quiet whatever the command's own -q says
 
 
 settings = OutputSettings()
@@ -42,7 +43,7 @@ def stdout() -> Console:
 
 def configure(quiet: bool = False, json_output: bool = False, debug: bool | None = None) -> None:
     """Apply a command's -q / --json / --debug switches."""
-    settings.quiet = quiet
+    settings.quiet = quiet or settings.quiet_all
     settings.json = json_output
     if debug is not None:
         settings.debug = debug
@@ -51,6 +52,13 @@ def configure(quiet: bool = False, json_output: bool = False, debug: bool | None
 def info(message: str) -> None:
     """A progress or result line for people (hidden by -q)."""
     if not settings.quiet:
+        stderr().print(message, markup=False)
+
+
+def result(message: str) -> None:
+    """What a command made, for people (e.g. "wrote sample.png"): shown with -q too, since -q silences
+    chatter, never the result; not with --json, whose document on stdout says it."""
+    if not settings.json:
         stderr().print(message, markup=False)
 
 

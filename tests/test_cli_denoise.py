@@ -70,8 +70,8 @@ def test_single_step_denoiser_sweep(home, tmp_path):
         (["--method", "iterative", "-t", "50"], 2, "outside [0, 50)"),
         (["--method", "iterative", "--steps", "0"], 2, "--steps must be at least 1"),
         (["--method", "iterative", "-t", "10", "--steps", "20"], 2, "more than"),
-        (["--method", "iterative", "--class", "old man"], 1, "does not know 'old man'"),
-        (["--method", "iterative", "--model", "nope"], 1, "no model named 'nope'"),
+        (["--method", "iterative", "--class", "old man"], 2, "does not know 'old man'"),
+        (["--method", "iterative", "--model", "nope"], 2, "no model named 'nope'"),
     ],
 )
 def test_bad_inputs(home, noisy_png, args, code, message):

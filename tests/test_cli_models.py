@@ -27,7 +27,7 @@ def test_list_table_and_show(home, no_builtin):
     assert "NAME" in table and "unet/class" in table and "glyphs" in table
     shown = run_cli(["models", "show", "a", "--json"]).json()
     assert shown["config"]["schedule"]["timesteps"] == 50 and "model.safetensors" in shown["files"]
-    assert "labels" in run_cli(["models", "show", "a"]).stdout
+    assert "classes" in run_cli(["models", "show", "a"]).stdout
 
 
 def test_path_rm_export_import_round_trip(home, no_builtin, tmp_path):

@@ -104,7 +104,7 @@ def test_anagram_and_hybrid_run(tiny, tmp_path):
 @pytest.mark.parametrize(
     "args,code,message",
     [
-        (["sample", "--class", "11"], 1, "knows the classes 0-9"),
+        (["sample", "--class", "11"], 2, "knows the classes 0-9"),
         (["sample", "--class", "3", "--steps", "21"], 2, "larger than the model's T = 20"),
         (["sample", "--class", "3", "-n", "0"], 2, "-n must be between 1 and 100000, got 0"),
         (["sample", "--class", "3", "-n", "100000000"], 2, "-n must be between 1 and 100000, got 100000000"),  # at once, not after minutes of lists
@@ -115,7 +115,7 @@ def test_anagram_and_hybrid_run(tiny, tmp_path):
         (["anagram", "6", "9", "--weight", "2"], 2, "--weight"),
         (["hybrid", "1", "7", "--kernel", "4"], 2, "odd"),
         (["hybrid", "1", "7", "--kernel", "41"], 2, "larger than the model's 16x16"),
-        (["hybrid", "old man", "campfire"], 1, "diffcli models add"),
+        (["hybrid", "old man", "campfire"], 2, "diffcli models add"),
     ],
 )
 def test_bad_inputs(tiny, args, code, message):

@@ -190,7 +190,7 @@ def test_best_of_keeps_the_best_candidate_and_its_seed_makes_it_again(tiny, fake
     kept = [k["seed"] for k in summary["kept"]]
     assert 5 <= kept[0] <= 7 and 8 <= kept[1] <= 10 and summary["seeds"] == kept  # one of each group
     assert all(k["candidate"] == k["seed"] - 5 - 3 * i + 1 for i, k in enumerate(summary["kept"]))
-    assert "kept seed" in r.stderr and "%" in r.stderr
+    assert "kept candidate" in r.stderr and "%" in r.stderr
     assert len(summary["outputs"]) == 2 * per_image
 
     # every candidate of the first group, made one by one: the kept one is the brightest (the fake
@@ -227,7 +227,8 @@ def test_best_of_warns_when_no_candidate_reads_as_intended(tiny, fake_reader):
     fake_reader.threshold = 2.0  # nothing is that bright
     r = run_cli(["hybrid", "1", "7", *tiny, "--best-of", "2", "--seed", "0", "--steps", "3", "--json", "-o", "h.png"])
     assert r.code == 0, r.stderr
-    assert "warning: none of the 2 candidates (seeds 0-1) reads as 1 (afar) and 7 (up close)" in r.stderr
+    warning = "warning: none of the 2 candidates reads as 1 (afar) and 7 (up close); kept the closest, candidate"
+    assert warning in r.stderr
     assert r.json()["read_as_intended"] == 0 and r.json()["kept"][0]["reads"] is False
 
 

@@ -88,16 +88,27 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", metavar="", help="No progress or notes from the command (its -q); results still print.",
+    )] = False,
     version: Annotated[Optional[bool], typer.Option("--version", "-V", metavar="", callback=_version, is_eager=True, help="Print the versions of diffcli and torch, and the device, then exit.")] = None,
 ) -> None:
     """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
     if debug:
         console.configure(debug=True)
+    if quiet:
+        console.settings.quiet_all = True
+        console.configure(quiet=True)
 
 
 @app.command("version")
-def version() -> None:
+def version(
+    json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print them as one JSON object.")] = False,
+) -> None:
     """Print the versions of diffcli and torch, and the device commands run on by default."""
+    if json_output:
+        console.emit_json(dict(line.split(" ", 1) for line in version_text().splitlines()))
+        return
     print(version_text())
 
 
@@ -120,13 +131,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def run(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
     debug = os.environ.get("DIFFCLI_DEBUG", "") not in ("", "0")
+    console.settings.quiet_all = False
     console.configure(debug=debug)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=args, prog_name="diffcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except InterruptedRun as exc:  # Ctrl-C with the work saved: a calm line, not an error
-        console.info(_in_flags(exc.one_line(), args))
+    except InterruptedRun as exc:  # Ctrl-C with the work saved: a calm line, not an error, even with -q
+        console.stderr().print(_in_flags(exc.one_line(), args), markup=False)
         return exc.exit_code
     except DiffcliError as exc:
         console.error(_in_flags(exc.one_line(), args))
@@ -138,7 +150,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             console.stderr().print(exc.format_message(), markup=False)
             return 2
         where = exc.ctx.command_path if exc.ctx is not None else "diffcli"
-        console.error(f"{exc.format_message()} (see `{where} --help`)")
+        console.error(f"{exc.format_message()}{_command_hint(exc, where)} (see `{where} --help`)")
         return 2
     except ClickException as exc:
         console.error(exc.format_message())
@@ -171,6 +183,19 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         else:
             console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
         return 1
+
+
+def _command_hint(exc: Exception, where: str) -> str:
+    """A top-level command that is a `models` subcommand (`diffcli list`, the ollama habit): say so.
+    Click already suggests near misses of the commands themselves."""
+    import re
+
+    typed = re.match(r"No such command '(.+)'", str(getattr(exc, "message", exc)))
+    if typed is None or where != "diffcli":
+        return ""
+    name = typed.group(1)
+    sub = {c.name for c in models.app.registered_commands if c.name} | {"ls"}
+    return f" Did you mean `diffcli models {'list' if name == 'ls' else name}`?" if name in sub else ""
 
 
 def _stdout_closed(exc: SystemExit) -> bool:

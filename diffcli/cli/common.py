@@ -7,11 +7,12 @@ Nothing here imports torch: `diffcli --help` and shell completion must stay fast
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Optional
 
 from diffcli import console
 from diffcli.cli.options import RunOptions
-from diffcli.errors import UsageError
+from diffcli.errors import InterruptedRun, UsageError
 
 
 def start(quiet: bool = False, json_output: bool = False) -> None:
@@ -19,10 +20,14 @@ def start(quiet: bool = False, json_output: bool = False) -> None:
     console.configure(quiet=quiet, json_output=json_output)
 
 
-def report_seed(given: Optional[int], used: int) -> None:
-    """When the user gave no seed, say which one was drawn, so the run can be repeated."""
+def report_seed(given: Optional[int], used: int, summary: Optional[dict] = None) -> None:
+    """When the user gave no seed, say which one was drawn, so the run can be repeated. After --best-of
+    the kept candidates' seeds were named too: say which seed does what."""
     if given is None:
-        console.info(f"seed {used} (pass --seed {used} to repeat this run)")
+        also = ""
+        if (summary or {}).get("best_of", 1) > 1:
+            also = "; a kept candidate's seed, without --best-of, makes that image alone"
+        console.info(f"seed {used} (pass --seed {used} to repeat this run{also})")
 
 
 def progress(quiet: bool, json_output: bool, events: bool = False):
@@ -31,7 +36,7 @@ def progress(quiet: bool, json_output: bool, events: bool = False):
     events: also one JSON line per epoch on stdout (train --json)."""
     from diffcli.tui.progress import RunView, choose_mode
 
-    mode = choose_mode(quiet, False)
+    mode = choose_mode(quiet or console.settings.quiet_all, False)
     if json_output and mode == "plain":
         mode = "quiet"
     return lambda title, total, **options: RunView(title, total, mode=mode, events=events, **options)
@@ -56,6 +61,10 @@ def check_outputs(run: RunOptions) -> None:
 
     if run.out and run.out_dir:
         raise UsageError("use either -o or --out-dir, not both")
+    if run.out and Path(run.out).suffix.lower() in NOT_PNG:
+        out = Path(run.out)
+        raise UsageError(f"-o {run.out}: diffcli writes PNG (exact pixels, the settings in its text chunk)",
+                         f"name the file {out.stem}.png and convert it afterwards if you need {out.suffix}")
     if run.out_dir:
         images.check_out_dir(run.out_dir)
     else:
@@ -63,6 +72,7 @@ def check_outputs(run: RunOptions) -> None:
 
 
 ANNOUNCE_OVER = 100  # say how many images a command will make before making more than this
+NOT_PNG = {".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}  # -o names that promise another format
 
 
 def run_images(prepared, run: RunOptions, default_name: str) -> None:
@@ -74,7 +84,12 @@ def run_images(prepared, run: RunOptions, default_name: str) -> None:
         console.info(f"making {prepared.total_images} images")
     view = progress(run.quiet, run.json_output)
     if run.out_dir:
-        written = [path for part in prepared.stream(view) for path in write_images(part, run, default_name)]
+        written: list[str] = []
+        try:
+            for part in prepared.stream(view):
+                written += write_images(part, run, default_name)
+        except KeyboardInterrupt:
+            raise InterruptedRun(f"stopped (Ctrl-C) after writing {_count(written)} to {run.out_dir}") from None
         summary = prepared.summary()
     else:
         result = prepared.collect(view)
@@ -83,7 +98,9 @@ def run_images(prepared, run: RunOptions, default_name: str) -> None:
         s = summary
         steps = s["steps"] or f"stride {s['stride']}"
         console.info(f"{s['images']} image(s) in {s['seconds']:.1f} s ({s['sampler']}, {steps} steps, {cfg_text(s)})")
-    report_seed(run.seed, summary["seed"])
+    if run.out_dir:
+        report_folder(written, run)
+    report_seed(run.seed, summary["seed"], summary)
     if run.json_output:
         console.emit_json({**summary, "outputs": written})
 
@@ -94,9 +111,28 @@ def cfg_text(summary: dict) -> str:
     return f"CFG {summary['guidance']:g}" + (f" in {interval[0]:g}:{interval[1]:g}" if interval else "")
 
 
+def _count(written: list[str]) -> str:
+    return f"{len(written)} image{'s' if len(written) != 1 else ''}"
+
+
+def paths_on_stdout(run: RunOptions) -> bool:
+    """--out-dir names each file on stdout when a program reads it (`| xargs`); a terminal gets one
+    summary line instead, so a big run's paths never scroll through the live panel."""
+    return not run.json_output and not sys.stdout.isatty()
+
+
+def report_folder(written: list[str], run: RunOptions) -> None:
+    """The one line that says what --out-dir received (the result: shown with -q too on a terminal)."""
+    line = f"wrote {_count(written)} to {run.out_dir}"
+    if paths_on_stdout(run):
+        console.info(line)  # the paths on stdout are the result; this is a note beside them
+    else:
+        console.result(line)
+
+
 def write_images(result, run: RunOptions, default_name: str) -> list[str]:
-    """Write a job's ImageSet: one PNG per image (and its extras) into --out-dir with the paths on stdout,
-    or its figure to -o / stdout / a new file here. Returns where each file went."""
+    """Write a job's ImageSet: one PNG per image (and its extras) into --out-dir (the paths on stdout when
+    it is piped), or its figure to -o / stdout / a new file here. Returns where each file went."""
     from diffcli.io import images
 
     command = {"command": command_line()}
@@ -107,19 +143,22 @@ def write_images(result, run: RunOptions, default_name: str) -> list[str]:
             path = folder / f"{name}.png"
             images.write_png(image, images.OutputTarget(path), {**command, **meta})
             written.append(str(path))
-            if not run.json_output:
+            if paths_on_stdout(run):
                 console.emit_line(str(path))
         return written
-    target = images.resolve_output(run.out, default_name, run.json_output, console.notice)
+    chosen: list[str] = []  # resolve_output's note that it picked a name: folded into the one "wrote" line
+    target = images.resolve_output(run.out, default_name, run.json_output, chosen.append)
     images.write_png(result.figure(), target, {**command, **result.metadata})
     if not target.is_stdout:
-        console.info(f"wrote {target.describe()}")
+        console.result(f"wrote {target.describe()}" + (" (no -o given: a new file here)" if chosen else ""))
     return [target.describe()]
 
 
 def emit_result(result, written: list[str], run: RunOptions) -> None:
     """Report a finished image job: the seed drawn (when none was given) and, with --json, the job's
     summary with where its files went."""
+    if run.out_dir:
+        report_folder(written, run)
     if "seed" in result.summary:
         report_seed(run.seed, result.summary["seed"])
     if run.json_output:
@@ -129,3 +168,21 @@ def emit_result(result, written: list[str], run: RunOptions) -> None:
 def report_json(payload: Any) -> None:
     """One JSON document on stdout."""
     console.emit_json(payload)
+
+
+def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> None:
+    """A report table on stdout: drawn on a terminal; piped, plain tab-separated columns under a header
+    line (the title first, as a `# ` comment), as `models list` writes them."""
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(*row)
+        console.stdout().print(table)
+        return
+    console.emit_line(f"# {title}")
+    for row in [list(columns), *rows]:
+        console.emit_line("\t".join(row))

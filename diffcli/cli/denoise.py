@@ -13,7 +13,7 @@ from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, SAMPLERS, GuidanceI
 METHOD_PANEL, BLUR_PANEL = "Method", "Blur (Gaussian filter)"
 EXAMPLES = examples(
     "diffcli denoise builtin:digit --compare -t 500 -o panel.png",
-    "diffcli denoise noisy.png --noisy -t 500 --method onestep -o clean.png",
+    "diffcli noise builtin:digit -t 500 --seed 1 | diffcli denoise - --noisy -t 500 --method onestep -o clean.png",
     "diffcli denoise builtin:house --method blur -t 250 --json > scores.json",
 )
 

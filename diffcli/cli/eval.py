@@ -57,7 +57,7 @@ def evaluate(
     common.start(run.quiet, run.json_output)
     if plot is not None and task != "chain":
         raise UsageError("--plot draws the chain task's curve", "add --task chain")
-    from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, evaluate as evaluate_job
+    from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, check_gradable, evaluate as evaluate_job
     from diffcli.jobs.generate import load_generator
 
     request = EvalRequest(
@@ -69,16 +69,20 @@ def evaluate(
         from diffcli.io import images
 
         images.check_output(plot, run.json_output)
-    model = load_generator(run.model, run.device)
+    entry = common.registry().get(run.model)
+    check_gradable(entry.name, entry.config().cond_type)  # before any load or download
+    model = load_generator(entry.name, run.device)
     report = evaluate_job(model, request, common.progress(run.quiet, run.json_output))
     if plot is not None:
         from diffcli.io import images
 
         target = images.resolve_output(plot, "chain.png", run.json_output, console.notice)
         images.write_png(chain_plot(report), target, {"command": common.command_line(), "subcommand": "eval", "model": model.name, "task": "chain"})
+        if not target.is_stdout:
+            console.result(f"wrote {target.describe()}")
     if run.json_output:
         console.emit_json(report)
-    elif not run.quiet:
+    else:  # the report is the result: -q silences progress, never this
         _print_report(report)
 
 
@@ -88,52 +92,56 @@ def _percent(value: Optional[float]) -> str:
 
 def _print_report(report: dict) -> None:
     """The report as a table on stdout (plain text when stdout is not a terminal): it is the command's output."""
-    from rich.table import Table
-
     out = console.stdout()
     settings = f"{report['sampler']} {report['steps']} steps, {common.cfg_text(report)}, seeds {report['seed']}+"
     if report["task"] == "sample" and report.get("scorer") == "clip":
-        table = Table(title=f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, \"{report['template']}\"")
-        for col in ("class", "n", "CLIP score", "zero-shot acc."):
-            table.add_column(col, justify="right")
-        for c in report["classes"]:
-            table.add_row(c["label"], str(c["n"]), "-" if c["clip_score"] is None else f"{c['clip_score']:.2f}", _percent(c["zero_shot_accuracy"]))
-        out.print(table)
+        common.print_table(
+            f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, "
+            f"\"{report['template']}\"",
+            ("class", "n", "CLIP score", "zero-shot acc."),
+            [[c["label"], str(c["n"]), "-" if c["clip_score"] is None else f"{c['clip_score']:.2f}",
+              _percent(c["zero_shot_accuracy"])] for c in report["classes"]],
+        )
         out.print(f"CLIP score {report['clip_score']:.2f} over {report['n']} samples ({settings}); best {report['best']}, worst {report['worst']}", markup=False)
         return
     classifier = report.get("classifier", {})
     grader = f"graded by {classifier.get('name')} (test accuracy {_percent(classifier.get('test_accuracy'))})"
     if report["task"] == "sample":
         if "classes" in report:
-            table = Table(title=f"{report['model']}: {report['per_class']} samples per class, {settings}")
-            for col in ("class", "n", "accuracy", "confidence", "mistaken for"):
-                table.add_column(col, justify="right")
-            for c in report["classes"]:
-                table.add_row(c["label"], str(c["n"]), _percent(c["accuracy"]), _percent(c["confidence"]), c["mistaken_for"] or "")
-            out.print(table)
-            out.print(
-                f"accuracy {_percent(report['accuracy'])} over {report['n']} samples (lowest class {_percent(report['min_class_accuracy'])}); "
-                f"best {report['best']}, worst {report['worst']}",
-                markup=False,
+            common.print_table(
+                f"{report['model']}: {report['per_class']} samples per class, {settings}",
+                ("class", "n", "accuracy", "confidence", "mistaken for"),
+                [[c["label"], str(c["n"]), _percent(c["accuracy"]), _percent(c["confidence"]), c["mistaken_for"] or ""]
+                 for c in report["classes"]],
             )
+            accuracies = [c["accuracy"] for c in report["classes"] if c["accuracy"] is not None]
+            lowest = _percent(report["min_class_accuracy"])
+            ranked = f" (lowest class {lowest}); best {report['best']}, worst {report['worst']}"
+            if accuracies and min(accuracies) == max(accuracies):
+                ranked = ", the same for every class"  # a best and a worst among equals would be noise
+            out.print(f"accuracy {_percent(report['accuracy'])} over {report['n']} samples{ranked}", markup=False)
         else:
             shares = ", ".join(f"{k} {_percent(v)}" for k, v in report["class_shares"].items())
             out.print(f"{report['n']} unconditional samples ({settings}) read as: {shares}", markup=False)
         fid = report["fid"]
-        out.print(f"FID {fid['value']:.3f} (n={fid['n']}; real-vs-real floor at the same n {fid['floor']:.3f}) in {fid['space']}; {grader}", markup=False)
+        below = ""
+        if fid["value"] < fid["floor"]:  # both are noisy at small n: say so, or it reads as better than real
+            below = f" (below its floor: at n={fid['n']} both are mostly sampling noise; use -n 100 or more)"
+        floor = f"real-vs-real floor at the same n {fid['floor']:.3f}"
+        out.print(f"FID {fid['value']:.3f} (n={fid['n']}; {floor}){below} in {fid['space']}; {grader}", markup=False)
         return
     if report["task"] == "chain":
         at = report["recognisable_at"]
         chain = report["chain"]
         marks = {max(1, round(f * len(chain))) for f in (0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
-        table = Table(title=f"{report['model']}: the classifier's verdict on the clean estimate along the chain ({report['n']} samples, {settings})")
         noisy_at = report["noisy_recognisable_at"]
-        for col in ("step", "t", "x0 read as its class", "x_t read as its class"):
-            table.add_column(col, justify="right")
-        for s in chain:
-            if s["step"] in marks or any(a and s["step"] == a["step"] for a in (at, noisy_at)):
-                table.add_row(f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]), _percent(s["noisy_accuracy"]))
-        out.print(table)
+        common.print_table(
+            f"{report['model']}: the classifier's verdict on the clean estimate along the chain "
+            f"({report['n']} samples, {settings})",
+            ("step", "t", "x0 read as its class", "x_t read as its class"),
+            [[f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]), _percent(s["noisy_accuracy"])]
+             for s in chain if s["step"] in marks or any(a and s["step"] == a["step"] for a in (at, noisy_at))],
+        )
 
         def where(a) -> str:
             return "never" if a is None else f"from step {a['step']}/{len(chain)} (t={a['t']}, {_percent(a['fraction'])} of the way)"
@@ -142,12 +150,12 @@ def _print_report(report: dict) -> None:
         return
     roles = ("image", "view") if report["task"] == "anagram" else ("far", "near")
     what = f"view {report['view']}" if report["task"] == "anagram" else f"low-pass {report['kernel']}/{report['sigma']:g}, FAR alone for the first {_percent(report['far_first'])}, NEAR alone for the last {_percent(report['near_last'])}"
-    table = Table(title=f"{report['model']}: {report['task']}s, {what}, {report['per_pair']} seeds per pair, {settings}")
-    for col in (roles[0], roles[1], "n", "success", f"{roles[0]} ok", f"{roles[1]} ok"):
-        table.add_column(col, justify="right")
-    for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0)):
-        table.add_row(p[roles[0]], p[roles[1]], str(p["n"]), _percent(p["rate"]), _percent(p[f"{roles[0]}_rate"]), _percent(p[f"{roles[1]}_rate"]))
-    out.print(table)
+    common.print_table(
+        f"{report['model']}: {report['task']}s, {what}, {report['per_pair']} seeds per pair, {settings}",
+        (roles[0], roles[1], "n", "success", f"{roles[0]} ok", f"{roles[1]} ok"),
+        [[p[roles[0]], p[roles[1]], str(p["n"]), _percent(p["rate"]), _percent(p[f"{roles[0]}_rate"]),
+          _percent(p[f"{roles[1]}_rate"])] for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0))],
+    )
     out.print(f"success {_percent(report['rate'])} per seed ({report['successes']}/{report['n']}); {grader}", markup=False)
     best = report.get("best_of")
     if best:

@@ -82,37 +82,122 @@ app.command("ls", hidden=True)(list_models)  # as in ollama and hf
 
 
 @app.command("show")
-def show(name: Name, json_output: options.Json = False) -> None:
-    """Show a model's config, files and metrics."""
+def show(
+    name: Name,
+    json_output: Annotated[bool, typer.Option(
+        "--json", metavar="", help="Everything: the whole config, files and paths, as JSON.")] = False,
+) -> None:
+    """Show a model: what it is, its sampling defaults, its training recipe and its recorded scores
+    (--json for everything)."""
     from diffcli.jobs.models import show as show_job
-    from diffcli.models.config import ModelConfig
 
     info = show_job(name)
     if json_output:
         console.emit_json(info)
         return
+    for line in show_lines(info):
+        console.emit_line(line)
+
+
+SHOW_WIDTH = 100  # `models show` wraps its fields to this many characters (a path is never cut)
+
+
+def show_lines(info: dict[str, Any]) -> list[str]:
+    """`models show` for people: one field a line (wrapped to SHOW_WIDTH), the scores as a few lines."""
+    import textwrap
+
+    from diffcli.models.config import ModelConfig
+
     config = ModelConfig.from_dict(info["config"])
-    files = info["files"]
-    out = sys.stdout
-    out.write(f"{info['name']}  ({'built-in' if info['source'] == 'builtin' else 'user'}{', default' if info['default'] else ''})\n")
-    out.write(f"  path        {info['path']}\n")
+    origin = "built-in" if info["source"] == "builtin" else "user"
+    lines = [f"{info['name']}  ({origin}{', the default' if info['default'] else ''})"]
+
+    def field(label: str, text: str) -> None:
+        lines.extend(textwrap.wrap(text, SHOW_WIDTH, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 13,
+                                   break_long_words=False, break_on_hyphens=False))
+
     if config.description:
-        out.write(f"  about       {config.description}\n")
-    out.write(f"  kind        {config.kind} ({config.architecture.get('type', '?')}), {config.objective}, conditioning: {config.cond_type}\n")
-    out.write(f"  image       {config.channels} channel(s), {config.size}x{config.size}, range {list(config.pixel_range)}\n")
-    out.write(f"  schedule    {config.schedule}\n  prediction  {config.prediction}\n")
+        field("about", config.description)
+    field("path", str(info["path"]))
+    schedule = config.schedule if isinstance(config.schedule, dict) else {}
+    arch = config.architecture.get("type", "?")
+    network = config.kind if arch == config.kind else f"{config.kind} ({arch})"
+    field("network", f"{network}, {config.objective}, {config.cond_type}-conditioned; "
+          f"{config.channels} channel{'s' if config.channels != 1 else ''} {config.size}x{config.size}")
+    if schedule:
+        kind, timesteps = schedule.get("kind", "?"), schedule.get("timesteps", "?")
+        field("process", f"{kind} schedule, {timesteps} timesteps, predicts {config.prediction}")
     if config.labels:
-        out.write(f"  labels      {', '.join(config.labels)}\n")
-    if config.dataset:
-        out.write(f"  dataset     {config.dataset}\n")
+        field("classes", f"{', '.join(config.labels)} ({len(config.labels)})")
+    dataset = config.dataset if isinstance(config.dataset, dict) else {}
+    if dataset:
+        count = f", {dataset['count']} images" if dataset.get("count") else ""
+        field("dataset", f"{dataset.get('name', '?')}{count}")
     if config.sampling:
-        out.write(f"  sampling    {config.sampling}\n")
-    for key in ("recipe", "epochs", "steps", "wall_seconds", "device", "seed"):
-        if key in config.training:
-            out.write(f"  training.{key:<8} {config.training[key]}\n")
-    for key, value in config.metrics.items():
-        out.write(f"  metrics.{key}: {value}\n")
-    out.write("  files       " + ", ".join(f"{k} ({_human_size(v)})" for k, v in files.items()) + "\n")
+        field("sampling", _sampling_text(config.sampling) + " (the defaults of sample; flags override them)")
+    if config.training:
+        field("training", _training_text(config.training))
+    scores = _score_lines(config.metrics.get("eval", {}) if isinstance(config.metrics, dict) else {})
+    for i, text in enumerate(scores):
+        field("scores" if i == 0 else "", text)
+    field("files", ", ".join(f"{k} ({_human_size(v)})" for k, v in info["files"].items()))
+    field("more", f"diffcli models show {info['name']} --json")
+    return lines
+
+
+def _sampling_text(sampling: dict[str, Any]) -> str:
+    parts = [str(sampling.get("sampler", "?"))]
+    if sampling.get("steps"):
+        parts.append(f"{sampling['steps']} steps")
+    if sampling.get("guidance") is not None:
+        parts.append(common.cfg_text(sampling))
+    return ", ".join(parts)
+
+
+def _training_text(training: dict[str, Any]) -> str:
+    from diffcli.tui.progress import format_duration
+
+    parts = []
+    if training.get("recipe"):
+        parts.append(f"recipe {training['recipe']}")
+    if training.get("steps"):
+        epochs = training.get("epochs_done")
+        epochs_text = f" ({epochs:g} epochs)" if isinstance(epochs, (int, float)) else ""
+        parts.append(f"{training['steps']} steps{epochs_text}")
+    if training.get("wall_seconds"):
+        device = f" on {training['device']}" if training.get("device") else ""
+        parts.append(format_duration(training["wall_seconds"]) + device)
+    if training.get("seed") is not None:
+        parts.append(f"seed {training['seed']}")
+    return ", ".join(parts) or "-"
+
+
+def _score_lines(evals: dict[str, Any]) -> list[str]:
+    """The recorded eval reports as a few lines: accuracy and its lowest class, FID beside its floor,
+    how often an anagram / hybrid reads both ways."""
+    lines = []
+    sample = evals.get("sample")
+    if isinstance(sample, dict) and sample.get("accuracy") is not None:
+        text = f"samples: accuracy {_pct(sample['accuracy'])} over {sample.get('n', '?')}"
+        per_class = sample.get("per_class_accuracy") or {}
+        if per_class and min(per_class.values()) < max(per_class.values()):
+            low = min(per_class, key=per_class.get)
+            text += f" (lowest: class {low}, {_pct(per_class[low])})"
+        fid = sample.get("fid") or {}
+        if fid.get("value") is not None:
+            text += f"; FID {fid['value']:.2f}, real-vs-real floor {fid['floor']:.2f} at n={fid.get('n', '?')}"
+        lines.append(text)
+    for task, what in (("anagram", "view {view}"), ("hybrid", "low-pass {kernel}/{sigma}")):
+        report = evals.get(task)
+        if isinstance(report, dict) and report.get("rate") is not None:
+            how = what.format(**{k: report.get(k, "?") for k in ("view", "kernel", "sigma")})
+            settings = f"{how}, {report.get('n', '?')} seeds, CFG {report.get('guidance', '?')}"
+            lines.append(f"{task}s: {_pct(report['rate'])} of seeds read both ways ({settings})")
+    return lines
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
 
 
 @app.command("path")

@@ -14,8 +14,9 @@ from diffcli.cli.options import RunOptions, choices, examples, renamed, shared
 
 SCHEDULE_PANEL = "Schedule"
 EXAMPLES = examples(
-    "diffcli noise photo.png -t 250 -t 500 -t 750 -o strip.png",
-    "cat photo.png | diffcli noise - -t 500 --seed 1 > noisy.png",
+    "diffcli noise builtin:house -t 250 -t 500 -t 750 -o strip.png",
+    "diffcli noise builtin:digit -t 500 --seed 1 > noisy.png      # piped: PNG bytes to stdout",
+    "cat noisy.png | diffcli noise - -t 250 --seed 2 -o noisier.png   # - reads stdin",
     "diffcli noise builtin:house -t 100 --timesteps 300 --schedule cosine -o house.png",
 )
 

@@ -67,6 +67,32 @@ def _complete_models(incomplete: str) -> list[str]:
         return []
 
 
+KNOWN_PIPELINES = {"if": "DeepFloyd/IF-I-XL-v1.0"}  # names people type before adding them (docs/deepfloyd-if.md)
+
+
+def _check_model(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """-m NAME names a registered model, checked before anything loads or downloads: a near miss gets
+    "did you mean", a known pipeline that is not added yet gets the `models add` line."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    import difflib
+
+    from diffcli.errors import UsageError
+    from diffcli.models.registry import Registry
+
+    names = Registry().names()
+    if value in names:
+        return value
+    if value in KNOWN_PIPELINES:
+        add = f"diffcli models add {value} --hub {KNOWN_PIPELINES[value]}"
+        raise UsageError(f"no model named {value!r} yet",
+                         f"add it first: `{add}` (a GPU and `pip install 'diffcli[hub]'`; see docs/deepfloyd-if.md)")
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(names) or "none"
+    raise UsageError(f"no model named {value!r}", f"{guess}registered: {known} (`diffcli models list`)")
+
+
 def choices(*values: str) -> Callable[[str], list[str]]:
     """Shell completion from a fixed list of values."""
     return lambda incomplete: [v for v in values if v.startswith(incomplete)]
@@ -77,11 +103,16 @@ VIEWS = ("flip", "rot180", "hflip", "rot90", "negate")
 DATASETS = ("mnist", "fashion-mnist", "fashion", "glyphs", "folder:")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but warnings and errors (no progress, no tables).", rich_help_panel=OUTPUT_PANEL, metavar="")]
+Quiet = Annotated[bool, typer.Option(
+    "-q", "--quiet", help="No progress or notes: only the result (what was written, the report), warnings and errors.",
+    rich_help_panel=OUTPUT_PANEL, metavar="")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.", rich_help_panel=OUTPUT_PANEL, metavar="")]
 Seed = Annotated[Optional[int], typer.Option("--seed", metavar="INT", help="Random seed (default: a fresh one, printed and recorded in the PNG). Image i uses seed + i.", rich_help_panel=SAMPLING_PANEL)]
 Device = Annotated[str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or mps (auto picks the GPU when there is one).", envvar="DIFFCLI_DEVICE", rich_help_panel=MODEL_PANEL, autocompletion=choices(*DEVICES))]
-ModelName = Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Registry model (default: the registry's default; see `diffcli models list`).", envvar="DIFFCLI_MODEL", rich_help_panel=MODEL_PANEL, autocompletion=_complete_models)]
+ModelName = Annotated[Optional[str], typer.Option(
+    "--model", "-m", metavar="NAME",
+    help="Registry model (default: the registry's default; see `diffcli models list`).", envvar="DIFFCLI_MODEL",
+    rich_help_panel=MODEL_PANEL, autocompletion=_complete_models, callback=_check_model)]
 Out = Annotated[Optional[str], typer.Option("-o", "--out", metavar="PATH", help="Output PNG, or - for stdout (default: stdout when piped, else a new file here).", rich_help_panel=OUTPUT_PANEL)]
 OutDir = Annotated[Optional[str], typer.Option("--out-dir", metavar="DIR", help="Write one PNG per image into this folder (as they are made); paths go to stdout.", rich_help_panel=OUTPUT_PANEL)]
 

@@ -13,7 +13,7 @@ EXAMPLES = examples(
     "diffcli sample 7 -n 8 -o sevens.png",
     "diffcli sample -n 4 --seed 0 -o grid.png    # every class, a row each",
     "diffcli sample -m fashion sneaker -n 4 -o - > sneakers.png",
-    "diffcli sample --init sketch.png -c 7 -t 900 -t 600 -o sweep.png",
+    "diffcli sample --init builtin:digit -c 7 -t 900 -t 600 -o sweep.png",
 )
 IMAGE_PANEL = "Image-to-image"
 

@@ -1,6 +1,7 @@
 """MNIST and Fashion-MNIST from a data dir: a torchvision root (DIR/MNIST/raw, DIR/FashionMNIST/raw) or
 a folder holding the four IDX files (plain or .gz, e.g. Debian's /usr/share/datasets/fashion-mnist).
-Downloaded with torchvision only when the files are absent."""
+Downloaded with torchvision only into the default data folder ($DIFFCLI_DATA), never into a folder the
+user named: a named folder is what they have."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ TORCHVISION = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "F
 
 
 def locate(name: str, data_dir: Path) -> Optional[Path]:
-    """The folder holding all four IDX files: data_dir itself or its torchvision raw/ folder."""
+    """The folder holding all four IDX files: data_dir itself, its raw/ (data_dir is the dataset's
+    torchvision folder, e.g. .../MNIST), or the torchvision root's NAME/raw/ or NAME/."""
     folder_name = TORCHVISION[name][0]
-    for folder in (data_dir, data_dir / folder_name / "raw", data_dir / folder_name):
+    for folder in (data_dir, data_dir / "raw", data_dir / folder_name / "raw", data_dir / folder_name):
         if folder.is_dir() and all(find_file(folder, f) for f in FILES):
             return folder
     return None
@@ -95,6 +97,17 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_missing: bo
         raise DiffcliError(f"`data_dir` {data_dir} is a file, not a folder", f"pass the folder that holds {name}'s IDX files (or a torchvision root)")
     folder = locate(name, data_dir)
     if folder is None:
+        from diffcli.data import default_data_dir
+
+        if download_missing and Path(data_dir).expanduser().resolve() != default_data_dir().resolve():
+            # A folder the user named holds what they have: look there only; the network is for the
+            # data folder diffcli manages ($DIFFCLI_DATA), where a download lands.
+            raise DiffcliError(
+                f"{name} not found in {data_dir}: it holds neither the four IDX files "
+                f"({', '.join(FILES)}, plain or .gz) nor {TORCHVISION[name][0]}/raw/ with them",
+                f"pass `data_dir` the folder that holds them (or its parent), or leave `data_dir` out to download "
+                f"{name} into {default_data_dir()}",
+            )
         if not download_missing:
             folder_name = TORCHVISION[name][0]
             raise DiffcliError(

@@ -83,16 +83,22 @@ def check(request: EvalRequest) -> int:
     return n
 
 
+def check_gradable(name: str, cond_type: str) -> None:
+    """Evaluation grades class-conditional and unconditional models; front ends call this with the
+    registry's config before loading (a text model would load, or download, gigabytes first)."""
+    if cond_type == "text":
+        raise UsageError(
+            f"model {name!r} is text-to-image; evaluation grades class-conditional and unconditional models",
+            "score its samples with your own prompts, or sample it with a prompt",
+        )
+
+
 def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) -> dict[str, Any]:
     """Score `model` (a LoadedModel) as `request` asks; the report as JSON-ready data."""
     from diffcli.scoring import runner
 
     n = check(request)
-    if model.cond_type == "text":
-        raise UsageError(
-            f"model {model.name!r} is text-to-image; evaluation grades class-conditional and unconditional models",
-            "score its samples with your own prompts, or sample it with a prompt",
-        )
+    check_gradable(model.name, model.cond_type)
     task = request.task
     settings, scale = illusion_sampling(model, request.sampling, task) if task in ("anagram", "hybrid") else resolve_sampling(model, request.sampling)
     plan = runner.GenerationPlan(settings, scale, request.seed, request.batch_size)

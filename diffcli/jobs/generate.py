@@ -286,11 +286,13 @@ class Prepared:
             labels = self.reading_labels(row)
             self.kept[(start, row)] = {"seed": self.seeds[row], "candidate": k + 1, "of": self.best_of, "reads": bool(reads), "confidence": dict(zip(labels, confidence))}
             scores = ", ".join(f"{label} {100 * c:.0f}%" for label, c in zip(labels, confidence))
-            first = self.seeds[rows[group * self.best_of]]
+            kept = f"candidate {k + 1} of {self.best_of} (seed {self.seeds[row]})"
             if reads:
-                console.info(f"kept seed {self.seeds[row]} (candidate {k + 1} of {self.best_of}): {scores}")
+                console.info(f"kept {kept}: {scores}")
             else:
-                console.warn(f"none of the {self.best_of} candidates (seeds {first}-{first + self.best_of - 1}) reads as {' and '.join(labels)}; kept the closest, seed {self.seeds[row]}: {scores}")
+                wanted = " and ".join(labels)
+                console.warn(f"none of the {self.best_of} candidates reads as {wanted}; kept the closest, {kept}: "
+                             f"{scores}")
             kept_rows.append(row)
             local.append(j)
         self.metadata["best_of"] = self.best_of

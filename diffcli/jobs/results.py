@@ -40,6 +40,27 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def __repr__(self) -> str:
+        """One line (what, how many, size, model, seeds), not the pixels: `print(grid)` stays readable."""
+        job = self.metadata.get("subcommand", "image")
+        n = len(self.images)
+        parts = [f"{n} {job} image{'s' if n != 1 else ''}"]
+        if self.images:
+            c, h, w = np.shape(self.images[0])
+            parts[0] += f" of {w}x{h}" + (" RGB" if c == 3 else "")
+        if self.metadata.get("model"):
+            parts.append(f"model {self.metadata['model']}")
+        prompts = list(dict.fromkeys(str(m["prompt"]) for m in self.per_image if m.get("prompt") is not None))
+        if prompts:
+            parts.append(f"class{'es' if len(prompts) > 1 else ''} {_short(prompts)}")
+        seeds = list(dict.fromkeys(m["seed"] for m in self.per_image if m.get("seed") is not None))
+        seeds = seeds or ([self.metadata["seed"]] if self.metadata.get("seed") is not None else [])
+        if seeds:
+            parts.append(f"seed{'s' if len(seeds) > 1 else ''} {_short(seeds)}")
+        return f"<diffcli.ImageSet: {', '.join(parts)}>"
+
+    __str__ = __repr__
+
     def __getitem__(self, index: int) -> np.ndarray:
         return self.images[index]
 
@@ -103,6 +124,15 @@ class ImageSet:
         rows = [(image, name, {**self.metadata, **meta}) for image, name, meta in zip(self.images, self.names, self.per_image)]
         rows += [(image, name, {**self.metadata, **meta}) for name, image, meta in self.extras]
         return rows
+
+
+def _short(values: list[Any], most: int = 4) -> str:
+    """'0-7' for a run of consecutive integers, else the first few values and how many more."""
+    consecutive = all(isinstance(v, int) for v in values) and values == list(range(values[0], values[0] + len(values)))
+    if len(values) > 2 and consecutive:
+        return f"{values[0]}-{values[-1]}"
+    shown = ", ".join(str(v)[:20] for v in values[:most])
+    return shown + (f" (+{len(values) - most} more)" if len(values) > most else "")
 
 
 def metadata(job: str, **fields: Any) -> dict[str, Any]:

@@ -354,6 +354,16 @@ class RunView:
         with _signals_held():
             target.print(text, markup=False, highlight=False)  # above the panel while Live runs
 
+    def _final_panel(self) -> Panel:
+        """The frame left in the scrollback: status, bar and loss, without the preview (taken a few steps
+        before the end, its picture and its t would disagree with the last step; the result is in the
+        output file)."""
+        term = console.stderr()
+        width = max(40, min(term.width, PANEL_MAX_WIDTH))
+        lines = [self._status_text(), self._bar_text(width - 4), self._loss_text(width - 4)]
+        return Panel(Group(*[line for line in lines if line.plain]), title=Text(self.title, style="bold"),
+                     title_align="left", width=width, border_style="blue")
+
     def _panel(self) -> Panel:
         """The whole panel; every part has a fixed number of lines so it never jumps."""
         term = console.stderr() if self._live is None else self._live.console
@@ -445,7 +455,7 @@ class RunView:
                 get_renderable=self._panel,
                 auto_refresh=self.threaded,
                 refresh_per_second=REFRESH_PER_SECOND,
-                transient=False,
+                transient=True,  # erased at the end, then one compact final frame (see __exit__)
                 redirect_stdout=False,
                 redirect_stderr=True,
             )
@@ -457,7 +467,8 @@ class RunView:
         if self._live is not None:
             live, self._live = self._live, None
             with _signals_held():
-                live.stop()  # draws the final panel once more and leaves it on screen
+                live.stop()  # erases the live panel (transient): no stale frames in the scrollback
+                live.console.print(self._final_panel())  # one final frame, as of the last step
         if self._terminal is not None:
             terminal, self._terminal = self._terminal, None
             terminal.__exit__()

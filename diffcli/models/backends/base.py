@@ -12,7 +12,7 @@ import torch
 
 from diffcli.diffusion.samplers import OutputSpec
 from diffcli.diffusion.schedule import NoiseSchedule
-from diffcli.errors import DiffcliError
+from diffcli.errors import DiffcliError, UsageError
 from diffcli.models.config import ModelConfig, label_lookup
 from diffcli.models.registry import ModelEntry
 
@@ -116,7 +116,9 @@ class LoadedModel:
         if re.fullmatch(r"[+-]?\d+(\.\d*)?|[+-]?\.\d+", stripped):
             if stripped.isdigit() and int(stripped) < len(self.labels):
                 return int(stripped)
-            raise DiffcliError(f"model {self.name!r} has no class {text!r}: class indices go from 0 to {len(self.labels) - 1}", f"it knows the classes {self.describe_labels()}")
+            last = len(self.labels) - 1
+            raise UsageError(f"model {self.name!r} has no class {text!r}: class indices go from 0 to {last}",
+                             f"it knows the classes {self.describe_labels()}")
         lookup = label_lookup(self.config)
         index = lookup.get(_normalise(text))
         if index is not None:
@@ -128,8 +130,12 @@ class LoadedModel:
         if close:
             shown, i = names[close[0]]
             which = f"{shown!r}" if shown == self.labels[i] else f"{shown!r} (class {self.labels[i]})"
-            raise DiffcliError(f"model {self.name!r} does not know {text!r}; did you mean {which}?")
-        raise DiffcliError(f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}", TEXT_TO_IMAGE_HINT)
+            raise UsageError(f"model {self.name!r} does not know {text!r}; did you mean {which}?")
+        # A bad class is a bad value (UsageError, as docs/python.md says). For one word the classes are the
+        # answer; words that read as a prompt ("old man") get how to add a text-to-image model.
+        hint = TEXT_TO_IMAGE_HINT if " " in stripped else "free text needs a text-to-image model (docs/deepfloyd-if.md)"
+        raise UsageError(f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}",
+                         hint)
 
     def describe_labels(self) -> str:
         labels = self.labels
