@@ -97,7 +97,7 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_missing: bo
         raise DiffcliError(f"`data_dir` {data_dir} is a file, not a folder", f"pass the folder that holds {name}'s IDX files (or a torchvision root)")
     folder = locate(name, data_dir)
     if folder is None:
-        from diffcli.data import default_data_dir
+        from diffcli.home import data_dir as default_data_dir
 
         if download_missing and Path(data_dir).expanduser().resolve() != default_data_dir().resolve():
             # A folder the user named holds what they have: look there only; the network is for the
