@@ -18,12 +18,13 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from diffcli.errors import DiffcliError
+from diffcli.errors import DiffcliError, UsageError
 
 TEMP_PATTERN = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 
@@ -156,6 +157,49 @@ def swap_in_folder(staged: str | os.PathLike[str], target: str | os.PathLike[str
             os.replace(aside, target)
         raise
     return moved
+
+
+def registry_home() -> Path:
+    """The registry's folder: $DIFFCLI_HOME, else the platform's user data folder for diffcli."""
+    env = os.environ.get("DIFFCLI_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("diffcli", appauthor=False))
+
+
+def refuse_inside_home(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse an output the user named (`what`: "`out`", "the export") that resolves, through links,
+    inside the registry: a file written there would change a model behind the registry's transactions
+    (a PNG over model.safetensors leaves a model that no longer loads)."""
+    home = Path(os.path.realpath(registry_home()))
+    resolved = Path(os.path.realpath(Path(path).expanduser()))
+    if resolved == home or resolved.is_relative_to(home):
+        raise UsageError(
+            f"{what} {path} is inside the diffcli registry ({home}), where only diffcli's own commands write",
+            "write it somewhere else (`diffcli models export` copies a model out)",
+        )
+
+
+def check_free_space(folder: str | os.PathLike[str], rewritten: list[Path], what: str) -> None:
+    """Refuse, before anything is written, a save whose files will not fit: each new copy is written
+    beside the old one (then renamed over it), so the free space must hold the files' present size. A
+    save that fails halfway would leave a checkpoint and weights of different steps."""
+    needed = 0
+    for path in rewritten:
+        with contextlib.suppress(OSError):
+            needed += path.stat().st_size
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # the writes themselves will say what is wrong
+    if needed > free:
+        raise DiffcliError(
+            f"{what}: {folder} has {free / 2**20:.1f} MiB free and the save needs about {needed / 2**20:.1f} MiB;"
+            " the last save is kept",
+            "free some disk space, then continue with `resume`",
+        )
 
 
 def first_missing(path: str | os.PathLike[str]) -> Path | None:
