@@ -6,8 +6,8 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,9 +26,8 @@ with ModelLock(Path(sys.argv[1]), sys.argv[2], sys.argv[3]):
 def holding_lock(home: Path, name: str, doing: str = "training it") -> Iterator[int]:
     """Model `name`'s lock held by a child process for the duration; yields the child's PID."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(home), name, doing], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-    )
+    command = [sys.executable, "-c", HOLD, str(home), name, doing]
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
         yield child.pid
