@@ -62,30 +62,34 @@ def exported(home: Path, name: str, tmp_path: Path, seed: int) -> Path:
 
 # ----- a SIGKILL at every step ---------------------------------------------------------------------
 
-KILLER = r"""
-import os, signal, sys
-from diffcli.models import transaction
-
-calls = [0]
-def kill_at(action, path):
-    calls[0] += 1
-    if calls[0] == int(sys.argv[1]):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-transaction.HOOK = kill_at
-from diffcli.cli.app import main
-main(sys.argv[2:])
-"""
-
-
 def killed_at(step: int, args: list[str]) -> int:
-    """Run `diffcli ARGS` in a fresh process killed at the transaction's `step`-th rename/unlink/rmdir;
-    returns its exit status (-9 when the kill came, 0 when the operation finished first)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-c", KILLER, str(step), *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr
-    return done.returncode
+    """Run `diffcli ARGS` in a child process (forked: no second start-up of torch) that SIGKILLs itself at
+    the transaction's `step`-th rename/unlink/rmdir; returns -9 when the kill came, 0 when the operation
+    finished first."""
+    from diffcli.models import transaction
+
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 98
+        try:
+            calls = [0]
+
+            def kill_at(action: str, path: Path) -> None:
+                calls[0] += 1
+                if calls[0] == step:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            transaction.HOOK = kill_at
+            result = run_cli(args)
+            code = result.code
+            if code:
+                os.write(2, result.stderr.encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    assert code in (0, -signal.SIGKILL), f"step {step}: exit {code}"
+    return code
 
 
 def sweep(home: Path, args: list[str], name: str, old: dict | None, is_new, gone_ok: bool = False) -> int:
@@ -94,6 +98,7 @@ def sweep(home: Path, args: list[str], name: str, old: dict | None, is_new, gone
     (`is_new(folder)`), loadable, with nothing left behind. Returns how many steps were killed."""
     template = home.parent / "template"
     shutil.copytree(home, template, symlinks=True)
+    assert run_cli(args).code == 0  # uncut once here: the forked children start with every module loaded
     seen = {"old": 0, "new": 0}
     step = 0
     while True:
@@ -157,8 +162,15 @@ def test_a_kill_mid_way_is_finished_by_any_command_not_only_the_next_train(home,
     and a plain `train --name X` afterwards refuses instead of replacing it."""
     new_zip = exported(home, "k", tmp_path, seed=1)
     make_tiny_model(home, "k", seed=0)
-    # steps: 1 the journal in, 2 the old model aside, 3 the new one in: killed before the third
-    assert killed_at(3, ["models", "import", str(new_zip), "--name", "k", "--force"]) == -signal.SIGKILL
+    # steps: 1 the journal in, 2 the old model aside, 3 the new one in: killed before the third, in a
+    # process of its own (not forked), as a user's would be
+    killer = "import os, signal, sys\nfrom diffcli.models import transaction\ncalls = [0]\n" \
+        "def kill(action, path):\n    calls[0] += 1\n    if calls[0] == 3: os.kill(os.getpid(), signal.SIGKILL)\n" \
+        "transaction.HOOK = kill\nfrom diffcli.cli.app import main\nmain(sys.argv[1:])\n"
+    args = ["models", "import", str(new_zip), "--name", "k", "--force"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", killer, *args], env=env, timeout=300)
+    assert done.returncode == -signal.SIGKILL
     assert not (home / "models" / "k").exists()  # half done: only the journal knows where it is
     loads("k")  # the first access finishes the swap
     after = digest(home / "models" / "k")
