@@ -179,6 +179,7 @@ def test_a_kill_mid_way_is_finished_by_any_command_not_only_the_next_train(home,
     assert digest(home / "models" / "k") == after and hidden(home) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt-get install strace)")
 def test_strace_kill_at_each_rename_of_an_import(home, no_builtin, tmp_path):
     """The same guarantee with the kernel's fault injection, not our hook: SIGKILL at the Nth rename."""
