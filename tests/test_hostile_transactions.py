@@ -179,6 +179,26 @@ def test_a_kill_mid_way_is_finished_by_any_command_not_only_the_next_train(home,
     assert digest(home / "models" / "k") == after and hidden(home) == []
 
 
+def test_a_failed_rename_puts_the_old_model_back(home, no_builtin, tmp_path, monkeypatch):
+    """Not a kill but an error (another device, a full journal disk): the old model returns at once."""
+    from diffcli.models import transaction
+
+    new_zip = exported(home, "e", tmp_path, seed=1)
+    make_tiny_model(home, "e", seed=0)
+    before = digest(home / "models" / "e")
+    real_rename = os.rename
+
+    def failing(source, destination):
+        if Path(source).name.startswith(transaction.STAGE):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(source))
+        real_rename(source, destination)
+
+    monkeypatch.setattr(transaction.os, "rename", failing)
+    line = one_line(run_cli(["models", "import", str(new_zip), "--name", "e", "--force"]))
+    assert "cannot import" in line and str(home / "models" / "e") in line
+    assert digest(home / "models" / "e") == before and hidden(home) == []
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt-get install strace)")
 def test_strace_kill_at_each_rename_of_an_import(home, no_builtin, tmp_path):

@@ -143,22 +143,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         handle.write(text)
 
 
-def swap_in_folder(staged: str | os.PathLike[str], target: str | os.PathLike[str], aside: str | os.PathLike[str]) -> bool:
-    """Put the folder `staged` at `target` by renames alone. Whatever is at `target` is first renamed to
-    `aside` (the caller removes it when it is no longer needed) and renamed back if the second rename
-    fails, so `target` is never left empty by a failure. Returns whether something was moved aside."""
-    moved = os.path.lexists(target)
-    if moved:
-        os.replace(target, aside)
-    try:
-        os.replace(staged, target)
-    except OSError:
-        if moved and not os.path.lexists(target):
-            os.replace(aside, target)
-        raise
-    return moved
-
-
 def registry_home() -> Path:
     """The registry's folder: $DIFFCLI_HOME, else the platform's user data folder for diffcli."""
     env = os.environ.get("DIFFCLI_HOME")
