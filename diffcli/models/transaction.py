@@ -100,13 +100,17 @@ class Staging:
 
     def __enter__(self) -> Path:
         folder = txn_dir(self.models_dir)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGE}{os.getpid()}-"))
-        except OSError as exc:
-            exc.filename, exc.filename2 = str(self.models_dir), None
-            raise
-        return self.path
+        for attempt in range(2):  # another process may remove the empty .txn between our two calls
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                self.path = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGE}{os.getpid()}-"))
+                return self.path
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and not attempt:
+                    continue
+                exc.filename, exc.filename2 = str(self.models_dir), None
+                raise
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:
