@@ -204,36 +204,3 @@ def test_an_unexpected_os_error_is_still_one_line(monkeypatch):
     monkeypatch.setattr(noise, "noise", broken)
     line = _one_line_error(run_cli(NOISE))
     assert "/some/where" in line and "Permission denied" in line
-
-
-def _folder(path: Path, text: str) -> Path:
-    path.mkdir()
-    (path / "config.json").write_text(text)
-    return path
-
-
-def test_swapping_in_a_folder_keeps_the_old_one_aside_until_the_caller_drops_it(tmp_path):
-    from diffcli.io.atomic import swap_in_folder
-
-    target, aside = _folder(tmp_path / "model", "old"), tmp_path / ".replaced"
-    assert swap_in_folder(_folder(tmp_path / ".staged", "new"), target, aside)
-    assert (target / "config.json").read_text() == "new" and (aside / "config.json").read_text() == "old"
-    assert not swap_in_folder(_folder(tmp_path / ".staged2", "first"), tmp_path / "fresh", tmp_path / ".unused")
-    assert (tmp_path / "fresh" / "config.json").read_text() == "first" and not (tmp_path / ".unused").exists()
-
-
-def test_a_failed_folder_swap_puts_the_old_folder_back(monkeypatch, tmp_path):
-    from diffcli.io import atomic
-
-    target, staged, aside = _folder(tmp_path / "model", "old"), _folder(tmp_path / ".staged", "new"), tmp_path / ".replaced"
-    real_replace = os.replace
-
-    def failing_replace(src, dst):
-        if Path(src) == staged:
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(atomic.os, "replace", failing_replace)
-    with pytest.raises(OSError):
-        atomic.swap_in_folder(staged, target, aside)
-    assert (target / "config.json").read_text() == "old" and not aside.exists() and staged.exists()

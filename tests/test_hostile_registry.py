@@ -403,7 +403,7 @@ def test_the_staging_folder_is_removed_on_interrupts_and_bugs(home, no_builtin, 
 
     def failing_copy(reader, destination, limit, where):
         seen.append(destination)
-        assert destination.parent.parent.name.startswith(".import-")
+        assert destination.parent.name.startswith("~stage-")
         raise error("stop")
 
     monkeypatch.setattr(importing, "_copy", failing_copy)

@@ -58,24 +58,26 @@ def test_a_fresh_run_that_fails_leaves_nothing_behind(home):
 
 
 def test_a_second_run_on_the_same_model_is_refused_naming_the_pid(home):
-    from diffcli.models.locks import ModelLock
+    from holders import holding_lock
 
-    with ModelLock(home, "c"):  # this process holds it, as a first `train --name c` would
+    with holding_lock(home, "c") as pid:  # another process holds it, as a first `train --name c` would
         r = run_cli(["train", *TINY, "--epochs", "1", "--name", "c"])
-    assert r.code == 1 and f"process {os.getpid()}" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.code == 1 and f"process {pid}" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "training it" in r.stderr
     assert not (home / "models" / "c").exists()
     assert run_cli(["train", *TINY, "--epochs", "1", "--name", "c"]).code == 0, "the lock was released"
 
 
-def test_a_stale_lock_is_taken_over(home):
+def test_the_owner_record_of_a_dead_process_does_not_block(home):
     import socket
 
-    lock = home / "locks" / "s.lock"
-    lock.parent.mkdir(parents=True)
-    lock.write_text(json.dumps({"pid": 4_000_000, "host": socket.gethostname(), "since": 0}))
+    record = home / "locks" / "s.owner.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"pid": 4_000_000, "host": socket.gethostname(), "since": 0, "doing": "training it"}))
+    (home / "locks" / "s.lock").write_text("")  # the lock file of a run that was killed: the OS released it
     r = run_cli(["train", *TINY, "--epochs", "1", "--name", "s"])
     assert r.code == 0, r.stderr
-    assert not lock.exists()
+    assert not record.exists()
 
 
 def test_a_home_that_is_a_file_is_one_line(tmp_path, monkeypatch):

@@ -18,12 +18,14 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from diffcli.errors import DiffcliError
+from diffcli.errors import DiffcliError, UsageError
+from diffcli.home import home_dir
 
 TEMP_PATTERN = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
 
@@ -142,20 +144,37 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         handle.write(text)
 
 
-def swap_in_folder(staged: str | os.PathLike[str], target: str | os.PathLike[str], aside: str | os.PathLike[str]) -> bool:
-    """Put the folder `staged` at `target` by renames alone. Whatever is at `target` is first renamed to
-    `aside` (the caller removes it when it is no longer needed) and renamed back if the second rename
-    fails, so `target` is never left empty by a failure. Returns whether something was moved aside."""
-    moved = os.path.lexists(target)
-    if moved:
-        os.replace(target, aside)
+def refuse_inside_home(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse an output the user named (`what`: "`out`", "the export") that resolves, through links,
+    inside the registry: a file written there would change a model behind the registry's transactions
+    (a PNG over model.safetensors leaves a model that no longer loads)."""
+    home = Path(os.path.realpath(home_dir()))
+    resolved = Path(os.path.realpath(Path(path).expanduser()))
+    if resolved == home or resolved.is_relative_to(home):
+        raise UsageError(
+            f"{what} {path} is inside the diffcli registry ({home}), where only diffcli's own commands write",
+            "write it somewhere else (`diffcli models export` copies a model out)",
+        )
+
+
+def check_free_space(folder: str | os.PathLike[str], rewritten: list[Path], what: str) -> None:
+    """Refuse, before anything is written, a save whose files will not fit: each new copy is written
+    beside the old one (then renamed over it), so the free space must hold the files' present size. A
+    save that fails halfway would leave a checkpoint and weights of different steps."""
+    needed = 0
+    for path in rewritten:
+        with contextlib.suppress(OSError):
+            needed += path.stat().st_size
     try:
-        os.replace(staged, target)
+        free = shutil.disk_usage(folder).free
     except OSError:
-        if moved and not os.path.lexists(target):
-            os.replace(aside, target)
-        raise
-    return moved
+        return  # the writes themselves will say what is wrong
+    if needed > free:
+        raise DiffcliError(
+            f"{what}: {folder} has {free / 2**20:.1f} MiB free and the save needs about {needed / 2**20:.1f} MiB;"
+            " the last save is kept",
+            "free some disk space, then continue with `resume`",
+        )
 
 
 def first_missing(path: str | os.PathLike[str]) -> Path | None:

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from diffcli import __version__
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_bytes, check_can_create_files, first_missing, make_dirs
+from diffcli.io.atomic import atomic_write_bytes, check_can_create_files, first_missing, make_dirs, refuse_inside_home
 
 MAX_PIXELS = 50_000_000
 Notify = Callable[[str], None]
@@ -279,8 +279,10 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
         return
     if out is None:
         if sys.stdout.isatty() or json_mode:  # `resolve_output` will make a new file in the current folder
+            refuse_inside_home(Path.cwd(), "the current folder")
             check_can_create_files(Path("."), "the image into the current folder", "name a file elsewhere with `out`")
         return
+    refuse_inside_home(out, "`out`")
     path = Path(out)
     if path.is_dir():
         raise UsageError(f"`out` {out} is a folder", "give a file name, or write one file per image with `out_dir`")
@@ -297,6 +299,7 @@ def check_out_dir(out_dir: str) -> None:
     and is not a folder, or whose nearest existing folder takes no new files. Nothing is created."""
     if out_dir == "-":  # "-" is stdout everywhere else; a folder of that name is never what was meant
         raise UsageError("`out_dir` - would make a folder named '-'", "write the image to stdout with `out` -, or name a folder (./- if you mean it)")
+    refuse_inside_home(out_dir, "`out_dir`")
     _refuse_a_file_as_out_dir(out_dir)
     missing = first_missing(out_dir)
     existing = Path(out_dir) if missing is None else missing.parent
@@ -355,6 +358,7 @@ def write_png(pixels: np.ndarray, target: OutputTarget, metadata: Optional[dict[
 
 
 def prepare_out_dir(out_dir: str) -> Path:
-    """Create the output folder if needed; refuse a path that exists and is not a folder."""
+    """Create the output folder if needed; refuse a path that exists and is not a folder or lies in the registry."""
+    refuse_inside_home(out_dir, "`out_dir`")
     _refuse_a_file_as_out_dir(out_dir)
     return make_dirs(out_dir)

@@ -9,7 +9,6 @@ schedule) come from the folder, from a copy already in the cache, or from the kn
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,7 +17,8 @@ from diffcli.errors import DiffcliError, UsageError
 from diffcli.io.atomic import atomic_write_text
 from diffcli.models import pipeline_config as pc
 from diffcli.models.hub import HUB_EXTRA_HINT, Source, package_version
-from diffcli.models.registry import ModelEntry, Registry, os_failure, validate_name
+from diffcli.models.registry import CONFIG, ModelEntry, Registry, os_failure, validate_name
+from diffcli.models.transaction import Staging
 
 
 def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
@@ -115,11 +115,14 @@ def remove(name: str) -> ModelEntry:
 
 
 def import_model(source: Path | str, name: Optional[str] = None, force: bool = False) -> ModelEntry:
-    """Add a model folder or .zip to the registry, after checking that its weights load."""
+    """Add a model folder or .zip to the registry, after checking that each of its weights files (the
+    EMA and, when present, the raw ones) loads: right shapes and types, finite values."""
     from diffcli.models.backends import load_model
 
     def validate(entry: ModelEntry) -> None:
-        load_model(entry=entry, device="cpu")
+        for which in ("ema", "raw"):
+            if which == "ema" or entry.weights_path(which).exists():
+                load_model(entry=entry, device="cpu", weights=which)
 
     return Registry().import_model(Path(source), name, force, validate)
 
@@ -164,10 +167,9 @@ def add_pipeline(name: str, hub: Optional[str] = None, path: Optional[Path] = No
         console.warn(f"running this model needs {', '.join(missing)}: {HUB_EXTRA_HINT}")
 
     try:
-        if target.path.exists() and force:
-            shutil.rmtree(target.path)
-        target.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target.config_path, config.to_json())
+        with registry.transaction(name, "registering it") as txn, Staging(registry.models_dir) as staged:
+            atomic_write_text(staged / CONFIG, config.to_json())
+            txn.put(staged, force, "replace it with `force`, or choose another name")
     except OSError as exc:
         raise os_failure(f"cannot register {name!r}", exc) from None
     return target

@@ -6,9 +6,8 @@ Settings, data, the registry folder, the loop (training/trainer.py) and the resu
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -90,8 +89,7 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
     (None on the other ranks under torchrun). Ctrl-C saves a resumable checkpoint and raises
     InterruptedRun."""
     from diffcli.device import resolve_device
-    from diffcli.models.locks import ModelLock
-    from diffcli.models.registry import Registry
+    from diffcli.models.registry import Registry, os_failure
     from diffcli.training import distributed
     from diffcli.training.recipe import TrainSettings, settings_for
     from diffcli.training.trainer import check_target
@@ -99,6 +97,8 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
     check(request)
     dist = distributed.detect()
     registry = Registry()
+    registry.check_root()
+    registry.recover()  # before anything is read: a killed writer's half-done swap is finished first
     if request.resume:
         if not request.name:
             raise UsageError("`resume` needs `name`: the model to continue")
@@ -122,21 +122,27 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         console.notice(f"a built-in model is also called {entry.name!r}; yours will take its place everywhere")
 
     torch_device = distributed.setup(dist, resolve_device(request.device))
-    lock = ModelLock(registry.root, entry.name) if dist.is_main else None
     staging: Optional[StagedRun] = None
     try:
-        if lock is not None:
-            lock.acquire()
-            replacing = check_target(entry, request.resume, request.force)
-            if not request.resume:
-                staging = StagedRun(entry, registry.models_dir, replacing)
-        distributed.barrier(dist)
-        return _run(request, settings, entry, staging, registry, dist, torch_device, progress)
+        with contextlib.ExitStack() as held:
+            if dist.is_main:
+                # The model's lock for the whole run (resumed runs write in place, fresh ones promote
+                # through it): no import, rm or second run touches the model meanwhile.
+                try:
+                    txn = held.enter_context(registry.transaction(entry.name, "training it"))
+                except OSError as exc:
+                    raise os_failure(f"cannot train {entry.name!r}", exc) from None
+                check_target(entry, request.resume, request.force)
+                if not request.resume:
+                    staging = held.enter_context(StagedRun(entry, registry, txn, request.force))
+            distributed.barrier(dist)
+            try:
+                return _run(request, settings, entry, staging, registry, dist, torch_device, progress)
+            except (DiffcliError, OSError) as exc:
+                if staging is not None and not staging.promoted:
+                    raise staging.reword(exc) from None
+                raise
     finally:
-        if staging is not None:
-            staging.discard()
-        if lock is not None:
-            lock.release()
         distributed.teardown(dist)
 
 
@@ -173,59 +179,65 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
 
 
 class StagedRun:
-    """A fresh run trains in a hidden folder beside the registry's models and takes the model's place
-    only when it has saved its first checkpoint: until then a failure (bad data, a bad option, Ctrl-C
-    before anything was saved) leaves an existing model of that name untouched, and leaves no half-made
-    model behind. The swap is two renames: the old folder aside, the new one into place; then the old
-    one is deleted."""
+    """A fresh run trains in a staging folder of the registry (models/transaction.py) and becomes the model
+    only when it has saved its first checkpoint, through the model's transaction: until then a failure
+    (bad data, a bad option, Ctrl-C before anything was saved) leaves an existing model of that name
+    untouched and no half-made model behind, and a kill at any point of the swap leaves the old model or
+    the new one. A run whose first save diverged, or whose weights are not finite, is never promoted.
+    Without `force` it never replaces a model, whatever appeared while it trained."""
 
-    def __init__(self, entry, models_dir: Path, replacing: bool) -> None:
-        from diffcli.io.atomic import make_dirs
+    def __init__(self, entry, registry, txn, force: bool) -> None:
         from diffcli.models.registry import ModelEntry
+        from diffcli.models.transaction import Staging
 
         self.final = entry
-        self.replacing = replacing
-        recover(models_dir)
-        self.path = make_dirs(models_dir) / f".staging-{entry.name}-{os.getpid()}"
-        if self.path.exists():
-            shutil.rmtree(self.path)
+        self.txn = txn
+        self.force = force
+        self.staging = Staging(registry.models_dir)
+        self.path = self.staging.__enter__()
         self.entry = ModelEntry(entry.name, self.path, builtin=False)
         self.promoted = False
 
-    def promote(self, trainer, status: str) -> None:
-        """Swap the staged run into place after its first save (a diverged first save replaces nothing)."""
-        if self.promoted or (status == "diverged" and self.replacing):
-            return
-        from diffcli.io.atomic import os_error, swap_in_folder
+    def __enter__(self) -> "StagedRun":
+        return self
 
-        aside = self.final.path.with_name(f".replaced-{self.final.name}-{os.getpid()}")
+    def __exit__(self, *exc: object) -> None:
+        self.staging.__exit__(*exc)  # a run that never swapped in leaves nothing
+
+    def promote(self, trainer, status: str) -> None:
+        """Swap the staged run into place after its first save."""
+        if self.promoted:
+            return
+        from diffcli.io.atomic import os_error
+
+        if status == "diverged" or not finite_weights(self.entry):
+            raise DiffcliError(
+                f"training {self.final.name!r} diverged (the loss or the weights stopped being finite) before its"
+                " first checkpoint; nothing was registered",
+                "lower `lr` or raise `warmup_steps`, and train again",
+            )
         try:
-            swap_in_folder(self.path, self.final.path, aside)
+            hint = "continue it with `resume`, replace it with `force`, or pick another `name`"
+            self.txn.put(self.path, self.force, hint)
         except OSError as exc:
             raise os_error("move the new model into", self.final.path, exc) from exc
         self.promoted = True
         trainer.move_to(self.final)
-        shutil.rmtree(aside, ignore_errors=True)
 
-    def discard(self) -> None:
-        """Remove what a run that never swapped in left behind."""
-        if not self.promoted:
-            shutil.rmtree(self.path, ignore_errors=True)
+    def reword(self, exc: BaseException) -> BaseException:
+        """The error with the staging folder's path replaced by the model's own folder."""
+        return self.staging.reword(exc, self.final.path)
 
 
-def recover(models_dir: Path) -> None:
-    """Tidy what killed runs left (kill -9, a closed terminal): a staging folder of a dead process is
-    removed; a model moved aside by a swap that never finished is put back."""
-    from diffcli.io.atomic import _pid_alive
+def finite_weights(entry) -> bool:
+    """Whether every weights file of the model folder (EMA and raw) holds finite values only."""
+    import torch
+    from safetensors.torch import load_file
 
-    if not models_dir.is_dir():
-        return
-    for folder in models_dir.iterdir():
-        kind, _, rest = folder.name.partition("-")
-        name, _, pid = rest.rpartition("-")
-        if kind not in (".staging", ".replaced") or not pid.isdigit() or _pid_alive(int(pid)):
-            continue
-        if kind == ".replaced" and not (models_dir / name).exists():
-            os.rename(folder, models_dir / name)  # the new run never arrived: the old model returns
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+    for which in ("ema", "raw"):
+        path = entry.weights_path(which)
+        if path.exists():
+            for tensor in load_file(str(path)).values():
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    return False
+    return True

@@ -5,7 +5,9 @@ expand to gigabytes. So only the files a model is made of are taken (config.json
 model-raw.safetensors), only as regular files (never through a link), within MAX_IMPORT_BYTES (checked
 against the declared sizes before copying and against the bytes actually read while copying, in
 chunks); the training folder `train/` and hidden files are left out; anything else is refused in words.
-Registry.import_model owns the staging folder and removes it on every exit path.
+config.json is copied first; each weights file must then fit within what the architecture it describes can
+need (`ceiling`), checked on the declared size before a byte of it is copied, so a small zip cannot unpack
+to gigabytes of "weights". Registry.import_model owns the staging folder and removes it on every exit path.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, Optional
 
 from diffcli.errors import DiffcliError
+from diffcli.models.config import MAX_CONFIG_BYTES
 from diffcli.models.registry import CONFIG, PICKLE_SUFFIXES, RAW_WEIGHTS, WEIGHTS, describe_size
 
 MODEL_FILES = (CONFIG, WEIGHTS, RAW_WEIGHTS)
@@ -30,6 +33,10 @@ MAX_IMPORT_BYTES = 2 * 1024**3
 MAX_ZIP_ENTRIES = 1000
 CHUNK = 1024 * 1024
 FOLDER_CONTENTS = "a model folder holds config.json, model.safetensors and optionally model-raw.safetensors (train/ and hidden files are skipped)"
+
+
+# config.json -> the most bytes one weights file may hold (None: no limit beyond MAX_IMPORT_BYTES)
+Ceiling = Callable[[Path], Optional[int]]
 
 
 @dataclass
@@ -49,7 +56,11 @@ def _check_room(source: Path, staging: Path, total: int) -> None:
         )
     free = shutil.disk_usage(staging).free
     if total > free:
-        raise DiffcliError(f"importing {source} needs {describe_size(total)}, and {staging.parent} has {describe_size(free)} free", "free some space, or point DIFFCLI_HOME at a disk with room")
+        where = staging.parents[1]  # the registry's models folder (the staging folder is internal)
+        raise DiffcliError(
+            f"importing {source} needs {describe_size(total)}, and {where} has {describe_size(free)} free",
+            "free some space, or point DIFFCLI_HOME at a disk with room",
+        )
 
 
 def _copy(reader: BinaryIO, destination: Path, limit: int, source: str) -> int:
@@ -66,11 +77,38 @@ def _copy(reader: BinaryIO, destination: Path, limit: int, source: str) -> int:
             out.write(chunk)
 
 
+def _copy_in_order(
+    source: Path, folder: Path, sizes: dict[str, int], copy: Callable[[str], None], ceiling: Optional[Ceiling]
+) -> None:
+    """Copy config.json first (at most MAX_CONFIG_BYTES), then each weights file once its declared size
+    is known to fit what that config's architecture can need."""
+    config_size = sizes.get(CONFIG, 0)
+    if config_size > MAX_CONFIG_BYTES:
+        raise DiffcliError(
+            f"{source}: {CONFIG} is {describe_size(config_size)};"
+            f" a model config is at most {describe_size(MAX_CONFIG_BYTES)}",
+            "import only models made by diffcli",
+        )
+    if CONFIG in sizes:
+        copy(CONFIG)
+    limit = ceiling(folder / CONFIG) if ceiling is not None and CONFIG in sizes else None
+    for name in (WEIGHTS, RAW_WEIGHTS):
+        if limit is not None and sizes.get(name, 0) > limit:
+            raise DiffcliError(
+                f"{source}: {name} is {describe_size(sizes[name])}, more than the {describe_size(limit)}"
+                f" the network in {CONFIG} can need",
+                "the file is damaged or made for another model; export the model again with `diffcli models export`",
+            )
+    for name in (WEIGHTS, RAW_WEIGHTS):
+        if name in sizes:
+            copy(name)
+
+
 # ----- folders -------------------------------------------------------------------------------------
 
-def stage_folder(source: Path, folder: Path) -> Staged:
+def stage_folder(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) -> Staged:
     """Copy the model files of the folder `source` (the folder itself may be a link; nothing inside
-    it is followed) into the new folder `folder`."""
+    it is followed) into the empty folder `folder`."""
     chosen: list[tuple[str, int]] = []
     pickles: list[str] = []
     with os.scandir(source) as listing:
@@ -91,16 +129,20 @@ def stage_folder(source: Path, folder: Path) -> Staged:
         else:
             what = "folder" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "special file"
             raise DiffcliError(f"{path} is a {what} that is not part of a model", f"{FOLDER_CONTENTS}; move it out, or import a .zip from `diffcli models export`")
-    _check_room(source, folder.parent, sum(size for _, size in chosen))
-    folder.mkdir()
-    for name, size in chosen:
+    _check_room(source, folder, sum(size for _, size in chosen))
+    folder.mkdir(exist_ok=True)
+    sizes = dict(chosen)
+
+    def copy(name: str) -> None:
         path = Path(source) / name
         # O_NOFOLLOW: a file swapped for a link after the listing is refused, not followed.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as reader:
             if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
                 raise DiffcliError(f"{path} is no longer a regular file", "do not change the folder during the import")
-            _copy(reader, folder / name, min(size, MAX_IMPORT_BYTES), str(path))
+            _copy(reader, folder / name, min(sizes[name], MAX_IMPORT_BYTES), str(path))
+
+    _copy_in_order(source, folder, sizes, copy, ceiling)
     return Staged(folder, pickles)
 
 
@@ -119,16 +161,16 @@ def unsafe_name(name: str) -> Optional[str]:
     return None
 
 
-def stage_zip(source: Path, folder: Path) -> Staged:
-    """Extract the one model folder of an exported .zip into the new folder `folder`."""
+def stage_zip(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) -> Staged:
+    """Extract the one model folder of an exported .zip into the empty folder `folder`."""
     try:
         with zipfile.ZipFile(source) as archive:
-            return _extract(source, archive, folder)
+            return _extract(source, archive, folder, ceiling)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise DiffcliError(f"{source} is a damaged or unsupported zip ({str(exc)[:200]})", "export the model again with `diffcli models export`") from None
 
 
-def _extract(source: Path, archive: zipfile.ZipFile, folder: Path) -> Staged:
+def _extract(source: Path, archive: zipfile.ZipFile, folder: Path, ceiling: Optional[Ceiling]) -> Staged:
     infos = archive.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
         raise DiffcliError(f"{source} holds {len(infos)} entries; an exported model holds a handful", "export the model again with `diffcli models export`")
@@ -164,11 +206,16 @@ def _extract(source: Path, archive: zipfile.ZipFile, folder: Path) -> Staged:
     for info in chosen:
         if info.flag_bits & 0x1:
             raise DiffcliError(f"{source} is encrypted ({info.filename})", "export the model again without a password")
-    _check_room(source, folder.parent, sum(i.file_size for i in chosen))
-    folder.mkdir()
-    for info in chosen:
+    _check_room(source, folder, sum(i.file_size for i in chosen))
+    folder.mkdir(exist_ok=True)
+    members = {PurePosixPath(i.filename).name: i for i in chosen}
+
+    def copy(name: str) -> None:
+        info = members[name]
         with archive.open(info) as reader:
-            _copy(reader, folder / PurePosixPath(info.filename).name, info.file_size, f"{source}: {info.filename}")
+            _copy(reader, folder / name, info.file_size, f"{source}: {info.filename}")
+
+    _copy_in_order(source, folder, {name: info.file_size for name, info in members.items()}, copy, ceiling)
     return Staged(folder, pickles)
 
 

@@ -15,12 +15,11 @@ the same name takes precedence. Nothing here ever unpickles a file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
-import shutil
 import stat
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_text, atomic_writer, swap_in_folder
+from diffcli.io.atomic import atomic_write_text, atomic_writer, refuse_inside_home
+from diffcli.models import transaction
 from diffcli.models.config import ModelConfig
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
@@ -175,6 +175,7 @@ class Registry:
         A folder with a config.json is listed even when that config is broken (`ModelEntry.config`
         says why), so it can be shown and removed."""
         self.check_root()
+        self.recover()
         found: dict[str, ModelEntry] = {}
         for base, builtin in ((self.builtin_dir, True), (self.models_dir, False)):
             if not base.is_dir():
@@ -206,6 +207,15 @@ class Registry:
         known = ", ".join(self.names()) or "none"
         raise DiffcliError(f"no model named {name!r} (registered: {known})", "see `diffcli models list`")
 
+    def recover(self) -> None:
+        """Finish or undo what a killed writer left (models/transaction.py); runs on every listing."""
+        transaction.recover(self.root, self.models_dir)
+
+    def transaction(self, name: str, doing: str) -> transaction.ModelTransaction:
+        """Model `name`'s lock and journaled changes; `doing` words a refusal ("importing it")."""
+        validate_name(name)
+        return transaction.ModelTransaction(self.root, self.models_dir, name, doing)
+
     def user_entry(self, name: str) -> ModelEntry:
         """The user-folder entry for `name` (whether or not it exists yet)."""
         return ModelEntry(validate_name(name), self.models_dir / name, builtin=False)
@@ -228,31 +238,33 @@ class Registry:
         return names[0] if len(names) == 1 else None
 
     def set_default(self, name: str) -> None:
+        """Make `name` the default model (under its lock: it cannot be removed meanwhile)."""
         self.get(name)
-        settings = self._settings()
-        settings["default"] = name
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.settings_path, json.dumps(settings, indent=2) + "\n")
+            with self.transaction(name, "making it the default"):
+                self.get(name)
+                settings = self._settings()
+                settings["default"] = name
+                self.root.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(self.settings_path, json.dumps(settings, indent=2) + "\n")
         except OSError as exc:
             raise os_failure("cannot save the default model", exc) from None
 
     # ----- changes -----
     def remove(self, name: str) -> ModelEntry:
-        """Delete a user model's folder: first moved aside in one rename (so a failure leaves the
-        model whole), then deleted."""
+        """Delete a user model's folder, as one transaction: taken out of the registry in one rename (so
+        a failure leaves the model whole), then deleted. Refused while another process writes it."""
         entry = self.get(name)
         if entry.builtin:
             raise DiffcliError(f"{name!r} is a built-in model and cannot be removed")
-        trash: Optional[Path] = None
         try:
-            trash = Path(tempfile.mkdtemp(dir=self.models_dir, prefix=f".removing-{name}-"))
-            os.replace(entry.path, trash / name)
+            with self.transaction(name, "removing it") as txn:
+                entry = self.get(name)
+                if entry.builtin:
+                    raise DiffcliError(f"{name!r} is a built-in model and cannot be removed")
+                txn.remove()
         except OSError as exc:
-            if trash is not None:
-                shutil.rmtree(trash, ignore_errors=True)
             raise os_failure(f"cannot remove model {name!r}", exc) from None
-        shutil.rmtree(trash, ignore_errors=True)
         return entry
 
     def export(self, name: str, destination: Path) -> Path:
@@ -262,6 +274,7 @@ class Registry:
         entry.config()
         if destination.is_dir():
             destination = destination / f"{name}.zip"
+        refuse_inside_home(destination, "the export")
         files = [entry.config_path] + [p for p in (entry.weights_path("ema"), entry.weights_path("raw")) if p.exists()]
         if not entry.weights_path("ema").exists():
             raise DiffcliError(f"model {name!r} has no {WEIGHTS} to export")
@@ -276,10 +289,12 @@ class Registry:
     def import_model(self, source: Path, name: Optional[str] = None, force: bool = False, validate: Optional[Callable[[ModelEntry], None]] = None) -> ModelEntry:
         """Copy a model folder or an exported .zip into the registry, checking it loads first.
 
-        Only the model's regular files are copied (see importing.py), into a staging folder inside the
-        registry that is removed on every exit path, SIGTERM included. `validate(entry)` is called on the
-        staged copy (the loader's shape check); nothing is registered if it fails, and a model replaced
-        with `force` is only deleted once the new one is in place.
+        Only the model's regular files are copied (see importing.py), each weights file no larger than
+        the architecture in its config.json can need (checked before it is copied), into a staging
+        folder that is removed on every exit path, SIGTERM included. `validate(entry)` is called on the
+        staged copy (the loader's check of each weights file); nothing is registered if it fails. The
+        model is put in place as one transaction under its lock (transaction.py): a model already there
+        is replaced only with `force`, and is deleted only once the new one is in place.
         """
         from diffcli.models import importing
         from diffcli.signals import Terminated, sigterm_raises
@@ -296,29 +311,36 @@ class Registry:
         except OSError as exc:
             raise os_failure(f"cannot read {source}", exc, writing=False) from None
         self.check_root()
-        with sigterm_raises() as guard:
-            staging: Optional[Path] = None
+        staging = transaction.Staging(self.models_dir)
+        with sigterm_raises() as guard, contextlib.ExitStack() as held:
             try:
-                self.models_dir.mkdir(parents=True, exist_ok=True)
-                staging = Path(tempfile.mkdtemp(dir=self.models_dir, prefix=".import-"))
-                folder = staging / "model"
-                staged = importing.stage_folder(source, folder) if is_folder else importing.stage_zip(source, folder)
-                if staged.pickles and not (folder / WEIGHTS).exists():
-                    raise DiffcliError(
-                        f"{source} holds {staged.pickles[0]}, a pickle; diffcli never unpickles model files (they can run code)",
-                        "convert the weights to safetensors first",
-                    )
-                try:
-                    config = ModelConfig.read(folder / CONFIG, f"{source}: {CONFIG}")
-                except DiffcliError as exc:
-                    raise DiffcliError(exc.message, exc.hint or f"fix {CONFIG} and import again") from None
-                name = validate_name(name or config.name)
-                if validate is not None:
-                    validate(ModelEntry(name, folder, builtin=False))
-                config.name = name
-                atomic_write_text(folder / CONFIG, config.to_json())
-                guard.hold()  # from here a SIGTERM waits: the model is either in place or not
-                return self._put_in_place(folder, name, force, staging)
+                if name is not None:  # a model being written by another process is refused before any copying
+                    held.enter_context(self.transaction(name, "importing it"))
+                with staging as folder:
+                    try:
+                        stage = importing.stage_folder if is_folder else importing.stage_zip
+                        staged = stage(source, folder, lambda config: weights_ceiling(config, f"{source}: {CONFIG}"))
+                        if staged.pickles and not (folder / WEIGHTS).exists():
+                            raise DiffcliError(
+                                f"{source} holds {staged.pickles[0]}, a pickle; diffcli never unpickles model files"
+                                " (they can run code)",
+                                "convert the weights to safetensors first",
+                            )
+                        try:
+                            config = ModelConfig.read(folder / CONFIG, f"{source}: {CONFIG}")
+                        except DiffcliError as exc:
+                            raise DiffcliError(exc.message, exc.hint or f"fix {CONFIG} and import again") from None
+                        name = validate_name(name or config.name)
+                        if validate is not None:
+                            validate(ModelEntry(name, folder, builtin=False))
+                        config.name = name
+                        atomic_write_text(folder / CONFIG, config.to_json())
+                    except (DiffcliError, OSError) as exc:
+                        raise staging.reword(exc, source) from None
+                    with self.transaction(name, "importing it") as txn:
+                        guard.hold()  # from here a SIGTERM waits: the model is either in place or not
+                        txn.put(folder, force, "replace it with `force`, or import it under another `name`")
+                return self.user_entry(name)
             except OSError as exc:
                 inside = bool(exc.filename) and Path(str(exc.filename)).resolve().is_relative_to(self.root.resolve())
                 raise os_failure(f"cannot import {source}", exc, writing=inside or not exc.filename) from None
@@ -326,18 +348,22 @@ class Registry:
                 raise Terminated(f"terminated (SIGTERM) while importing {source}; nothing was registered") from None
             finally:
                 guard.hold()
-                if staging is not None:
-                    shutil.rmtree(staging, ignore_errors=True)
 
-    def _put_in_place(self, folder: Path, name: str, force: bool, staging: Path) -> ModelEntry:
-        """Rename the staged folder to models/NAME; a model already there is moved into `staging`
-        first (deleted with it) and put back if the rename fails."""
-        target = self.user_entry(name)
-        old = staging / "replaced"
-        if os.path.lexists(target.path) and not force:
-            raise DiffcliError(f"a model named {name!r} already exists", "replace it with `force`, or import it under another `name`")
-        swap_in_folder(folder, target.path, old)
-        return target
+
+def weights_ceiling(config_path: Path, label: str) -> Optional[int]:
+    """The most bytes a weights file of the model `config_path` describes can need: every tensor of its
+    network in float64 plus a generous header; None for a model without weights of its own (a pipeline).
+    Checked against a file's declared size before it is copied, so a small zip cannot unpack to gigabytes."""
+    config = ModelConfig.read(config_path, label)
+    if config.kind != "unet":
+        return None
+    import torch
+
+    from diffcli.models.networks import build_network
+
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        tensors = list(build_network(config).state_dict().values())
+    return sum(t.numel() for t in tensors) * 8 + 1024 * 1024 + 1024 * len(tensors)
 
 
 def _has_config(folder: Path) -> bool:

@@ -35,7 +35,7 @@ from diffcli.data import ImageDataset
 from diffcli.device import resolve_precision
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, InterruptedRun
-from diffcli.io.atomic import atomic_write_text, make_dirs
+from diffcli.io.atomic import atomic_write_text, check_free_space, make_dirs
 from diffcli.progress import SilentView
 from diffcli.models.config import MNIST_ALIASES, ModelConfig
 from diffcli.models.networks import build_network, parameter_count
@@ -129,6 +129,7 @@ class Trainer:
         self.train_dir = entry.train_dir
         self.checkpoint_path = self.train_dir / CHECKPOINT
         self.on_saved: Optional[Callable[[str], None]] = None  # called with the status after every save
+        self.saved: Optional[tuple[int, str]] = None  # (step, status) of the last save
 
         self.config = build_config(entry.name, settings, train_data)
         self.schedule = NoiseSchedule.from_config(self.config.schedule)
@@ -391,14 +392,37 @@ class Trainer:
         atomic_write_text(folder / "config.json", self.config.to_json())
 
     def _save(self, status: str) -> None:
-        if not self.dist.is_main:
-            return
+        if not self.dist.is_main or self.saved == (self.step, status):
+            return  # the same state again (the end right after an epoch's save): it may only fail, never add
         make_dirs(self.train_dir)
+        rewritten = [self.checkpoint_path, self.entry.weights_path("ema"), self.entry.weights_path("raw")]
+        check_free_space(self.entry.path, rewritten, f"cannot save model {self.entry.name!r}")
         save_checkpoint(self.checkpoint_path, self._state())
         self._write_weights(status)
         write_loss_artifacts(self.train_dir, self.history)
+        self.saved = (self.step, status)
         if self.on_saved is not None:
             self.on_saved(status)
+
+    def _diverged(self, loss: float) -> DiffcliError:
+        """The error for a non-finite loss. The state is saved only while its weights are still finite (a
+        skipped mixed-precision step): a model's last good checkpoint is never overwritten with NaN."""
+        fix = "lower `lr` or raise `warmup_steps`, and start over with `force` (resuming repeats the same steps)"
+        tensors = [t for net in (self.network, self.inference_network()) for t in net.state_dict().values()]
+        if all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+            self._save("diverged")
+            return DiffcliError(f"the loss became {loss} at step {self.step}; the last finite state was saved", fix)
+        if not self.checkpoint_path.exists():  # a fresh run not promoted yet: nothing to keep
+            return DiffcliError(
+                f"the loss became {loss} at step {self.step} and the weights are no longer finite;"
+                " nothing was registered",
+                "lower `lr` or raise `warmup_steps`, and train again",
+            )
+        return DiffcliError(
+            f"the loss became {loss} at step {self.step} and the weights are no longer finite;"
+            f" model {self.entry.name!r} keeps its last checkpoint",
+            fix,
+        )
 
     def move_to(self, entry: ModelEntry) -> None:
         """Carry on in another folder of the same model (a staged run, once swapped into place)."""
@@ -433,8 +457,7 @@ class Trainer:
                 self.wall_seconds += time.perf_counter() - tick
                 self.images_seen += self.batch
                 if not math.isfinite(loss):
-                    self._save("diverged")
-                    raise DiffcliError(f"the loss became {loss} at step {self.step}", "lower `lr` (the last finite state was saved; resume after changing nothing, or start over with `force`)")
+                    raise self._diverged(loss)
                 self.history.append({"step": self.step, "epoch": self.epoch + 1, "train_loss": round(loss, 6), "lr": self._lr()})
                 epoch_losses.append(loss)
                 self.position += 1
