@@ -23,7 +23,7 @@ from typing import BinaryIO, Callable, Optional
 
 from diffcli.errors import DiffcliError
 from diffcli.models.config import MAX_CONFIG_BYTES
-from diffcli.models.registry import CONFIG, PICKLE_SUFFIXES, RAW_WEIGHTS, WEIGHTS, describe_size
+from diffcli.models.layout import CONFIG, PICKLE_SUFFIXES, RAW_WEIGHTS, WEIGHTS, describe_size
 
 MODEL_FILES = (CONFIG, WEIGHTS, RAW_WEIGHTS)
 SKIPPED_FOLDERS = ("train",)  # the training history stays behind (export leaves it out too)

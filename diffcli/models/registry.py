@@ -29,15 +29,19 @@ from typing import Callable, Optional
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.io.atomic import atomic_write_text, atomic_writer, refuse_inside_home
 from diffcli.models import transaction
+from diffcli.models.layout import (  # noqa: F401 (the registry's names, re-exported)
+    CONFIG,
+    NAME_CHARS,
+    PICKLE_SUFFIXES,
+    RAW_WEIGHTS,
+    WEIGHTS,
+    describe_size,
+    validate_name,
+)
 from diffcli.models.config import ModelConfig
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
-WEIGHTS = "model.safetensors"
-RAW_WEIGHTS = "model-raw.safetensors"
-CONFIG = "config.json"
-PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
 FALLBACK_DEFAULT = "mnist"
-NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def registry_root() -> Path:
@@ -59,13 +63,6 @@ def os_failure(action: str, exc: OSError, writing: bool = True) -> DiffcliError:
         hint = "point DIFFCLI_HOME at a folder you can write to" if writing else "check the folder's permissions"
     where = f": {exc.filename}" if exc.filename else ""
     return DiffcliError(f"{action}{where}: {reason}", hint)
-
-
-def validate_name(name: str) -> str:
-    """Model names are folder names: letters, digits, '-', '_' and '.', not starting with '.'."""
-    if not name or name.startswith(".") or not set(name) <= NAME_CHARS or len(name) > 100:
-        raise UsageError(f"invalid model name {name!r}", "use letters, digits, '-', '_' and '.' (not first)")
-    return name
 
 
 @dataclass(frozen=True)
@@ -372,14 +369,6 @@ def _has_config(folder: Path) -> bool:
         return (folder / CONFIG).exists()
     except OSError:
         return True
-
-
-def describe_size(n: int) -> str:
-    """'1.5 GiB'-style sizes for messages."""
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
 
 
 def describe_age(timestamp: float) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from diffcli.errors import DiffcliError
+from diffcli.models.layout import validate_name
 from diffcli.models.locks import ModelBusy, ModelLock, held_here
 
 TXN = ".txn"
@@ -349,8 +350,6 @@ def _config_name(folder: Path) -> str | None:
 
 
 def _valid(name: str) -> bool:
-    from diffcli.models.registry import validate_name
-
     try:
         validate_name(name)
     except DiffcliError:
