@@ -14,9 +14,9 @@ from typing import Any, Optional
 
 from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
+from diffcli.jobs.progress import ProgressFactory, silent
 from diffcli.params import param
 from diffcli.training.recipe import PRESET_NAMES, RECIPE, RUN, recipe_fields
-from diffcli.jobs.progress import ProgressFactory, silent
 
 RESUMABLE = ("epochs", "max_steps", "data_dir")  # what may change when a run is resumed
 
@@ -92,7 +92,6 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
     from diffcli.models.registry import Registry, os_failure
     from diffcli.training import distributed
     from diffcli.training.recipe import TrainSettings, settings_for
-    from diffcli.training.trainer import check_target
 
     check(request)
     dist = distributed.detect()
@@ -241,3 +240,18 @@ def finite_weights(entry) -> bool:
                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                     return False
     return True
+
+
+def check_target(entry, resume: bool, force: bool) -> bool:
+    """Refuse to train over an existing model unless `resume` or `force` says what to do; True when a
+    model is already there (it is replaced only once the new run has saved its first checkpoint)."""
+    from diffcli.training.checkpoint import CHECKPOINT
+
+    exists = entry.path.exists() and any(entry.path.iterdir())
+    if resume:
+        if not (entry.train_dir / CHECKPOINT).exists():
+            raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without `resume`")
+        return True
+    if exists and not force:
+        raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with `resume`, replace it with `force`, or pick another `name`")
+    return exists

@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from diffcli.io.atomic import atomic_write_text

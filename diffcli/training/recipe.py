@@ -7,7 +7,7 @@ measured CPU recipe (docs/performance.md); `denoiser` is the course's single-ste
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional, Union
 
 from diffcli import checks, params

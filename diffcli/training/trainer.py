@@ -21,86 +21,35 @@ import os
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from diffcli import __version__, console
+from diffcli import __version__
 from diffcli.data import ImageDataset
 from diffcli.device import resolve_precision
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError, InterruptedRun
 from diffcli.io.atomic import atomic_write_text, check_free_space, make_dirs
-from diffcli.progress import SilentView
-from diffcli.models.config import MNIST_ALIASES, ModelConfig
 from diffcli.models.networks import build_network, parameter_count
 from diffcli.models.registry import ModelEntry
 from diffcli.models.weights import save_weights
+from diffcli.progress import SilentView
 from diffcli.training import distributed
 from diffcli.training.artifacts import write_loss_artifacts, write_sample_grid
 from diffcli.training.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from diffcli.training.ema import EMA
 from diffcli.training.interrupt import InterruptGuard
+from diffcli.training.objective import objective_loss
 from diffcli.training.optimizer import make_adamw
+from diffcli.training.outputs import TrainResult, build_config
 from diffcli.training.preview import chain_preview
 from diffcli.training.recipe import TrainSettings
 from diffcli.training.timesteps import draw_timesteps
-
-MIN_SNR_GAMMA = 5.0
-
-
-@dataclass
-class TrainResult:
-    """What a finished (or stopped) run reports."""
-
-    model: str
-    path: str
-    epoch: int  # the epoch the last step belongs to (1-based), also when --max-steps stops mid-epoch
-    epochs_done: int
-    step: int
-    total_steps: int
-    completed: bool
-    train_loss: Optional[float]  # mean over the last epoch's steps
-    val_loss: Optional[float]
-    seconds: float  # wall time of the whole run: steps, validation, sample grids, saving
-    training_seconds: float  # the optimiser steps alone (what images_per_second is measured on)
-    images_per_second: float
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> ModelConfig:
-    """The model config.json a training run produces (everything `sample` needs)."""
-    channels, size = int(data.images.shape[1]), int(data.images.shape[2])
-    schedule = NoiseSchedule(settings.schedule_kind, settings.timesteps)
-    labels = list(data.label_names) if settings.cond == "class" else []
-    aliases = MNIST_ALIASES if labels == [str(i) for i in range(10)] else {}
-    default_steps = min(settings.sample_steps or settings.timesteps, settings.timesteps)  # a short schedule caps it
-    return ModelConfig(
-        name=name,
-        kind="unet",
-        architecture=dict(settings.architecture),
-        image={"channels": channels, "size": size, "range": list(settings.pixel_range)},
-        schedule=schedule.to_config(),
-        prediction=settings.prediction,
-        objective="denoise" if settings.objective == "denoise" else "diffusion",
-        conditioning={"type": settings.cond, "labels": labels, "aliases": aliases, "null_class": settings.cond == "class" and settings.p_uncond > 0},
-        sampling={}
-        if settings.objective == "denoise"
-        else {
-            "sampler": settings.sampler,
-            "steps": default_steps,
-            "guidance": settings.guidance if settings.cond == "class" and settings.p_uncond > 0 else 1.0,
-            **({"guidance_interval": list(settings.guidance_interval)} if settings.guidance_interval else {}),
-        },
-        dataset=data.describe(),
-        training={"status": "training", "settings": settings.to_dict(), "noise_sigma": settings.noise_sigma},
-        description=f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)",
-    )
 
 
 class Trainer:
@@ -243,24 +192,10 @@ class Trainer:
 
     def _loss(self, model: nn.Module, x0: torch.Tensor, labels: Optional[torch.Tensor], t: torch.Tensor, noise: torch.Tensor, drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample loss and the network's clean estimate (for previews)."""
-        s = self.settings
-        if s.objective == "denoise":
-            pred = model(x0 + s.noise_sigma * noise)
-            return (pred - x0).pow(2).flatten(1).mean(1), pred
-        x_t = self.schedule.q_sample(x0, t, noise)
         cond = None
-        if s.cond == "class":
+        if self.settings.cond == "class" and labels is not None:
             cond = torch.where(drop, torch.full_like(labels, self.null_class), labels)
-        if s.channels_last:
-            x_t = x_t.contiguous(memory_format=torch.channels_last)
-        pred = model(x_t, t, cond)
-        target = self.schedule.training_target(x0, noise, t, self.config.prediction)
-        loss = (pred.float() - target).pow(2).flatten(1).mean(1)
-        if s.loss_weighting == "min-snr":
-            snr = self.schedule.snr(t, x0).flatten()
-            weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + 1 if self.config.prediction == "v" else snr)
-            loss = loss * weight
-        return loss, pred
+        return objective_loss(self.settings, self.schedule, self.config.prediction, model, x0, cond, t, noise)
 
     def _autocast(self):
         p = self.settings.precision
@@ -530,16 +465,3 @@ class Trainer:
             )
         distributed.barrier(self.dist)
         return val
-
-
-def check_target(entry: ModelEntry, resume: bool, force: bool) -> bool:
-    """Refuse to train over an existing model unless `resume` or `force` says what to do; True when a
-    model is already there (it is replaced only once the new run has saved its first checkpoint)."""
-    exists = entry.path.exists() and any(entry.path.iterdir())
-    if resume:
-        if not (entry.train_dir / CHECKPOINT).exists():
-            raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without `resume`")
-        return True
-    if exists and not force:
-        raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with `resume`, replace it with `force`, or pick another `name`")
-    return exists
