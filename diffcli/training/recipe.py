@@ -18,11 +18,8 @@ OBJECTIVES = ("eps", "v", "flow", "denoise")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 LOSS_WEIGHTINGS = ("none", "min-snr")
 TIMESTEP_SAMPLINGS = ("uniform", "logit-normal")  # training/timesteps.py draws them
-MAX_TIMESTEPS = 100_000
-MAX_BATCH = 65_536
-MAX_EPOCHS = 100_000
-MAX_LR = 10.0
-WIDTHS = {"unet": (2, 1024), "course": (1, 1024)}  # first-level channels each architecture accepts
+MAX_TIMESTEPS = checks.TIMESTEPS.high
+WIDTHS = {"unet": (2, checks.WIDTH.high), "course": (checks.WIDTH.low, checks.WIDTH.high)}  # first-level channels
 
 
 @dataclass(frozen=True)
@@ -76,15 +73,10 @@ class TrainSettings:
             raise UsageError("`objective` denoise trains the single-step denoiser, which takes no condition", "add `cond` none")
         if self.cond == "none" and self.objective != "denoise":
             raise UsageError("`cond` none only fits `objective` denoise", "use `cond` time for an unconditional diffusion model")
-        for name in ("epochs", "batch_size", "timesteps"):
-            checks.integer(name, getattr(self, name), low=1)
-        checks.integer("timesteps", self.timesteps, low=1, high=MAX_TIMESTEPS)
-        checks.integer("batch_size", self.batch_size, low=1, high=MAX_BATCH)
-        checks.integer("epochs", self.epochs, low=1, high=MAX_EPOCHS)
-        checks.number("lr", self.lr, low=0.0, low_open=True, high=MAX_LR)
-        checks.number("p_uncond", self.p_uncond, low=0.0, high=1.0, high_open=True)
-        checks.number("noise_sigma", self.noise_sigma, low=0.0)
-        checks.number("guidance", self.guidance, low=0.0)
+        for bound in (checks.EPOCHS, checks.BATCH_SIZE, checks.TIMESTEPS, checks.LR, checks.P_UNCOND):
+            bound(getattr(self, bound.name))
+        checks.NOISE_SIGMA(self.noise_sigma)
+        checks.GUIDANCE(self.guidance)
         if self.guidance_interval is not None:
             checks.parse_guidance_interval(self.guidance_interval)
             if self.cond != "class" or self.p_uncond == 0:
@@ -93,7 +85,7 @@ class TrainSettings:
         checks.number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True)
         checks.optional_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
         checks.integer("warmup_steps", self.warmup_steps, low=0)
-        checks.integer("seed", self.seed, low=0, high=checks.SEED_MAX)
+        checks.SEED(self.seed)
         checks.optional_integer("max_steps", self.max_steps, low=1)
         checks.optional_integer("limit", self.limit, low=1)
         checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, what="lr schedule")
