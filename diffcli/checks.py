@@ -155,12 +155,45 @@ def check_memory(needed: float, what: str, hint: str) -> None:
         )
 
 
+def rows_that_fit(rows: int, bytes_per_row: int) -> int:
+    """At most `rows`, and no more than fit in the memory limit at `bytes_per_row` each (at least one)."""
+    return max(1, min(rows, memory_limit() // bytes_per_row)) if bytes_per_row > 0 else rows
+
+
 def size_words(count: float) -> str:
     """A byte count for people: 812 B, 3.4 MiB, 7.45 GiB."""
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if count >= scale:
             return f"{count / scale:.3g} {unit}"
     return f"{int(count)} B"
+
+
+def text(name: str, value: Any) -> str:
+    """A str; a UsageError naming `name` otherwise (None, a number, a list...)."""
+    if not isinstance(value, str):
+        raise UsageError(f"`{name}` must be text, got {_show(value)}")
+    return value
+
+
+def path(name: str, value: Any) -> str:
+    """A file or folder path (str or os.PathLike) as a str; a UsageError naming `name` otherwise."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise UsageError(f"`{name}` must be a path, got {_show(value)}")
+    return os.fspath(value)  # type: ignore[return-value]
+
+
+def flag(name: str, value: Any) -> bool:
+    """True or False (numpy's bool too); a UsageError naming `name` otherwise ("no" is not False)."""
+    if not _is_bool(value):
+        raise UsageError(f"`{name}` must be True or False, got {_show(value)}")
+    return bool(value)
+
+
+def _show(value: Any) -> str:
+    """A bad value and its type, short: "['glyphs'] (list)", "None"."""
+    text = repr(value)
+    text = text[:57] + "..." if len(text) > 60 else text
+    return text if value is None else f"{text} ({type(value).__name__})"
 
 
 def choice(name: str, value: Any, choices: Iterable[str], what: Optional[str] = None) -> str:

@@ -171,6 +171,7 @@ class Prepared:
         self.starts, self.init, self.mask, self.chain, self.upscale = list(starts), init, mask, chain, upscale
         self.best_of = best_of
         rows = checks.integer("batch", batch if batch is not None else BATCH, low=1)
+        rows = checks.rows_that_fit(rows, model.forward_bytes(4))  # 4: an anagram's two guided terms
         self.batch = max(best_of, rows - rows % best_of)  # whole groups of candidates per batch
         self.seconds = 0.0
         self.kept: dict[tuple[Optional[int], int], dict[str, Any]] = {}  # (start, row) -> what best_of kept

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from diffcli import console
+from diffcli import checks, console
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.jobs.progress import ProgressFactory, silent
 
@@ -21,6 +21,9 @@ RECIPE_FIELDS = (
     "dataset", "data_dir", "cond", "objective", "noise_sigma", "epochs", "batch_size", "lr", "lr_schedule", "warmup_steps", "loss_weighting", "timestep_sampling", "arch", "width",
     "timesteps", "schedule", "ema", "p_uncond", "guidance", "guidance_interval", "seed", "max_steps", "limit", "precision", "channels_last", "compile",
 )
+
+TEXT_SETTINGS = ("dataset", "cond", "objective", "lr_schedule", "loss_weighting", "timestep_sampling", "arch", "schedule", "precision")
+FLAG_SETTINGS = ("ema", "channels_last", "compile")
 
 
 @dataclass
@@ -49,6 +52,15 @@ def check(request: TrainRequest) -> None:
     unknown = sorted(set(request.recipe) - set(RECIPE_FIELDS))
     if unknown:
         raise UsageError(f"unknown training setting(s): {', '.join(unknown)}", f"known: {', '.join(RECIPE_FIELDS)}")
+    if request.name is not None:
+        checks.text("name", request.name)
+    for key, value in request.recipe.items():  # the types the recipe reads; numbers are checked by their bounds
+        if value is not None and key in TEXT_SETTINGS:
+            checks.text(key, value)
+        elif value is not None and key in FLAG_SETTINGS:
+            checks.flag(key, value)
+        elif value is not None and key == "data_dir":
+            checks.path(key, value)
     if request.resume and request.force:
         raise UsageError("`resume` continues a model and `force` replaces it: pick one")
     if request.resume:
