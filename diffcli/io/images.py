@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from diffcli import __version__, checks
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_bytes, check_can_create_files, first_missing, make_dirs
+from diffcli.io.atomic import atomic_write_bytes, check_can_create_files, check_name_fits, first_missing, make_dirs
 
 MAX_PIXELS = 50_000_000
 MAX_INPUT_BYTES = 256 * 2**20  # an image file read whole (stdin): far past any PNG of MAX_PIXELS that compresses
@@ -314,6 +314,7 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
     if path.exists() and not path.is_file():
         return  # a device, a fifo, /proc/self/fd/N: written into as it is, no new file needed
     check_can_create_files(path.resolve().parent if path.is_symlink() else parent, out)  # a link is written through
+    check_name_fits(path.resolve() if path.is_symlink() else path, "`out`")
 
 
 def check_out_dir(out_dir: str) -> None:
