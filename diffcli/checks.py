@@ -2,7 +2,11 @@
 
 Each helper names the parameter in backticks, as the Python API spells it; the CLI turns that name into
 its flag. Floats must be finite (NaN passes every `<` test, so it is checked first), integers must be
-real integers in range, and every message says what was given and what is accepted.
+real integers in range (numpy's count), and every message says what was given and what is accepted.
+
+Each bounded quantity is one `Bound` (GUIDANCE, TIMESTEPS, SEED, ...), read by the jobs (and so the CLI
+and the Python API), the training recipe and the config schema alike. `check_memory` refuses, before
+allocating, what needs more than the memory limit (half the machine's memory, or $DIFFCLI_MEMORY_LIMIT).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Reading images from a path or stdin, converting them to what a model needs, and writing PNGs.
 
 Images travel inside diffcli as float32 numpy arrays [C, H, W] with values in [0, 1] ("pixels"); a
-model maps them to its own range. Reading never decodes an image over MAX_PIXELS, converts rather than
-rejects unusual modes (16-bit, palette, alpha), and reports what it changed through `notify`.
+model maps them to its own range. Reading never decodes an image over MAX_PIXELS or the memory limit
+(sized from the header first), names the file when a reader refuses it (text-chunk limits, corrupt data),
+converts rather than rejects unusual modes (16-bit, palette, alpha), and reports what it changed through
+`notify`.
 """
 
 from __future__ import annotations
