@@ -198,7 +198,8 @@ def check_name_fits(path: Path, label: str) -> None:
         limit = 255
     extra = len(os.fsencode(_temp_prefix(""))) + TEMP_RANDOM + len(TEMP_SUFFIX)
     if len(os.fsencode(path.name)) + extra > limit:
-        raise DiffcliError(f"{label} {path.name[:40]}... is too long a file name", f"use a name of at most {limit - extra} bytes")
+        hint = f"use a name of at most {limit - extra} bytes"
+        raise DiffcliError(f"{label} {path.name[:40]}... is too long a file name", hint)
 
 
 def make_dirs(path: str | os.PathLike[str]) -> Path:

@@ -58,7 +58,8 @@ def open_image(source: str, notify: Notify = _ignore) -> tuple[Image.Image, str]
         limit = min(MAX_INPUT_BYTES, checks.memory_limit())
         data = sys.stdin.buffer.read(limit + 1)
         if len(data) > limit:
-            raise DiffcliError(f"stdin holds more than {checks.size_words(limit)}, more than an image may be", "pipe an image file, or pass its path")
+            hint = "pipe an image file, or pass its path"
+            raise DiffcliError(f"stdin holds more than {checks.size_words(limit)}, more than an image may be", hint)
         if not data:
             raise DiffcliError("stdin is empty: expected image bytes", "pipe a PNG, JPEG or WebP image")
         name, stream = "stdin", io.BytesIO(data)
@@ -98,7 +99,8 @@ def check_decode(name: str, width: int, height: int, bytes_per_pixel: int = DECO
     limit, before decoding it."""
     if width * height > MAX_PIXELS:
         raise DiffcliError(
-            f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the {MAX_PIXELS // 1_000_000} MP limit",
+            f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
+            f"over the {MAX_PIXELS // 1_000_000} MP limit",
             "downscale it first",
         )
     checks.check_memory(width * height * bytes_per_pixel, f"reading {name} ({width}x{height})", "downscale it first")
@@ -109,7 +111,8 @@ def _unreadable(name: str, exc: BaseException) -> DiffcliError:
     name MAX_TEXT_CHUNK / MAX_TEXT_MEMORY), decompression bombs, truncated or corrupt data."""
     reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     if "text chunk" in reason.lower() or "MAX_TEXT" in reason:
-        return DiffcliError(f"{name} carries more text metadata than an image reader accepts ({reason})", "strip its metadata and retry")
+        hint = "strip its metadata and retry"
+        return DiffcliError(f"{name} carries more text metadata than an image reader accepts ({reason})", hint)
     return DiffcliError(f"{name} is truncated or corrupt ({reason})")
 
 

@@ -22,7 +22,9 @@ RECIPE_FIELDS = (
     "timesteps", "schedule", "ema", "p_uncond", "guidance", "guidance_interval", "seed", "max_steps", "limit", "precision", "channels_last", "compile",
 )
 
-TEXT_SETTINGS = ("dataset", "cond", "objective", "lr_schedule", "loss_weighting", "timestep_sampling", "arch", "schedule", "precision")
+TEXT_SETTINGS = (
+    "dataset", "cond", "objective", "lr_schedule", "loss_weighting", "timestep_sampling", "arch", "schedule", "precision",
+)
 FLAG_SETTINGS = ("ema", "channels_last", "compile")
 
 

@@ -156,7 +156,11 @@ def _range_rule(value: dict, path: str) -> None:
 
 
 IMAGE = Record(
-    {"channels": Field(bounded(checks.CHANNELS)), "size": Field(bounded(checks.IMAGE_SIZE)), "range": Field(List(Float(), 2, 2))},
+    {
+        "channels": Field(bounded(checks.CHANNELS)),
+        "size": Field(bounded(checks.IMAGE_SIZE)),
+        "range": Field(List(Float(), 2, 2)),
+    },
     rules=[_range_rule],
 )
 
