@@ -20,6 +20,8 @@ import inspect
 from pathlib import Path
 from typing import Any, Optional
 
+from diffcli import checks
+from diffcli.errors import UsageError
 from diffcli.jobs import evaluate as _evaluate
 from diffcli.jobs import generate as _generate
 from diffcli.jobs import models as _models
@@ -163,10 +165,26 @@ def _sampling(sampler: Optional[str], steps: Optional[int], stride: Optional[int
     return _generate.Sampling(sampler, steps, stride, guidance, eta, guidance_interval)
 
 
+def _model(model: Any) -> Any:
+    """`model` as the jobs take it: a loaded model, a registry name, or None (the default); anything else
+    is a one-line UsageError rather than an AttributeError deep in a job."""
+    if isinstance(model, Model):
+        return model.loaded
+    if model is None or isinstance(model, str):
+        return model
+    from diffcli.models.backends.base import LoadedModel
+
+    if not isinstance(model, LoadedModel):
+        raise UsageError(f"`model` must be a model name, a diffcli.Model or None (the default), got {model!r:.60}")
+    return model
+
+
 def load(name: Optional[str] = None, device: str = "auto", weights: str = "ema", offload: str = "auto", upscale: bool = False) -> Model:
     """A generating model from the registry by name (None: the registry's default, the embedded MNIST
     model on a fresh install). device: auto, cpu, cuda or mps. weights: ema or raw (models trained with
     EMA). offload / upscale: text-to-image models only."""
+    if name is not None:
+        checks.text("name", name)
     return Model(_generate.load_generator(name, device, weights, offload, upscale))
 
 
@@ -204,8 +222,7 @@ def denoise(
     from diffcli.checks import as_list
     from diffcli.jobs.denoise import DenoiseRequest, denoise as denoise_job
 
-    if isinstance(model, Model):
-        model = model.loaded
+    model = _model(model)
     request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, as_list(noise_sigma), seed, guidance_interval)
     return denoise_job(request, model, device)
 
@@ -218,6 +235,8 @@ def train(name: Optional[str] = None, *, preset: str = "default", resume: bool =
     checkpoint and raises InterruptedRun; `resume=True` continues it exactly."""
     from diffcli.jobs.train import TrainRequest, train as train_job
 
+    if name is not None:
+        checks.text("name", name)
     if "compile_model" in recipe:
         recipe["compile"] = recipe.pop("compile_model")
     command = "diffcli.train(" + ", ".join([*([repr(name)] if name else []), *(f"{k}={v!r}" for k, v in recipe.items())]) + ")"
@@ -234,17 +253,14 @@ def evaluate(model: Any = None, task: str = "sample", *, device: str = "auto", p
 
     options: n, scorer, view, weight, pairs, kernel, sigma, sampler, steps, stride, guidance, guidance_interval, eta,
     batch_size, dataset, data_dir, retrain_classifier, record, seed (see EvalRequest)."""
-    if isinstance(model, Model):
-        model = model.loaded
-    elif model is None or isinstance(model, str):
+    model = _model(model)
+    if model is None or isinstance(model, str):
         model = _generate.load_generator(model, device)
     sampling_keys = ("sampler", "steps", "stride", "guidance", "eta", "guidance_interval")
     sampling = _generate.Sampling(**{k: options.pop(k) for k in sampling_keys if k in options})
     known = set(inspect.signature(_evaluate.EvalRequest).parameters)
     unknown = sorted(set(options) - known)
     if unknown:
-        from diffcli.errors import UsageError
-
         raise UsageError(f"unknown evaluation option(s): {', '.join(unknown)}", f"known: {', '.join(sorted(known - {'sampling', 'task'}))}")
     request = _evaluate.EvalRequest(task=task, sampling=sampling, **options)
     return _evaluate.evaluate(model, request, _progress.resolve(progress))
@@ -257,22 +273,23 @@ def list_models() -> list[dict[str, Any]]:
 
 def show_model(name: str) -> dict[str, Any]:
     """A model's summary, config and files."""
-    return _models.show(name)
+    return _models.show(checks.text("name", name))
 
 
 def remove_model(name: str) -> None:
     """Delete a user model from the registry."""
-    _models.remove(name)
+    _models.remove(checks.text("name", name))  # never None: that would be the default model
 
 
 def import_model(source: str | Path, name: Optional[str] = None, force: bool = False) -> str:
     """Add a model folder or .zip to the registry; returns its name."""
-    return _models.import_model(source, name, force).name
+    name = None if name is None else checks.text("name", name)
+    return _models.import_model(checks.path("source", source), name, checks.flag("force", force)).name
 
 
 def export_model(name: str, destination: str | Path) -> Path:
     """Write a model into a .zip; returns its path."""
-    return _models.export(name, destination)
+    return _models.export(checks.text("name", name), checks.path("destination", destination))
 
 
 def default_model() -> Optional[str]:
@@ -282,5 +299,5 @@ def default_model() -> Optional[str]:
 
 def set_default_model(name: str) -> None:
     """Make `name` the default model."""
-    _models.set_default(name)
+    _models.set_default(checks.text("name", name))
 

@@ -35,13 +35,15 @@ class Param:
     """How one request field is offered and checked.
 
     help: the one help text (the CLI's --help, the API's docs). flags: the CLI spellings (default:
-    `--name-with-dashes`). low / high (open ends with low_open / high_open) and choices bound the value;
+    `--name-with-dashes`). bound (a checks.Bound, shared with the config schema), or low / high (open
+    ends with low_open / high_open), and choices bound the value;
     rule(name, value) -> value is a rule of its own (an odd kernel, an interval "LO:HI"), given the raw
     value in place of the type check. argument: a positional CLI argument instead of an option. cli=False: a Python-only
     field (or one a command spells its own way)."""
 
     help: str
     flags: tuple[str, ...] = ()
+    bound: Any = None  # a checks.Bound: its ends (and its int / float rule) instead of low / high
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -124,6 +126,8 @@ def _check_one(name: str, base: Any, p: Param, value: Any) -> Any:
         if not isinstance(value, bool) and type(value).__name__ != "bool_":
             raise UsageError(f"`{name}` must be True or False, got {value!r}")
         value = bool(value)
+    elif base in (int, float) and p.bound is not None:
+        value = p.bound(value, name)
     elif base is int:
         value = checks.integer(name, value, low=p.low, high=p.high)  # type: ignore[arg-type]
     elif base is float:

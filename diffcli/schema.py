@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NoReturn, Optional, Sequence
 
+from diffcli.checks import Bound
 from diffcli.errors import DiffcliError
 
 MAX_DEPTH = 32  # nesting levels any value may have (configs use 4)
@@ -256,6 +257,13 @@ class Variant(Spec):
         if not isinstance(choice, str) or choice not in self.options:
             raise Invalid(child(path, self.key), f"must be one of {', '.join(repr(o) for o in self.options)}, got {show(choice)}")
         self.options[choice].check(value, path)
+
+
+def bounded(bound: Bound) -> Spec:
+    """The spec of a shared bound (checks.py), so a config file is held to the range every other door uses."""
+    if bound.kind is int:
+        return Int(int(bound.low), int(bound.high))  # type: ignore[arg-type]
+    return Float(bound.low, bound.high, bound.low_open, bound.high_open)
 
 
 def check_depth(value: Any, path: str, depth: int = MAX_DEPTH) -> None:

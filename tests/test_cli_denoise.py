@@ -68,7 +68,7 @@ def test_single_step_denoiser_sweep(home, tmp_path):
         (["--method", "blur", "--noisy"], 2, "--noisy needs -t"),
         (["--method", "blur", "--kernel", "41", "-t", "5"], 2, "too large"),
         (["--method", "iterative", "-t", "50"], 2, "outside [0, 50)"),
-        (["--method", "iterative", "--steps", "0"], 2, "--steps must be at least 1"),
+        (["--method", "iterative", "--steps", "0"], 2, "--steps must be between 1 and 100000"),
         (["--method", "iterative", "-t", "10", "--steps", "20"], 2, "more than"),
         (["--method", "iterative", "--class", "old man"], 2, "does not know 'old man'"),
         (["--method", "iterative", "--model", "nope"], 2, "no model named 'nope'"),

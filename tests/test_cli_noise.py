@@ -66,8 +66,8 @@ def test_json_output(photo, tmp_path):
     [
         (["noise", "PHOTO", "-t", "1000"], None, 2, "outside [0, 1000)"),
         (["noise", "PHOTO", "-t", "-1"], None, 2, "outside"),
-        (["noise", "PHOTO", "-t", "5", "--steps", "0"], None, 2, "--timesteps must be at least 1"),  # --steps: the old spelling of --timesteps
-        (["noise", "PHOTO", "-t", "5", "--timesteps", "0"], None, 2, "--timesteps must be at least 1"),
+        (["noise", "PHOTO", "-t", "5", "--steps", "0"], None, 2, "--timesteps must be between 1 and 100000"),  # --steps: the old spelling of --timesteps
+        (["noise", "PHOTO", "-t", "5", "--timesteps", "0"], None, 2, "--timesteps must be between 1 and 100000"),
         (["noise", "-", "-t", "5"], b"", 1, "stdin is empty"),
         (["noise", "-", "-t", "5"], b"not an image at all", 1, "not an image"),
         (["noise", "missing.png", "-t", "5"], None, 1, "no such file"),

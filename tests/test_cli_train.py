@@ -90,7 +90,7 @@ def test_ctrl_c_saves_exits_130_and_resume_matches(home, tmp_path):
     "args,code,message",
     [
         (["--dataset", "cifar"], 2, "unknown dataset"),
-        (["--batch-size", "0"], 2, "--batch-size must be between 1 and 65536, got 0"),
+        (["--batch-size", "0"], 2, "--batch-size must be between 1 and 65536"),
         (["--cond", "none"], 2, "--objective denoise"),
         (["--objective", "denoise"], 2, "--cond none"),
         (["--p-uncond", "1.5"], 2, "--p-uncond"),

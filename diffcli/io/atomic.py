@@ -112,7 +112,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
         raise DiffcliError(f"cannot write {given}: folder {parent} does not exist", "create it first")
     clean_stale_temps(parent)
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=_temp_prefix(target.name), suffix=TEMP_SUFFIX)
     except OSError as exc:
         raise os_error("write", given, exc) from exc
     try:
@@ -197,6 +197,28 @@ def check_can_create_files(folder: str | os.PathLike[str], target: str, hint: st
             pass
     except OSError as exc:
         raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({describe_os_error(exc)})", hint) from None
+
+
+TEMP_SUFFIX = ".tmp"
+TEMP_RANDOM = 8  # characters mkstemp puts between the prefix and the suffix
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}.{os.getpid()}."
+
+
+def check_name_fits(path: Path, label: str) -> None:
+    """Refuse, before any work, a file name that fits its folder but not once the temporary name of an
+    atomic write is built around it (about 20 characters more), which would fail only at the end."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    extra = len(os.fsencode(_temp_prefix(""))) + TEMP_RANDOM + len(TEMP_SUFFIX)
+    if len(os.fsencode(path.name)) + extra > limit:
+        hint = f"use a name of at most {limit - extra} bytes"
+        raise DiffcliError(f"{label} {path.name[:40]}... is too long a file name", hint)
 
 
 def make_dirs(path: str | os.PathLike[str]) -> Path:

@@ -1,8 +1,10 @@
 """Reading images from a path or stdin, converting them to what a model needs, and writing PNGs.
 
 Images travel inside diffcli as float32 numpy arrays [C, H, W] with values in [0, 1] ("pixels"); a
-model maps them to its own range. Reading never decodes an image over MAX_PIXELS, converts rather than
-rejects unusual modes (16-bit, palette, alpha), and reports what it changed through `notify`.
+model maps them to its own range. Reading never decodes an image over MAX_PIXELS or the memory limit
+(sized from the header first), names the file when a reader refuses it (text-chunk limits, corrupt data),
+converts rather than rejects unusual modes (16-bit, palette, alpha), and reports what it changed through
+`notify`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,22 @@ from typing import Any, Callable, Optional
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from diffcli import __version__
+from diffcli import __version__, checks
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import atomic_write_bytes, check_can_create_files, first_missing, make_dirs, refuse_inside_home
+from diffcli.io.atomic import (
+    atomic_write_bytes,
+    check_can_create_files,
+    check_name_fits,
+    first_missing,
+    make_dirs,
+    refuse_inside_home,
+)
 
 MAX_PIXELS = 50_000_000
+MAX_INPUT_BYTES = 256 * 2**20  # an image file read whole (stdin): far past any PNG of MAX_PIXELS that compresses
+# Peak bytes per pixel while decoding and converting (an RGBA PNG: the decoded image, its RGBA copy, the
+# white background, the composite, RGB, then float32 pixels and their clipped copy), rounded up.
+DECODE_BYTES_PER_PIXEL = 48
 Notify = Callable[[str], None]
 BUILTIN_PREFIX = "builtin:"
 ASSETS = Path(__file__).with_name("assets")
@@ -49,7 +62,11 @@ def open_image(source: str, notify: Notify = _ignore) -> tuple[Image.Image, str]
     if source == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("IMAGE is '-' but nothing is piped in", "pipe an image, e.g. `cat in.png | diffcli ...`")
-        data = sys.stdin.buffer.read()
+        limit = min(MAX_INPUT_BYTES, checks.memory_limit())
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            hint = "pipe an image file, or pass its path"
+            raise DiffcliError(f"stdin holds more than {checks.size_words(limit)}, more than an image may be", hint)
         if not data:
             raise DiffcliError("stdin is empty: expected image bytes", "pipe a PNG, JPEG or WebP image")
         name, stream = "stdin", io.BytesIO(data)
@@ -71,20 +88,39 @@ def open_image(source: str, notify: Notify = _ignore) -> tuple[Image.Image, str]
             image = Image.open(stream)
         except UnidentifiedImageError:
             raise DiffcliError(f"{name} is not an image (expected PNG, JPEG or WebP)") from None
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise DiffcliError(
-                f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the {MAX_PIXELS // 1_000_000} MP limit",
-                "downscale it first",
-            )
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise _unreadable(name, exc) from None
+        check_decode(name, *image.size)  # the header's size, before a pixel is decoded
         try:
             image.load()
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise DiffcliError(f"{name} is truncated or corrupt ({exc})") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise _unreadable(name, exc) from None
     finally:
         if stream is not None and not isinstance(stream, io.BytesIO):
             stream.close()
     return image, name
+
+
+def check_decode(name: str, width: int, height: int, bytes_per_pixel: int = DECODE_BYTES_PER_PIXEL) -> None:
+    """Refuse an image of `width` x `height` over MAX_PIXELS, or whose decoding needs more than the memory
+    limit, before decoding it."""
+    if width * height > MAX_PIXELS:
+        raise DiffcliError(
+            f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
+            f"over the {MAX_PIXELS // 1_000_000} MP limit",
+            "downscale it first",
+        )
+    checks.check_memory(width * height * bytes_per_pixel, f"reading {name} ({width}x{height})", "downscale it first")
+
+
+def _unreadable(name: str, exc: BaseException) -> DiffcliError:
+    """A reader's refusal as one line naming the file: Pillow's limits on text chunks (whose messages
+    name MAX_TEXT_CHUNK / MAX_TEXT_MEMORY), decompression bombs, truncated or corrupt data."""
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    if "text chunk" in reason.lower() or "MAX_TEXT" in reason:
+        hint = "strip its metadata and retry"
+        return DiffcliError(f"{name} carries more text metadata than an image reader accepts ({reason})", hint)
+    return DiffcliError(f"{name} is truncated or corrupt ({reason})")
 
 
 def to_pixels(image: Image.Image, channels: Optional[int] = None, name: str = "image", notify: Notify = _ignore) -> np.ndarray:
@@ -101,6 +137,8 @@ def to_pixels(image: Image.Image, channels: Optional[int] = None, name: str = "i
         array = (grey / scale)[None]
     elif image.mode == "F":
         array = np.asarray(image, dtype=np.float64)[None]
+        if not np.isfinite(array).all():  # as arrays are refused (array_pixels): clipping would hide it
+            raise DiffcliError(f"{name} holds NaN or infinite values", "pass finite pixels in [0, 1]")
         if array.max(initial=0) > 1.0:
             array = array / 255.0
     else:
@@ -108,16 +146,16 @@ def to_pixels(image: Image.Image, channels: Optional[int] = None, name: str = "i
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
             rgba = image.convert("RGBA")
-            alpha = np.asarray(rgba, dtype=np.float64)[..., 3]
-            if alpha.min() < 255:
+            if rgba.getextrema()[3][0] < 255:
                 notify(f"{name} has transparency; flattened it onto white")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             image = Image.alpha_composite(background, rgba).convert("RGB")
         if image.mode not in ("L", "RGB"):
             image = image.convert("RGB" if image.mode not in ("1",) else "L")
-        array = np.asarray(image, dtype=np.float64) / 255.0
+        # float32 gives the float64 result for every 8-bit value (x / 255 checked for all 256) in half the memory
+        array = np.asarray(image, dtype=np.float32) / np.float32(255.0)
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    array = np.clip(array, 0.0, 1.0).astype(np.float32)
+    array = np.clip(array, 0.0, 1.0, out=array if array.dtype == np.float32 else None).astype(np.float32, copy=False)
     return convert_channels(array, channels)
 
 
@@ -174,8 +212,7 @@ def decode_input(source: ImageInput, channels: Optional[int] = None, notify: Not
         image, name = open_image(str(source), notify)
         return to_pixels(image, channels, name, notify), name
     if isinstance(source, Image.Image):
-        if source.width * source.height > MAX_PIXELS:
-            raise DiffcliError(f"the image is {source.width}x{source.height}, over the {MAX_PIXELS // 1_000_000} MP limit", "downscale it first")
+        check_decode("the image", source.width, source.height)
         return to_pixels(source, channels, "image", notify), "image"
     return convert_channels(array_pixels(source), channels), "array"
 
@@ -198,8 +235,7 @@ def array_pixels(source: Any) -> np.ndarray:
         array = array[:3]
     if array.shape[0] not in (1, 3):
         raise DiffcliError(f"an image array needs 1 or 3 channels, got shape {array.shape}", "pass [1, H, W] grey or [3, H, W] RGB pixels")
-    if array.shape[1] * array.shape[2] > MAX_PIXELS:
-        raise DiffcliError(f"the image array is {array.shape[2]}x{array.shape[1]}, over the {MAX_PIXELS // 1_000_000} MP limit", "downscale it first")
+    check_decode("the image array", array.shape[2], array.shape[1], bytes_per_pixel=array.shape[0] * 8 * 2)
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if array.dtype == bool:
@@ -292,6 +328,7 @@ def check_output(out: Optional[str], json_mode: bool = False) -> None:
     if path.exists() and not path.is_file():
         return  # a device, a fifo, /proc/self/fd/N: written into as it is, no new file needed
     check_can_create_files(path.resolve().parent if path.is_symlink() else parent, out)  # a link is written through
+    check_name_fits(path.resolve() if path.is_symlink() else path, "`out`")
 
 
 def check_out_dir(out_dir: str) -> None:

@@ -55,7 +55,7 @@ def denoise(request: DenoiseRequest, model: Any = None, device: str = "auto") ->
     only loaded when the method needs one. The summary carries MSE / PSNR against the clean original."""
     checks.choice("method", request.method, METHODS, what="method")
     checks.odd_kernel("kernel", request.kernel)
-    checks.number("sigma", request.sigma, low=0.0, low_open=True)
+    checks.SIGMA(request.sigma)
     if request.noisy and request.t is None:
         raise UsageError("`noisy` needs `t`: the timestep the input is noisy at")
     seed, _ = checks.seed(request.seed)
@@ -136,15 +136,15 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
     else:
         eps = torch.from_numpy(gaussian_noise(pixels.shape, seed))[None].to(model.device)
         x_t = schedule.q_sample(x, t, eps)
-    checks.optional_number("guidance", request.guidance, low=0.0)
+    checks.GUIDANCE.optional(request.guidance)
     scale, interval = resolve_guidance(model, request.guidance, request.guidance_interval)
     resolved = model.resolve_prompt(str(request.prompt)) if request.prompt is not None else None
     if resolved is None and model.cond_type == "class" and not model.config.has_null_class:
         raise UsageError(f"model {model.name!r} has no unconditional mode", f"give a class (one of {model.describe_labels()})")
     terms = prompt_terms(model, [resolved], scale, interval)
 
-    checks.optional_integer("steps", request.steps, low=1)
-    checks.optional_integer("stride", request.stride, low=1)
+    checks.STEPS.optional(request.steps)
+    checks.STRIDE.optional(request.stride)
     stride = course_stride(schedule.timesteps) if request.stride is None and request.steps is None else request.stride
     iterative = SamplerSettings(request.sampler, request.steps, stride if request.steps is None else None)
     iterative.validate()
@@ -186,7 +186,7 @@ def _single_step_sweep(request: DenoiseRequest, model, pixels: np.ndarray, x, se
     from diffcli.scoring.fidelity import mse_psnr
     from diffcli.io.figures import figure
 
-    sigmas = [checks.number("noise_sigma", s, low=0.0) for s in (checks.as_list(request.noise_sigma) or [model.config.training.get("noise_sigma", 0.5)])]
+    sigmas = [checks.NOISE_SIGMA(s) for s in (checks.as_list(request.noise_sigma) or [model.config.training.get("noise_sigma", 0.5)])]
     z = torch.from_numpy(gaussian_noise(pixels.shape, seed))[None].to(model.device)
     noisy = [x + s * z for s in sigmas]
     clean = [model.denoise_once(n) for n in noisy]

@@ -73,9 +73,9 @@ def check(request: EvalRequest) -> int:
     if request.scorer == "clip" and request.task != "sample":
         raise UsageError("`scorer` clip scores `task` sample only", "grade illusions with the classifier (the default)")
     n = DEFAULT_N[request.task] if request.n is None else count("n", request.n)
-    checks.integer("batch_size", request.batch_size, low=1)
+    checks.BATCH_SIZE(request.batch_size)
     if request.weight is not None:
-        checks.number("weight", request.weight, low=0.0, high=1.0)
+        checks.WEIGHT(request.weight)
     checks.seed(request.seed)
     best_of = best_of_count(request.best_of)
     if best_of > 1 and request.task not in ("anagram", "hybrid"):

@@ -74,10 +74,10 @@ def resolve_sampling(model, sampling: Sampling):
 
     from diffcli.generation import default_settings, resolve_guidance
 
-    steps = checks.optional_integer("steps", sampling.steps, low=1)
-    checks.optional_integer("stride", sampling.stride, low=1)
-    checks.number("eta", sampling.eta, low=0.0, high=1.0)
-    checks.optional_number("guidance", sampling.guidance, low=0.0)
+    steps = checks.STEPS.optional(sampling.steps)
+    checks.STRIDE.optional(sampling.stride)
+    checks.ETA(sampling.eta)
+    checks.GUIDANCE.optional(sampling.guidance)
     if steps is not None and steps > model.schedule.timesteps:
         raise UsageError(f"`steps` {steps} is larger than the model's T = {model.schedule.timesteps}", f"use at most {model.schedule.timesteps}")
     settings = default_settings(model, sampling.sampler, steps, sampling.stride, sampling.eta)
@@ -85,21 +85,21 @@ def resolve_sampling(model, sampling: Sampling):
     return replace(settings, guidance_interval=interval), scale
 
 
-MAX_PER_PROMPT = 100_000  # images per class / prompt in one run: far past any figure or evaluation, and
+MAX_PER_PROMPT = checks.COUNT.high  # images per class / prompt in one run: far past any figure or evaluation, and
 # a typo like -n 100000000 is refused at once instead of building lists of its seeds for minutes
 
 
 def count(name: str, value: Any) -> int:
     """A number of images per class / prompt: 1 to MAX_PER_PROMPT."""
-    return checks.integer(name, value, low=1, high=MAX_PER_PROMPT)
+    return checks.COUNT(value, name)
 
 
-MAX_BEST_OF = 64
+MAX_BEST_OF = checks.BEST_OF.high
 
 
 def best_of_count(value: Any) -> int:
     """Candidates per image for `best_of`: 1 (off) to MAX_BEST_OF."""
-    return checks.integer("best_of", value, low=1, high=MAX_BEST_OF)
+    return checks.BEST_OF(value)
 
 
 def pick_view(name: str, model):
@@ -122,7 +122,7 @@ def hybrid_filter(model, kernel: Optional[int], sigma: Optional[float]) -> tuple
     from diffcli import illusions
 
     default_kernel, default_sigma = illusions.hybrid_filter(model)
-    sigma = default_sigma if sigma is None else checks.number("sigma", sigma, low=0.0, low_open=True)
+    sigma = default_sigma if sigma is None else checks.SIGMA(sigma)
     if kernel is None:
         kernel = default_kernel if sigma == default_sigma else min(2 * math.ceil(3 * sigma) + 1, 2 * model.size - 1)
     else:
@@ -171,6 +171,7 @@ class Prepared:
         self.starts, self.init, self.mask, self.chain, self.upscale = list(starts), init, mask, chain, upscale
         self.best_of = best_of
         rows = checks.integer("batch", batch if batch is not None else BATCH, low=1)
+        rows = checks.rows_that_fit(rows, model.forward_bytes(4))  # 4: an anagram's two guided terms
         self.batch = max(best_of, rows - rows % best_of)  # whole groups of candidates per batch
         self.seconds = 0.0
         self.kept: dict[tuple[Optional[int], int], dict[str, Any]] = {}  # (start, row) -> what best_of kept
@@ -547,7 +548,7 @@ def illusion_sampling(model, sampling: Sampling, kind: str):
     defaults of the model (diffcli/illusions.py), else the model's own."""
     from diffcli.illusions import fill_sampling
 
-    checks.optional_integer("steps", sampling.steps, low=1)
+    checks.STEPS.optional(sampling.steps)
     return resolve_sampling(model, fill_sampling(model, sampling, kind))
 
 
@@ -555,7 +556,7 @@ def anagram_weight(model, weight: Optional[float]) -> float:
     """An anagram's weight of its first prompt: the given one (checked), else the illusion default."""
     from diffcli.illusions import defaults
 
-    return defaults(model, "anagram").weight if weight is None else checks.number("weight", weight, low=0.0, high=1.0)
+    return defaults(model, "anagram").weight if weight is None else checks.WEIGHT(weight)
 
 
 class Illusion(Prepared):

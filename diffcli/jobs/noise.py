@@ -45,7 +45,7 @@ def noise(request: NoiseRequest) -> ImageSet:
     from diffcli.io import images
     from diffcli.io.figures import figure
 
-    timesteps = checks.integer("timesteps", DEFAULT_TIMESTEPS if request.timesteps is None else request.timesteps, low=1)
+    timesteps = checks.TIMESTEPS(DEFAULT_TIMESTEPS if request.timesteps is None else request.timesteps)
     checks.choice("schedule", request.schedule, SCHEDULES, what="schedule")
     ts = checks.as_list(request.t) or []
     if not ts:
@@ -59,6 +59,10 @@ def noise(request: NoiseRequest) -> ImageSet:
     schedule = NoiseSchedule(request.schedule, timesteps)
     pixels = images.load_input(request.image, size=size, notify=console.notice)
     seed, _ = checks.seed(request.seed)
+    # x0, eps and each noisy image, then the strip that lays them out again (float64 while noising)
+    needed = pixels.size * 8 * (3 + 2 * len(ts))
+    what = f"noising a {pixels.shape[2]}x{pixels.shape[1]} image to {len(ts)} timesteps"
+    checks.check_memory(needed, what, "ask for fewer timesteps or a smaller `size`")
     eps = gaussian_noise(pixels.shape, seed)
     x0 = pixels * 2.0 - 1.0  # the [-1, 1] range diffusion models work in
     noisy = [((schedule.q_sample(x0, value, eps) + 1.0) / 2.0).clip(0.0, 1.0) for value in ts]

@@ -24,10 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from diffcli import schema
+from diffcli import checks, schema
 from diffcli.diffusion.schedule import PREDICTION_TYPES, SCHEDULE_KINDS
 from diffcli.errors import DiffcliError
 from diffcli.schema import AnyJson, Bool, Field, Float, Int, List, Mapping, Nullable, Record, Str, Variant, fail, optional
+from diffcli.schema import bounded
 
 CONFIG_FORMAT = 1
 KINDS = ("unet", "diffusers", "classifier")
@@ -36,10 +37,10 @@ COND_TYPES = ("class", "time", "none", "text")
 # What a real model can have (the format's limits; a file beyond them is damaged or hostile). The
 # trainer's own limits (train/recipe.py) must stay inside these, which tests check.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-MAX_IMAGE_SIZE = 4096
-MAX_CHANNELS = 4  # grey, grey + alpha, RGB, RGBA
-MAX_TIMESTEPS = 100_000
-MAX_WIDTH = 1024
+MAX_IMAGE_SIZE = int(checks.IMAGE_SIZE.high)  # type: ignore[arg-type]
+MAX_CHANNELS = int(checks.CHANNELS.high)  # type: ignore[arg-type]
+MAX_TIMESTEPS = checks.MAX_TIMESTEPS
+MAX_WIDTH = int(checks.WIDTH.high)  # type: ignore[arg-type]
 MAX_LABELS = 10_000
 # The engine's sampler names (diffusion/samplers.py SAMPLERS, which imports torch; a test keeps them equal).
 SAMPLERS = ("ddpm", "ddim", "heun", "dpm++")
@@ -153,7 +154,11 @@ def _range_rule(value: dict, path: str) -> None:
 
 
 IMAGE = Record(
-    {"channels": Field(Int(1, MAX_CHANNELS)), "size": Field(Int(1, MAX_IMAGE_SIZE)), "range": Field(List(Float(), 2, 2))},
+    {
+        "channels": Field(bounded(checks.CHANNELS)),
+        "size": Field(bounded(checks.IMAGE_SIZE)),
+        "range": Field(List(Float(), 2, 2)),
+    },
     rules=[_range_rule],
 )
 
@@ -169,7 +174,7 @@ def _schedule_rule(value: dict, path: str) -> None:
 
 BETA = Float(0.0, 1.0, low_open=True, high_open=True)
 SCHEDULE = Record(
-    {"kind": Field(Str(SCHEDULE_KINDS)), "timesteps": Field(Int(1, MAX_TIMESTEPS)), "beta_start": optional(BETA), "beta_end": optional(BETA)},
+    {"kind": Field(Str(SCHEDULE_KINDS)), "timesteps": Field(bounded(checks.TIMESTEPS)), "beta_start": optional(BETA), "beta_end": optional(BETA)},
     rules=[_schedule_rule],
 )
 
@@ -201,7 +206,7 @@ ARCHITECTURE = Variant(
             rules=[_unet_rule],
         ),
         "course": Record(
-            {"type": Field(Str(("course",))), "width": optional(Int(1, MAX_WIDTH)), "widen_in": optional(Str(("resample", "convblock")))}
+            {"type": Field(Str(("course",))), "width": optional(bounded(checks.WIDTH)), "widen_in": optional(Str(("resample", "convblock")))}
         ),
     },
 )
@@ -266,16 +271,16 @@ TEXT_CONDITIONING = Record({"type": Field(Str(("text",))), "max_tokens": optiona
 SAMPLING = Record(
     {
         "sampler": optional(Str(SAMPLERS)),
-        "steps": optional(Int(1, MAX_TIMESTEPS)),
-        "guidance": optional(Float(0.0, 100.0)),
+        "steps": optional(bounded(checks.STEPS)),
+        "guidance": optional(bounded(checks.GUIDANCE)),
         "guidance_interval": optional(List(Float(0.0, 1.0), 2, 2)),
-        "stride": optional(Int(1, MAX_TIMESTEPS)),
-        "eta": optional(Float(0.0, 1.0)),
+        "stride": optional(bounded(checks.STRIDE)),
+        "eta": optional(bounded(checks.ETA)),
     }
 )
 FREE = AnyJson()
 DATASET = Nullable(Record({"name": optional(Str(max_length=200))}, extra=FREE))
-TRAINING = Record({"noise_sigma": optional(Float(0.0))}, extra=FREE)
+TRAINING = Record({"noise_sigma": optional(bounded(checks.NOISE_SIGMA))}, extra=FREE)
 METRICS = Record({"test_accuracy": optional(Float(0.0, 1.0)), "eval": optional(AnyJson(object_only=True))}, extra=FREE)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
+from diffcli import checks
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_writer
 
@@ -46,12 +47,22 @@ MAX_DIMS = 8
 FIX = "retrain or re-import the model"
 
 
-def read_weights(path: Path, label: str) -> dict[str, torch.Tensor]:
-    """Read a safetensors file; `label` (e.g. "model 'mnist'") prefixes any error."""
+Shapes = dict[str, tuple[int, ...]]
+
+
+def read_weights(path: Path, label: str, expected: Optional[Shapes] = None) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; `label` (e.g. "model 'mnist'") prefixes any error. `expected` (the shapes
+    of the network the file is for, networks.planned_shapes) is checked against the header first, and the
+    file plus that network sized against the memory limit, before either is allocated."""
     if not path.is_file():
         raise DiffcliError(f"{label}: {path} is missing", "retrain it, re-import it, or remove it with `diffcli models rm`")
     header = read_header(path, label)
     needed = sum(end - begin for begin, end in (entry["data_offsets"] for entry in header.values()))
+    if expected is not None:
+        check_shapes({key: tuple(entry["shape"]) for key, entry in header.items()}, expected, path, label)
+        network = 4 * sum(math.prod(shape) for shape in expected.values())  # float32 parameters
+        hint = "its config.json describes a network too large for this machine"
+        checks.check_memory(needed + network, f"{label}: loading its network", hint)
     available = available_memory()
     if available is not None and needed > available:
         from diffcli.models.registry import describe_size
@@ -131,9 +142,25 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], path: Path, lab
     """Copy `state` into `module`, refusing any missing, extra, differently-shaped or differently-typed
     tensor (a float parameter stored as int64, bool or complex, say)."""
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    extra = [k for k in state if k not in expected]
-    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    check_shapes(shapes, {k: tuple(v.shape) for k, v in expected.items()}, path, label)
+    for key, value in expected.items():
+        if not _same_kind(state[key].dtype, value.dtype):
+            raise DiffcliError(
+                f"{label}: weights in {path} have an unexpected type: {key!r} is {_dtype_name(state[key].dtype)}, {_dtype_name(value.dtype)} expected",
+                "the file was not written by diffcli; retrain or re-import the model",
+            )
+    with torch.no_grad():
+        for key, value in expected.items():
+            value.copy_(state[key].to(value.dtype))
+
+
+def check_shapes(found: Shapes, expected: Shapes, path: Path, label: str) -> None:
+    """Refuse weights (`found`: name -> shape, from a header or a state dict) that do not fit a network
+    (`expected`): a differently-shaped, missing or extra tensor."""
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    wrong = [(k, found[k], want) for k, want in expected.items() if k in found and tuple(found[k]) != tuple(want)]
     if wrong:
         k, got, want = wrong[0]
         more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
@@ -148,15 +175,6 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], path: Path, lab
             f"{label}: weights in {path} do not fit the architecture in config.json ({what}{f' and {count - 1} more' if count > 1 else ''})",
             "the weights and config.json come from different models",
         )
-    for key, value in expected.items():
-        if not _same_kind(state[key].dtype, value.dtype):
-            raise DiffcliError(
-                f"{label}: weights in {path} have an unexpected type: {key!r} is {_dtype_name(state[key].dtype)}, {_dtype_name(value.dtype)} expected",
-                "the file was not written by diffcli; retrain or re-import the model",
-            )
-    with torch.no_grad():
-        for key, value in expected.items():
-            value.copy_(state[key].to(value.dtype))
 
 
 def _same_kind(got: torch.dtype, want: torch.dtype) -> bool:

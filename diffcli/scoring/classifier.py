@@ -330,6 +330,7 @@ def load_or_train_classifier(
     has_shipped = shipped.available(dataset_spec)
     if has_shipped and not retrain:
         return shipped.load_classifier(dataset_spec, torch_device)
+    _check_can_cache(registry, name)  # before minutes of training, not after
     if has_shipped:
         notify(f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)")
     else:
@@ -337,6 +338,16 @@ def load_or_train_classifier(
     trained = train_for_dataset(dataset_spec, data_dir=data_dir, device=torch_device, epochs=epochs, seed=seed, notify=notify)
     save_classifier(registry, name, dataset_spec, trained.module, trained.test_accuracy, trained.train, trained.test, trained.training)
     return Classifier(trained.module, name, dataset_spec, list(trained.train.label_names), trained.test_accuracy, trained.module.channels, trained.module.size, weights_fingerprint(trained.module))
+
+
+def _check_can_cache(registry: Registry, name: str) -> None:
+    """Refuse a registry that cannot take the classifier (read-only, no permission) before training it."""
+    from diffcli.io.atomic import check_can_create_files, first_missing
+
+    missing = first_missing(registry.models_dir)
+    folder = registry.models_dir if missing is None else missing.parent
+    hint = "make the registry writable, or point DIFFCLI_HOME at a folder you can write to"
+    check_can_create_files(folder, f"the scoring classifier {name!r} into the registry", hint)
 
 
 @dataclass

@@ -19,11 +19,8 @@ OBJECTIVES = ("eps", "v", "flow", "denoise")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 LOSS_WEIGHTINGS = ("none", "min-snr")
 TIMESTEP_SAMPLINGS = ("uniform", "logit-normal")  # training/timesteps.py draws them
-MAX_TIMESTEPS = 100_000
-MAX_BATCH = 65_536
-MAX_EPOCHS = 100_000
-MAX_LR = 10.0
-WIDTHS = {"unet": (2, 1024), "course": (1, 1024)}  # first-level channels each architecture accepts
+MAX_TIMESTEPS = checks.TIMESTEPS.high
+WIDTHS = {"unet": (2, checks.WIDTH.high), "course": (checks.WIDTH.low, checks.WIDTH.high)}  # first-level channels
 
 
 DATA, RECIPE, NETWORK, SPEED, RUN = "Data", "Recipe", "Network", "Speed", "Run"
@@ -50,7 +47,7 @@ class TrainSettings:
     )
     data_dir: Optional[str] = param(
         None, help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else "
-        "data/ beside the registry).", metavar="DIR", panel=DATA,
+        "data/ beside the registry).", metavar="DIR", panel=DATA, rule=checks.path,
     )
     limit: Optional[int] = param(None, help="Train on the first INT images only.", low=1, metavar="INT", panel=DATA)
     cond: str = param(
@@ -62,15 +59,16 @@ class TrainSettings:
         choices=OBJECTIVES, metavar="KIND", panel=RECIPE,
     )
     noise_sigma: float = param(
-        0.5, help="Objective denoise: the training noise level sigma.", low=0.0, metavar="SIGMA", panel=RECIPE
+        0.5, help="Objective denoise: the training noise level sigma.", bound=checks.NOISE_SIGMA, metavar="SIGMA",
+        panel=RECIPE,
     )
-    epochs: int = param(6, help="Passes over the training set.", low=1, high=MAX_EPOCHS, metavar="INT", panel=RECIPE)
+    epochs: int = param(6, help="Passes over the training set.", bound=checks.EPOCHS, metavar="INT", panel=RECIPE)
     batch_size: int = param(
-        128, help="Images per step (the global batch under torchrun).", low=1, high=MAX_BATCH, metavar="INT",
+        128, help="Images per step (the global batch under torchrun).", bound=checks.BATCH_SIZE, metavar="INT",
         panel=RECIPE,
     )
     lr: float = param(
-        2e-3, help="Peak learning rate (Adam).", low=0.0, low_open=True, high=MAX_LR, metavar="RATE", panel=RECIPE
+        2e-3, help="Peak learning rate (Adam).", bound=checks.LR, metavar="RATE", panel=RECIPE
     )
     lr_schedule: str = param(
         "cosine", help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant.",
@@ -89,7 +87,7 @@ class TrainSettings:
         "schedule most often; Esser et al. 2024).", choices=TIMESTEP_SAMPLINGS, metavar="KIND", panel=RECIPE,
     )
     timesteps: int = param(
-        1000, help="Diffusion timesteps T.", low=1, high=MAX_TIMESTEPS, metavar="T", panel=RECIPE
+        1000, help="Diffusion timesteps T.", bound=checks.TIMESTEPS, metavar="T", panel=RECIPE
     )
     schedule: str = param(
         "cosine", help="linear (betas 1e-4..0.02) or cosine.", choices=("linear", "cosine"), metavar="KIND",
@@ -100,12 +98,12 @@ class TrainSettings:
         flags=("--ema/--no-ema",), panel=RECIPE,
     )
     p_uncond: float = param(
-        0.1, help="Class models: probability of dropping the class (CFG's null class).", low=0.0, high=1.0,
-        high_open=True, metavar="P", panel=RECIPE,
+        0.1, help="Class models: probability of dropping the class (CFG's null class).", bound=checks.P_UNCOND,
+        metavar="P", panel=RECIPE,
     )
     guidance: float = param(
         1.5, help="The CFG scale `sample` uses by default for this model.", flags=("--guidance", "-g"),
-        low=0.0, high=checks.GUIDANCE_MAX, metavar="SCALE", panel=RECIPE,
+        bound=checks.GUIDANCE, metavar="SCALE", panel=RECIPE,
     )
     # recorded with `guidance` for `sample`: CFG only in this part (lo, hi) of T (None: throughout)
     guidance_interval: Union[str, tuple[float, float], None] = param(
@@ -114,7 +112,7 @@ class TrainSettings:
         metavar="LO:HI", panel=RECIPE, rule=lambda name, value: checks.parse_guidance_interval(value),
     )
     seed: int = param(
-        0, help="Seed for weights, data order and noise.", low=0, high=checks.SEED_MAX, metavar="INT", panel=RECIPE
+        0, help="Seed for weights, data order and noise.", bound=checks.SEED, metavar="INT", panel=RECIPE
     )
     architecture: dict[str, Any] = param(
         help="The network (type, width, ...).", factory=lambda: dict(DEFAULT_ARCHITECTURE), cli=False,
@@ -210,7 +208,7 @@ class NetworkChoice:
         None, help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet).", choices=("unet", "course"),
         metavar="KIND", panel=NETWORK,
     )
-    width: Optional[int] = param(None, help="Channels of the network's first level.", low=1, metavar="INT", panel=NETWORK)
+    width: Optional[int] = param(None, help="Channels of the network's first level.", metavar="INT", panel=NETWORK)
 
 
 def recipe_fields() -> tuple[str, ...]:

@@ -76,6 +76,10 @@ class LoadedModel:
         return self.spec.learned_variance
 
     # ----- pixels <-> model range -----
+    def forward_bytes(self, batch: int) -> int:
+        """An upper estimate of the memory one network call on `batch` images holds (0: not known)."""
+        return 0
+
     def to_model(self, pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
         """[0, 1] pixels -> the model's value range, on its device."""
         x = torch.as_tensor(np.asarray(pixels) if isinstance(pixels, np.ndarray) else pixels, dtype=torch.float32)

@@ -6,12 +6,13 @@ from typing import Any
 
 import torch
 
+from diffcli import checks
 from diffcli.diffusion.samplers import OutputSpec
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError
 from diffcli.models.backends.base import LoadedModel
 from diffcli.models.config import ModelConfig
-from diffcli.models.networks import build_network
+from diffcli.models.networks import activation_bytes, build_network, planned_shapes
 from diffcli.models.registry import WEIGHTS, ModelEntry
 from diffcli.models.weights import load_into, read_weights
 
@@ -34,8 +35,14 @@ class UNetModel(LoadedModel):
                 )
             if weights == "raw":
                 raise DiffcliError(f"{label} has no raw weights ({path.name})", "use `weights` ema")
+        # Sized from config.json before anything is built: one image's forward pass (twice: guidance runs
+        # the conditional and unconditional halves), then the weights' header against the planned network.
+        size = f"{config.size}x{config.size}"
+        hint = "its config.json's image.size is too large"
+        checks.check_memory(self.forward_bytes(2), f"{label}: one {size} image", hint)
+        state = read_weights(path, label, planned_shapes(config))
         self.network = build_network(config)
-        load_into(self.network, read_weights(path, label), path, label)
+        load_into(self.network, state, path, label)
         self.network.to(device).eval()
         self.schedule = NoiseSchedule.from_config(config.schedule)
         lo, hi = config.pixel_range
@@ -51,6 +58,9 @@ class UNetModel(LoadedModel):
         lo, hi = config.pixel_range
         model.spec = OutputSpec(prediction=config.prediction, clip=(lo, hi))
         return model
+
+    def forward_bytes(self, batch: int) -> int:
+        return activation_bytes(self.config, batch)
 
     def net(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         return self.network(x, t, cond)
