@@ -123,17 +123,15 @@ def check_value(item: Declared, value: Any) -> Any:
 
 def _check_one(name: str, base: Any, p: Param, value: Any) -> Any:
     if base is bool:
-        if not isinstance(value, bool) and type(value).__name__ != "bool_":
-            raise UsageError(f"`{name}` must be True or False, got {value!r}")
-        value = bool(value)
+        value = checks.flag(name, value)
     elif base in (int, float) and p.bound is not None:
         value = p.bound(value, name)
     elif base is int:
         value = checks.integer(name, value, low=p.low, high=p.high)  # type: ignore[arg-type]
     elif base is float:
         value = checks.number(name, value, low=p.low, high=p.high, low_open=p.low_open, high_open=p.high_open)
-    elif base is str and p.choices is None and not isinstance(value, str):
-        raise UsageError(f"`{name}` must be text, got {value!r}")
+    elif base is str:
+        value = checks.text(name, value)
     if p.choices is not None:
         value = checks.choice(name, value, p.choices)
     return value
