@@ -271,6 +271,8 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
         raise UsageError(f"unknown `preset` {preset!r}", f"choose one of {', '.join(PRESETS)}")
     base = TrainSettings(preset=preset, **PRESETS[preset])
     given = {k: v for k, v in overrides.items() if v is not None}
+    declared = {item.name: item for cls in (TrainSettings, NetworkChoice) for item in params.declared(cls)}
+    given = {k: params.check_value(declared[k], v) if k in declared else v for k, v in given.items()}
     if "dataset" in given:
         from diffcli.data.names import canonical_dataset
 
