@@ -1,10 +1,10 @@
-"""Illusions: the settings `anagram` and `hybrid` use when the request leaves them out, and the guidance
-requests both build (shared by the commands, the Python API and `eval --task anagram|hybrid`, so an
-evaluation measures exactly what the commands make).
+"""Illusions: the settings `anagram` and `hybrid` use when the request leaves them out, the guidance
+terms both build, and how their images read (shared by the commands, the Python API, `--best-of` and
+`eval --task anagram|hybrid`, so an evaluation measures exactly what the commands make and keep).
 
 Defaults depend on the kind of model. For the small class models they are what docs/illusions.md
 measured to work best; for text-to-image models (DeepFloyd IF) they follow the visual-anagrams
-reference. Each request builder returns guidance terms for `generation.generate` (and, with the
+reference. Each request builder returns guidance terms for `generation.reverse.generate` (and, with the
 low-pass scaled to 256 px, for stage II of DeepFloyd IF). Guidance compares conditions by value, so
 the null condition both prompts' CFG terms use is evaluated once per step.
 """
@@ -15,8 +15,12 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Optional, Sequence
 
+from diffcli import checks
+from diffcli.diffusion import filters
 from diffcli.diffusion.guidance import Term, anagram_terms, hybrid_terms
-from diffcli.diffusion.views import View
+from diffcli.diffusion.views import View, get_view
+from diffcli.errors import UsageError
+from diffcli.generation.settings import Sampling, SamplerSettings, interval_timesteps, resolve_sampling
 from diffcli.models.backends.base import LoadedModel, Prompt
 
 
@@ -67,8 +71,8 @@ def defaults(model: LoadedModel, kind: str) -> IllusionDefaults:
     return replace(chosen, steps=min(chosen.steps, model.schedule.timesteps))
 
 
-def fill_sampling(model: LoadedModel, sampling: Any, kind: str) -> Any:
-    """`sampling` (a jobs.generate.Sampling) with what it leaves out taken from the illusion defaults:
+def fill_sampling(model: LoadedModel, sampling: Sampling, kind: str) -> Sampling:
+    """`sampling` with what it leaves out taken from the illusion defaults:
     the sampler, its steps (unless a stride or another sampler is asked for: then the model's rule
     applies, as for `sample`) and the guidance scale (models that can guide)."""
     d = defaults(model, kind)
@@ -82,10 +86,32 @@ def fill_sampling(model: LoadedModel, sampling: Any, kind: str) -> Any:
     return replace(sampling, sampler=sampler, steps=steps, guidance=guidance)
 
 
-def hybrid_filter(model: LoadedModel, size: Optional[int] = None) -> tuple[int, float]:
-    """The default hybrid low-pass (kernel, sigma) at the model's image size (or `size`)."""
+def illusion_sampling(model: LoadedModel, sampling: Sampling, kind: str) -> SamplerSettings:
+    """An illusion's settings: the request's choices, else the illusion defaults of the model, else the
+    model's own."""
+    checks.optional_integer("steps", sampling.steps, low=1)
+    return resolve_sampling(model, fill_sampling(model, sampling, kind))
+
+
+def anagram_weight(model: LoadedModel, weight: Optional[float]) -> float:
+    """An anagram's weight of its first prompt: the given one (checked), else the illusion default."""
+    return defaults(model, "anagram").weight if weight is None else checks.number("weight", weight, low=0.0, high=1.0)
+
+
+def pick_view(name: str, model: LoadedModel) -> View:
+    """An anagram view by name that fits the model's images."""
+    try:
+        view = get_view(name)
+        view.check_fits(model.size, model.size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return view
+
+
+def _default_filter(model: LoadedModel) -> tuple[int, float]:
+    """The illusion default's low-pass (kernel, sigma) at the model's image size."""
     d = defaults(model, "hybrid")
-    size = size or model.size
+    size = model.size
     sigma = d.sigma * size / d.sigma_size
     if d.kernel is not None:
         kernel = int(round(d.kernel * size / d.sigma_size))
@@ -93,6 +119,30 @@ def hybrid_filter(model: LoadedModel, size: Optional[int] = None) -> tuple[int, 
         kernel = 2 * math.ceil(3 * sigma) + 1
     kernel += kernel % 2 == 0
     return max(3, min(kernel, 2 * size - 1)), sigma  # reflect padding: the half-kernel stays inside
+
+
+def hybrid_filter(model: LoadedModel, kernel: Optional[int] = None, sigma: Optional[float] = None) -> tuple[int, float]:
+    """The hybrid low-pass (kernel, sigma): the given ones (checked), else the model's illusion default
+    (scaled with the image size); a sigma given alone gets the odd kernel covering 3 sigma each side."""
+    default_kernel, default_sigma = _default_filter(model)
+    sigma = default_sigma if sigma is None else checks.number("sigma", sigma, low=0.0, low_open=True)
+    if kernel is None:
+        kernel = default_kernel if sigma == default_sigma else min(2 * math.ceil(3 * sigma) + 1, 2 * model.size - 1)
+    else:
+        kernel = checks.odd_kernel("kernel", kernel)
+    if kernel // 2 >= model.size:
+        raise UsageError(f"`kernel` {kernel} is larger than the model's {model.size}x{model.size} images", f"use an odd size below {2 * model.size - 1}")
+    return kernel, sigma
+
+
+def hybrid_bands(model: LoadedModel, far_first: Optional[float], near_last: Optional[float]) -> tuple[float, float]:
+    """A hybrid's (far_first, near_last): the given ones (checked), else the model's illusion defaults."""
+    d = defaults(model, "hybrid")
+    far_first = d.far_first if far_first is None else checks.number("far_first", far_first, low=0.0, high=1.0)
+    near_last = d.near_last if near_last is None else checks.number("near_last", near_last, low=0.0, high=1.0)
+    if far_first + near_last > 1.0:
+        raise UsageError(f"`far_first` {far_first:g} and `near_last` {near_last:g} add up to more than the whole reverse process", "keep their sum at most 1")
+    return far_first, near_last
 
 
 def band_switches(model: LoadedModel, far_first: float, near_last: float) -> tuple[int, Optional[int]]:
@@ -107,8 +157,6 @@ def anagram_request(
 ) -> list[Term]:
     """Terms for a batch of anagrams: row i reads as first[i], and as second[i] after `view`.
     interval: where the guidance applies (fractions of T; None: throughout)."""
-    from diffcli.generation import interval_timesteps
-
     null = model.null_condition(len(first)) if scale != 1.0 else None
     return anagram_terms(model.condition(first), model.condition(second), null, scale, view, weight, interval_timesteps(model, interval))
 
@@ -127,8 +175,25 @@ def hybrid_request(
     """Terms for a batch of hybrids: row i is far[i] in its low frequencies and near[i] in its high.
     far_first / near_last: the shares of the reverse process that follow FAR alone at its start and
     NEAR alone at its end (`IllusionDefaults`). interval: where the guidance applies (fractions of T)."""
-    from diffcli.generation import interval_timesteps
-
     null = model.null_condition(len(far)) if scale != 1.0 else None
     low_switch, high_switch = band_switches(model, far_first, near_last)
     return hybrid_terms(model.condition(far), model.condition(near), null, scale, kernel, sigma, low_switch, high_switch, interval_timesteps(model, interval))
+
+
+
+def anagram_readings(reader: Any, model: LoadedModel, x: Any, first: Sequence[Prompt], second: Sequence[Prompt], view: View) -> list:
+    """How a batch of anagrams reads (`--best-of` and `eval` alike): the image as first[i] and its view
+    as second[i], each against the other prompt (scoring/readings.py's readers)."""
+    return [
+        reader.read(model.to_pixels(x), first, [[b] for b in second]),
+        reader.read(model.to_pixels(view.apply(x)), second, [[a] for a in first]),
+    ]
+
+
+def hybrid_readings(reader: Any, model: LoadedModel, x: Any, far: Sequence[Prompt], near: Sequence[Prompt], kernel: int, sigma: float) -> list:
+    """How a batch of hybrids reads (`--best-of` and `eval` alike): its low-pass as far[i] and the whole
+    image as near[i], each against the other prompt."""
+    return [
+        reader.read(model.to_pixels(filters.lowpass(x, kernel, sigma)), far, [[b] for b in near]),
+        reader.read(model.to_pixels(x), near, [[a] for a in far]),
+    ]
