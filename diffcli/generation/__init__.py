@@ -13,8 +13,8 @@ Nothing here imports jobs/, tui/ or cli/; progress comes in as a step callback.
 from diffcli.generation.batches import BATCH, Part, run_batches
 from diffcli.generation.reverse import ChainRecorder, chain_callbacks, generate, prompt_terms
 from diffcli.generation.settings import (
-    Sampling,
     SamplerSettings,
+    Sampling,
     default_settings,
     guidance_report,
     guidance_scale,
@@ -25,7 +25,20 @@ from diffcli.generation.settings import (
 )
 
 __all__ = [
-    "BATCH", "ChainRecorder", "Part", "SamplerSettings", "Sampling", "chain_callbacks", "default_settings", "generate",
-    "guidance_report", "guidance_scale", "interval_timesteps", "plan_timesteps", "prompt_terms", "resolve_guidance",
-    "resolve_sampling", "run_batches",
+    "BATCH",
+    "ChainRecorder",
+    "Part",
+    "SamplerSettings",
+    "Sampling",
+    "chain_callbacks",
+    "default_settings",
+    "generate",
+    "guidance_report",
+    "guidance_scale",
+    "interval_timesteps",
+    "plan_timesteps",
+    "prompt_terms",
+    "resolve_guidance",
+    "resolve_sampling",
+    "run_batches",
 ]

@@ -8,8 +8,9 @@ is read (`readings`) and only the best candidate goes on, to stage II when asked
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -48,13 +49,13 @@ class Part:
     chain when asked, and what best_of kept."""
 
     rows: list[int]
-    start: Optional[int]
+    start: int | None
     x: Any
     chain: Any = None
     kept: list[Kept] = field(default_factory=list)
 
 
-def batch_rows(batch: Optional[int], best_of: int = 1) -> int:
+def batch_rows(batch: int | None, best_of: int = 1) -> int:
     """Rows per batch: `batch` (default BATCH) rounded down to whole groups of best_of candidates."""
     rows = checks.integer("batch", batch if batch is not None else BATCH, low=1)
     return max(best_of, rows - rows % best_of)
@@ -65,7 +66,9 @@ def split(count: int, batch: int) -> list[list[int]]:
     return [list(range(i, min(i + batch, count))) for i in range(0, count, batch)]
 
 
-def total_steps(model: LoadedModel, settings: SamplerSettings, count: int, batch: int, starts: Sequence[Optional[int]] = (None,)) -> int:
+def total_steps(
+    model: LoadedModel, settings: SamplerSettings, count: int, batch: int, starts: Sequence[int | None] = (None,)
+) -> int:
     """Reverse steps a run of `count` rows takes in batches, for each start (for a progress bar)."""
     batches = -(-count // batch)
     return sum(len(plan_timesteps(model.schedule, settings, start)) for start in starts) * batches
@@ -106,15 +109,15 @@ def run_batches(
     seeds: Sequence[int],
     settings: SamplerSettings,
     batch: int = BATCH,
-    starts: Sequence[Optional[int]] = (None,),
-    init: Optional[torch.Tensor] = None,
-    mask: Optional[torch.Tensor] = None,
+    starts: Sequence[int | None] = (None,),
+    init: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
     chain: bool = False,
-    on_step: Optional[StepCallback] = None,
+    on_step: StepCallback | None = None,
     best_of: int = 1,
-    readings: Optional[ReadingsFor] = None,
+    readings: ReadingsFor | None = None,
     upscale: Any = None,
-    upscale_terms: Optional[Callable[[Sequence[int], float], list[Term]]] = None,
+    upscale_terms: Callable[[Sequence[int], float], list[Term]] | None = None,
 ) -> Iterator[Part]:
     """Generate one image per seed, batch by batch, for each SDEdit start (init / mask: one row per seed).
 
@@ -129,8 +132,14 @@ def run_batches(
             steps = len(plan_timesteps(model.schedule, settings, start if init is not None else None))
             recorder = ChainRecorder(steps, CHAIN_FRAMES) if chain else None
             x = generate(
-                model, terms(rows), seeds[sl], settings, init=None if init is None else init[sl], start=start,
-                mask=None if mask is None else mask[sl], callback=chain_callbacks(on_step, recorder),
+                model,
+                terms(rows),
+                seeds[sl],
+                settings,
+                init=None if init is None else init[sl],
+                start=start,
+                mask=None if mask is None else mask[sl],
+                callback=chain_callbacks(on_step, recorder),
             )
             kept: list[Kept] = []
             if best_of > 1:

@@ -8,7 +8,8 @@ to pixels; generation/batches.py calls it batch by batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -19,7 +20,9 @@ from diffcli.generation.settings import SamplerSettings, interval_timesteps, pla
 from diffcli.models.backends.base import LoadedModel, Prompt
 
 
-def prompt_terms(model: LoadedModel, prompts: Sequence[Optional[Prompt]], scale: float, interval: Optional[tuple[float, float]] = None) -> list[Term]:
+def prompt_terms(
+    model: LoadedModel, prompts: Sequence[Prompt | None], scale: float, interval: tuple[float, float] | None = None
+) -> list[Term]:
     """CFG terms for one prompt per sample (plain conditional when scale is 1); guided only inside
     `interval` (fractions of T, `SamplerSettings.guidance_interval`) when one is given."""
     cond = model.condition(prompts)
@@ -32,12 +35,12 @@ def generate(
     terms: Sequence[Term],
     seeds: Sequence[int],
     settings: SamplerSettings,
-    init: Optional[torch.Tensor] = None,
-    start: Optional[int] = None,
-    mask: Optional[torch.Tensor] = None,
-    callback: Optional[StepCallback] = None,
-    noise: Optional[NoiseSource] = None,
-    noisy: Optional[torch.Tensor] = None,
+    init: torch.Tensor | None = None,
+    start: int | None = None,
+    mask: torch.Tensor | None = None,
+    callback: StepCallback | None = None,
+    noise: NoiseSource | None = None,
+    noisy: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample one image per seed; returns [len(seeds), C, H, W] in the model's value range.
 
@@ -46,7 +49,10 @@ def generate(
     (`denoise --method iterative`). With none of these, sampling starts from pure noise at T-1.
     """
     if not model.is_diffusion:
-        raise DiffcliError(f"model {model.name!r} is a single-step denoiser; it cannot sample", "denoise with it instead (the one-step method)")
+        raise DiffcliError(
+            f"model {model.name!r} is a single-step denoiser; it cannot sample",
+            "denoise with it instead (the one-step method)",
+        )
     if mask is not None and init is None:
         raise UsageError("`mask` needs `init` (the image to inpaint)")
     noise = noise or NoiseSource(seeds, model.device)
@@ -88,7 +94,7 @@ class ChainRecorder:
             self.x0.append(x0.detach().float().cpu())
 
 
-def chain_callbacks(*callbacks: Optional[Callable[..., Any]]) -> Optional[StepCallback]:
+def chain_callbacks(*callbacks: Callable[..., Any] | None) -> StepCallback | None:
     """One callback that calls each given one (None entries are skipped)."""
     active = [c for c in callbacks if c is not None]
     if not active:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Optional
+from typing import Any
 
 from diffcli import checks
 from diffcli.checks import parse_guidance_interval
@@ -33,10 +33,10 @@ class Sampling:
     the scale is the model's too, else throughout; `resolve_guidance`).
     """
 
-    sampler: Optional[str] = None
-    steps: Optional[int] = None
-    stride: Optional[int] = None
-    guidance: Optional[float] = None
+    sampler: str | None = None
+    steps: int | None = None
+    stride: int | None = None
+    guidance: float | None = None
     eta: float = 0.0
     guidance_interval: Any = None
 
@@ -46,7 +46,7 @@ class Sampling:
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def pick(cls, options: dict[str, Any]) -> "Sampling":
+    def pick(cls, options: dict[str, Any]) -> Sampling:
         """The sampling keywords of `options` (taken out of it) as a Sampling."""
         return cls(**{k: options.pop(k) for k in cls.keys() if k in options})
 
@@ -61,11 +61,11 @@ class SamplerSettings:
     guidance: the CFG scale the term builders of the run use (1: off)."""
 
     sampler: str = "ddpm"
-    steps: Optional[int] = None
-    stride: Optional[int] = None
+    steps: int | None = None
+    stride: int | None = None
     eta: float = 0.0
     auto_steps: bool = False  # steps is the model's default for a full run: scale it for a later start
-    guidance_interval: Optional[tuple[float, float]] = None
+    guidance_interval: tuple[float, float] | None = None
     guidance: float = 1.0
 
     def validate(self) -> None:
@@ -93,7 +93,9 @@ class SamplerSettings:
         return {"sampler": self.sampler, "steps": steps, **self.report(), "seed": seed, "eta": eta}
 
 
-def default_settings(model: LoadedModel, sampler: Optional[str], steps: Optional[int], stride: Optional[int] = None, eta: float = 0.0) -> SamplerSettings:
+def default_settings(
+    model: LoadedModel, sampler: str | None, steps: int | None, stride: int | None = None, eta: float = 0.0
+) -> SamplerSettings:
     """Fill unset choices from the model config's `sampling` block (its recommended sampler/steps)."""
     defaults = model.config.sampling or {}
     sampler = sampler or defaults.get("sampler", "ddpm")
@@ -120,7 +122,7 @@ def resolve_sampling(model: LoadedModel, sampling: Sampling) -> SamplerSettings:
     return replace(settings, guidance_interval=interval, guidance=scale)
 
 
-def plan_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start: Optional[int] = None) -> list[int]:
+def plan_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start: int | None = None) -> list[int]:
     """The decreasing timesteps to visit, from `start` (default T-1)."""
     top = schedule.timesteps - 1 if start is None else start
     if not 0 <= top < schedule.timesteps:
@@ -133,12 +135,16 @@ def plan_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start: Op
     if settings.auto_steps and start is not None:  # the same step density over the shorter range
         steps = max(1, math.ceil(steps * (top + 1) / schedule.timesteps))
     if steps > top + 1:
-        where = f"the {schedule.timesteps} timesteps of this model" if start is None else f"the {top + 1} timesteps from t={top}"
+        where = (
+            f"the {schedule.timesteps} timesteps of this model"
+            if start is None
+            else f"the {top + 1} timesteps from t={top}"
+        )
         raise UsageError(f"`steps` {steps} is more than {where}", f"use {top + 1} steps or fewer")
     return schedule.strided_timesteps(steps, top)
 
 
-def guidance_scale(model: LoadedModel, guidance: Optional[float]) -> float:
+def guidance_scale(model: LoadedModel, guidance: float | None) -> float:
     """The CFG scale to use: the user's, else the model's default; an error when the model cannot guide."""
     if guidance is None:
         return float((model.config.sampling or {}).get("guidance", 1.0)) if model.supports_guidance else 1.0
@@ -152,7 +158,9 @@ def guidance_scale(model: LoadedModel, guidance: Optional[float]) -> float:
     return guidance
 
 
-def resolve_guidance(model: LoadedModel, guidance: Optional[float], interval: Any = None) -> tuple[float, Optional[tuple[float, float]]]:
+def resolve_guidance(
+    model: LoadedModel, guidance: float | None, interval: Any = None
+) -> tuple[float, tuple[float, float] | None]:
     """(CFG scale, guidance interval) for a run: the user's, else the model's.
 
     The model's recorded interval (config `sampling.guidance_interval`) belongs to its recorded scale,
@@ -172,12 +180,12 @@ def resolve_guidance(model: LoadedModel, guidance: Optional[float], interval: An
     return scale, chosen
 
 
-def guidance_report(scale: float, interval: Optional[tuple[float, float]]) -> dict[str, Any]:
+def guidance_report(scale: float, interval: tuple[float, float] | None) -> dict[str, Any]:
     """The guidance of a run as reports, --json and PNG metadata record it (the interval as a list, or None)."""
     return {"guidance": scale, "guidance_interval": list(interval) if interval is not None else None}
 
 
-def interval_timesteps(model: LoadedModel, interval: Optional[tuple[float, float]]) -> Optional[tuple[int, int]]:
+def interval_timesteps(model: LoadedModel, interval: tuple[float, float] | None) -> tuple[int, int] | None:
     """A guidance interval's timesteps [first, stop) for this model's schedule (None: throughout)."""
     if interval is None:
         return None

@@ -3,8 +3,9 @@ request to an ImageSet (jobs/generating.py runs it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from diffcli import console
 from diffcli.generation.batches import Part
@@ -30,10 +31,10 @@ class AnagramRequest:
     first: str
     second: str
     view: str = "flip"
-    weight: Optional[float] = None
+    weight: float | None = None
     n: int = 1
     sampling: Sampling = field(default_factory=Sampling)
-    seed: Optional[int] = None
+    seed: int | None = None
     upscale: bool = False
     best_of: int = 1
 
@@ -43,7 +44,7 @@ class PreparedAnagram(Illusion):
 
     kind = "anagram"
 
-    def __init__(self, model, request: AnagramRequest, batch: Optional[int] = None) -> None:
+    def __init__(self, model, request: AnagramRequest, batch: int | None = None) -> None:
         n = count("n", request.n)
         self.weight = anagram_weight(model, request.weight)
         self.view = pick_view(request.view, model)
@@ -56,11 +57,38 @@ class PreparedAnagram(Illusion):
         self.a, self.b, self.request = a, b, request
         self.name_a, self.name_b = model.label_name(a), model.label_name(b)
         self.viewed_label = f"{self.name_b} ({request.view})"
-        super().__init__(model, settings, seeds, f"anagram {self.name_a} / {self.name_b}", upscale=request.upscale, batch=batch, best_of=best_of)
-        self.metadata = metadata("anagram", model=model.name, seed=seeds[0], view=request.view, weight=self.weight, **self.guidance_info(), sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.first, request.second])
+        super().__init__(
+            model,
+            settings,
+            seeds,
+            f"anagram {self.name_a} / {self.name_b}",
+            upscale=request.upscale,
+            batch=batch,
+            best_of=best_of,
+        )
+        self.metadata = metadata(
+            "anagram",
+            model=model.name,
+            seed=seeds[0],
+            view=request.view,
+            weight=self.weight,
+            **self.guidance_info(),
+            sampler=settings.sampler,
+            steps=settings.steps,
+            stride=settings.stride,
+            prompts=[request.first, request.second],
+        )
 
     def terms(self, rows: Sequence[int]) -> list:
-        return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.view, self.weight, self.settings.guidance_interval)
+        return anagram_request(
+            self.model,
+            [self.a] * len(rows),
+            [self.b] * len(rows),
+            self.scale,
+            self.view,
+            self.weight,
+            self.settings.guidance_interval,
+        )
 
     def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         return anagram_request(self.model, [self.a] * len(rows), [self.b] * len(rows), guidance, self.view, self.weight)
@@ -73,7 +101,10 @@ class PreparedAnagram(Illusion):
         return [self.name_a, self.viewed_label]
 
     def preview(self, x0) -> list:
-        return [(self.name_a, [*self.model.to_pixels(x0)]), (self.viewed_label, [*self.model.to_pixels(self.view.apply(x0))])]
+        return [
+            (self.name_a, [*self.model.to_pixels(x0)]),
+            (self.viewed_label, [*self.model.to_pixels(self.view.apply(x0))]),
+        ]
 
     def images(self, part: Part) -> ImageSet:
         plain, viewed = self.model.to_pixels(part.x), self.model.to_pixels(self.view.apply(part.x))
@@ -90,13 +121,27 @@ class PreparedAnagram(Illusion):
         plain, viewed = whole.images[0::2], whole.images[1::2]
         if len(plain) == 1:
             return figure([[plain[0], viewed[0]]], col_labels=[self.name_a, self.viewed_label])
-        return figure([plain, viewed], row_labels=[self.name_a, self.viewed_label], col_labels=[f"seed {s}" for s in self.kept_seeds()])
+        return figure(
+            [plain, viewed],
+            row_labels=[self.name_a, self.viewed_label],
+            col_labels=[f"seed {s}" for s in self.kept_seeds()],
+        )
 
     def summary(self) -> dict[str, Any]:
         r, s = self.request, self.settings
         return {
-            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "view": r.view, "weight": self.weight, **self.guidance_info(),
-            "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.first, r.second], "seconds": round(self.seconds, 3), **self.best_of_summary(),
+            "model": self.model.name,
+            "seed": self.seeds[0],
+            "seeds": self.seeds,
+            "view": r.view,
+            "weight": self.weight,
+            **self.guidance_info(),
+            "sampler": s.sampler,
+            "steps": s.steps,
+            "stride": s.stride,
+            "prompts": [r.first, r.second],
+            "seconds": round(self.seconds, 3),
+            **self.best_of_summary(),
         }
 
     @property
@@ -109,6 +154,6 @@ def anagram(model, request: AnagramRequest, progress: ProgressFactory = silent) 
     return PreparedAnagram(model, request).collect(progress)
 
 
-def prepare(model, request: AnagramRequest, batch: Optional[int] = None) -> PreparedAnagram:
+def prepare(model, request: AnagramRequest, batch: int | None = None) -> PreparedAnagram:
     """The `anagram` job resolved and checked, ready to stream or collect (`batch`: images per batch)."""
     return PreparedAnagram(model, request, batch)

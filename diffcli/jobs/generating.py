@@ -9,13 +9,22 @@ images go.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 from diffcli import checks, console
 from diffcli.errors import DiffcliError, UsageError
+from diffcli.generation.batches import batch_rows, run_batches, total_steps
+from diffcli.generation.illusions import REFERENCE_STAGE_TWO_STEPS
 from diffcli.generation.settings import SamplerSettings, Sampling
+from diffcli.io.figures import grid
 from diffcli.jobs.progress import ProgressFactory, silent
 from diffcli.jobs.results import ImageSet
+from diffcli.models.backends import load_model
+from diffcli.models.backends.memory import check_offload
+from diffcli.models.registry import Registry
+from diffcli.scoring.readings import reader_for
 
 __all__ = ["Sampling", "Prepared", "Illusion", "load_generator"]
 
@@ -24,13 +33,11 @@ MAX_FIGURE_IMAGES = 1024  # one figure holds at most this many images; more go o
 GRID_COLUMNS = 10  # images per row of a sample figure
 
 
-def load_generator(name: Optional[str] = None, device: str = "auto", weights: str = "ema", offload: str = "auto", upscale: bool = False):
+def load_generator(
+    name: str | None = None, device: str = "auto", weights: str = "ema", offload: str = "auto", upscale: bool = False
+):
     """A diffusion model from the registry (None: the default), ready to sample: not a single-step
     denoiser or a classifier. `upscale` asks for a text-to-image model with a stage-II upscaler."""
-    from diffcli.models.backends import load_model
-    from diffcli.models.backends.memory import check_offload
-    from diffcli.models.registry import Registry
-
     check_offload(offload)  # a typo is refused for every model, not only where it would take effect
     entry = Registry().get(name)
     kind = entry.config().kind
@@ -41,11 +48,14 @@ def load_generator(name: Optional[str] = None, device: str = "auto", weights: st
         raise UsageError(f"`upscale` needs a text-to-image model with an upscaler; {entry.name!r} is a {kind} model")
     model = load_model(entry=entry, device=device, weights=weights, **options)
     if not model.is_diffusion:
-        raise DiffcliError(f"model {model.name!r} is a single-step denoiser and cannot generate", "denoise with it instead (the one-step method)")
+        raise DiffcliError(
+            f"model {model.name!r} is a single-step denoiser and cannot generate",
+            "denoise with it instead (the one-step method)",
+        )
     return model
 
 
-def first_seed(seed: Optional[int], images: int) -> int:
+def first_seed(seed: int | None, images: int) -> int:
     """The given seed (checked for `images` consecutive seeds), or a fresh one (recorded in the result)."""
     return checks.seed(seed, images)[0]
 
@@ -61,23 +71,32 @@ class Prepared:
     kind = "sample"
 
     def __init__(
-        self, model, settings: SamplerSettings, seeds: list[int], title: str, *, starts=(None,), init=None, mask=None,
-        chain: bool = False, upscale: bool = False, batch: Optional[int] = None, best_of: int = 1,
+        self,
+        model,
+        settings: SamplerSettings,
+        seeds: list[int],
+        title: str,
+        *,
+        starts=(None,),
+        init=None,
+        mask=None,
+        chain: bool = False,
+        upscale: bool = False,
+        batch: int | None = None,
+        best_of: int = 1,
     ) -> None:
-        from diffcli.generation.batches import batch_rows
-
         self.model, self.settings, self.seeds, self.title = model, settings, seeds, title
         self.starts, self.init, self.mask, self.chain, self.upscale = list(starts), init, mask, chain, upscale
         self.best_of = best_of
         self.batch = batch_rows(batch, best_of)  # whole groups of candidates per batch
         self.seconds = 0.0
-        self.kept: dict[tuple[Optional[int], int], dict[str, Any]] = {}  # (start, row) -> what best_of kept
+        self.kept: dict[tuple[int | None, int], dict[str, Any]] = {}  # (start, row) -> what best_of kept
         self.reader = None
         if best_of > 1:
             if chain:
-                raise UsageError("`best_of` keeps one image of several and `chain` records every run; use one or the other")
-            from diffcli.scoring.readings import reader_for
-
+                raise UsageError(
+                    "`best_of` keeps one image of several and `chain` records every run; use one or the other"
+                )
             self.reader = reader_for(model, console.notice)
 
     @property
@@ -105,7 +124,7 @@ class Prepared:
         """Stage II's steps, scale and noise level (the model's defaults; illusions follow the reference)."""
         return self.model.upscale_settings()
 
-    def preview(self, x0) -> Optional[list]:
+    def preview(self, x0) -> list | None:
         return None
 
     def images(self, part) -> ImageSet:
@@ -113,13 +132,17 @@ class Prepared:
 
     def layout(self, parts: list, whole: ImageSet):
         """The figure of the whole set (default: the image itself, or a plain grid)."""
-        from diffcli.io.figures import grid
-
         return whole.images[0] if len(whole) == 1 else grid(whole.images)
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable result, once the run is done."""
-        return {"model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, **self.guidance_info(), "seconds": round(self.seconds, 3)}
+        return {
+            "model": self.model.name,
+            "seed": self.seeds[0],
+            "seeds": self.seeds,
+            **self.guidance_info(),
+            "seconds": round(self.seconds, 3),
+        }
 
     def guidance_info(self) -> dict[str, Any]:
         """The CFG scale and the interval it applied in (None: throughout), for summaries and PNG metadata."""
@@ -137,8 +160,6 @@ class Prepared:
 
     def parts(self, progress: ProgressFactory) -> Iterator[Any]:
         """Run the batched run under one progress view, part by part."""
-        from diffcli.generation.batches import run_batches, total_steps
-
         starts = self.starts if self.init is not None else [None] * len(self.starts)
         total = total_steps(self.model, self.settings, len(self.seeds), self.batch, starts)
         began = time.perf_counter()
@@ -148,14 +169,27 @@ class Prepared:
                 view.advance(1, t=t)
                 if view.wants_preview():
                     # tiles spread over the batch, so a grid of several classes previews several classes
-                    pick = sorted({round(j * (x_t.shape[0] - 1) / max(PREVIEW_TILES - 1, 1)) for j in range(PREVIEW_TILES)})
+                    pick = sorted(
+                        {round(j * (x_t.shape[0] - 1) / max(PREVIEW_TILES - 1, 1)) for j in range(PREVIEW_TILES)}
+                    )
                     rows = self.preview(x0[pick]) or [("x0", [*self.model.to_pixels(x0[pick])])]
                     view.preview([("x_t", [*self.model.to_pixels(x_t[pick])]), *rows], caption=f"preview at t={t}")
 
             for part in run_batches(
-                self.model, terms=self.terms, seeds=self.seeds, settings=self.settings, batch=self.batch, starts=self.starts,
-                init=self.init, mask=self.mask, chain=self.chain, on_step=on_step, best_of=self.best_of, readings=self.readings,
-                upscale=self.upscale_settings() if self.upscale else None, upscale_terms=self.upscale_terms,
+                self.model,
+                terms=self.terms,
+                seeds=self.seeds,
+                settings=self.settings,
+                batch=self.batch,
+                starts=self.starts,
+                init=self.init,
+                mask=self.mask,
+                chain=self.chain,
+                on_step=on_step,
+                best_of=self.best_of,
+                readings=self.readings,
+                upscale=self.upscale_settings() if self.upscale else None,
+                upscale_terms=self.upscale_terms,
             ):
                 if part.kept:
                     self._record_kept(part)
@@ -168,19 +202,27 @@ class Prepared:
         for kept in part.kept:
             labels = self.reading_labels(kept.row)
             seed, k = self.seeds[kept.row], kept.candidate
-            self.kept[(part.start, kept.row)] = {"seed": seed, "candidate": k + 1, "of": self.best_of, "reads": kept.reads, "confidence": dict(zip(labels, kept.confidence))}
+            self.kept[(part.start, kept.row)] = {
+                "seed": seed,
+                "candidate": k + 1,
+                "of": self.best_of,
+                "reads": kept.reads,
+                "confidence": dict(zip(labels, kept.confidence)),
+            }
             scores = ", ".join(f"{label} {100 * c:.0f}%" for label, c in zip(labels, kept.confidence))
             first = self.seeds[kept.first]
             if kept.reads:
                 console.info(f"kept seed {seed} (candidate {k + 1} of {self.best_of}): {scores}")
             else:
-                console.warn(f"none of the {self.best_of} candidates (seeds {first}-{first + self.best_of - 1}) reads as {' and '.join(labels)}; kept the closest, seed {seed}: {scores}")
+                group = f"the {self.best_of} candidates (seeds {first}-{first + self.best_of - 1})"
+                reads = " and ".join(labels)
+                console.warn(f"none of {group} reads as {reads}; kept the closest, seed {seed}: {scores}")
         self.metadata["best_of"] = self.best_of
         self.metadata.setdefault("kept_seeds", []).extend(self.seeds[k.row] for k in part.kept)
         if self.count == 1 and len(self.starts) == 1:
             self.metadata["seed"] = self.seeds[part.kept[0].row]  # the one image: its own seed makes it again
 
-    def image_info(self, row: int, start: Optional[int]) -> dict[str, Any]:
+    def image_info(self, row: int, start: int | None) -> dict[str, Any]:
         """Per-image metadata: its seed and, with best_of, which candidate it was and how it read."""
         info: dict[str, Any] = {"seed": self.seeds[row]}
         kept = self.kept.get((start, row))
@@ -193,7 +235,12 @@ class Prepared:
         if self.best_of == 1:
             return {}
         kept = list(self.kept.values())
-        return {"best_of": self.best_of, "seeds": [k["seed"] for k in kept], "kept": kept, "read_as_intended": sum(k["reads"] for k in kept)}
+        return {
+            "best_of": self.best_of,
+            "seeds": [k["seed"] for k in kept],
+            "kept": kept,
+            "read_as_intended": sum(k["reads"] for k in kept),
+        }
 
     def stream(self, progress: ProgressFactory = silent) -> Iterator[ImageSet]:
         """One ImageSet per batch, made as the run goes (constant memory in the number of images)."""
@@ -215,8 +262,13 @@ class Prepared:
         sets = [self.images(part) for part in parts]
         first = sets[0]
         whole = ImageSet(
-            [i for s in sets for i in s.images], [n for s in sets for n in s.names], [m for s in sets for m in s.per_image],
-            first.metadata, {}, None, [e for s in sets for e in s.extras],
+            [i for s in sets for i in s.images],
+            [n for s in sets for n in s.names],
+            [m for s in sets for m in s.per_image],
+            first.metadata,
+            {},
+            None,
+            [e for s in sets for e in s.extras],
         )
         whole.summary = self.summary()
         whole.layout = lambda: self.layout(parts, whole)
@@ -228,15 +280,11 @@ class Illusion(Prepared):
     with the reference's illusion settings."""
 
     @staticmethod
-    def candidate_seeds(seed: Optional[int], n: int, best_of: int) -> list[int]:
+    def candidate_seeds(seed: int | None, n: int, best_of: int) -> list[int]:
         """best_of seeds for each of n images: seed, seed + 1, ... (image i: the i-th group)."""
         return checks.seeds_for(first_seed(seed, n * best_of), n * best_of)
 
     def upscale_settings(self):
-        from dataclasses import replace
-
-        from diffcli.generation.illusions import REFERENCE_STAGE_TWO_STEPS
-
         return replace(self.model.upscale_settings(illusion_guidance=self.scale), steps=REFERENCE_STAGE_TWO_STEPS)
 
     def kept_seeds(self) -> list[int]:

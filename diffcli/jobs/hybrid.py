@@ -3,8 +3,9 @@ the high ones, from a request to an ImageSet (jobs/generating.py runs it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from diffcli import console
 from diffcli.diffusion import filters
@@ -33,16 +34,16 @@ class HybridRequest:
 
     far: str
     near: str
-    kernel: Optional[int] = None
-    sigma: Optional[float] = None
+    kernel: int | None = None
+    sigma: float | None = None
     explain: bool = False
     n: int = 1
     sampling: Sampling = field(default_factory=Sampling)
-    seed: Optional[int] = None
+    seed: int | None = None
     upscale: bool = False
     best_of: int = 1
-    far_first: Optional[float] = None
-    near_last: Optional[float] = None
+    far_first: float | None = None
+    near_last: float | None = None
 
 
 class PreparedHybrid(Illusion):
@@ -50,7 +51,7 @@ class PreparedHybrid(Illusion):
 
     kind = "hybrid"
 
-    def __init__(self, model, request: HybridRequest, batch: Optional[int] = None) -> None:
+    def __init__(self, model, request: HybridRequest, batch: int | None = None) -> None:
         n = count("n", request.n)
         self.kernel, self.sigma = hybrid_filter(model, request.kernel, request.sigma)
         self.far_first, self.near_last = hybrid_bands(model, request.far_first, request.near_last)
@@ -62,12 +63,43 @@ class PreparedHybrid(Illusion):
         seeds = self.candidate_seeds(request.seed, n, best_of)
         self.a, self.b, self.request = a, b, request
         self.name_far, self.name_near = model.label_name(a), model.label_name(b)
-        super().__init__(model, settings, seeds, f"hybrid {self.name_far} / {self.name_near}", upscale=request.upscale, batch=batch, best_of=best_of)
+        super().__init__(
+            model,
+            settings,
+            seeds,
+            f"hybrid {self.name_far} / {self.name_near}",
+            upscale=request.upscale,
+            batch=batch,
+            best_of=best_of,
+        )
         self.shown = (self.kernel, self.sigma)  # the filter at the output's size (scaled after stage II)
-        self.metadata = metadata("hybrid", model=model.name, seed=seeds[0], kernel=self.kernel, sigma=self.sigma, far_first=self.far_first, near_last=self.near_last, **self.guidance_info(), sampler=settings.sampler, steps=settings.steps, stride=settings.stride, prompts=[request.far, request.near])
+        self.metadata = metadata(
+            "hybrid",
+            model=model.name,
+            seed=seeds[0],
+            kernel=self.kernel,
+            sigma=self.sigma,
+            far_first=self.far_first,
+            near_last=self.near_last,
+            **self.guidance_info(),
+            sampler=settings.sampler,
+            steps=settings.steps,
+            stride=settings.stride,
+            prompts=[request.far, request.near],
+        )
 
     def terms(self, rows: Sequence[int]) -> list:
-        return hybrid_request(self.model, [self.a] * len(rows), [self.b] * len(rows), self.scale, self.kernel, self.sigma, self.far_first, self.near_last, self.settings.guidance_interval)
+        return hybrid_request(
+            self.model,
+            [self.a] * len(rows),
+            [self.b] * len(rows),
+            self.scale,
+            self.kernel,
+            self.sigma,
+            self.far_first,
+            self.near_last,
+            self.settings.guidance_interval,
+        )
 
     def upscale_terms(self, rows: Sequence[int], guidance: float) -> list:
         kernel, sigma = self._filter_for_factor(self.model.upscale_factor)
@@ -95,7 +127,12 @@ class PreparedHybrid(Illusion):
         kernel, sigma = self.shown
         self.metadata.update(kernel=kernel, sigma=sigma)
         names = [f"{safe_label(self.name_far)}-{safe_label(self.name_near)}-{self.seeds[i]}" for i in part.rows]
-        return ImageSet(list(self.model.to_pixels(part.x)), names, [self.image_info(i, part.start) for i in part.rows], self.metadata)
+        return ImageSet(
+            list(self.model.to_pixels(part.x)),
+            names,
+            [self.image_info(i, part.start) for i in part.rows],
+            self.metadata,
+        )
 
     def layout(self, parts: list[Part], whole: ImageSet):
         if not self.request.explain:
@@ -108,14 +145,30 @@ class PreparedHybrid(Illusion):
             high = self.model.to_pixels(filters.highpass(part.x, kernel, sigma) + (lo + hi) / 2)  # centred on mid-grey
             pixels = self.model.to_pixels(part.x)
             rows += [[pixels[k], low[k], high[k]] for k in range(len(part.rows))]
-        return figure(rows, col_labels=["hybrid", f"low-pass ({self.name_far})", f"high-pass ({self.name_near})"], row_labels=[f"seed {s}" for s in self.kept_seeds()] if len(rows) > 1 else None)
+        return figure(
+            rows,
+            col_labels=["hybrid", f"low-pass ({self.name_far})", f"high-pass ({self.name_near})"],
+            row_labels=[f"seed {s}" for s in self.kept_seeds()] if len(rows) > 1 else None,
+        )
 
     def summary(self) -> dict[str, Any]:
         r, s = self.request, self.settings
         kernel, sigma = self.shown
         return {
-            "model": self.model.name, "seed": self.seeds[0], "seeds": self.seeds, "kernel": kernel, "sigma": sigma, "far_first": self.far_first, "near_last": self.near_last, **self.guidance_info(),
-            "sampler": s.sampler, "steps": s.steps, "stride": s.stride, "prompts": [r.far, r.near], "seconds": round(self.seconds, 3), **self.best_of_summary(),
+            "model": self.model.name,
+            "seed": self.seeds[0],
+            "seeds": self.seeds,
+            "kernel": kernel,
+            "sigma": sigma,
+            "far_first": self.far_first,
+            "near_last": self.near_last,
+            **self.guidance_info(),
+            "sampler": s.sampler,
+            "steps": s.steps,
+            "stride": s.stride,
+            "prompts": [r.far, r.near],
+            "seconds": round(self.seconds, 3),
+            **self.best_of_summary(),
         }
 
 
@@ -124,6 +177,6 @@ def hybrid(model, request: HybridRequest, progress: ProgressFactory = silent) ->
     return PreparedHybrid(model, request).collect(progress)
 
 
-def prepare(model, request: HybridRequest, batch: Optional[int] = None) -> PreparedHybrid:
+def prepare(model, request: HybridRequest, batch: int | None = None) -> PreparedHybrid:
     """The `hybrid` job resolved and checked, ready to stream or collect (`batch`: images per batch)."""
     return PreparedHybrid(model, request, batch)

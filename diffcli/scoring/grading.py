@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from itertools import permutations
 from pathlib import Path
-from typing import Optional
 
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.models.backends.base import LoadedModel, Prompt
 
 
-def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
+def dataset_of(model: LoadedModel, dataset: str | None) -> str:
     """The dataset the model's samples are graded against: --dataset, else what its config records."""
     from diffcli.data.names import canonical_dataset
 
@@ -27,7 +26,7 @@ def dataset_of(model: LoadedModel, dataset: Optional[str]) -> str:
     return spec
 
 
-def data_dir_for(model: LoadedModel, spec: str, given: Optional[str]) -> Optional[Path]:
+def data_dir_for(model: LoadedModel, spec: str, given: str | None) -> Path | None:
     """--data-dir, else the default data dir when it holds the dataset, else the folder the model was
     trained from (its config records it), so `eval` finds the data that `train` used."""
     if given:
@@ -56,17 +55,19 @@ def check_labels_match(model: LoadedModel, classifier) -> None:
     """A class model is graded by a classifier of the same classes, in the same order."""
     if model.cond_type == "class" and list(model.labels) != list(classifier.label_names):
         raise DiffcliError(
-            f"model {model.name!r} has classes {', '.join(model.labels)} but classifier {classifier.name!r} has {', '.join(classifier.label_names)}",
+            f"model {model.name!r} has classes {', '.join(model.labels)} "
+            f"but classifier {classifier.name!r} has {', '.join(classifier.label_names)}",
             "give the `dataset` the model was trained on",
         )
     if (model.channels, model.size) != (classifier.channels, classifier.size):
         raise DiffcliError(
-            f"model {model.name!r} makes {model.channels}x{model.size}x{model.size} images but classifier {classifier.name!r} reads {classifier.channels}x{classifier.size}x{classifier.size}",
+            f"model {model.name!r} makes {model.channels}x{model.size}x{model.size} images "
+            f"but classifier {classifier.name!r} reads {classifier.channels}x{classifier.size}x{classifier.size}",
             "give the `dataset` the model was trained on",
         )
 
 
-def parse_pairs(text: Optional[str], model: LoadedModel) -> list[tuple[Prompt, Prompt]]:
+def parse_pairs(text: str | None, model: LoadedModel) -> list[tuple[Prompt, Prompt]]:
     """'6:9,1:7' -> resolved prompt pairs; None -> every ordered pair of distinct classes."""
     if model.cond_type != "class":
         raise UsageError(f"model {model.name!r} is not class-conditional: illusions are scored for class pairs")

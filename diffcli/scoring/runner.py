@@ -33,7 +33,9 @@ from diffcli.generation.reverse import prompt_terms
 from diffcli.generation.settings import SamplerSettings, plan_timesteps
 from diffcli.models.backends.base import LoadedModel, Prompt
 from diffcli.scoring.grading import check_labels_match, class_prompts
+from diffcli.scoring.classifier import predict
 from diffcli.scoring.readings import ClassifierReader
+from diffcli.scoring.scores import anagram_success, class_scores, hybrid_success
 
 StepHook = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 BATCH = 250  # images per batch of an evaluation (`batch_size`)
@@ -72,9 +74,7 @@ def sample_per_class(
 def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, intended: Optional[list[int]], spec: str, data_dir: Optional[Path] = None) -> dict:
     """Per-class accuracy and confidence (or, unconditional, the share of each class) and FID with
     its real-vs-real floor at the same n, all in the classifier's terms."""
-    from diffcli.scoring.classifier import predict
-    from diffcli.scoring.fid import fid_of_pixels, floor_for, reference_for
-    from diffcli.scoring.scores import class_scores
+    from diffcli.scoring.fid import fid_of_pixels, floor_for, reference_for  # statistics files: only when scoring FID
 
     probs = predict(classifier, pixels)
     if intended is not None:
@@ -128,8 +128,6 @@ def evaluate_anagrams(
 
     best_of K > 1: n images per pair from n * K seeds; the per-seed figures cover every seed, and
     `best_of` the share of images whose kept candidate (as `anagram --best-of K` keeps it) reads both ways."""
-    from diffcli.scoring.scores import anagram_success
-
     check_labels_match(model, classifier)
     view.check_fits(model.size, model.size)
     first, second = _pair_rows(pairs, n * best_of)
@@ -153,8 +151,6 @@ def evaluate_hybrids(
     """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR.
     far_first / near_last: the shares of the reverse process with one prompt alone (`hybrid_request`).
     best_of: as for `evaluate_anagrams`."""
-    from diffcli.scoring.scores import hybrid_success
-
     check_labels_match(model, classifier)
     far, near = _pair_rows(pairs, n * best_of)
     began = time.perf_counter()
@@ -181,8 +177,6 @@ def evaluate_chain(
     `recognisable_at` is the first step from which the x0 share stays at or above `threshold` (and
     `noisy_recognisable_at` the same for x_t), also as a fraction of the way (the ITAI notebook
     guesses about 70 %)."""
-    from diffcli.scoring.classifier import predict
-
     check_labels_match(model, classifier)
     classes = class_prompts(model)
     if not classes:
