@@ -175,7 +175,7 @@ class FakeReader:
 @pytest.fixture
 def fake_reader(monkeypatch):
     reader = FakeReader()
-    monkeypatch.setattr("diffcli.scoring.readings.reader_for", lambda model, notify: reader)
+    monkeypatch.setattr("diffcli.jobs.generating.reader_for", lambda model, notify: reader)
     return reader
 
 
