@@ -22,10 +22,13 @@ from typing import Any, Optional
 
 from diffcli import checks
 from diffcli.errors import UsageError
+from diffcli.jobs import anagram as _anagram
 from diffcli.jobs import evaluate as _evaluate
-from diffcli.jobs import generate as _generate
+from diffcli.jobs import generating as _generating
+from diffcli.jobs import hybrid as _hybrid
 from diffcli.jobs import models as _models
-from diffcli.jobs import progress as _progress
+from diffcli.jobs import sample as _sample
+from diffcli.tui import views as _progress
 from diffcli.jobs.results import ImageSet
 
 __all__ = [
@@ -68,12 +71,6 @@ class Model:
         n: int = 1,
         *,
         seed: Optional[int] = None,
-        sampler: Optional[str] = None,
-        steps: Optional[int] = None,
-        stride: Optional[int] = None,
-        guidance: Optional[float] = None,
-        guidance_interval: Any = None,
-        eta: float = 0.0,
         init: Any = None,
         start: Any = None,
         mask: Any = None,
@@ -81,20 +78,23 @@ class Model:
         upscale: bool = False,
         best_of: int = 1,
         progress: Any = True,
+        **sampling: Any,
     ) -> ImageSet:
         """Generate `n` images per class or prompt (one class, a list, or None for every class).
 
         init / start / mask: SDEdit from an image (path, PIL image or array) noised to each `start`, and
         inpainting where the mask is white. chain: lay out each sample's reverse chain. best_of: make
         this many candidates per image and keep the one the dataset's classifier reads as its class most
-        confidently (class models; `summary["kept"]` says which and how sure). guidance_interval: "LO:HI"
-        or (lo, hi), the part of the reverse process where the guidance applies (None: the model's)."""
+        confidently (class models; `summary["kept"]` says which and how sure). sampling: sampler, steps,
+        stride, guidance, guidance_interval ("LO:HI" or (lo, hi), the part of the reverse process where the
+        guidance applies) and eta, as `diffcli sample` takes them (None or left out: the model's)."""
         from diffcli.checks import as_list
 
-        request = _generate.SampleRequest(
-            as_list(classes), n, _sampling(sampler, steps, stride, guidance, eta, guidance_interval), init, as_list(start), mask, chain, seed, upscale, best_of,
+        request = _sample.SampleRequest(
+            prompts=as_list(classes), n=n, sampling=_sampling(sampling), init=init, starts=as_list(start), mask=mask, chain=chain,
+            seed=seed, upscale=upscale, best_of=best_of,
         )
-        return _generate.sample(self.loaded, request, _progress.resolve(progress))
+        return _sample.sample(self.loaded, request, _progress.resolve(progress))
 
     def anagram(
         self,
@@ -105,22 +105,20 @@ class Model:
         weight: Optional[float] = None,
         n: int = 1,
         seed: Optional[int] = None,
-        sampler: Optional[str] = None,
-        steps: Optional[int] = None,
-        stride: Optional[int] = None,
-        guidance: Optional[float] = None,
-        guidance_interval: Any = None,
-        eta: float = 0.0,
         upscale: bool = False,
         best_of: int = 1,
         progress: Any = True,
+        **sampling: Any,
     ) -> ImageSet:
         """Visual anagrams: images that read as `first`, and as `second` after `view` (flip, rot180,
         hflip, rot90, negate). The set holds each image followed by its view. Unset sampling options
         take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
-        and keep the one that reads both ways most confidently (`summary["kept"]`)."""
-        request = _generate.AnagramRequest(str(first), str(second), view, weight, n, _sampling(sampler, steps, stride, guidance, eta, guidance_interval), seed, upscale, best_of)
-        return _generate.anagram(self.loaded, request, _progress.resolve(progress))
+        and keep the one that reads both ways most confidently (`summary["kept"]`). sampling: as for `sample`."""
+        request = _anagram.AnagramRequest(
+            first=str(first), second=str(second), view=view, weight=weight, n=n, sampling=_sampling(sampling), seed=seed, upscale=upscale,
+            best_of=best_of,
+        )
+        return _anagram.anagram(self.loaded, request, _progress.resolve(progress))
 
     def hybrid(
         self,
@@ -134,23 +132,21 @@ class Model:
         near_last: Optional[float] = None,
         n: int = 1,
         seed: Optional[int] = None,
-        sampler: Optional[str] = None,
-        steps: Optional[int] = None,
-        stride: Optional[int] = None,
-        guidance: Optional[float] = None,
-        guidance_interval: Any = None,
-        eta: float = 0.0,
         upscale: bool = False,
         best_of: int = 1,
         progress: Any = True,
+        **sampling: Any,
     ) -> ImageSet:
         """Hybrid images: `far` in the low frequencies, `near` in the high ones (factorized diffusion);
         `explain` lays each out as hybrid | low-pass | high-pass. far_first / near_last: the share of
         the reverse process that follows FAR alone at its start / NEAR alone at its end. Unset sampling
         options, filter and shares take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
-        and keep the one that reads both ways most confidently (`summary["kept"]`)."""
-        request = _generate.HybridRequest(str(far), str(near), kernel, sigma, explain, n, _sampling(sampler, steps, stride, guidance, eta, guidance_interval), seed, upscale, best_of, far_first, near_last)
-        return _generate.hybrid(self.loaded, request, _progress.resolve(progress))
+        and keep the one that reads both ways most confidently (`summary["kept"]`). sampling: as for `sample`."""
+        request = _hybrid.HybridRequest(
+            far=str(far), near=str(near), kernel=kernel, sigma=sigma, explain=explain, n=n, sampling=_sampling(sampling), seed=seed,
+            upscale=upscale, best_of=best_of, far_first=far_first, near_last=near_last,
+        )
+        return _hybrid.hybrid(self.loaded, request, _progress.resolve(progress))
 
     def denoise(self, image: Any, **options: Any) -> ImageSet:
         """`diffcli.denoise` with this model (see it for the options)."""
@@ -161,8 +157,15 @@ class Model:
         return evaluate(self.loaded, task=task, **options)
 
 
-def _sampling(sampler: Optional[str], steps: Optional[int], stride: Optional[int], guidance: Optional[float], eta: float, guidance_interval: Any = None) -> Any:
-    return _generate.Sampling(sampler, steps, stride, guidance, eta, guidance_interval)
+def _sampling(options: dict[str, Any]) -> Any:
+    """The request's Sampling from the sampling keywords; any other keyword is refused by name."""
+    sampling = _generating.Sampling.pick(options)
+    if options:
+        from diffcli.errors import UsageError
+
+        known = ", ".join(_generating.Sampling.keys())
+        raise UsageError(f"unknown option(s): {', '.join(sorted(options))}", f"the sampling options are {known}")
+    return sampling
 
 
 def _model(model: Any) -> Any:
@@ -185,7 +188,7 @@ def load(name: Optional[str] = None, device: str = "auto", weights: str = "ema",
     EMA). offload / upscale: text-to-image models only."""
     if name is not None:
         checks.text("name", name)
-    return Model(_generate.load_generator(name, device, weights, offload, upscale))
+    return Model(_generating.load_generator(name, device, weights, offload, upscale))
 
 
 def noise(image: Any, t: Any, *, timesteps: Optional[int] = None, schedule: str = "linear", size: Optional[int] = None, seed: Optional[int] = None) -> ImageSet:
@@ -255,9 +258,8 @@ def evaluate(model: Any = None, task: str = "sample", *, device: str = "auto", p
     batch_size, dataset, data_dir, retrain_classifier, record, seed (see EvalRequest)."""
     model = _model(model)
     if model is None or isinstance(model, str):
-        model = _generate.load_generator(model, device)
-    sampling_keys = ("sampler", "steps", "stride", "guidance", "eta", "guidance_interval")
-    sampling = _generate.Sampling(**{k: options.pop(k) for k in sampling_keys if k in options})
+        model = _generating.load_generator(model, device)
+    sampling = _generating.Sampling.pick(options)
     known = set(inspect.signature(_evaluate.EvalRequest).parameters)
     unknown = sorted(set(options) - known)
     if unknown:

@@ -267,7 +267,7 @@ def test_the_models_interval_goes_with_the_models_scale():
 @pytest.mark.parametrize("value", ["0.7:0.2", "0.2", "a:b", "0:1.5", "-0.1:0.5", "nan:1", (0.5,), 3])
 def test_a_bad_guidance_interval_is_one_clear_error(value):
     from diffcli.errors import UsageError
-    from diffcli.generation import parse_guidance_interval
+    from diffcli.checks import parse_guidance_interval
 
     with pytest.raises(UsageError, match="guidance_interval") as caught:
         parse_guidance_interval(value)

@@ -85,7 +85,7 @@ def test_a_stale_temp_file_of_a_dead_writer_is_cleaned_up(tmp_path):
 
 
 def test_outputs_are_checked_before_any_work(monkeypatch, tmp_path):
-    from diffcli.jobs import generate
+    from diffcli.jobs import generating as generate
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the output was checked")
@@ -115,7 +115,7 @@ def test_outputs_are_checked_before_any_work(monkeypatch, tmp_path):
 def test_a_folder_that_takes_no_files_is_refused_before_any_work(monkeypatch, tmp_path, args):
     """A read-only or permission-less folder (probed by creating a file, since root passes permission
     checks): one line before the model loads, not after the images are made; nothing left behind."""
-    from diffcli.jobs import generate
+    from diffcli.jobs import generating as generate
 
     read_only = tmp_path / "ro"
     read_only.mkdir()
@@ -139,7 +139,7 @@ def test_a_folder_that_takes_no_files_is_refused_before_any_work(monkeypatch, tm
 def test_no_output_named_on_a_terminal_probes_the_current_folder(monkeypatch, tmp_path):
     """Without -o on a terminal the image goes to a new file in the current folder: that folder is
     probed before the model loads."""
-    from diffcli.jobs import generate
+    from diffcli.jobs import generating as generate
 
     real = tempfile.NamedTemporaryFile
 
@@ -157,7 +157,7 @@ def test_no_output_named_on_a_terminal_probes_the_current_folder(monkeypatch, tm
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no file can be created in")
 def test_proc_is_refused_before_any_work(monkeypatch):
-    from diffcli.jobs import generate
+    from diffcli.jobs import generating as generate
 
     monkeypatch.setattr(generate, "load_generator", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     assert "no file can be created in /proc" in _one_line_error(run_cli(["sample", "3", "--out-dir", "/proc/x"]))
@@ -165,7 +165,7 @@ def test_proc_is_refused_before_any_work(monkeypatch):
 
 
 def test_out_dir_that_is_a_file_is_refused_before_any_work(monkeypatch, tmp_path):
-    from diffcli.jobs import generate
+    from diffcli.jobs import generating as generate
 
     monkeypatch.setattr(generate, "load_generator", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     blocker = tmp_path / "file.png"

@@ -69,11 +69,10 @@ def test_a_guidance_of_nan_never_reaches_a_model_config(home):
 def test_many_images_are_generated_and_written_in_batches(home, monkeypatch):
     """600 images into --out-dir: the engine is called batch by batch and each batch is on disk before
     the next one starts, so memory does not grow with -n."""
-    from diffcli import generation
-    from diffcli.jobs import generate as jobs
+    from diffcli.generation import batches as generation
 
     make_tiny_model(home, "tiny", timesteps=4)
-    monkeypatch.setattr(jobs, "BATCH", 128)
+    monkeypatch.setattr(generation, "BATCH", 128)
     seen: list[tuple[int, int]] = []
     real = generation.generate
 
@@ -90,7 +89,7 @@ def test_many_images_are_generated_and_written_in_batches(home, monkeypatch):
 
 
 def test_a_figure_of_too_many_images_is_refused_before_generating(home, monkeypatch):
-    from diffcli import generation
+    from diffcli.generation import batches as generation
 
     make_tiny_model(home, "tiny", timesteps=4)
     monkeypatch.setattr(generation, "generate", lambda *a, **k: (_ for _ in ()).throw(AssertionError("generated")))

@@ -335,7 +335,7 @@ def test_cfg_is_one_unet_call_per_step_with_2b_rows(model, monkeypatch):
 def test_anagram_and_hybrid_terms(model, monkeypatch):
     from diffcli.diffusion.views import get_view
     from diffcli.generation import generate
-    from diffcli.illusions import anagram_request, hybrid_request
+    from diffcli.generation.illusions import anagram_request, hybrid_request
 
     a, b = model.resolve_prompt(OLD_MAN), model.resolve_prompt(CAMPFIRE)
     rows = _count_calls(model, monkeypatch)

@@ -81,8 +81,8 @@ def _fake_model(cond_type="class", timesteps=1000, guidance=True, size=28):
 
 
 def test_defaults_fill_only_what_is_left_out():
-    from diffcli import illusions
-    from diffcli.jobs.generate import Sampling
+    from diffcli.generation import illusions
+    from diffcli.generation.settings import Sampling
 
     model = _fake_model()
     d = illusions.defaults(model, "anagram")
@@ -99,8 +99,8 @@ def test_defaults_fill_only_what_is_left_out():
 
 
 def test_hybrid_filter_scales_with_the_image_and_a_lone_sigma_gets_its_kernel():
-    from diffcli import illusions
-    from diffcli.jobs.generate import hybrid_filter
+    from diffcli.generation import illusions
+    from diffcli.generation.illusions import hybrid_filter
 
     assert illusions.hybrid_filter(_fake_model("text", size=64)) == (33, 2.0)  # the reference at 64 px
     kernel, sigma = illusions.hybrid_filter(_fake_model(size=28))
@@ -126,8 +126,8 @@ def test_eval_generates_illusions_with_the_commands_settings(tiny, task, command
     assert made.code == 0, made.stderr
     seen = {}
 
-    def spy(model, classifier, plan, pairs, n, *args, **kwargs):
-        seen.update(sampler=plan.settings.sampler, steps=plan.settings.steps, guidance=plan.scale, args=args)
+    def spy(model, classifier, settings, pairs, n, *args, **kwargs):
+        seen.update(sampler=settings.sampler, steps=settings.steps, guidance=settings.guidance, args=args)
         raise SystemExit(0)
 
     monkeypatch.setattr(runner, f"evaluate_{task}s", spy)
@@ -146,7 +146,8 @@ def test_eval_generates_illusions_with_the_commands_settings(tiny, task, command
 
 # ----- best of K ----------------------------------------------------------------------------------
 def test_choose_prefers_readings_as_intended_then_the_weakest_confidence():
-    from diffcli.scoring.readings import Reading, choose
+    from diffcli.generation.batches import choose
+    from diffcli.scoring.readings import Reading
 
     first = Reading(torch.tensor([0.9, 0.6, 0.99, 0.2, 0.3, 0.1]), torch.tensor([True, True, True, False, False, False]))
     second = Reading(torch.tensor([0.4, 0.7, 0.95, 0.9, 0.2, 0.1]), torch.tensor([False, True, False, True, False, False]))
@@ -174,7 +175,7 @@ class FakeReader:
 @pytest.fixture
 def fake_reader(monkeypatch):
     reader = FakeReader()
-    monkeypatch.setattr("diffcli.scoring.readings.reader_for", lambda model, notify: reader)
+    monkeypatch.setattr("diffcli.jobs.generating.reader_for", lambda model, notify: reader)
     return reader
 
 

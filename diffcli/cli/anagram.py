@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import VIEWS, BestOf, RunOptions, SamplingOptions, choices, examples, shared
+from diffcli.cli.options import VIEWS, BestOf, RunOptions, SamplingOptions, choices, examples, shared, spoken
 
 ILLUSION_PANEL = "Illusion"
 EXAMPLES = examples(
@@ -21,7 +21,7 @@ EXAMPLES = examples(
 def anagram(
     first: Annotated[str, typer.Argument(metavar="FIRST", help="What the image shows as it is (class or prompt).")],
     second: Annotated[str, typer.Argument(metavar="SECOND", help="What it shows after the view.")],
-    view: Annotated[str, typer.Option("--view", metavar="VIEW", help="flip (upside down, the course's), rot180, hflip, rot90 (square images) or negate.", rich_help_panel=ILLUSION_PANEL, autocompletion=choices(*VIEWS))] = "flip",
+    view: Annotated[str, typer.Option("--view", metavar="VIEW", help=f"{spoken(VIEWS, notes=True)}.", rich_help_panel=ILLUSION_PANEL, autocompletion=choices(*VIEWS))] = "flip",
     weight: Annotated[Optional[float], typer.Option("--weight", metavar="W", help="Weight w of the first prompt's estimate (1 - w for the second; default 0.5).", rich_help_panel=ILLUSION_PANEL)] = None,
     best_of: BestOf = 1,
     *,
@@ -38,8 +38,12 @@ def anagram(
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.generate import AnagramRequest, load_generator, prepare
+    from diffcli.jobs.anagram import AnagramRequest, prepare
+    from diffcli.jobs.generating import load_generator
 
     model = load_generator(run.model, run.device, "ema", sampling.offload, sampling.upscale)
-    request = AnagramRequest(first, second, view, weight, sampling.n, sampling.engine(), run.seed, sampling.upscale, best_of)
+    request = AnagramRequest(
+        first=first, second=second, view=view, weight=weight, n=sampling.n, sampling=sampling.engine(), seed=run.seed,
+        upscale=sampling.upscale, best_of=best_of,
+    )
     common.run_images(prepare(model, request), run, "anagram.png")

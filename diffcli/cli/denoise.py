@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli.cli import common
-from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, SAMPLERS, GuidanceInterval, RunOptions, choices, examples, shared
+from diffcli.cli.options import MODEL_PANEL, SAMPLING_PANEL, SAMPLERS, GuidanceInterval, RunOptions, choices, examples, shared, spoken
 
 METHOD_PANEL, BLUR_PANEL = "Method", "Blur (Gaussian filter)"
 EXAMPLES = examples(
@@ -29,7 +29,7 @@ def denoise(
     sigma: Annotated[float, typer.Option("--sigma", metavar="PIXELS", rich_help_panel=BLUR_PANEL, help="Gaussian blur sigma, in pixels.")] = 2.0,
     stride: Annotated[Optional[int], typer.Option("--stride", metavar="INT", rich_help_panel=SAMPLING_PANEL, help="Iterative: visit every STRIDE-th timestep (the course's 30 at T=1000). Default: 3% of T.")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="INT", rich_help_panel=SAMPLING_PANEL, help="Iterative: use this many evenly spread steps instead of --stride.")] = None,
-    sampler: Annotated[str, typer.Option("--sampler", metavar="NAME", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS), help="Iterative: ddpm, ddim, heun or dpm++.")] = "ddpm",
+    sampler: Annotated[str, typer.Option("--sampler", metavar="NAME", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS), help=f"Iterative: {spoken(SAMPLERS)}.")] = "ddpm",
     prompt: Annotated[Optional[str], typer.Option("--class", "--prompt", "-c", metavar="CLASS", rich_help_panel=MODEL_PANEL, help="Condition on this class / prompt (default: unconditional).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", rich_help_panel=SAMPLING_PANEL, help="Classifier-free guidance scale (default 1: none).")] = None,
     guidance_interval: GuidanceInterval = None,

@@ -9,7 +9,7 @@ import typer
 
 from diffcli import console
 from diffcli.cli import common
-from diffcli.cli.options import DATASETS, VIEWS, RunOptions, SamplingOptions, choices, examples, shared
+from diffcli.cli.options import DATASETS, VIEWS, RunOptions, SamplingOptions, choices, examples, shared, spoken
 from diffcli.errors import UsageError
 
 TASK, SCORER, ILLUSION, DATA = "Task", "Scorer", "Illusions", "Data"
@@ -26,7 +26,7 @@ def evaluate(
     task: Annotated[str, typer.Option("--task", metavar="TASK", rich_help_panel=TASK, autocompletion=choices("sample", "anagram", "hybrid", "chain"), help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), chain (the step at which samples become recognisable).")] = "sample",
     n: Annotated[Optional[int], typer.Option("-n", metavar="INT", rich_help_panel=TASK, help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
     scorer: Annotated[str, typer.Option("--scorer", metavar="NAME", rich_help_panel=SCORER, autocompletion=choices("classifier", "clip"), help="classifier (shipped for mnist and fashion-mnist, else trained once from the data and cached) or clip (open_clip, optional).")] = "classifier",
-    view: Annotated[str, typer.Option("--view", metavar="VIEW", rich_help_panel=ILLUSION, autocompletion=choices(*VIEWS), help="Task anagram: flip, rot180, hflip, rot90 or negate.")] = "flip",
+    view: Annotated[str, typer.Option("--view", metavar="VIEW", rich_help_panel=ILLUSION, autocompletion=choices(*VIEWS), help=f"Task anagram: {spoken(VIEWS)}.")] = "flip",
     weight: Annotated[Optional[float], typer.Option("--weight", metavar="W", rich_help_panel=ILLUSION, help="Task anagram: weight of the first prompt's estimate (default: the anagram command's, 0.5).")] = None,
     pairs: Annotated[Optional[str], typer.Option("--pairs", metavar="A:B,...", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
     kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", rich_help_panel=ILLUSION, help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
@@ -58,11 +58,13 @@ def evaluate(
     if plot is not None and task != "chain":
         raise UsageError("--plot draws the chain task's curve", "add --task chain")
     from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, check_gradable, evaluate as evaluate_job
-    from diffcli.jobs.generate import load_generator
+    from diffcli.jobs.generating import load_generator
 
     request = EvalRequest(
-        task, n, scorer, view, weight, pairs, kernel, sigma, sampling.engine(), batch_size, dataset, data_dir,
-        retrain_classifier, clip_model, clip_pretrained, clip_weights, template, record, seed, best_of, far_first, near_last,
+        task=task, n=n, scorer=scorer, view=view, weight=weight, pairs=pairs, kernel=kernel, sigma=sigma, sampling=sampling.engine(),
+        batch_size=batch_size, dataset=dataset, data_dir=data_dir, retrain_classifier=retrain_classifier, clip_model=clip_model,
+        clip_pretrained=clip_pretrained, clip_weights=clip_weights, template=template, record=record, seed=seed, best_of=best_of,
+        far_first=far_first, near_last=near_last,
     )
     check(request)
     if plot is not None:

@@ -40,8 +40,12 @@ def hybrid(
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.generate import HybridRequest, load_generator, prepare
+    from diffcli.jobs.generating import load_generator
+    from diffcli.jobs.hybrid import HybridRequest, prepare
 
     model = load_generator(run.model, run.device, "ema", sampling.offload, sampling.upscale)
-    request = HybridRequest(far, near, kernel, sigma, explain, sampling.n, sampling.engine(), run.seed, sampling.upscale, best_of, far_first, near_last)
+    request = HybridRequest(
+        far=far, near=near, kernel=kernel, sigma=sigma, explain=explain, n=sampling.n, sampling=sampling.engine(), seed=run.seed,
+        upscale=sampling.upscale, best_of=best_of, far_first=far_first, near_last=near_last,
+    )
     common.run_images(prepare(model, request), run, "hybrid.png")

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from diffcli.diffusion.names import SAMPLERS, VIEWS, spoken
+
 
 @dataclass
 class RunOptions:
@@ -47,10 +49,10 @@ class SamplingOptions:
     upscale: bool = False
 
     def engine(self):
-        """The engine's Sampling (the model's defaults fill what is None)."""
-        from diffcli.jobs.generate import Sampling
+        """The request's Sampling: the options it declares, by name (the model's defaults fill what is None)."""
+        from diffcli.jobs.generating import Sampling
 
-        return Sampling(self.sampler, self.steps, self.stride, self.guidance, self.eta, self.guidance_interval)
+        return Sampling(**{name: getattr(self, name) for name in Sampling.keys()})
 
 
 # ----- the declarations (Typer reads these annotations) -------------------------------------------
@@ -98,8 +100,6 @@ def choices(*values: str) -> Callable[[str], list[str]]:
     return lambda incomplete: [v for v in values if v.startswith(incomplete)]
 
 
-SAMPLERS = ("ddpm", "ddim", "heun", "dpm++")
-VIEWS = ("flip", "rot180", "hflip", "rot90", "negate")
 DATASETS = ("mnist", "fashion-mnist", "fashion", "glyphs", "folder:")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -117,7 +117,7 @@ Out = Annotated[Optional[str], typer.Option("-o", "--out", metavar="PATH", help=
 OutDir = Annotated[Optional[str], typer.Option("--out-dir", metavar="DIR", help="Write one PNG per image into this folder (as they are made); paths go to stdout.", rich_help_panel=OUTPUT_PANEL)]
 
 Count = Annotated[int, typer.Option("-n", metavar="INT", help="Images per class / prompt (one seed each: seed, seed+1, ...).", rich_help_panel=SAMPLING_PANEL)]
-SamplerName = Annotated[Optional[str], typer.Option("--sampler", metavar="NAME", help="ddpm, ddim, heun or dpm++ (default: the model's).", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS))]
+SamplerName = Annotated[Optional[str], typer.Option("--sampler", metavar="NAME", help=f"{spoken(SAMPLERS)} (default: the model's).", rich_help_panel=SAMPLING_PANEL, autocompletion=choices(*SAMPLERS))]
 Steps = Annotated[Optional[int], typer.Option("--steps", metavar="INT", help="Sampler steps, evenly spread from T-1 (default: the model's).", rich_help_panel=SAMPLING_PANEL)]
 Stride = Annotated[Optional[int], typer.Option("--stride", metavar="INT", help="Visit every INT-th timestep instead of --steps (the course's 30 at T=1000).", rich_help_panel=SAMPLING_PANEL)]
 Guidance = Annotated[Optional[float], typer.Option("--guidance", "-g", metavar="SCALE", help="Classifier-free guidance scale (default: the model's: 3 in 0.2:0.7 for the embedded mnist; 1 = off).", rich_help_panel=SAMPLING_PANEL)]

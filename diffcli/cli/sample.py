@@ -40,9 +40,13 @@ def sample(
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.generate import SampleRequest, load_generator, prepare
+    from diffcli.jobs.generating import load_generator
+    from diffcli.jobs.sample import SampleRequest, prepare
 
     timesteps = t or renamed("--start", "-t", start)
     model = load_generator(run.model, run.device, weights, sampling.offload, sampling.upscale)
-    request = SampleRequest([*(classes or []), *(prompt or [])] or None, sampling.n, sampling.engine(), init, timesteps, mask, chain, run.seed, sampling.upscale, best_of)
+    request = SampleRequest(
+        prompts=[*(classes or []), *(prompt or [])] or None, n=sampling.n, sampling=sampling.engine(), init=init, starts=timesteps, mask=mask,
+        chain=chain, seed=run.seed, upscale=sampling.upscale, best_of=best_of,
+    )
     common.run_images(prepare(model, request), run, "sample.png")

@@ -18,12 +18,14 @@ For a step t -> s (s < t, s = -1 is clean): alpha_ts = alpha_t / alpha_s, var_ts
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import torch
 
+from diffcli.diffusion import names
 from diffcli.diffusion.schedule import NoiseSchedule, validate_timesteps
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -172,12 +174,32 @@ def ddim_step(
 
 
 # ----- samplers ----------------------------------------------------------------------------------
+_REGISTRY: dict[str, type["Sampler"]] = {}
+
+
+def register_sampler(*aliases: str) -> Callable[[type["Sampler"]], type["Sampler"]]:
+    """Class decorator: make a sampler available by its `name` (and `aliases`) to `make_sampler`; its
+    name also needs its line in diffusion/names.py, which the CLI and the config schema read."""
+
+    def register(cls: type["Sampler"]) -> type["Sampler"]:
+        for key in (cls.name, *aliases):
+            _REGISTRY[key] = cls
+        return cls
+
+    return register
+
+
 class Sampler:
     """A reverse-process step rule. `step` gets the prediction at (x_t, t) that the loop already made,
     and may call `model` again (Heun) or keep state between steps (DPM-Solver++)."""
 
     name = "sampler"
     stochastic = False
+
+    @classmethod
+    def make(cls, eta: float = 0.0) -> "Sampler":
+        """A fresh sampler for one run (`eta` matters to DDIM only)."""
+        return cls()
 
     def step(
         self,
@@ -192,6 +214,7 @@ class Sampler:
         raise NotImplementedError
 
 
+@register_sampler()
 class DDPMSampler(Sampler):
     """Ancestral sampling with the DDPM posterior (Ho et al. 2020), strided as in the course."""
 
@@ -203,6 +226,7 @@ class DDPMSampler(Sampler):
         return ddpm_step(schedule, x_t, t, s, pred, z)
 
 
+@register_sampler()
 class DDIMSampler(Sampler):
     """DDIM (Song et al. 2021); eta between 0 (deterministic) and 1 (DDPM-like noise)."""
 
@@ -214,11 +238,16 @@ class DDIMSampler(Sampler):
         self.eta = eta
         self.stochastic = eta > 0
 
+    @classmethod
+    def make(cls, eta: float = 0.0) -> "DDIMSampler":
+        return cls(eta)
+
     def step(self, schedule, model, x_t, t, s, pred, noise):
         z = noise.randn_like(x_t) if (self.eta > 0 and noise is not None and s >= 0) else None
         return ddim_step(schedule, x_t, t, s, pred, z, self.eta)
 
 
+@register_sampler()
 class HeunSampler(Sampler):
     """Karras et al. (2022), Algorithm 1: the deterministic second-order Heun method on the probability
     flow ODE dx/dsigma = (x - x0(x; sigma)) / sigma, in their variables x = x_t / alpha_t and
@@ -248,6 +277,7 @@ class HeunSampler(Sampler):
         return euler + weight * (pred_s.eps - pred.eps)
 
 
+@register_sampler("dpmpp", "dpm-solver++")
 class DPMSolverPP2MSampler(Sampler):
     """DPM-Solver++(2M) (Lu et al. 2022): second-order multistep on x0 estimates, one model
     evaluation a step; strong at 10-25 steps."""
@@ -277,20 +307,17 @@ class DPMSolverPP2MSampler(Sampler):
         return (s_s / s_t) * x_t - a_s * math.expm1(-h) * d
 
 
-SAMPLERS = ("ddpm", "ddim", "heun", "dpm++")
+SAMPLERS = names.SAMPLERS
 
 
 def make_sampler(name: str, eta: float = 0.0) -> Sampler:
-    """A sampler by name: ddpm, ddim (with eta), heun, dpm++."""
-    if name == "ddpm":
-        return DDPMSampler()
-    if name == "ddim":
-        return DDIMSampler(eta)
-    if name == "heun":
-        return HeunSampler()
-    if name in ("dpm++", "dpmpp", "dpm-solver++"):
-        return DPMSolverPP2MSampler()
-    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    """A sampler by name (diffusion/names.py lists them; ddim takes eta); a fresh one per run, since a
+    multistep sampler keeps state."""
+    if name not in _REGISTRY and name in names.SAMPLER_MODULES:
+        importlib.import_module(names.SAMPLER_MODULES[name])  # the module registers its samplers
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    return _REGISTRY[name].make(eta)
 
 
 # ----- the loop ----------------------------------------------------------------------------------

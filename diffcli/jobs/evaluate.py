@@ -15,7 +15,8 @@ from typing import Any, Optional
 from diffcli import console
 from diffcli.errors import DiffcliError, UsageError
 from diffcli import checks
-from diffcli.jobs.generate import Sampling, anagram_weight, best_of_count, count, hybrid_bands, hybrid_filter, illusion_sampling, pick_view, resolve_sampling
+from diffcli.generation.illusions import anagram_weight, hybrid_bands, hybrid_filter, illusion_sampling, pick_view
+from diffcli.generation.settings import Sampling, best_of_count, count, resolve_sampling
 from diffcli.progress import ProgressFactory, silent
 
 TASKS = ("sample", "anagram", "hybrid", "chain")
@@ -26,7 +27,7 @@ DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10, "chain": 20}
 MAX_ILLUSION_IMAGES = 1_000_000  # an illusion evaluation's n x best_of x pairs: far past any study here
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalRequest:
     """What to measure and how.
 
@@ -95,22 +96,22 @@ def check_gradable(name: str, cond_type: str) -> None:
 
 def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) -> dict[str, Any]:
     """Score `model` (a LoadedModel) as `request` asks; the report as JSON-ready data."""
-    from diffcli.scoring import runner
+    from diffcli.scoring import grading, runner
 
     n = check(request)
     check_gradable(model.name, model.cond_type)
     task = request.task
-    settings, scale = illusion_sampling(model, request.sampling, task) if task in ("anagram", "hybrid") else resolve_sampling(model, request.sampling)
-    plan = runner.GenerationPlan(settings, scale, request.seed, request.batch_size)
+    settings = illusion_sampling(model, request.sampling, task) if task in ("anagram", "hybrid") else resolve_sampling(model, request.sampling)
+    run = {"seed": request.seed, "batch": request.batch_size}
     view = pick_view(request.view, model) if task == "anagram" else None
     filter_size = hybrid_filter(model, request.kernel, request.sigma) if task == "hybrid" else None
     bands = hybrid_bands(model, request.far_first, request.near_last) if task == "hybrid" else None
-    pair_list = runner.parse_pairs(request.pairs, model) if task in ("anagram", "hybrid") else []
+    pair_list = grading.parse_pairs(request.pairs, model) if task in ("anagram", "hybrid") else []
     candidates = n * request.best_of * len(pair_list)
     if candidates > MAX_ILLUSION_IMAGES:  # refused before lists of that many prompts are built
         raise UsageError(f"{n} seeds x {request.best_of} candidates x {len(pair_list)} pairs is {candidates} images, more than one evaluation makes ({MAX_ILLUSION_IMAGES})", "lower `n` or `best_of`, or pick `pairs`")
-    spec = runner.dataset_of(model, request.dataset)
-    where = runner.data_dir_for(model, spec, request.data_dir)
+    spec = grading.dataset_of(model, request.dataset)
+    where = grading.data_dir_for(model, spec, request.data_dir)
 
     classifier = clip = None
     if request.scorer == "clip" and model.cond_type != "class":
@@ -119,7 +120,7 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
         from diffcli.scoring.classifier import load_or_train_classifier
 
         classifier = load_or_train_classifier(spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, notify=console.notice)
-        runner.check_labels_match(model, classifier)
+        grading.check_labels_match(model, classifier)
     else:
         from diffcli.scoring.clip_score import load_clip
 
@@ -127,16 +128,16 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
 
     images = n * request.best_of * len(pair_list) if task in ("anagram", "hybrid") else n * (len(model.labels) if model.cond_type == "class" else len(classifier.label_names))
     title = f"eval {model.name} ({task}, {images} images)"
-    with progress(title, total=runner.total_steps(model, plan, images), unit="step") as view_:
+    with progress(title, total=runner.total_steps(model, settings, images, request.batch_size), unit="step") as view_:
         hook = lambda i, t, x_t, x0: view_.advance(1)  # noqa: E731
         if task == "anagram":
-            report = runner.evaluate_anagrams(model, classifier, plan, pair_list, n, view, anagram_weight(model, request.weight), hook, request.best_of)
+            report = runner.evaluate_anagrams(model, classifier, settings, pair_list, n, view, anagram_weight(model, request.weight), hook, request.best_of, **run)
         elif task == "hybrid":
-            report = runner.evaluate_hybrids(model, classifier, plan, pair_list, n, *filter_size, *bands, on_step=hook, best_of=request.best_of)
+            report = runner.evaluate_hybrids(model, classifier, settings, pair_list, n, *filter_size, *bands, on_step=hook, best_of=request.best_of, **run)
         elif task == "chain":
-            report = runner.evaluate_chain(model, classifier, plan, n, on_step=hook)
+            report = runner.evaluate_chain(model, classifier, settings, n, on_step=hook, **run)
         else:
-            pixels, intended, seconds = runner.sample_per_class(model, plan, n, images // n, hook)
+            pixels, intended, seconds = runner.sample_per_class(model, settings, n, images // n, hook, **run)
             head = {"task": "sample", "scorer": request.scorer, "per_class": n if intended is not None else None, "seconds": round(seconds, 2)}
             if clip is not None:
                 from diffcli.scoring.clip_score import clip_scores, default_template
@@ -149,7 +150,7 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     report = {
         "model": model.name,
         "dataset": spec,
-        **plan.describe(model),
+        **settings.describe(model, request.seed),
         **({"classifier": {"name": classifier.name, "test_accuracy": round(classifier.test_accuracy, 6)}} if classifier else {}),
         **report,
     }

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.jobs.progress import ProgressFactory, silent
+from diffcli.progress import ProgressFactory, silent
 from diffcli.params import param
 from diffcli.training.recipe import PRESET_NAMES, RECIPE, RUN, recipe_fields
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from diffcli import checks, schema
+from diffcli.diffusion import names
 from diffcli.diffusion.schedule import PREDICTION_TYPES, SCHEDULE_KINDS
 from diffcli.errors import DiffcliError
 from diffcli.schema import AnyJson, Bool, Field, Float, Int, List, Mapping, Nullable, Record, Str, Variant, fail, optional
@@ -42,8 +43,7 @@ MAX_CHANNELS = int(checks.CHANNELS.high)  # type: ignore[arg-type]
 MAX_TIMESTEPS = checks.MAX_TIMESTEPS
 MAX_WIDTH = int(checks.WIDTH.high)  # type: ignore[arg-type]
 MAX_LABELS = 10_000
-# The engine's sampler names (diffusion/samplers.py SAMPLERS, which imports torch; a test keeps them equal).
-SAMPLERS = ("ddpm", "ddim", "heun", "dpm++")
+SAMPLERS = names.SAMPLERS  # the engine's sampler names, the one list (torch-free)
 
 MNIST_ALIASES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine".split())}
 

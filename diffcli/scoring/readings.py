@@ -4,9 +4,9 @@ An illusion has two readings (an anagram: the image as A and its view as B; a hy
 FAR and the image as NEAR), a sample one. A reader scores each reading: its confidence (for a class
 model, the dataset's scoring classifier's probability of the intended class; for a text-to-image
 model, CLIP's probability of the intended prompt against the illusion's other prompt) and whether it
-reads as intended (the classifier's top class, or CLIP preferring the intended prompt). `choose` then
-keeps, in each group of candidates, the one that reads as intended most often, the most confident
-among those.
+reads as intended (the classifier's top class, or CLIP preferring the intended prompt). The batched run's
+`choose` (generation/batches.py) then keeps, in each group of candidates, the one that reads as intended
+most often, the most confident among those; generation/illusions.py says which readings an illusion has.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from diffcli.errors import DiffcliError, UsageError
+from diffcli.scoring import grading
 
 Notify = Callable[[str], None]
 
@@ -83,12 +84,11 @@ def reader_for(model: Any, notify: Notify) -> ClassifierReader | ClipReader:
     """The reader that scores `model`'s images: the scoring classifier of its dataset (trained and cached
     once, as `diffcli eval` does) for a class model, CLIP for a text-to-image one."""
     if model.cond_type == "class":
-        from diffcli.scoring import runner
         from diffcli.scoring.classifier import load_or_train_classifier
 
-        spec = runner.dataset_of(model, None)
-        classifier = load_or_train_classifier(spec, data_dir=runner.data_dir_for(model, spec, None), device=model.device, notify=notify)
-        runner.check_labels_match(model, classifier)
+        spec = grading.dataset_of(model, None)
+        classifier = load_or_train_classifier(spec, data_dir=grading.data_dir_for(model, spec, None), device=model.device, notify=notify)
+        grading.check_labels_match(model, classifier)
         return ClassifierReader(classifier)
     if model.cond_type == "text":
         from diffcli.scoring.clip_score import INSTALL_HINT, load_clip
@@ -101,19 +101,3 @@ def reader_for(model: Any, notify: Notify) -> ClassifierReader | ClipReader:
                 f"{INSTALL_HINT} and download its weights once, or generate several with `n` and pick by eye",
             ) from None
     raise UsageError(f"`best_of` reads each image as its prompt, and model {model.name!r} takes none", "generate several with `n` and pick by eye")
-
-
-def choose(readings: Sequence[Reading], group: int) -> tuple[list[int], list[bool]]:
-    """For consecutive groups of `group` candidates: the index (within its group) of the one to keep, and
-    whether it reads as intended in every reading.
-
-    Kept: the candidate with the most readings as intended, then the highest lowest confidence (the
-    weakest reading decides), then the highest product of confidences; ties keep the first."""
-    confidence = torch.stack([r.confidence.double().cpu() for r in readings])  # [R, N]
-    correct = torch.stack([r.correct.cpu() for r in readings])
-    if confidence.shape[1] % group:
-        raise ValueError(f"{confidence.shape[1]} candidates do not split into groups of {group}")
-    keys = list(zip(correct.sum(0).tolist(), confidence.min(0).values.tolist(), confidence.prod(0).tolist()))
-    every = correct.all(0).tolist()
-    keep = [max(range(group), key=lambda k: (keys[start + k], -k)) for start in range(0, len(keys), group)]
-    return keep, [every[start + k] for start, k in zip(range(0, len(keys), group), keep)]

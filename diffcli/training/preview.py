@@ -7,6 +7,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from diffcli.generation import ChainRecorder, SamplerSettings, generate, prompt_terms, resolve_guidance
+
 PREVIEW_STEPS = 10
 FRAMES = 5
 
@@ -15,8 +17,6 @@ FRAMES = 5
 def chain_preview(model, settings, step: int, val_images: Optional[torch.Tensor] = None) -> tuple[list[tuple[str, list[np.ndarray]]], str]:
     """Rows ("x_t", frames) and ("x0", frames) along a 10-step DDIM chain of one sample (the class
     cycles as training goes on), or noisy/denoised rows for the single-step denoiser."""
-    from diffcli.generation import ChainRecorder, SamplerSettings, generate, prompt_terms, resolve_guidance
-
     if not model.is_diffusion:
         if val_images is None:
             return [], ""
