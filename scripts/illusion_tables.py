@@ -5,7 +5,7 @@ every ordered pair of classes, with the dataset's scoring classifier (`diffcli e
 
 - before: the settings `anagram` / `hybrid` used before the illusion defaults (the model's own sampling
   defaults, weight 0.5, the course's low-pass scaled to the image size, no band shares), n seeds a pair;
-- after: today's defaults (diffcli/illusions.py), n x K seeds a pair, the per-seed rate over all of them;
+- after: today's defaults (diffcli/generation/illusions.py), n x K seeds a pair, the per-seed rate over all of them;
 - best of K: from the same run, the share of the n images per pair whose kept candidate (what
   `--best-of K` keeps) reads both ways.
 

@@ -477,7 +477,7 @@ def test_anagram_stage_two_uses_both_prompts_and_views_the_whole_input(model, mo
     """The reference's stage II: (A, null) as is and (B, null) through the view, in one call per step,
     with the view applied to [x_t, upsampled image] together, at the illusion's CFG scale and noise level 50."""
     from diffcli.diffusion.views import get_view
-    from diffcli.illusions import anagram_request
+    from diffcli.generation.illusions import anagram_request
 
     a, b = model.resolve_prompt(OLD_MAN), model.resolve_prompt(CAMPFIRE)
     flip = get_view("flip")
@@ -497,7 +497,7 @@ def test_anagram_stage_two_uses_both_prompts_and_views_the_whole_input(model, mo
 
 def test_hybrid_stage_two_uses_both_prompts_and_the_scaled_filter(model, monkeypatch):
     from diffcli.diffusion import filters
-    from diffcli.illusions import hybrid_request
+    from diffcli.generation.illusions import hybrid_request
 
     far, near = model.resolve_prompt(OLD_MAN), model.resolve_prompt(CAMPFIRE)
     assert model.upscale_factor == 2  # the tiny upscaler: 16 -> 32 px
