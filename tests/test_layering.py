@@ -39,6 +39,8 @@ LAYERS = [
 PICKED_AT_THE_TOP = ("tui",)  # imported only by these layers, and by itself:
 TOP = ("cli", "api", "jobs")
 CLI_FORBIDDEN = ("diffcli.diffusion", "diffcli.generation", "diffcli.illusions", "torch")
+# The engine's public, torch-free list of sampler and view names: the CLI's choices and help read it.
+CLI_ALLOWED = ("diffcli.diffusion.names",)
 
 # Violations another change removes; each is (rule, module, imported module) or ("circle", members).
 KNOWN: set[tuple[str, ...]] = {
@@ -159,7 +161,7 @@ def violations(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
                 found.add(("imports upwards", module, target))
             if target_section in PICKED_AT_THE_TOP and section != target_section and rank not in top:
                 found.add(("imports tui below jobs", module, target))
-            if section == "cli" and target.startswith(CLI_FORBIDDEN):
+            if section == "cli" and target.startswith(CLI_FORBIDDEN) and target not in CLI_ALLOWED:
                 found.add(("cli imports internals", module, target))
             if section == "data" and target_section == "models":
                 found.add(("data imports models", module, target))
