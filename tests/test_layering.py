@@ -44,7 +44,6 @@ CLI_ALLOWED = ("diffcli.diffusion.names",)
 
 # Violations another change removes; each is (rule, module, imported module) or ("circle", members).
 KNOWN: set[tuple[str, ...]] = {
-    ("circle", "diffcli.scoring.readings", "diffcli.scoring.runner"),  # the generation / scoring rework
 }
 
 
