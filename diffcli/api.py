@@ -20,7 +20,7 @@ import inspect
 from pathlib import Path
 from typing import Any, Optional
 
-from diffcli import checks
+from diffcli import checks, params
 from diffcli.errors import UsageError
 from diffcli.jobs import anagram as _anagram
 from diffcli.jobs import evaluate as _evaluate
@@ -29,6 +29,15 @@ from diffcli.jobs import hybrid as _hybrid
 from diffcli.jobs import models as _models
 from diffcli.jobs import sample as _sample
 from diffcli.tui import views as _progress
+from diffcli.jobs.requests import (
+    AnagramRequest,
+    DenoiseRequest,
+    EvalRequest,
+    HybridRequest,
+    ModelChoice,
+    NoiseRequest,
+    SampleRequest,
+)
 from diffcli.jobs.results import ImageSet
 
 __all__ = [
@@ -65,87 +74,25 @@ class Model:
         """The model's config (kind, schedule, prediction, labels, training provenance, metrics)."""
         return self.loaded.config
 
-    def sample(
-        self,
-        classes: Any = None,
-        n: int = 1,
-        *,
-        seed: Optional[int] = None,
-        init: Any = None,
-        start: Any = None,
-        mask: Any = None,
-        chain: bool = False,
-        upscale: bool = False,
-        best_of: int = 1,
-        progress: Any = True,
-        **sampling: Any,
-    ) -> ImageSet:
-        """Generate `n` images per class or prompt (one class, a list, or None for every class).
-
-        init / start / mask: SDEdit from an image (path, PIL image or array) noised to each `start`, and
-        inpainting where the mask is white. chain: lay out each sample's reverse chain. best_of: make
-        this many candidates per image and keep the one the dataset's classifier reads as its class most
-        confidently (class models; `summary["kept"]` says which and how sure). sampling: sampler, steps,
-        stride, guidance, guidance_interval ("LO:HI" or (lo, hi), the part of the reverse process where the
-        guidance applies) and eta, as `diffcli sample` takes them (None or left out: the model's)."""
-        from diffcli.checks import as_list
-
-        request = _sample.SampleRequest(
-            prompts=as_list(classes), n=n, sampling=_sampling(sampling), init=init, starts=as_list(start), mask=mask, chain=chain,
-            seed=seed, upscale=upscale, best_of=best_of,
-        )
+    def sample(self, classes: Any = None, n: int = 1, *, progress: Any = True, **options: Any) -> ImageSet:
+        """Generate `n` images per class or prompt (one class, a list, or None for every class), as `diffcli
+        sample` does; `summary["kept"]` says what best_of kept. The keywords, with their defaults, are the
+        command's options (docs/python.md); `help(diffcli.Model.sample)` lists them."""
+        request = params.build_flat(SampleRequest, {"classes": classes, "n": n, **options})
         return _sample.sample(self.loaded, request, _progress.resolve(progress))
 
-    def anagram(
-        self,
-        first: Any,
-        second: Any,
-        *,
-        view: str = "flip",
-        weight: Optional[float] = None,
-        n: int = 1,
-        seed: Optional[int] = None,
-        upscale: bool = False,
-        best_of: int = 1,
-        progress: Any = True,
-        **sampling: Any,
-    ) -> ImageSet:
-        """Visual anagrams: images that read as `first`, and as `second` after `view` (flip, rot180,
-        hflip, rot90, negate). The set holds each image followed by its view. Unset sampling options
-        take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
-        and keep the one that reads both ways most confidently (`summary["kept"]`). sampling: as for `sample`."""
-        request = _anagram.AnagramRequest(
-            first=str(first), second=str(second), view=view, weight=weight, n=n, sampling=_sampling(sampling), seed=seed, upscale=upscale,
-            best_of=best_of,
-        )
+    def anagram(self, first: Any, second: Any, *, progress: Any = True, **options: Any) -> ImageSet:
+        """Visual anagrams, as `diffcli anagram` makes them: images that read as `first`, and as `second`
+        after `view`; the set holds each image followed by its view. Sampling left out takes the illusion
+        defaults (docs/illusions.md)."""
+        request = params.build_flat(AnagramRequest, {"first": first, "second": second, **options})
         return _anagram.anagram(self.loaded, request, _progress.resolve(progress))
 
-    def hybrid(
-        self,
-        far: Any,
-        near: Any,
-        *,
-        kernel: Optional[int] = None,
-        sigma: Optional[float] = None,
-        explain: bool = False,
-        far_first: Optional[float] = None,
-        near_last: Optional[float] = None,
-        n: int = 1,
-        seed: Optional[int] = None,
-        upscale: bool = False,
-        best_of: int = 1,
-        progress: Any = True,
-        **sampling: Any,
-    ) -> ImageSet:
-        """Hybrid images: `far` in the low frequencies, `near` in the high ones (factorized diffusion);
-        `explain` lays each out as hybrid | low-pass | high-pass. far_first / near_last: the share of
-        the reverse process that follows FAR alone at its start / NEAR alone at its end. Unset sampling
-        options, filter and shares take the illusion defaults (docs/illusions.md). best_of: make this many candidates per image
-        and keep the one that reads both ways most confidently (`summary["kept"]`). sampling: as for `sample`."""
-        request = _hybrid.HybridRequest(
-            far=str(far), near=str(near), kernel=kernel, sigma=sigma, explain=explain, n=n, sampling=_sampling(sampling), seed=seed,
-            upscale=upscale, best_of=best_of, far_first=far_first, near_last=near_last,
-        )
+    def hybrid(self, far: Any, near: Any, *, progress: Any = True, **options: Any) -> ImageSet:
+        """Hybrid images, as `diffcli hybrid` makes them: `far` in the low frequencies, `near` in the high
+        ones; `explain` lays each out as hybrid | low-pass | high-pass. Sampling, filter and shares left
+        out take the illusion defaults (docs/illusions.md)."""
+        request = params.build_flat(HybridRequest, {"far": far, "near": near, **options})
         return _hybrid.hybrid(self.loaded, request, _progress.resolve(progress))
 
     def denoise(self, image: Any, **options: Any) -> ImageSet:
@@ -157,15 +104,10 @@ class Model:
         return evaluate(self.loaded, task=task, **options)
 
 
-def _sampling(options: dict[str, Any]) -> Any:
-    """The request's Sampling from the sampling keywords; any other keyword is refused by name."""
-    sampling = _generating.Sampling.pick(options)
-    if options:
-        from diffcli.errors import UsageError
-
-        known = ", ".join(_generating.Sampling.keys())
-        raise UsageError(f"unknown option(s): {', '.join(sorted(options))}", f"the sampling options are {known}")
-    return sampling
+_PROGRESS = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True)
+Model.sample.__signature__ = params.signature(SampleRequest, first=("self", "classes", "n"), extra=[_PROGRESS])
+Model.anagram.__signature__ = params.signature(AnagramRequest, first=("self", "first", "second"), extra=[_PROGRESS])
+Model.hybrid.__signature__ = params.signature(HybridRequest, first=("self", "far", "near"), extra=[_PROGRESS])
 
 
 def _model(model: Any) -> Any:
@@ -188,46 +130,28 @@ def load(name: Optional[str] = None, device: str = "auto", weights: str = "ema",
     EMA). offload / upscale: text-to-image models only."""
     if name is not None:
         checks.text("name", name)
-    return Model(_generating.load_generator(name, device, weights, offload, upscale))
+    choice = params.check(ModelChoice(model=name, device=device, weights=weights, offload=offload))
+    upscale = checks.flag("upscale", upscale)
+    return Model(_generating.load_generator(choice.model, choice.device, choice.weights, choice.offload, upscale))
 
 
-def noise(image: Any, t: Any, *, timesteps: Optional[int] = None, schedule: str = "linear", size: Optional[int] = None, seed: Optional[int] = None) -> ImageSet:
-    """The forward process: `image` (path, PIL image or array) noised to each timestep in `t`."""
-    from diffcli.checks import as_list
-    from diffcli.jobs.noise import NoiseRequest, noise as noise_job
+def noise(image: Any, t: Any, **options: Any) -> ImageSet:
+    """The forward process, as `diffcli noise` runs it: `image` (a path, PIL image or array) noised to each
+    timestep in `t` (the keywords are the command's options)."""
+    from diffcli.jobs.noise import noise as noise_job
 
-    return noise_job(NoiseRequest(image, as_list(t) or [], timesteps, schedule, size, seed))
+    return noise_job(params.build_flat(NoiseRequest, {"image": image, "t": t, **options}))
 
 
-def denoise(
-    image: Any,
-    method: str = "iterative",
-    *,
-    t: Optional[int] = None,
-    noisy: bool = False,
-    compare: bool = False,
-    kernel: int = 5,
-    sigma: float = 2.0,
-    stride: Optional[int] = None,
-    steps: Optional[int] = None,
-    sampler: str = "ddpm",
-    prompt: Optional[str] = None,
-    guidance: Optional[float] = None,
-    noise_sigma: Any = None,
-    seed: Optional[int] = None,
-    model: Any = None,
-    device: str = "auto",
-    guidance_interval: Any = None,
-) -> ImageSet:
-    """Blur, one-step or iterative denoising of `image` noised to `t` (or already noisy); `compare`
-    makes the course's panel. The set's `summary["scores"]` has MSE and PSNR against the original.
-    model: a name, a loaded Model, or None (the default; blur needs none)."""
-    from diffcli.checks import as_list
-    from diffcli.jobs.denoise import DenoiseRequest, denoise as denoise_job
+def denoise(image: Any, method: str = "iterative", *, model: Any = None, device: str = "auto", **options: Any) -> ImageSet:
+    """Blur, one-step or iterative denoising of `image` noised to `t` (or already noisy), as `diffcli
+    denoise` runs it; `compare` makes the course's panel. The set's `summary["scores"]` has MSE and PSNR
+    against the original. model: a name, a loaded Model, or None (the default; blur needs none)."""
+    from diffcli.jobs.denoise import denoise as denoise_job
 
     model = _model(model)
-    request = DenoiseRequest(image, method, t, noisy, compare, kernel, sigma, stride, steps, sampler, prompt, guidance, as_list(noise_sigma), seed, guidance_interval)
-    return denoise_job(request, model, device)
+    request = params.build_flat(DenoiseRequest, {"image": image, "method": method, **options})
+    return denoise_job(request, model, params.check(ModelChoice(device=device)).device)
 
 
 def train(name: Optional[str] = None, *, preset: str = "default", resume: bool = False, force: bool = False, set_default: bool = False, device: str = "auto", progress: Any = True, **recipe: Any) -> Any:
@@ -254,17 +178,11 @@ def evaluate(model: Any = None, task: str = "sample", *, device: str = "auto", p
     """Score a model's samples (task sample: per-class accuracy, FID beside its floor; anagram / hybrid:
     success over class pairs; chain: when samples become recognisable). Returns the report dict.
 
-    options: n, scorer, view, weight, pairs, kernel, sigma, sampler, steps, stride, guidance, guidance_interval, eta,
-    batch_size, dataset, data_dir, retrain_classifier, record, seed (see EvalRequest)."""
+    options: the options of `diffcli eval` (EvalRequest declares them)."""
+    request = params.build_flat(EvalRequest, {"task": task, **options}, what="evaluation option")
     model = _model(model)
     if model is None or isinstance(model, str):
-        model = _generating.load_generator(model, device)
-    sampling = _generating.Sampling.pick(options)
-    known = set(inspect.signature(_evaluate.EvalRequest).parameters)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise UsageError(f"unknown evaluation option(s): {', '.join(unknown)}", f"known: {', '.join(sorted(known - {'sampling', 'task'}))}")
-    request = _evaluate.EvalRequest(task=task, sampling=sampling, **options)
+        model = _generating.load_generator(model, params.check(ModelChoice(device=device)).device)
     return _evaluate.evaluate(model, request, _progress.resolve(progress))
 
 
@@ -303,3 +221,17 @@ def set_default_model(name: str) -> None:
     """Make `name` the default model."""
     _models.set_default(checks.text("name", name))
 
+
+
+_MODEL = [
+    inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default=None),
+    inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default="auto"),
+]
+noise.__signature__ = params.signature(NoiseRequest, first=("image", "t"))  # type: ignore[attr-defined]
+denoise.__signature__ = params.signature(DenoiseRequest, first=("image", "method"), extra=_MODEL)  # type: ignore[attr-defined]
+evaluate.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+    *params.signature(EvalRequest, first=("task",)).parameters.values(),
+    *_MODEL[1:],
+    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True),
+])

@@ -11,6 +11,7 @@ from diffcli.errors import UsageError
 GIB = 1024**3
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+OFFLOAD_CHOICES = ("auto", "none", "model", "sequential")  # text-to-image models' CPU offload
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 

@@ -49,6 +49,7 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     choices: tuple[str, ...] | None = None
+    what: str | None = None  # the kind of thing in words, for "unknown sampler 'x'"; None: the field's name
     rule: Callable[[str, Any], Any] | None = None
     metavar: str | None = None
     panel: str | None = None
@@ -57,6 +58,10 @@ class Param:
     envvar: str | None = None
     complete: str | Callable[[str], list[str]] | None = None  # "models": registry names (cli/params.py)
     cli: bool = True
+    cli_type: Any = None  # what the CLI parses (str for an image the API also takes as an array); None: the field's
+
+
+REQUIRED = dataclasses.MISSING  # param(REQUIRED, ...): a field every request must give (a CLI argument)
 
 
 def param(default: Any = None, *, help: str, factory: Callable[[], Any] | None = None, **how: Any) -> Any:
@@ -86,6 +91,10 @@ class Declared:
         return _strip_optional(self.type)
 
     @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    @property
     def flags(self) -> tuple[str, ...]:
         return self.param.flags or ("--" + self.name.replace("_", "-"),)
 
@@ -99,7 +108,7 @@ def declared(cls: type) -> list[Declared]:
         if p is None:
             continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        out.append(Declared(f.name, hints[f.name], default, p))
+        out.append(Declared(f.name, hints[f.name], inspect.Parameter.empty if default is REQUIRED else default, p))
     return out
 
 
@@ -114,6 +123,10 @@ def check_value(item: Declared, value: Any) -> Any:
     if p.rule is not None:  # a rule of its own takes the raw value ("LO:HI", a dict) and checks it whole
         return p.rule(name, value)
     base = item.base
+    if dataclasses.is_dataclass(base) and isinstance(base, type):  # a group of options (the sampling)
+        if not isinstance(value, base):
+            raise UsageError(f"`{name}` must be a {base.__name__}, got {value!r}")
+        return check(value)
     if typing.get_origin(base) in (list, tuple, Sequence):
         element = (typing.get_args(base) or (Any,))[0]
         checked = [_check_one(name, element, p, v) for v in checks.as_list(value) or []]
@@ -133,7 +146,7 @@ def _check_one(name: str, base: Any, p: Param, value: Any) -> Any:
     elif base is str:
         value = checks.text(name, value)
     if p.choices is not None:
-        value = checks.choice(name, value, p.choices)
+        value = checks.choice(name, value, p.choices, what=p.what)
     return value
 
 
@@ -158,11 +171,46 @@ def build(cls: type, values: dict[str, Any], *, what: str = "option") -> Any:
     return cls(**values)
 
 
+def _is_group(item: Declared) -> bool:
+    return dataclasses.is_dataclass(item.base) and isinstance(item.base, type)
+
+
+def flat(cls: type) -> list[Declared]:
+    """The declared fields of `cls` with each group (a nested request such as the sampling) replaced by
+    its own fields: the keywords the Python API takes."""
+    out: list[Declared] = []
+    for item in declared(cls):
+        out.extend(flat(item.base) if _is_group(item) else [item])
+    return out
+
+
+def build_flat(cls: type, values: dict[str, Any], *, what: str = "option") -> Any:
+    """`cls` from flat keywords (a group's fields given at the top, as the Python API takes them), checked
+    by the declarations; an unknown keyword is refused in one line with the nearest known name."""
+    known = [item.name for item in flat(cls)]
+    for key in values:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean `{near[0]}`?" if near else f"known: {', '.join(known)}"
+            raise UsageError(f"unknown {what} `{key}`", hint)
+
+    def make(kind: type) -> Any:
+        kwargs = {}
+        for item in declared(kind):
+            if _is_group(item):
+                kwargs[item.name] = make(item.base)
+            elif item.name in values:
+                kwargs[item.name] = values[item.name]
+        return kind(**kwargs)
+
+    return check(make(cls))
+
+
 def signature(cls: type, *, first: Sequence[str] = (), extra: Sequence[inspect.Parameter] = ()) -> inspect.Signature:
-    """The Python signature a request's fields make: `first` as positional-or-keyword parameters, the
-    rest keyword-only, then `extra` (e.g. progress=). Used as `function.__signature__`, so help(),
-    Jupyter's `?` and inspect show the declared names and defaults."""
-    items = {item.name: item for item in declared(cls)}
+    """The Python signature of a request's flat fields: "self" and `first` as positional-or-keyword
+    parameters, the rest keyword-only, then `extra` (e.g. progress=). Used as `function.__signature__`, so
+    help(), Jupyter's `?` and inspect show the declared names and defaults."""
+    items = {item.name: item for item in flat(cls)}
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] if "self" in first else []
     for name in first:
         if name in items:
@@ -176,15 +224,21 @@ def signature(cls: type, *, first: Sequence[str] = (), extra: Sequence[inspect.P
 
 
 def describe(cls: type) -> str:
-    """The request's fields as docstring lines ("name: help"), for API docs written from the declarations."""
-    return "\n".join(f"{item.name}: {item.param.help}" for item in declared(cls))
+    """The request's flat fields as docstring lines ("name: help"), for API docs written from the
+    declarations ({default} reads "the command's default")."""
+    return "\n".join(f"{item.name}: {item.param.help.format(default='the command' + chr(39) + 's default')}"
+                     for item in flat(cls))
 
 
 def _is_optional(tp: Any) -> bool:
+    if tp is Any:
+        return True
     return typing.get_origin(tp) in (Union, types.UnionType) and type(None) in typing.get_args(tp)
 
 
 def _strip_optional(tp: Any) -> Any:
+    if tp is Any:
+        return Any
     if _is_optional(tp):
         rest = [a for a in typing.get_args(tp) if a is not type(None)]
         return rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007

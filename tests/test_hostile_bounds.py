@@ -122,17 +122,17 @@ def test_an_image_size_the_weights_were_not_made_for_is_refused_before_sampling(
 
 
 def test_generation_batches_shrink_to_the_memory_limit(home, no_builtin, monkeypatch):
-    from diffcli import generation
+    from diffcli.generation import batches
 
     make_tiny_model(home, timesteps=4)
     seen = []
-    real = generation.generate
+    real = batches.generate
 
     def counting(model, terms, seeds, *args, **kwargs):
         seen.append(len(seeds))
         return real(model, terms, seeds, *args, **kwargs)
 
-    monkeypatch.setattr(generation, "generate", counting)
+    monkeypatch.setattr(batches, "generate", counting)
     first = run_cli(["sample", "-m", "tiny", "-c", "3", "-n", "6", "--seed", "0", "-o", "a.png", "-q"])
     monkeypatch.setenv("DIFFCLI_MEMORY_LIMIT", "2304K")  # the 16 px tiny model: 576 KiB a row (4 network images)
     second = run_cli(["sample", "-m", "tiny", "-c", "3", "-n", "6", "--seed", "0", "-o", "b.png", "-q"])

@@ -80,7 +80,7 @@ def test_ctrl_c_during_an_out_dir_run_says_how_many_were_written(tmp_path):
 def test_model_names_are_checked_before_anything_loads(monkeypatch):
     from helpers import run_cli
 
-    from diffcli.jobs import generate
+    from diffcli.jobs import generating as generate
 
     def no_loading(*args, **kwargs):
         raise AssertionError("loaded a model before refusing")

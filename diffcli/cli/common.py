@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from diffcli import console
-from diffcli.cli.options import RunOptions
+from diffcli.cli.options import Output
 from diffcli.errors import InterruptedRun, UsageError
 
 
@@ -54,7 +54,7 @@ def command_line() -> str:
     return " ".join(["diffcli", *sys.argv[1:]])[:2000]
 
 
-def check_outputs(run: RunOptions) -> None:
+def check_outputs(run: Output) -> None:
     """Before any work: -o and --out-dir exclude each other, -o - needs a pipe, and the file or folder
     must be one that can be written."""
     from diffcli.io import images
@@ -75,7 +75,7 @@ ANNOUNCE_OVER = 100  # say how many images a command will make before making mor
 NOT_PNG = {".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}  # -o names that promise another format
 
 
-def run_images(prepared, run: RunOptions, default_name: str) -> None:
+def run_images(prepared, run: Output, default_name: str, seed: Optional[int] = None) -> None:
     """Run a prepared generating job and write what it makes: with --out-dir batch by batch as they are
     made (memory stays flat), else the whole set's figure. Then report (seed, --json)."""
     if not run.out_dir:
@@ -100,7 +100,7 @@ def run_images(prepared, run: RunOptions, default_name: str) -> None:
         console.info(f"{s['images']} image(s) in {s['seconds']:.1f} s ({s['sampler']}, {steps} steps, {cfg_text(s)})")
     if run.out_dir:
         report_folder(written, run)
-    report_seed(run.seed, summary["seed"], summary)
+    report_seed(seed, summary["seed"], summary)
     if run.json_output:
         console.emit_json({**summary, "outputs": written})
 
@@ -115,13 +115,13 @@ def _count(written: list[str]) -> str:
     return f"{len(written)} image{'s' if len(written) != 1 else ''}"
 
 
-def paths_on_stdout(run: RunOptions) -> bool:
+def paths_on_stdout(run: Output) -> bool:
     """--out-dir names each file on stdout when a program reads it (`| xargs`); a terminal gets one
     summary line instead, so a big run's paths never scroll through the live panel."""
     return not run.json_output and not sys.stdout.isatty()
 
 
-def report_folder(written: list[str], run: RunOptions) -> None:
+def report_folder(written: list[str], run: Output) -> None:
     """The one line that says what --out-dir received (the result: shown with -q too on a terminal)."""
     line = f"wrote {_count(written)} to {run.out_dir}"
     if paths_on_stdout(run):
@@ -130,7 +130,7 @@ def report_folder(written: list[str], run: RunOptions) -> None:
         console.result(line)
 
 
-def write_images(result, run: RunOptions, default_name: str) -> list[str]:
+def write_images(result, run: Output, default_name: str) -> list[str]:
     """Write a job's ImageSet: one PNG per image (and its extras) into --out-dir (the paths on stdout when
     it is piped), or its figure to -o / stdout / a new file here. Returns where each file went."""
     from diffcli.io import images
@@ -154,13 +154,13 @@ def write_images(result, run: RunOptions, default_name: str) -> list[str]:
     return [target.describe()]
 
 
-def emit_result(result, written: list[str], run: RunOptions) -> None:
+def emit_result(result, written: list[str], run: Output, seed: Optional[int] = None) -> None:
     """Report a finished image job: the seed drawn (when none was given) and, with --json, the job's
     summary with where its files went."""
     if run.out_dir:
         report_folder(written, run)
     if "seed" in result.summary:
-        report_seed(run.seed, result.summary["seed"])
+        report_seed(seed, result.summary["seed"])
     if run.json_output:
         console.emit_json({**result.summary, "outputs": written})
 

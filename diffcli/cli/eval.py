@@ -8,11 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from diffcli import console
-from diffcli.cli import common
-from diffcli.cli.options import DATASETS, VIEWS, RunOptions, SamplingOptions, choices, examples, shared, spoken
+from diffcli.cli import common, params
+from diffcli.cli.options import Output, examples
 from diffcli.errors import UsageError
-
-TASK, SCORER, ILLUSION, DATA = "Task", "Scorer", "Illusions", "Data"
+from diffcli.jobs.requests import EvalRequest, ModelChoice
 EXAMPLES = examples(
     "diffcli eval                       # the embedded model: accuracy and FID",
     "diffcli eval -m f1 -n 50 --json > f1.json",
@@ -21,33 +20,17 @@ EXAMPLES = examples(
 )
 
 
-@shared("sampling", "run", exclude=("n", "offload", "upscale", "seed", "out", "out_dir"))
+@params.options(
+    exclude=("weights", "offload", "out", "out_dir"), request=EvalRequest, choice=ModelChoice, run=Output
+)
 def evaluate(
-    task: Annotated[str, typer.Option("--task", metavar="TASK", rich_help_panel=TASK, autocompletion=choices("sample", "anagram", "hybrid", "chain"), help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), chain (the step at which samples become recognisable).")] = "sample",
-    n: Annotated[Optional[int], typer.Option("-n", metavar="INT", rich_help_panel=TASK, help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).")] = None,
-    scorer: Annotated[str, typer.Option("--scorer", metavar="NAME", rich_help_panel=SCORER, autocompletion=choices("classifier", "clip"), help="classifier (shipped for mnist and fashion-mnist, else trained once from the data and cached) or clip (open_clip, optional).")] = "classifier",
-    view: Annotated[str, typer.Option("--view", metavar="VIEW", rich_help_panel=ILLUSION, autocompletion=choices(*VIEWS), help=f"Task anagram: {spoken(VIEWS)}.")] = "flip",
-    weight: Annotated[Optional[float], typer.Option("--weight", metavar="W", rich_help_panel=ILLUSION, help="Task anagram: weight of the first prompt's estimate (default: the anagram command's, 0.5).")] = None,
-    pairs: Annotated[Optional[str], typer.Option("--pairs", metavar="A:B,...", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct classes).")] = None,
-    kernel: Annotated[Optional[int], typer.Option("--kernel", metavar="INT", rich_help_panel=ILLUSION, help="Task hybrid: low-pass kernel size (default scaled to the model).")] = None,
-    sigma: Annotated[Optional[float], typer.Option("--sigma", metavar="PIXELS", rich_help_panel=ILLUSION, help="Task hybrid: low-pass sigma (default scaled to the model).")] = None,
-    far_first: Annotated[Optional[float], typer.Option("--far-first", metavar="SHARE", rich_help_panel=ILLUSION, help="Task hybrid: share of the reverse process that follows FAR alone at its start (default: the hybrid command's).")] = None,
-    near_last: Annotated[Optional[float], typer.Option("--near-last", metavar="SHARE", rich_help_panel=ILLUSION, help="Task hybrid: share of the reverse process that follows NEAR alone at its end (default: the hybrid command's).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", metavar="INT", rich_help_panel=TASK, help="Images generated per batch.")] = 250,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", metavar="NAME", rich_help_panel=DATA, autocompletion=choices(*DATASETS), help="Grade against this dataset (default: the one the model was trained on).")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", metavar="DIR", rich_help_panel=DATA, help="Where the dataset's files are; needed only for datasets without shipped scorers, or with --retrain-classifier (default: $DIFFCLI_DATA, else where the model was trained from).")] = None,
-    retrain_classifier: Annotated[bool, typer.Option("--retrain-classifier", metavar="", rich_help_panel=SCORER, help="Train the dataset's scoring classifier afresh from the data; it then takes precedence over the shipped one.")] = False,
-    clip_model: Annotated[str, typer.Option("--clip-model", metavar="NAME", rich_help_panel=SCORER, help="Scorer clip: the open_clip model.")] = "ViT-B-32",
-    clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", metavar="TAG", rich_help_panel=SCORER, help="Scorer clip: the pretrained tag, read from the local open_clip / Hugging Face cache.")] = "laion2b_s34b_b79k",
-    clip_weights: Annotated[Optional[str], typer.Option("--clip-weights", metavar="PATH", rich_help_panel=SCORER, help="Scorer clip: a local open_clip checkpoint file instead of the tag.")] = None,
-    template: Annotated[Optional[str], typer.Option("--template", metavar="TEXT", rich_help_panel=SCORER, help='Scorer clip: prompt template with {label} (default: "a photo of the digit {label}" for digits).')] = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", rich_help_panel="Output", help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
-    record: Annotated[bool, typer.Option("--record", metavar="", rich_help_panel="Output", help="Store the headline figures in the model's config.json (metrics.eval).")] = False,
-    seed: Annotated[int, typer.Option("--seed", metavar="INT", rich_help_panel="Sampling", help="First seed; image i uses seed + i (fixed by default, so scores repeat).")] = 0,
-    best_of: Annotated[int, typer.Option("--best-of", metavar="K", rich_help_panel=ILLUSION, help="Tasks anagram/hybrid: also measure what --best-of K keeps (n images per pair from n*K seeds).")] = 1,
     *,
-    sampling: SamplingOptions,
-    run: RunOptions,
+    plot: Annotated[Optional[str], typer.Option(
+        "--plot", metavar="PATH", rich_help_panel="Output",
+        help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
+    request: EvalRequest,
+    choice: ModelChoice,
+    run: Output,
 ) -> None:
     """Score a model's samples: per-class accuracy and confidence by a classifier trained on its dataset,
     the best and worst classes, FID in the classifier's feature space beside the real-vs-real floor at the
@@ -55,25 +38,19 @@ def evaluate(
     or JSON with --json); progress goes to stderr.
     """
     common.start(run.quiet, run.json_output)
-    if plot is not None and task != "chain":
+    if plot is not None and request.task != "chain":
         raise UsageError("--plot draws the chain task's curve", "add --task chain")
-    from diffcli.jobs.evaluate import EvalRequest, chain_plot, check, check_gradable, evaluate as evaluate_job
+    from diffcli.jobs.evaluate import chain_plot, check, check_gradable, evaluate as evaluate_job
     from diffcli.jobs.generating import load_generator
 
-    request = EvalRequest(
-        task=task, n=n, scorer=scorer, view=view, weight=weight, pairs=pairs, kernel=kernel, sigma=sigma, sampling=sampling.engine(),
-        batch_size=batch_size, dataset=dataset, data_dir=data_dir, retrain_classifier=retrain_classifier, clip_model=clip_model,
-        clip_pretrained=clip_pretrained, clip_weights=clip_weights, template=template, record=record, seed=seed, best_of=best_of,
-        far_first=far_first, near_last=near_last,
-    )
     check(request)
     if plot is not None:
         from diffcli.io import images
 
         images.check_output(plot, run.json_output)
-    entry = common.registry().get(run.model)
+    entry = common.registry().get(choice.model)
     check_gradable(entry.name, entry.config().cond_type)  # before any load or download
-    model = load_generator(entry.name, run.device)
+    model = load_generator(entry.name, choice.device)
     report = evaluate_job(model, request, common.progress(run.quiet, run.json_output))
     if plot is not None:
         from diffcli.io import images

@@ -9,12 +9,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from diffcli import console
-from diffcli.cli import common, options
+from diffcli.cli import common, options, params
 from diffcli.errors import DiffcliError, UsageError
 
 app = typer.Typer(help="The model registry shared by every command.", no_args_is_help=True)
 
-Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name (see `diffcli models list`).", autocompletion=options._complete_models)]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name (see `diffcli models list`).", autocompletion=params.COMPLETERS["models"])]
 COLUMNS = ("NAME", "STATUS", "KIND", "DATASET", "SIZE", "MODIFIED", "SOURCE")
 
 

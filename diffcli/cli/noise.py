@@ -5,12 +5,14 @@ Runs on numpy alone (no torch import, no model), so it is fast in pipelines.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
-from diffcli.cli import common
-from diffcli.cli.options import RunOptions, choices, examples, renamed, shared
+from diffcli.cli import common, params
+from diffcli.cli.options import Output, examples, renamed
+from diffcli.jobs.requests import NoiseRequest
 
 SCHEDULE_PANEL = "Schedule"
 EXAMPLES = examples(
@@ -21,16 +23,12 @@ EXAMPLES = examples(
 )
 
 
-@shared("run", exclude=("model", "device"))
+@params.options(request=NoiseRequest, run=Output)
 def noise(
-    image: Annotated[str, typer.Argument(metavar="IMAGE", help="Input image: a path, - for stdin, or builtin:NAME (builtin:house, builtin:digit).")],
-    t: Annotated[list[int], typer.Option("-t", "--t", metavar="INT", help="Timestep to noise to, in [0, T). Repeat for a strip: -t 250 -t 500 -t 750.", rich_help_panel=SCHEDULE_PANEL)],
-    timesteps: Annotated[Optional[int], typer.Option("--timesteps", metavar="T", help="Timesteps T of the schedule.  [default: 1000]", rich_help_panel=SCHEDULE_PANEL)] = None,
-    schedule: Annotated[str, typer.Option("--schedule", metavar="KIND", help="Noise schedule: linear (betas 1e-4..0.02) or cosine.", rich_help_panel=SCHEDULE_PANEL, autocompletion=choices("linear", "cosine"))] = "linear",
-    size: Annotated[Optional[int], typer.Option("--size", metavar="PIXELS", help="Centre-crop and resize to PIXELS x PIXELS first.")] = None,
-    old_steps: Annotated[Optional[int], typer.Option("--steps", hidden=True)] = None,
     *,
-    run: RunOptions,
+    old_steps: Annotated[Optional[int], typer.Option("--steps", hidden=True)] = None,
+    request: NoiseRequest,
+    run: Output,
 ) -> None:
     """Add Gaussian noise to an image as the diffusion forward process does at timestep t.
 
@@ -39,8 +37,9 @@ def noise(
     """
     common.start(run.quiet, run.json_output)
     common.check_outputs(run)
-    from diffcli.jobs.noise import NoiseRequest, noise as noise_job
+    from diffcli.jobs.noise import noise as noise_job
 
-    T = timesteps if timesteps is not None else renamed("--steps", "--timesteps", old_steps)
-    result = noise_job(NoiseRequest(image, t, T, schedule, size, run.seed))
-    common.emit_result(result, common.write_images(result, run, "noise.png"), run)
+    if request.timesteps is None:
+        request = replace(request, timesteps=renamed("--steps", "--timesteps", old_steps))
+    result = noise_job(request)
+    common.emit_result(result, common.write_images(result, run, "noise.png"), run, request.seed)

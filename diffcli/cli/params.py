@@ -41,7 +41,8 @@ def _typer_info(item: Declared) -> Any:
         hidden=p.hidden,
         envvar=p.envvar,
         autocompletion=_completion(p),
-        show_default=item.default not in (None, False, "", ()),
+        callback=CALLBACKS.get(p.complete) if isinstance(p.complete, str) else None,
+        show_default=not item.required and item.default not in (None, False, "", ()),
     )
 
 
@@ -55,7 +56,37 @@ def _complete_models(incomplete: str) -> list[str]:
         return []
 
 
-COMPLETERS: dict[str, Callable[[str], list[str]]] = {"models": _complete_models}
+# "models": complete registry names; "model": also refuse a name that is not registered (-m)
+COMPLETERS: dict[str, Callable[[str], list[str]]] = {"models": _complete_models, "model": _complete_models}
+
+
+KNOWN_PIPELINES = {"if": "DeepFloyd/IF-I-XL-v1.0"}  # names people type before adding them (docs/deepfloyd-if.md)
+
+
+def _check_model(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """-m NAME names a registered model, checked before anything loads or downloads: a near miss gets
+    "did you mean", a known pipeline that is not added yet gets the `models add` line."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    import difflib
+
+    from diffcli.errors import UsageError
+    from diffcli.models.registry import Registry
+
+    names = Registry().names()
+    if value in names:
+        return value
+    if value in KNOWN_PIPELINES:
+        add = f"diffcli models add {value} --hub {KNOWN_PIPELINES[value]}"
+        raise UsageError(f"no model named {value!r} yet",
+                         f"add it first: `{add}` (a GPU and `pip install 'diffcli[hub]'`; see docs/deepfloyd-if.md)")
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(names) or "none"
+    raise UsageError(f"no model named {value!r}", f"{guess}registered: {known} (`diffcli models list`)")
+
+
+CALLBACKS: dict[str, Callable[..., Any]] = {"model": _check_model}  # checked as the option is parsed
 
 
 def _completion(p: Any) -> Optional[Callable[[str], list[str]]]:
@@ -76,11 +107,16 @@ def _choices(values: tuple[str, ...]) -> Callable[[str], list[str]]:
 
 
 def _cli_type(item: Declared) -> Any:
+    if item.param.cli_type is not None:
+        base = item.param.cli_type
+        return base if item.required else Optional[base]  # noqa: UP045 (a runtime type for Typer)
     base = item.base
     if typing.get_origin(base) in (Union, types.UnionType) and str in typing.get_args(base):
         base = str  # text on the command line ("LO:HI"); the field's rule parses it
     elif typing.get_origin(base) is tuple:
         base = list[typing.get_args(base)[0]]  # Typer takes repeated options as a list
+    if item.required:
+        return base
     return Optional[base] if item.optional or item.default is None else base  # noqa: UP045 (a runtime type for Typer)
 
 
@@ -98,13 +134,20 @@ def flatten(cls: type, exclude: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
 
 
 def parameters(
-    cls: type, exclude: tuple[str, ...] = (), overrides: Optional[Callable[[Declared], str]] = None
+    cls: type,
+    exclude: tuple[str, ...] = (),
+    overrides: Optional[Callable[[Declared], str]] = None,
+    wording: Optional[dict[str, str]] = None,
 ) -> list[inspect.Parameter]:
     """The Typer-annotated parameters for every CLI field of `cls` (arguments positional, options keyword).
     With `overrides`, each option defaults to None ("not given": the caller's base value stands) and its
-    help ends with overrides(field), e.g. the defaults of each preset."""
+    help ends with overrides(field), e.g. the defaults of each preset. `wording` fills a help text's
+    `{default}` with what the command does when the option is left out (by field name, "*" for the rest)."""
     params = []
     for _, item in flatten(cls, exclude):
+        if "{default}" in item.param.help:
+            words = (wording or {}).get(item.name) or (wording or {}).get("*") or "the model's"
+            item = dataclasses.replace(item, param=dataclasses.replace(item.param, help=item.param.help.format(default=words)))
         if overrides is not None:
             p = dataclasses.replace(item.param, help=f"{item.param.help} {overrides(item)}".rstrip())
             item = dataclasses.replace(item, default=None, param=p, type=Optional[item.base])  # noqa: UP045
@@ -133,12 +176,13 @@ def options(
     exclude: tuple[str, ...] = (),
     overrides: tuple[str, ...] = (),
     describe: Optional[Callable[[Declared], str]] = None,
+    wording: Optional[dict[str, str]] = None,
     **groups: type,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the declared fields of each class in `groups` to a Typer command; the command receives one
     built instance per group keyword (fields in `exclude` are neither offered nor set). A group named in
     `overrides` is handed as a dict of the options given ({} when none): its options default to None and
-    their help ends with describe(field)."""
+    their help ends with describe(field). `wording`: see `parameters`."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(command, include_extras=True)
@@ -150,7 +194,8 @@ def options(
         added: list[inspect.Parameter] = []
         names: dict[str, list[str]] = {}
         for group, cls in groups.items():
-            group_params = parameters(cls, exclude, (describe or (lambda item: "")) if group in overrides else None)
+            describing = (describe or (lambda item: "")) if group in overrides else None
+            group_params = parameters(cls, exclude, describing, wording)
             names[group] = [p.name for p in group_params]
             added.extend(group_params)
         clash = {p.name for p in own} & {p.name for p in added}
@@ -179,3 +224,9 @@ def options(
         return wrapper
 
     return decorate
+
+
+def annotated(cls: type, name: str) -> Any:
+    """The Typer annotation of one declared field of `cls`, for a command that takes it alone."""
+    (item,) = [i for i in declared(cls) if i.name == name]
+    return Annotated[_cli_type(item), _typer_info(item)]

@@ -10,35 +10,24 @@ training's previews.
 Nothing here imports jobs/, tui/ or cli/; progress comes in as a step callback.
 """
 
-from diffcli.generation.batches import BATCH, Part, run_batches
-from diffcli.generation.reverse import ChainRecorder, chain_callbacks, generate, prompt_terms
-from diffcli.generation.settings import (
-    SamplerSettings,
-    Sampling,
-    default_settings,
-    guidance_report,
-    guidance_scale,
-    interval_timesteps,
-    plan_timesteps,
-    resolve_guidance,
-    resolve_sampling,
-)
+from typing import Any
 
-__all__ = [
-    "BATCH",
-    "ChainRecorder",
-    "Part",
-    "SamplerSettings",
-    "Sampling",
-    "chain_callbacks",
-    "default_settings",
-    "generate",
-    "guidance_report",
-    "guidance_scale",
-    "interval_timesteps",
-    "plan_timesteps",
-    "prompt_terms",
-    "resolve_guidance",
-    "resolve_sampling",
-    "run_batches",
-]
+# name -> the module that defines it; imported on first use, so `diffcli.generation.requests` (torch-free,
+# read by --help) can be imported without loading the engine.
+_EXPORTS = {
+    "BATCH": "batches", "Part": "batches", "run_batches": "batches",
+    "ChainRecorder": "reverse", "chain_callbacks": "reverse", "generate": "reverse", "prompt_terms": "reverse",
+    "Sampling": "requests",
+    "SamplerSettings": "settings", "default_settings": "settings", "guidance_report": "settings",
+    "guidance_scale": "settings", "interval_timesteps": "settings", "plan_timesteps": "settings",
+    "resolve_guidance": "settings", "resolve_sampling": "settings",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"diffcli.generation.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'diffcli.generation' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from diffcli import checks
@@ -21,46 +21,17 @@ from diffcli.diffusion import filters
 from diffcli.diffusion.guidance import Term, anagram_terms, hybrid_terms
 from diffcli.diffusion.views import View, get_view
 from diffcli.errors import UsageError
-from diffcli.generation.settings import SamplerSettings, Sampling, interval_timesteps, resolve_sampling
+from diffcli.generation.requests import (  # noqa: F401 (the illusion defaults, re-exported)
+    CLASS_ANAGRAM,
+    CLASS_HYBRID,
+    REFERENCE_STAGE_TWO_STEPS,
+    TEXT_ANAGRAM,
+    TEXT_HYBRID,
+    IllusionDefaults,
+    Sampling,
+)
+from diffcli.generation.settings import SamplerSettings, interval_timesteps, resolve_sampling
 from diffcli.models.backends.base import LoadedModel, Prompt
-
-
-@dataclass(frozen=True)
-class IllusionDefaults:
-    """What an illusion uses when the request does not say.
-
-    sampler / steps / guidance: the reverse process (they may differ from the model's own sampling
-    defaults: illusions need more of both). weight: an anagram's weight of the first prompt.
-    sigma: a hybrid's low-pass sigma in pixels at `sigma_size` px (scaled with the image size; the
-    kernel is the odd size covering 3 sigma each side). far_first / near_last: the share of the
-    reverse process (of T, from its start / up to its end) in which a hybrid follows FAR alone (its
-    high band too) / NEAR alone (its low band too); in between, the low band is FAR's and the high NEAR's.
-    """
-
-    sampler: str
-    steps: int
-    guidance: float
-    weight: float = 0.5
-    sigma: float = 2.0
-    sigma_size: int = 64
-    kernel: int | None = None  # None: from sigma; else this size at sigma_size px (scaled)
-    far_first: float = 0.0
-    near_last: float = 0.0
-
-
-# Small class models (the embedded mnist / fashion, and models trained with `diffcli train`): the study
-# in docs/illusions.md chose these. Deterministic DDIM beat stochastic DDPM at every step count tried,
-# 20 steps did as well as 50; the anagram's mean halves each prompt's guidance, so it needs CFG 4-6
-# where `sample` uses 2; the hybrid needs a stronger low-pass than the course's 0.875 px at 28 px, and
-# FAR alone for the first tenth of the reverse process (on the embedded flow model a tenth read 32 %,
-# far / near 61 % / 67 %, where a fifth read 29 %, 53 % / 70 %: docs/illusions.md).
-CLASS_ANAGRAM = IllusionDefaults(sampler="ddim", steps=20, guidance=5.0)
-CLASS_HYBRID = IllusionDefaults(sampler="ddim", steps=20, guidance=5.0, sigma=1.75, sigma_size=28, far_first=0.1)
-# Text-to-image models: the visual-anagrams / factorized-diffusion reference (dangeng/visual_anagrams):
-# 30 DDPM steps and CFG 10 at both stages, the hybrid low-pass of kernel 33 and sigma 2 at 64 px.
-TEXT_ANAGRAM = IllusionDefaults(sampler="ddpm", steps=30, guidance=10.0)
-TEXT_HYBRID = IllusionDefaults(sampler="ddpm", steps=30, guidance=10.0, sigma=2.0, sigma_size=64, kernel=33)
-REFERENCE_STAGE_TWO_STEPS = 30  # the reference runs stage II with stage I's step count
 
 
 def defaults(model: LoadedModel, kind: str) -> IllusionDefaults:

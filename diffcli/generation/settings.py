@@ -9,7 +9,7 @@ own defaults, generation/illusions.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from diffcli import checks
@@ -18,37 +18,8 @@ from diffcli.diffusion.guidance import ALWAYS
 from diffcli.diffusion.names import SAMPLERS
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import UsageError
+from diffcli.generation.requests import Sampling
 from diffcli.models.backends.base import LoadedModel
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sampling:
-    """How to walk the reverse process, as a request asks; None means the model's own default.
-
-    sampler: one of diffusion/names.py's SAMPLERS. steps: reverse steps, evenly spread from T-1. stride:
-    visit every stride-th timestep instead (the course's 30 at T = 1000). guidance: the classifier-free
-    guidance scale (1 = off). eta: DDIM's noise, 0 (deterministic) to 1 (DDPM-like). guidance_interval:
-    "LO:HI" or (lo, hi), the part of the reverse process (fractions of T, counted from the clean end)
-    where the guidance applies, plainly conditional elsewhere (None: the model's recorded interval when
-    the scale is the model's too, else throughout; `resolve_guidance`).
-    """
-
-    sampler: str | None = None
-    steps: int | None = None
-    stride: int | None = None
-    guidance: float | None = None
-    eta: float = 0.0
-    guidance_interval: Any = None
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        """The keyword names a request's sampling takes (the CLI's options and the Python API's keywords)."""
-        return tuple(f.name for f in fields(cls))
-
-    @classmethod
-    def pick(cls, options: dict[str, Any]) -> Sampling:
-        """The sampling keywords of `options` (taken out of it) as a Sampling."""
-        return cls(**{k: options.pop(k) for k in cls.keys() if k in options})
 
 
 @dataclass(frozen=True)

@@ -4,39 +4,17 @@ request to an ImageSet (jobs/generating.py runs it)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from diffcli import console
+from diffcli import params, console
 from diffcli.generation.batches import Part
 from diffcli.generation.illusions import anagram_readings, anagram_request, anagram_weight, illusion_sampling, pick_view
-from diffcli.generation.settings import Sampling, best_of_count, count
+from diffcli.generation.settings import best_of_count, count
 from diffcli.io.figures import figure
 from diffcli.jobs.generating import Illusion
 from diffcli.progress import ProgressFactory, silent
+from diffcli.jobs.requests import AnagramRequest
 from diffcli.jobs.results import ImageSet, metadata, safe_label
-
-
-@dataclass(kw_only=True)
-class AnagramRequest:
-    """A visual anagram: reads as `first`, and as `second` after `view`.
-
-    eps = w eps(x_t, first) + (1 - w) V^-1(eps(V(x_t), second)), each term CFG-guided (docs/engine.md).
-    view: flip (upside down), rot180, hflip, rot90 (square images) or negate. weight: w in [0, 1]
-    (None: the illusion default, 0.5). Sampling left unset takes the illusion defaults of the model
-    (diffcli/generation/illusions.py). best_of: make this many candidates per image and keep the one that reads
-    both ways most confidently (the dataset's scoring classifier; CLIP for text-to-image models).
-    """
-
-    first: str
-    second: str
-    view: str = "flip"
-    weight: float | None = None
-    n: int = 1
-    sampling: Sampling = field(default_factory=Sampling)
-    seed: int | None = None
-    upscale: bool = False
-    best_of: int = 1
 
 
 class PreparedAnagram(Illusion):
@@ -156,4 +134,5 @@ def anagram(model, request: AnagramRequest, progress: ProgressFactory = silent) 
 
 def prepare(model, request: AnagramRequest, batch: int | None = None) -> PreparedAnagram:
     """The `anagram` job resolved and checked, ready to stream or collect (`batch`: images per batch)."""
+    params.check(request)
     return PreparedAnagram(model, request, batch)

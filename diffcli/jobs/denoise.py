@@ -3,59 +3,24 @@ single-step denoiser's noise-level sweep (course Part B.1), each scored against 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
-from diffcli import console
+from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
 from diffcli import checks
+from diffcli.jobs.requests import DenoiseRequest
 from diffcli.jobs.results import ImageSet, metadata
 
 METHODS = ("blur", "onestep", "iterative")
 BLUR_SCHEDULE = ("linear", 1000)  # blur needs no model: noise with the course's schedule
 
 
-@dataclass
-class DenoiseRequest:
-    """Denoise `image`, noised to timestep `t` first (default T/2) unless `noisy` says it already is.
-
-    method: blur (Gaussian, no model), onestep (one noise estimate) or iterative (the reverse loop,
-    every `stride`-th timestep (default 3 % of T) or `steps` evenly spread, with `sampler`).
-    compare: make the course's panel original | noisy | iterative | one-step | blurred.
-    prompt / guidance: condition on a class or prompt, with classifier-free guidance.
-    guidance_interval: "LO:HI" or (lo, hi), where the guidance applies (`jobs.generate.Sampling`).
-    noise_sigma: single-step denoiser models: denoise x + sigma z at each sigma (the course's sweep).
-    """
-
-    image: Any
-    method: str = "iterative"
-    t: Optional[int] = None
-    noisy: bool = False
-    compare: bool = False
-    kernel: int = 5
-    sigma: float = 2.0
-    stride: Optional[int] = None
-    steps: Optional[int] = None
-    sampler: str = "ddpm"
-    prompt: Optional[str] = None
-    guidance: Optional[float] = None
-    noise_sigma: Optional[Sequence[float]] = None
-    seed: Optional[int] = None
-    guidance_interval: Any = None
-
-    @property
-    def needs_model(self) -> bool:
-        return self.compare or self.method != "blur" or self.noise_sigma is not None
-
-
 def denoise(request: DenoiseRequest, model: Any = None, device: str = "auto") -> ImageSet:
     """Run the request; `model` is a LoadedModel, a registry name or None (the default model), and is
     only loaded when the method needs one. The summary carries MSE / PSNR against the clean original."""
-    checks.choice("method", request.method, METHODS, what="method")
-    checks.odd_kernel("kernel", request.kernel)
-    checks.SIGMA(request.sigma)
+    params.check(request)
     if request.noisy and request.t is None:
         raise UsageError("`noisy` needs `t`: the timestep the input is noisy at")
     seed, _ = checks.seed(request.seed)

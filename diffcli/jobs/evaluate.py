@@ -9,68 +9,25 @@ a progress view and returns the report as a plain dict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
-from diffcli import console
+from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
 from diffcli import checks
 from diffcli.generation.illusions import anagram_weight, hybrid_bands, hybrid_filter, illusion_sampling, pick_view
-from diffcli.generation.settings import Sampling, best_of_count, count, resolve_sampling
+from diffcli.generation.settings import best_of_count, count, resolve_sampling
+from diffcli.jobs.requests import EvalRequest
 from diffcli.progress import ProgressFactory, silent
 
-TASKS = ("sample", "anagram", "hybrid", "chain")
-SCORERS = ("classifier", "clip")
 DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10, "chain": 20}
 
 
 MAX_ILLUSION_IMAGES = 1_000_000  # an illusion evaluation's n x best_of x pairs: far past any study here
 
 
-@dataclass(kw_only=True)
-class EvalRequest:
-    """What to measure and how.
-
-    n: samples per class (sample: 100, chain: 20) or seeds per pair (anagram / hybrid: 10).
-    scorer: classifier (the dataset's scoring CNN) or clip (open_clip, optional; task sample only).
-    pairs: anagram / hybrid class pairs "A:B,C:D" (default: every ordered pair of distinct classes).
-    dataset / data_dir: grade against this dataset (default: the one the model was trained on).
-    record: store the headline figures in the model's config.json (user models only).
-    seed: the first seed; image i uses seed + i (fixed, so scores repeat).
-    Tasks anagram and hybrid generate exactly as the `anagram` and `hybrid` commands do: what the
-    request leaves out (sampler, steps, guidance, weight, filter) takes the same illusion defaults.
-    best_of: tasks anagram and hybrid: also report what `best_of` K would keep (n images per pair
-    from n * K seeds; the per-seed figures then cover all n * K).
-    """
-
-    task: str = "sample"
-    n: Optional[int] = None
-    scorer: str = "classifier"
-    view: str = "flip"
-    weight: Optional[float] = None
-    pairs: Optional[str] = None
-    kernel: Optional[int] = None
-    sigma: Optional[float] = None
-    sampling: Sampling = field(default_factory=Sampling)
-    batch_size: int = 250
-    dataset: Optional[str] = None
-    data_dir: Optional[str] = None
-    retrain_classifier: bool = False
-    clip_model: str = "ViT-B-32"
-    clip_pretrained: str = "laion2b_s34b_b79k"
-    clip_weights: Optional[str] = None
-    template: Optional[str] = None
-    record: bool = False
-    seed: int = 0
-    best_of: int = 1
-    far_first: Optional[float] = None
-    near_last: Optional[float] = None
-
-
 def check(request: EvalRequest) -> int:
     """Validate the parts of a request that need no model; returns n."""
-    checks.choice("task", request.task, TASKS)
-    checks.choice("scorer", request.scorer, SCORERS)
+    params.check(request)
     if request.scorer == "clip" and request.task != "sample":
         raise UsageError("`scorer` clip scores `task` sample only", "grade illusions with the classifier (the default)")
     n = DEFAULT_N[request.task] if request.n is None else count("n", request.n)

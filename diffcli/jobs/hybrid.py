@@ -4,46 +4,18 @@ the high ones, from a request to an ImageSet (jobs/generating.py runs it)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from diffcli import console
+from diffcli import params, console
 from diffcli.diffusion import filters
 from diffcli.generation.batches import Part
 from diffcli.generation.illusions import hybrid_bands, hybrid_filter, hybrid_readings, hybrid_request, illusion_sampling
-from diffcli.generation.settings import Sampling, best_of_count, count
+from diffcli.generation.settings import best_of_count, count
 from diffcli.io.figures import figure, grid
 from diffcli.jobs.generating import Illusion
 from diffcli.progress import ProgressFactory, silent
+from diffcli.jobs.requests import HybridRequest
 from diffcli.jobs.results import ImageSet, metadata, safe_label
-
-
-@dataclass(kw_only=True)
-class HybridRequest:
-    """A hybrid image: `far` in its low frequencies (seen from afar), `near` in its high ones.
-
-    eps = lowpass(eps(x_t, far)) + highpass(eps(x_t, near)), each CFG-guided (factorized diffusion).
-    kernel / sigma: the Gaussian low-pass (default: the model's illusion default, diffcli/generation/illusions.py;
-    a sigma alone gets a kernel covering 3 sigma each side).
-    far_first / near_last: the share of the reverse process (of T) that follows FAR alone at its start
-    (its high frequencies too) and NEAR alone at its end (default: the model's illusion default).
-    explain: lay each result out as hybrid | its low-pass | its high-pass.
-    best_of: make this many candidates per image and keep the one whose low-pass reads as `far` and
-    whole as `near` most confidently (the dataset's scoring classifier; CLIP for text-to-image models).
-    """
-
-    far: str
-    near: str
-    kernel: int | None = None
-    sigma: float | None = None
-    explain: bool = False
-    n: int = 1
-    sampling: Sampling = field(default_factory=Sampling)
-    seed: int | None = None
-    upscale: bool = False
-    best_of: int = 1
-    far_first: float | None = None
-    near_last: float | None = None
 
 
 class PreparedHybrid(Illusion):
@@ -179,4 +151,5 @@ def hybrid(model, request: HybridRequest, progress: ProgressFactory = silent) ->
 
 def prepare(model, request: HybridRequest, batch: int | None = None) -> PreparedHybrid:
     """The `hybrid` job resolved and checked, ready to stream or collect (`batch`: images per batch)."""
+    params.check(request)
     return PreparedHybrid(model, request, batch)

@@ -180,7 +180,7 @@ def _from_hub_cache(repo_id: str) -> tuple[dict[str, Any], dict[str, Any], Optio
     otherwise IF's, checked against the known repos."""
     known = pc.KNOWN_REPOS.get(repo_id)
     if known is not None and known.stage != 1:
-        raise DiffcliError(f"{repo_id} is a stage-II upscaler, not a text-to-image model", f"use it as the `upscaler` of a stage-I model such as DeepFloyd/IF-I-XL-v1.0")
+        raise DiffcliError(f"{repo_id} is a stage-II upscaler, not a text-to-image model", "use it as the `upscaler` of a stage-I model such as DeepFloyd/IF-I-XL-v1.0")
     source = Source({"hub": repo_id}, repo_id)
     files = [source.cached_file(f) for f in (pc.MODEL_INDEX, pc.SCHEDULER_CONFIG, pc.UNET_CONFIG)]
     if all(f is not None for f in files):

@@ -6,30 +6,15 @@ Runs on numpy alone (no torch, no model), so it is fast in pipelines.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
 
-from diffcli import console
+from diffcli import console, params
 from diffcli.errors import UsageError
 from diffcli import checks
+from diffcli.jobs.requests import NoiseRequest
 from diffcli.jobs.results import ImageSet, metadata
 
 SCHEDULES = ("linear", "cosine")
 DEFAULT_TIMESTEPS = 1000  # the course's T for its pixel-space model
-
-
-@dataclass
-class NoiseRequest:
-    """Noise `image` to each timestep in `t` of a schedule (linear betas 1e-4..0.02, or cosine) with
-    `timesteps` steps; `size` centre-crops and resizes to size x size first. The same seed gives the
-    same noise (and the same noisy image as `denoise`)."""
-
-    image: Any
-    t: Sequence[int]
-    timesteps: Optional[int] = None  # T of the schedule; None: DEFAULT_TIMESTEPS
-    schedule: str = "linear"
-    size: Optional[int] = None
-    seed: Optional[int] = None
 
 
 def max_side() -> int:
@@ -45,6 +30,7 @@ def noise(request: NoiseRequest) -> ImageSet:
     from diffcli.io import images
     from diffcli.io.figures import figure
 
+    params.check(request)
     timesteps = checks.TIMESTEPS(DEFAULT_TIMESTEPS if request.timesteps is None else request.timesteps)
     checks.choice("schedule", request.schedule, SCHEDULES, what="schedule")
     ts = checks.as_list(request.t) or []

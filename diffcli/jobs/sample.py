@@ -4,48 +4,22 @@ reverse chains and best-of, from a request to an ImageSet (jobs/generating.py ru
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from diffcli import checks, console
+from diffcli import params, checks, console
 from diffcli.errors import UsageError
 from diffcli.generation.batches import Part
 from diffcli.generation.reverse import prompt_terms
-from diffcli.generation.settings import Sampling, best_of_count, count, resolve_sampling
+from diffcli.generation.settings import best_of_count, count, resolve_sampling
 from diffcli.io import images as io_images
 from diffcli.io.figures import figure
 from diffcli.jobs.generating import GRID_COLUMNS, Prepared, first_seed
 from diffcli.progress import ProgressFactory, silent
+from diffcli.jobs.requests import SampleRequest
 from diffcli.jobs.results import ImageSet, metadata, safe_label
-
-
-@dataclass(kw_only=True)
-class SampleRequest:
-    """What `sample` makes.
-
-    prompts: classes (index or name: "7", "seven", "sneaker") or text prompts, one grid row each;
-        None: every class of a class model (a text model needs a prompt).
-    n: images per prompt (seed, seed + 1, ...). init: SDEdit / image-to-image from this image, noised to
-    each of `starts` (default T/2, or T-1 with a mask). mask: inpaint where it is white (needs init).
-    chain: also record the reverse chain (x_t at 10 steps) of each sample.
-    upscale: run a text-to-image model's stage II (64 -> 256 px).
-    best_of: make this many candidates per image and keep the one the dataset's scoring classifier
-        reads as its class most confidently (class models).
-    """
-
-    prompts: Sequence[str] | None = None
-    n: int = 1
-    sampling: Sampling = field(default_factory=Sampling)
-    init: Any = None
-    starts: Sequence[int] | None = None
-    mask: Any = None
-    chain: bool = False
-    seed: int | None = None
-    upscale: bool = False
-    best_of: int = 1
 
 
 class PreparedSample(Prepared):
@@ -54,7 +28,7 @@ class PreparedSample(Prepared):
     def __init__(self, model, request: SampleRequest, batch: int | None = None) -> None:
         n = count("n", request.n)
         best_of = best_of_count(request.best_of)
-        if (request.starts or request.mask is not None) and request.init is None:
+        if (request.start or request.mask is not None) and request.init is None:
             raise UsageError("`start` and `mask` need `init` (the image to start from)")
         if best_of > 1 and model.cond_type != "class":
             raise UsageError(
@@ -63,7 +37,7 @@ class PreparedSample(Prepared):
                 "for text-to-image models it picks illusions (`anagram`, `hybrid`)",
             )
         settings = resolve_sampling(model, request.sampling)
-        self.resolved = _sample_prompts(model, request.prompts)
+        self.resolved = _sample_prompts(model, request.classes)
         self.n = n
         self.prompts = [p for p in self.resolved for _ in range(n * best_of)]  # one per candidate
         seed = first_seed(request.seed, len(self.prompts))
@@ -82,8 +56,8 @@ class PreparedSample(Prepared):
                 mask_tensor = torch.from_numpy(mask)[None].expand(len(self.prompts), -1, -1, -1)
             pixels = io_images.resize_square(init_pixels, model.size, init_name, console.notice)
             init_tensor = model.to_model(pixels)[None].expand(len(self.prompts), -1, -1, -1)
-            starts = list(request.starts or [default_start(model, request.mask is not None)])
-            if not request.starts:
+            starts = list(request.start or [default_start(model, request.mask is not None)])
+            if not request.start:
                 console.notice(
                     f"starting from t={starts[0]} ({'T-1: inpainting' if request.mask is not None else 'half of T'})"
                 )
@@ -121,7 +95,7 @@ class PreparedSample(Prepared):
             **self.guidance_info(),
             eta=settings.eta if settings.sampler == "ddim" else None,
             init=init_name,
-            start=list(request.starts) if request.starts else None,
+            start=list(request.start) if request.start else None,
             mask=mask_name,
         )
         self.base_names = [
@@ -249,4 +223,5 @@ def _sample_prompts(model, prompts: Sequence[Any] | None) -> list:
 
 def prepare(model, request: SampleRequest, batch: int | None = None) -> PreparedSample:
     """The `sample` job resolved and checked, ready to stream or collect (`batch`: images per batch)."""
+    params.check(request)
     return PreparedSample(model, request, batch)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from diffcli.errors import DiffcliError, UsageError
+from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_write_text, atomic_writer, refuse_inside_home
 from diffcli.models import transaction
 from diffcli.models.layout import (  # noqa: F401 (the registry's names, re-exported)

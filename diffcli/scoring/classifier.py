@@ -237,7 +237,7 @@ def load_classifier(entry: ModelEntry, device: str | torch.device = "cpu") -> Cl
     except DiffcliError as exc:
         raise DiffcliError(exc.message, _rm_hint(entry.name)) from None
     if config.kind != "classifier":  # someone's own model under this name: never advise deleting it
-        raise DiffcliError(f"model {entry.name!r} is a {config.kind} model, not a classifier", f"rename it (`diffcli models export`, `rm`, `import --name`) so `diffcli eval` can cache its classifier there")
+        raise DiffcliError(f"model {entry.name!r} is a {config.kind} model, not a classifier", "rename it (`diffcli models export`, `rm`, `import --name`) so `diffcli eval` can cache its classifier there")
     try:
         arch = config.architecture
         try:

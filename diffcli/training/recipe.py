@@ -30,7 +30,8 @@ DEFAULT_ARCHITECTURE: dict[str, Any] = {
 }
 
 
-def _dataset_names(incomplete: str) -> list[str]:
+def dataset_completions(incomplete: str) -> list[str]:
+    """Dataset names for shell completion."""
     return [d for d in DATASET_NAMES if d.startswith(incomplete)]
 
 
@@ -43,7 +44,7 @@ class TrainSettings:
 
     dataset: str = param(
         "mnist", help="mnist, fashion-mnist (or fashion), glyphs (synthetic, offline) or folder:PATH "
-        "(subfolders = classes).", metavar="NAME", panel=DATA, complete=_dataset_names,
+        "(subfolders = classes).", metavar="NAME", panel=DATA, complete=dataset_completions,
     )
     data_dir: Optional[str] = param(
         None, help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else "

@@ -21,9 +21,9 @@ from typing import Any, Iterator, Optional
 
 import torch
 
+from diffcli.device import OFFLOAD_CHOICES
 from diffcli.errors import DiffcliError, UsageError
 
-OFFLOAD_CHOICES = ("auto", "none", "model", "sequential")
 GIB = 1024**3
 HEADROOM = int(1.5 * GIB)  # activations, the CUDA context and the allocator's slack at IF's 64 px
 
