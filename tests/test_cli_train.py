@@ -124,7 +124,7 @@ def test_missing_data_names_the_files(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint(home, monkeypatch):
-    from diffcli.training import checkpoint, trainer
+    from diffcli.training import checkpoint, saving
 
     assert run_cli(["train", *TINY, "--epochs", "2", "--max-steps", "4", "--name", "d", "-q"]).code == 0
     path = home / "models" / "d" / "train" / "checkpoint.pt"
@@ -137,7 +137,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(home, monkeypatch):
             handle.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(trainer, "save_checkpoint", full_disk)
+    monkeypatch.setattr(saving, "save_checkpoint", full_disk)
     r = run_cli(["train", "--name", "d", "--resume", "-q"])
     assert r.code == 1 and "No space left on device" in r.stderr and "Traceback" not in r.stderr
     assert path.read_bytes() == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -19,6 +19,9 @@ from diffcli import schema
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_writer
 from diffcli.schema import AnyJson, Field, Float, Int, List, Mapping, Nullable, Record, optional
+
+if TYPE_CHECKING:
+    from diffcli.training.trainer import Trainer
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -83,3 +86,41 @@ def load_checkpoint(path: Path, label: str) -> dict[str, Any]:
         raise DiffcliError(f"{label}: {path} is not a diffcli checkpoint of format {FORMAT}", "start over with `force`")
     schema.validate(CHECKPOINT_SCHEMA, state, f"{label}: checkpoint {path} is incomplete or damaged", "start over with `force`")
     return state
+
+
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """Everything a Trainer needs to continue exactly where it is (what `restore_trainer` reads back)."""
+    return {
+        "settings": trainer.settings.to_dict(),
+        "network": trainer.network.state_dict(),
+        "ema": trainer.ema.state_dict() if trainer.ema else None,
+        "optimizer": trainer.optimizer.state_dict(),
+        "rng": trainer.draws.rng.get_state(),
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "position": trainer.position,
+        "history": trainer.history,
+        "wall_seconds": trainer.wall_seconds,
+        "images_seen": trainer.images_seen,
+    }
+
+
+def restore_trainer(trainer: Trainer) -> None:
+    """Load the trainer's checkpoint into it: weights, EMA, optimiser, the draws' generator and counters.
+    A checkpoint of another recipe (other shapes, other keys) is a DiffcliError naming the file."""
+    path, name = trainer.checkpoint_path, trainer.entry.name
+    state = load_checkpoint(path, f"model {name!r}")
+    try:
+        trainer.network.load_state_dict(state["network"])
+        if trainer.ema is not None:
+            trainer.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["network"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.draws.rng.set_state(state["rng"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        why = str(exc).splitlines()[0][:160]
+        message = f"model {name!r}: {path} does not match this recipe ({why})"
+        raise DiffcliError(message, "start over with `force`") from None
+    trainer.step, trainer.epoch, trainer.position = int(state["step"]), int(state["epoch"]), int(state["position"])
+    trainer.history = list(state.get("history", []))
+    trainer.wall_seconds = float(state.get("wall_seconds", 0.0))
+    trainer.images_seen = int(state.get("images_seen", 0))
