@@ -104,10 +104,13 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # step within the current epoch
         self.history: list[dict[str, Any]] = []
-        self.wall_seconds = 0.0
+        self.wall_seconds = 0.0  # optimiser steps of every session of the run (the model's provenance)
         self.images_seen = 0
         if resume:
             restore_trainer(self)
+        # This session's optimiser steps: what its panel and summary measure, beside its own wall time.
+        self.session_seconds = 0.0
+        self.session_images = 0
         self.train_model: nn.Module = self.network
         if settings.compile:
             self.train_model = torch.compile(self.network)
@@ -227,8 +230,11 @@ class Trainer:
             while self.epoch < self.settings.epochs and self.step < self.total_steps:
                 tick = time.perf_counter()
                 loss = self._train_step()
-                self.wall_seconds += time.perf_counter() - tick
+                spent = time.perf_counter() - tick
+                self.wall_seconds += spent
+                self.session_seconds += spent
                 self.images_seen += self.batch
+                self.session_images += self.batch
                 if not math.isfinite(loss):
                     raise diverged(self, loss)
                 lr = self._lr()
@@ -272,14 +278,15 @@ class Trainer:
             train_loss=round(float(np.mean(train_losses)), 6) if train_losses else None,
             val_loss=last_val,
             seconds=round(time.perf_counter() - began, 1),
-            training_seconds=round(self.wall_seconds, 1),
+            training_seconds=round(self.session_seconds, 1),
             images_per_second=self._throughput(),
             history=[h for h in self.history if h.get("val_loss") is not None],
         )
 
     def _throughput(self) -> float:
-        """Training images per second over the optimiser steps (one figure for the panel and the summary)."""
-        return round(self.images_seen / self.wall_seconds, 1) if self.wall_seconds else 0.0
+        """Training images per second over this session's optimiser steps (one figure for the panel and the
+        summary, measured on the same steps as the summary's time)."""
+        return round(self.session_images / self.session_seconds, 1) if self.session_seconds else 0.0
 
     def _end_epoch(self, view: Any, epoch_losses: list[float]) -> Optional[float]:
         self.epoch += 1
@@ -303,7 +310,7 @@ class Trainer:
                 train_loss=round(train_loss, 6),
                 val_loss=rounded_val,
                 images_per_second=self._throughput(),
-                training_seconds=round(self.wall_seconds, 1),
+                training_seconds=round(self.session_seconds, 1),
             )
         distributed.barrier(self.dist)
         return val
