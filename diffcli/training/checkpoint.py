@@ -3,7 +3,8 @@
 Saved with torch.save and loaded with `torch.load(weights_only=True)`: only tensors, numbers, strings,
 lists and dicts, so loading can never run code. Written atomically: a crash or a full disk leaves
 the previous checkpoint intact. What is loaded is checked against CHECKPOINT_SCHEMA (the keys the
-trainer reads, with their types) before anyone indexes into it.
+trainer reads, with their types) before anyone indexes into it. `trainer_state` and `restore_trainer`
+map a Trainer (training/trainer.py, which imports this module) to those keys and back.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -19,9 +20,6 @@ from diffcli import schema
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_writer
 from diffcli.schema import AnyJson, Field, Float, Int, List, Mapping, Nullable, Record, optional
-
-if TYPE_CHECKING:
-    from diffcli.training.trainer import Trainer
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -88,7 +86,7 @@ def load_checkpoint(path: Path, label: str) -> dict[str, Any]:
     return state
 
 
-def trainer_state(trainer: Trainer) -> dict[str, Any]:
+def trainer_state(trainer: Any) -> dict[str, Any]:
     """Everything a Trainer needs to continue exactly where it is (what `restore_trainer` reads back)."""
     return {
         "settings": trainer.settings.to_dict(),
@@ -105,7 +103,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     }
 
 
-def restore_trainer(trainer: Trainer) -> None:
+def restore_trainer(trainer: Any) -> None:
     """Load the trainer's checkpoint into it: weights, EMA, optimiser, the draws' generator and counters.
     A checkpoint of another recipe (other shapes, other keys) is a DiffcliError naming the file."""
     path, name = trainer.checkpoint_path, trainer.entry.name

@@ -5,6 +5,8 @@ Sampling never changes a model: every preview, grid and validation pass runs the
 (`inference`), so the course UNet's BatchNorm normalises with its running statistics and never updates
 them from pure-noise batches (which would otherwise be saved in the checkpoint right after). Previews,
 grids and validation use their own generators and the EMA copy, never the training state.
+
+Each function takes the run's Trainer (training/trainer.py, which imports this module: not imported here).
 """
 
 from __future__ import annotations
@@ -12,16 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from diffcli.training.artifacts import write_sample_grid
 from diffcli.training.preview import chain_preview
-
-if TYPE_CHECKING:
-    from diffcli.training.trainer import Trainer
 
 VALIDATION_BATCH = 256
 VALIDATION_SEED = 12345  # fixed noise: the validation loss is comparable across epochs
@@ -41,7 +40,7 @@ def inference(network: nn.Module) -> Iterator[nn.Module]:
 
 
 @contextmanager
-def sampling_model(trainer: Trainer) -> Iterator[Any]:
+def sampling_model(trainer: Any) -> Iterator[Any]:
     """The inference network wrapped for `generate`, in eval mode: previews and sample grids."""
     from diffcli.models.backends.unet import UNetModel
 
@@ -49,7 +48,7 @@ def sampling_model(trainer: Trainer) -> Iterator[Any]:
         yield UNetModel.from_network(trainer.entry, trainer.config, network, trainer.device)
 
 
-def validation_loss(trainer: Trainer) -> float | None:
+def validation_loss(trainer: Any) -> float | None:
     """Mean loss of the raw network on the validation images, with fixed noise (comparable across epochs)."""
     val_images, val_labels = trainer.val_images, trainer.val_labels
     if val_images is None or len(val_images) == 0:
@@ -74,20 +73,20 @@ def validation_loss(trainer: Trainer) -> float | None:
     return total / count
 
 
-def _preview_images(trainer: Trainer) -> torch.Tensor | None:
+def _preview_images(trainer: Any) -> torch.Tensor | None:
     """A few validation images, for the single-step denoiser's preview."""
     if trainer.val_images is None:
         return None
     return trainer.to_range(trainer.val_images[:4].to(trainer.device))
 
 
-def show_preview(trainer: Trainer, view: Any) -> None:
+def show_preview(trainer: Any, view: Any) -> None:
     """Show the live reverse-chain preview (from the inference weights, in eval mode)."""
     with sampling_model(trainer) as model:
         view.preview(*chain_preview(model, trainer.settings, trainer.step, _preview_images(trainer)))
 
 
-def write_grid(trainer: Trainer, path: Path) -> None:
+def write_grid(trainer: Any, path: Path) -> None:
     """Write the end-of-epoch sample grid (from the inference weights, in eval mode)."""
     with sampling_model(trainer) as model:
         write_sample_grid(model, trainer.settings, path, trainer.epoch, _preview_images(trainer))

@@ -1,11 +1,14 @@
 """Saving a run into its model folder: the resumable checkpoint, the inference weights with the config and
-its provenance (usable mid-training), the loss artifacts; and what a non-finite loss leaves behind."""
+its provenance (usable mid-training), the loss artifacts; and what a non-finite loss leaves behind.
+
+Each function takes the run's Trainer (training/trainer.py, which imports this module: not imported here).
+"""
 
 from __future__ import annotations
 
 import os
 import platform
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
@@ -17,11 +20,8 @@ from diffcli.models.weights import save_weights
 from diffcli.training.artifacts import write_loss_artifacts
 from diffcli.training.checkpoint import save_checkpoint, trainer_state
 
-if TYPE_CHECKING:
-    from diffcli.training.trainer import Trainer
 
-
-def write_weights(trainer: Trainer, status: str) -> None:
+def write_weights(trainer: Any, status: str) -> None:
     """Inference weights (EMA), raw weights, and the config with provenance: usable mid-training."""
     folder = trainer.entry.path
     save_weights(trainer.inference_network(), folder / "model.safetensors")
@@ -49,7 +49,7 @@ def write_weights(trainer: Trainer, status: str) -> None:
     atomic_write_text(folder / "config.json", trainer.config.to_json())
 
 
-def save(trainer: Trainer, status: str) -> None:
+def save(trainer: Any, status: str) -> None:
     """Checkpoint, weights, config and loss artifacts as of the trainer's step (rank 0 only), then
     `trainer.on_saved(status)`. Space is checked before anything is rewritten."""
     if not trainer.dist.is_main or trainer.saved == (trainer.step, status):
@@ -66,7 +66,7 @@ def save(trainer: Trainer, status: str) -> None:
         trainer.on_saved(status)
 
 
-def diverged(trainer: Trainer, loss: float) -> DiffcliError:
+def diverged(trainer: Any, loss: float) -> DiffcliError:
     """The error for a non-finite loss. The state is saved only while its weights are still finite (a
     skipped mixed-precision step): a model's last good checkpoint is never overwritten with NaN."""
     step = trainer.step
