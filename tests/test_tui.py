@@ -18,7 +18,9 @@ from rich.text import Text
 
 from diffcli import console
 from diffcli.tui.halfblock import RAMP, UPPER_HALF, area_resize, fit_size, halfblock, halfblock_row
-from diffcli.tui.progress import LossHistory, RunView, choose_mode, format_duration, sparkline
+from diffcli.tui.format import format_duration
+from diffcli.tui.losscurve import LossHistory, sparkline
+from diffcli.tui.progress import RunView, choose_mode
 from helpers_pty import python_argv, run_in_pty, strip_ansi
 
 pty_only = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
