@@ -247,9 +247,14 @@ def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], p
         chunks.append(trained)
         done = trained.last_json()
         scores, scored = bench.score(name, per_class)
+        # each chunk reports its own session's optimiser time and throughput: the checkpoint's are their sums
+        sessions = [c.last_json() for c in chunks]
+        step_s = sum(d["training_seconds"] for d in sessions)
+        images = sum(d["training_seconds"] * d["images_per_second"] for d in sessions)
         rows.append({
             "recipe": recipe, "checkpoint": f"epoch {e}", "epochs": e, "steps": done["step"],
-            "train_wall_s": round(sum(c.wall_s for c in chunks), 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
+            "train_wall_s": round(sum(c.wall_s for c in chunks), 1), "train_step_s": round(step_s, 1),
+            "img_s": round(images / step_s, 1) if step_s else None,
             "trained_with": bench.trained_with(name), "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
         })
         bench.record(results, section, rows)

@@ -29,10 +29,15 @@ _stderr: Console | None = None
 
 
 def stderr() -> Console:
-    """The shared stderr console (created lazily so tests can swap sys.stderr)."""
+    """The shared stderr console (created lazily so tests can swap sys.stderr).
+
+    While a live panel is drawn, sys.stderr is Rich's proxy for the same stream and the panel draws with
+    this console: every note printed through it then goes above the panel. A console made anew on the
+    proxy would write past the panel straight to the terminal (Rich unwraps the proxy), onto its border."""
     global _stderr
-    if _stderr is None or _stderr.file is not sys.stderr:
-        _stderr = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    stream = getattr(sys.stderr, "rich_proxied_file", sys.stderr)
+    if _stderr is None or _stderr.file is not stream:
+        _stderr = Console(file=stream, highlight=False, soft_wrap=True)
     return _stderr
 
 

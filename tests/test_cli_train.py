@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -124,7 +125,7 @@ def test_missing_data_names_the_files(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint(home, monkeypatch):
-    from diffcli.training import checkpoint, trainer
+    from diffcli.training import checkpoint, saving
 
     assert run_cli(["train", *TINY, "--epochs", "2", "--max-steps", "4", "--name", "d", "-q"]).code == 0
     path = home / "models" / "d" / "train" / "checkpoint.pt"
@@ -137,7 +138,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(home, monkeypatch):
             handle.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(trainer, "save_checkpoint", full_disk)
+    monkeypatch.setattr(saving, "save_checkpoint", full_disk)
     r = run_cli(["train", "--name", "d", "--resume", "-q"])
     assert r.code == 1 and "No space left on device" in r.stderr and "Traceback" not in r.stderr
     assert path.read_bytes() == before
@@ -204,3 +205,40 @@ def test_a_recorded_guidance_interval_is_the_models_sampling_default(home):
     assert run_cli(["train", "--name", "gi", "--resume", "--guidance-interval", "0:1", "-q"]).code == 2
     throughout = run_cli(["train", *TINY, "--max-steps", "1", "--guidance-interval", "0:1", "--name", "whole", "-q"])
     assert throughout.code == 0 and "guidance_interval" not in json.loads((home / "models" / "whole" / "config.json").read_text())["sampling"]
+
+
+def test_max_steps_announces_what_will_run(home):
+    """64 images in batches of 16 are 4 steps an epoch: --max-steps 3 of a 2-epoch recipe runs 3 steps, 48
+    images, three quarters of an epoch, and the announcement says so (not "2 epochs")."""
+    r = run_cli(["train", *TINY, "--epochs", "2", "--max-steps", "3", "--name", "short"])
+    assert r.code == 0, r.stderr
+    line = next(line for line in r.stderr.splitlines() if line.startswith("training 'short'"))
+    assert "3 steps of batch 16: 48 images, 0.75 of an epoch of the 2 planned" in line, line
+    whole = run_cli(["train", *TINY, "--epochs", "2", "--max-steps", "100", "--name", "whole"])
+    assert "(64 images, 2 epochs, batch 16)" in whole.stderr, whole.stderr  # a limit it never reaches
+
+
+def test_a_resumed_run_reports_this_sessions_time_and_never_a_part_above_the_whole(home):
+    """The optimiser time of earlier sessions (here a long one, written into the checkpoint) is the model's
+    provenance, not part of this session's summary: "0s in all (8m20s of optimiser steps ...)" was one."""
+    from diffcli.training import checkpoint
+
+    assert run_cli(["train", *TINY, "--epochs", "2", "--max-steps", "2", "--name", "r", "-q"]).code == 0
+    path = home / "models" / "r" / "train" / "checkpoint.pt"
+    state = checkpoint.load_checkpoint(path, "test")
+    checkpoint.save_checkpoint(path, {**{k: v for k, v in state.items() if k != "format"}, "wall_seconds": 500.0})
+    r = run_cli(["train", "--name", "r", "--resume", "--max-steps", "5", "--json"])
+    assert r.code == 0, r.stderr
+    done = r.json_lines()[-1]
+    assert done["event"] == "done" and done["training_seconds"] <= done["seconds"] < 100, done
+    assert done["images_per_second"] > 10, done  # 48 images over this session's steps, not over 500 s
+    assert json.loads((home / "models" / "r" / "config.json").read_text())["training"]["wall_seconds"] >= 500
+    line = run_cli(["train", "--name", "r", "--resume", "--max-steps", "8"]).stderr.splitlines()[-2]
+    whole, part = re.search(r"(\S+) in all \((\S+) of optimiser steps", line).groups()
+    assert _seconds(part) <= _seconds(whole) < 100, line
+
+
+def _seconds(duration: str) -> int:
+    """Seconds in a format_duration text (45s, 3m12s, 2h05m)."""
+    hours, minutes, seconds = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration).groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)

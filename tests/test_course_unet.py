@@ -127,9 +127,9 @@ def test_the_course_preset_trains_step_for_step_as_the_independent_reference(hom
     net.load_state_dict(dict(zip(net.state_dict(), trainer.network.state_dict().values())))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     drawn: dict = {}
-    batch_indices, draws = trainer._batch_indices, trainer._draws
-    trainer._batch_indices = lambda: drawn.setdefault("idx", batch_indices())
-    trainer._draws = lambda: drawn.setdefault("draws", draws())
+    indices, noise = trainer.draws.indices, trainer.draws.noise
+    trainer.draws.indices = lambda *args: drawn.setdefault("idx", indices(*args))
+    trainer.draws.noise = lambda *args: drawn.setdefault("draws", noise(*args))
 
     probe = load_dataset("glyphs", "test", limit=16, seed=0).images.float() / 255
     probe_t, probe_y = torch.arange(16) * 18, torch.arange(16) % 10

@@ -417,10 +417,10 @@ def test_leftovers_of_killed_writers_are_removed_or_restored_by_a_listing(home, 
 def test_a_full_disk_at_the_redundant_last_save_cannot_fail_the_run(home, no_builtin, monkeypatch):
     """The run ends right after its epoch's save: the state is saved already, so a full disk then (or
     anything else) cannot turn a registered, complete model into exit 1."""
-    from diffcli.training import trainer
+    from diffcli.training import saving
 
     saves = []
-    real = trainer.save_checkpoint
+    real = saving.save_checkpoint
 
     def save_once(path, state):
         saves.append(state["step"])
@@ -428,7 +428,7 @@ def test_a_full_disk_at_the_redundant_last_save_cannot_fail_the_run(home, no_bui
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, state)
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save_once)
+    monkeypatch.setattr(saving, "save_checkpoint", save_once)
     r = run_cli(["train", *TINY, "--name", "once"])
     assert r.code == 0, r.stderr
     assert saves == [1]
@@ -451,12 +451,12 @@ def test_no_room_for_a_save_is_refused_before_writing_and_keeps_the_last_one(hom
 
 def test_errors_of_a_staged_run_name_the_model_folder_not_the_staging_folder(home, no_builtin, monkeypatch):
     from diffcli.io.atomic import os_error
-    from diffcli.training import trainer
+    from diffcli.training import saving
 
     def full(path, state):
         raise os_error("write", path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
-    monkeypatch.setattr(trainer, "save_checkpoint", full)
+    monkeypatch.setattr(saving, "save_checkpoint", full)
     line = one_line(run_cli(["train", *TINY, "--name", "s"]))
     assert str(home / "models" / "s" / "train") in line and "No space left" in line
     assert not (home / "models" / "s").exists() and hidden(home) == []

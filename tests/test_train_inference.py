@@ -51,10 +51,12 @@ def test_preview_grid_and_validation_leave_the_state_dict_bit_identical(home, tm
     if preset == "course":
         assert any(k.endswith("running_mean") for k in before), "the course UNet keeps BatchNorm buffers"
 
+    from diffcli.training.evaluation import show_preview, validation_loss, write_grid
+
     sink = PreviewSink()
-    trainer.show_preview(sink)
-    trainer.write_grid(tmp_path / "grid.png")
-    trainer.validation_loss()
+    show_preview(trainer, sink)
+    write_grid(trainer, tmp_path / "grid.png")
+    validation_loss(trainer)
 
     after = _snapshot(trainer)
     assert before.keys() == after.keys()
@@ -72,12 +74,14 @@ def test_course_grid_during_training_is_what_the_saved_model_samples(home, tmp_p
     train-mode network normalising each batch of noise by its own statistics."""
     from diffcli.models.backends.unet import UNetModel
     from diffcli.training.artifacts import write_sample_grid
+    from diffcli.training.evaluation import write_grid
+    from diffcli.training.saving import save
 
     trainer = _trainer("course", home)
     for _ in range(2):
         trainer._train_step()
-    trainer.write_grid(tmp_path / "during.png")
-    trainer._save("training")
+    write_grid(trainer, tmp_path / "during.png")
+    save(trainer, "training")
     saved = UNetModel(trainer.entry, trainer.config, torch.device("cpu"))
     write_sample_grid(saved, trainer.settings, tmp_path / "saved.png", trainer.epoch)
     assert (tmp_path / "during.png").read_bytes() == (tmp_path / "saved.png").read_bytes()

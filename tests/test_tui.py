@@ -18,7 +18,9 @@ from rich.text import Text
 
 from diffcli import console
 from diffcli.tui.halfblock import RAMP, UPPER_HALF, area_resize, fit_size, halfblock, halfblock_row
-from diffcli.tui.progress import LossHistory, RunView, choose_mode, format_duration, sparkline
+from diffcli.tui.format import format_duration
+from diffcli.tui.losscurve import LossHistory, sparkline
+from diffcli.tui.progress import RunView, choose_mode
 from helpers_pty import python_argv, run_in_pty, strip_ansi
 
 pty_only = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
@@ -397,3 +399,63 @@ def test_ctrl_c_during_train_leaves_one_panel_and_the_resume_line(home, cols):
     joined = "".join(line for line in lines if line).replace(" ", "")
     assert "stoppedatstep" in joined and "diffclitrain--namecut--resume" in joined
     assert (home / "models" / "cut" / "train" / "checkpoint.pt").exists()
+
+
+NOTES_CHILD = textwrap.dedent(
+    """
+    import time
+    from diffcli import console
+    from diffcli.tui.progress import RunView
+
+    with RunView("notes demo", total=40, mode="live") as view:
+        for i in range(40):
+            time.sleep(0.01)
+            view.advance(loss=0.5)
+            if i == 20:
+                console.info("kept candidate 1 of 2 (seed 7): 3 98%")
+                console.notice("resized the input")
+                console.warn("none of the candidates reads")
+    """
+)
+
+
+def _notes_above_one_panel(lines: list[str], notes: list[str], title: str) -> None:
+    """Each note on a line of its own above the one panel left on the screen (no stale frames, no note
+    written onto a border)."""
+    text = "\n".join(lines)
+    tops = [i for i, line in enumerate(lines) if line.startswith(f"╭─ {title}")]
+    assert len(tops) == 1, text
+    for note in notes:
+        found = [i for i, line in enumerate(lines) if note in line]
+        assert len(found) == 1 and found[0] < tops[0], (note, text)
+        assert not set(lines[found[0]]) & set("╭╮╰╯│━"), (note, text)
+
+
+@pty_only
+def test_notes_printed_during_a_live_panel_go_above_it(tmp_path):
+    """console.info / notice / warn while the panel is drawn: through the panel's console, above it."""
+    from helpers_pty import final_screen
+
+    script = tmp_path / "notes_child.py"
+    script.write_text(NOTES_CHILD)
+    code, output = run_in_pty(python_argv(script), env={"NO_COLOR": None}, timeout=30, cols=80, rows=24)
+    lines = [line for line in final_screen(output, 80, 24) if line.strip()]
+    assert code == 0, "\n".join(lines)
+    notes = ["kept candidate 1 of 2 (seed 7): 3 98%", "note: resized the input",
+             "warning: none of the candidates reads"]
+    _notes_above_one_panel(lines, notes, "notes demo")
+
+
+@pty_only
+def test_sample_best_of_says_what_it_kept_above_its_panel(home):
+    """The real command: `sample --best-of 2` names the kept candidate while its panel is on screen."""
+    from helpers_pty import final_screen
+
+    argv = [sys.executable, "-m", "diffcli", "sample", "3", "--best-of", "2", "--steps", "10", "--seed", "0",
+            "-o", "s.png"]
+    code, output = run_in_pty(argv, env={"NO_COLOR": None, "OMP_NUM_THREADS": "1"}, timeout=60, cols=100, rows=30)
+    lines = [line for line in final_screen(output, 100, 30) if line.strip()]
+    assert code == 0, "\n".join(lines)
+    kept = next((line for line in lines if re.search(r"candidate [12] of 2 \(seed [01]\)", line)), "")
+    assert kept, "\n".join(lines)
+    _notes_above_one_panel(lines, [kept], "sample")

@@ -155,7 +155,7 @@ def _sampling_text(sampling: dict[str, Any]) -> str:
 
 
 def _training_text(training: dict[str, Any]) -> str:
-    from diffcli.tui.progress import format_duration
+    from diffcli.tui.format import format_duration
 
     parts = []
     if training.get("recipe"):

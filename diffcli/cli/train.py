@@ -64,7 +64,7 @@ def train(
 def summary_line(result) -> str:
     """One line for people: where the run ended, its losses, and where the time went (the same
     img/s as the panel showed)."""
-    from diffcli.tui.progress import format_duration, format_value
+    from diffcli.tui.format import format_duration, format_value
 
     state = "finished" if result.completed else "stopped"
     parts = [f"{state} {result.model!r}: epoch {result.epoch}, step {result.step}/{result.total_steps}"]

@@ -163,9 +163,10 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
     if staging is not None:
         trainer.on_saved = lambda status: staging.promote(trainer, status)
     if dist.is_main and not request.resume:
+        processes = f" over {dist.world_size} processes" if dist.enabled else ""
         console.info(
-            f"training {entry.name!r} on {train_data.name} ({len(train_data)} images, {settings.epochs} epoch{'' if settings.epochs == 1 else 's'}, batch {trainer.batch}"
-            f"{f' over {dist.world_size} processes' if dist.enabled else ''}) on {torch_device}, {trainer.settings.precision}"
+            f"training {entry.name!r} on {train_data.name} ({planned_work(trainer, len(train_data))}{processes})"
+            f" on {torch_device}, {trainer.settings.precision}"
         )
     elif dist.is_main:
         console.info(f"resuming {entry.name!r} at step {trainer.step}/{trainer.total_steps} (epoch {trainer.epoch + 1})")
@@ -175,6 +176,23 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
     if request.set_default:
         registry.set_default(entry.name)
     return result
+
+
+def planned_work(trainer, images: int) -> str:
+    """What the run will do, for its announcement: its epochs, or, when `max_steps` stops it first, the
+    steps, images and share of an epoch that will actually run."""
+    epochs = trainer.settings.epochs
+    if trainer.total_steps >= trainer.planned_steps:
+        return f"{images} images, {epochs} epoch{'' if epochs == 1 else 's'}, batch {trainer.batch}"
+    steps = trainer.total_steps
+    share = steps / trainer.steps_per_epoch
+    number = f"{share:.2f}".rstrip("0").rstrip(".") if share >= 0.01 else "under 0.01"
+    if share < 1 and number != "1":
+        epoch = f"{number} of an epoch"
+    else:
+        epoch = f"{number} epoch{'' if number == '1' else 's'}"
+    run = f"{steps} step{'' if steps == 1 else 's'} of batch {trainer.batch}: {steps * trainer.batch} images"
+    return f"{images} images; {run}, {epoch} of the {epochs} planned"
 
 
 class StagedRun:

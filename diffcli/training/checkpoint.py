@@ -3,7 +3,8 @@
 Saved with torch.save and loaded with `torch.load(weights_only=True)`: only tensors, numbers, strings,
 lists and dicts, so loading can never run code. Written atomically: a crash or a full disk leaves
 the previous checkpoint intact. What is loaded is checked against CHECKPOINT_SCHEMA (the keys the
-trainer reads, with their types) before anyone indexes into it.
+trainer reads, with their types) before anyone indexes into it. `trainer_state` and `restore_trainer`
+map a Trainer (training/trainer.py, which imports this module) to those keys and back.
 """
 
 from __future__ import annotations
@@ -83,3 +84,41 @@ def load_checkpoint(path: Path, label: str) -> dict[str, Any]:
         raise DiffcliError(f"{label}: {path} is not a diffcli checkpoint of format {FORMAT}", "start over with `force`")
     schema.validate(CHECKPOINT_SCHEMA, state, f"{label}: checkpoint {path} is incomplete or damaged", "start over with `force`")
     return state
+
+
+def trainer_state(trainer: Any) -> dict[str, Any]:
+    """Everything a Trainer needs to continue exactly where it is (what `restore_trainer` reads back)."""
+    return {
+        "settings": trainer.settings.to_dict(),
+        "network": trainer.network.state_dict(),
+        "ema": trainer.ema.state_dict() if trainer.ema else None,
+        "optimizer": trainer.optimizer.state_dict(),
+        "rng": trainer.draws.rng.get_state(),
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "position": trainer.position,
+        "history": trainer.history,
+        "wall_seconds": trainer.wall_seconds,
+        "images_seen": trainer.images_seen,
+    }
+
+
+def restore_trainer(trainer: Any) -> None:
+    """Load the trainer's checkpoint into it: weights, EMA, optimiser, the draws' generator and counters.
+    A checkpoint of another recipe (other shapes, other keys) is a DiffcliError naming the file."""
+    path, name = trainer.checkpoint_path, trainer.entry.name
+    state = load_checkpoint(path, f"model {name!r}")
+    try:
+        trainer.network.load_state_dict(state["network"])
+        if trainer.ema is not None:
+            trainer.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["network"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.draws.rng.set_state(state["rng"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        why = str(exc).splitlines()[0][:160]
+        message = f"model {name!r}: {path} does not match this recipe ({why})"
+        raise DiffcliError(message, "start over with `force`") from None
+    trainer.step, trainer.epoch, trainer.position = int(state["step"]), int(state["epoch"]), int(state["position"])
+    trainer.history = list(state.get("history", []))
+    trainer.wall_seconds = float(state.get("wall_seconds", 0.0))
+    trainer.images_seen = int(state.get("images_seen", 0))

@@ -25,8 +25,9 @@ class TrainResult:
     completed: bool
     train_loss: Optional[float]  # mean over the last epoch's steps
     val_loss: Optional[float]
-    seconds: float  # wall time of the whole run: steps, validation, sample grids, saving
-    training_seconds: float  # the optimiser steps alone (what images_per_second is measured on)
+    # This session's figures (a resumed run's earlier sessions are in the model's config.json):
+    seconds: float  # wall time of the session: steps, validation, sample grids, saving
+    training_seconds: float  # the session's optimiser steps alone (what images_per_second is measured on)
     images_per_second: float
     history: list[dict[str, Any]] = field(default_factory=list)
 

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Optional
 
 from diffcli.progress import Rows
-from diffcli.tui.progress import format_duration, format_value
+from diffcli.tui.format import format_duration, format_value
 
 REFRESH_PER_SECOND = 4
 
