@@ -36,6 +36,10 @@ def evaluate(
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="INT", rich_help_panel=TASK, help="Images generated per batch.")] = 250,
     dataset: Annotated[Optional[str], typer.Option("--dataset", metavar="NAME", rich_help_panel=DATA, autocompletion=choices(*DATASETS), help="Grade against this dataset (default: the one the model was trained on).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", metavar="DIR", rich_help_panel=DATA, help="Where the dataset's files are; needed only for datasets without shipped scorers, or with --retrain-classifier (default: $DIFFCLI_DATA, else where the model was trained from).")] = None,
+    download: Annotated[bool, typer.Option(
+        "--download", metavar="", rich_help_panel=DATA, help="Download MNIST or Fashion-MNIST into --data-dir when the "
+        "run needs the files and they are missing there (without it, a named --data-dir is only read).",
+    )] = False,
     retrain_classifier: Annotated[bool, typer.Option("--retrain-classifier", metavar="", rich_help_panel=SCORER, help="Train the dataset's scoring classifier afresh from the data; it then takes precedence over the shipped one.")] = False,
     clip_model: Annotated[str, typer.Option("--clip-model", metavar="NAME", rich_help_panel=SCORER, help="Scorer clip: the open_clip model.")] = "ViT-B-32",
     clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", metavar="TAG", rich_help_panel=SCORER, help="Scorer clip: the pretrained tag, read from the local open_clip / Hugging Face cache.")] = "laion2b_s34b_b79k",
@@ -63,6 +67,7 @@ def evaluate(
     request = EvalRequest(
         task, n, scorer, view, weight, pairs, kernel, sigma, sampling.engine(), batch_size, dataset, data_dir,
         retrain_classifier, clip_model, clip_pretrained, clip_weights, template, record, seed, best_of, far_first, near_last,
+        download=download,
     )
     check(request)
     if plot is not None:

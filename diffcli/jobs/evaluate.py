@@ -34,6 +34,7 @@ class EvalRequest:
     scorer: classifier (the dataset's scoring CNN) or clip (open_clip, optional; task sample only).
     pairs: anagram / hybrid class pairs "A:B,C:D" (default: every ordered pair of distinct classes).
     dataset / data_dir: grade against this dataset (default: the one the model was trained on).
+    download: when training a scorer needs the dataset's files and `data_dir` lacks them, download them there.
     record: store the headline figures in the model's config.json (user models only).
     seed: the first seed; image i uses seed + i (fixed, so scores repeat).
     Tasks anagram and hybrid generate exactly as the `anagram` and `hybrid` commands do: what the
@@ -64,6 +65,7 @@ class EvalRequest:
     best_of: int = 1
     far_first: Optional[float] = None
     near_last: Optional[float] = None
+    download: bool = False
 
 
 def check(request: EvalRequest) -> int:
@@ -118,7 +120,10 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     if request.scorer == "classifier":
         from diffcli.scoring.classifier import load_or_train_classifier
 
-        classifier = load_or_train_classifier(spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, notify=console.notice)
+        classifier = load_or_train_classifier(
+            spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, download=request.download,
+            notify=console.notice,
+        )
         runner.check_labels_match(model, classifier)
     else:
         from diffcli.scoring.clip_score import load_clip
