@@ -154,12 +154,16 @@ def denoise(image: Any, method: str = "iterative", *, model: Any = None, device:
     return denoise_job(request, model, params.check(ModelChoice(device=device)).device)
 
 
-def train(name: Optional[str] = None, *, preset: str = "default", resume: bool = False, force: bool = False, set_default: bool = False, device: str = "auto", progress: Any = True, **recipe: Any) -> Any:
+def train(
+    name: Optional[str] = None, *, preset: str = "default", resume: bool = False, force: bool = False,
+    set_default: bool = False, download: bool = False, device: str = "auto", progress: Any = True, **recipe: Any,
+) -> Any:
     """Train a model into the registry and return its TrainResult (losses, steps, time).
 
     recipe: dataset (mnist, fashion-mnist, glyphs, folder:PATH), data_dir, epochs, batch_size, lr, ...
-    (the options of `diffcli train`, with underscores). Interrupting (Ctrl-C / KeyboardInterrupt) saves a
-    checkpoint and raises InterruptedRun; `resume=True` continues it exactly."""
+    (the options of `diffcli train`, with underscores). download: fetch a missing MNIST / Fashion-MNIST
+    into the `data_dir` given (a named folder is otherwise only read). Interrupting (Ctrl-C /
+    KeyboardInterrupt) saves a checkpoint and raises InterruptedRun; `resume=True` continues it exactly."""
     from diffcli.jobs.train import TrainRequest, train as train_job
 
     if name is not None:
@@ -169,7 +173,7 @@ def train(name: Optional[str] = None, *, preset: str = "default", resume: bool =
     command = "diffcli.train(" + ", ".join([*([repr(name)] if name else []), *(f"{k}={v!r}" for k, v in recipe.items())]) + ")"
     request = TrainRequest(
         name=name, preset=preset, recipe=recipe, resume=resume, force=force, set_default=set_default, device=device,
-        command=command,
+        command=command, download=download,
     )
     return train_job(request, _progress.resolve(progress))
 

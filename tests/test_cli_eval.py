@@ -167,7 +167,7 @@ def test_missing_data_names_the_files(home, tmp_path, monkeypatch):
     # the shipped MNIST classifier needs no data; training one afresh does
     r = run_cli(["eval", "--model", "m", "--device", "cpu", "--data-dir", str(tmp_path / "empty"), "--retrain-classifier"])
     assert r.code == 1 and "train-images-idx3-ubyte" in r.stderr and "Traceback" not in r.stderr
-    assert "leave --data-dir out to download mnist" in r.stderr
+    assert "leave --data-dir out to download mnist" in r.stderr and "add --download to download mnist" in r.stderr
 
 
 def test_chain_task_finds_where_samples_become_recognisable(shapes_model, monkeypatch, tmp_path):

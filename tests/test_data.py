@@ -16,7 +16,7 @@ from conftest import fashion_dir, mnist_dir
 from diffcli.data import load_dataset
 from diffcli.errors import DiffcliError
 from diffcli.data.names import FASHION_LABELS
-from helpers import run_cli
+from helpers import make_tiny_model, run_cli
 
 
 def _write_idx(folder: Path, stem: str, array: np.ndarray, gz: bool) -> None:
@@ -53,6 +53,76 @@ def test_a_truncated_idx_file_is_a_clear_error(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DiffcliError, match="train-images-idx3-ubyte"):
         load_dataset("mnist", "train", tmp_path / "d", download=False)
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[Path]:
+    """The dataset downloader replaced by one that records the folder it was asked to fill and fills it as
+    torchvision would (NAME/raw/ with the four IDX files): the network is never reached."""
+    from diffcli.data import mnist
+
+    asked: list[Path] = []
+
+    def fake(name: str, data_dir: Path, notify) -> None:
+        asked.append(Path(data_dir))
+        _fake_idx_folder(Path(data_dir) / mnist.TORCHVISION[name][0] / "raw", gz=True)
+
+    monkeypatch.setattr(mnist, "download", fake)
+    return asked
+
+
+def test_a_named_data_dir_is_downloaded_into_only_when_asked(tmp_path, downloads):
+    named = tmp_path / "mine"
+    named.mkdir()
+    with pytest.raises(DiffcliError) as info:
+        load_dataset("mnist", "train", named)
+    assert downloads == [] and not (named / "MNIST").exists()
+    assert f"add `download` to download mnist into {named}" in info.value.one_line()
+    data = load_dataset("mnist", "train", named, download=True)
+    assert downloads == [named] and len(data) == 12 and data.source == str(named / "MNIST" / "raw")
+    load_dataset("mnist", "test", named, download=True)  # now it is there: read, not fetched again
+    assert downloads == [named]
+
+
+def test_the_default_data_folder_is_filled_without_asking(tmp_path, monkeypatch, downloads):
+    monkeypatch.setenv("DIFFCLI_DATA", str(tmp_path / "default"))
+    assert len(load_dataset("fashion-mnist", "test")) == 12 and downloads == [tmp_path / "default"]
+
+
+def test_train_download_fetches_into_the_given_data_dir(home, tmp_path, downloads):
+    named = tmp_path / "mine"
+    tiny = ["--width", "8", "--batch-size", "4", "--epochs", "1", "--max-steps", "1", "--device", "cpu", "-q"]
+    r = run_cli(["train", "--dataset", "mnist", "--data-dir", str(named), "--name", "m", *tiny])
+    assert r.code == 1 and downloads == [] and "Traceback" not in r.stderr
+    assert f"add --download to download mnist into {named}, or leave --data-dir out" in r.stderr
+    r = run_cli(["train", "--dataset", "mnist", "--data-dir", str(named), "--download", "--name", "m", *tiny])
+    assert r.code == 0, r.stderr
+    assert downloads == [named]
+    recorded = (home / "models" / "m" / "config.json").read_text()
+    assert '"download"' not in recorded  # how the data arrived is not part of the recipe
+    assert json.loads(recorded)["dataset"]["source"] == str(named / "MNIST" / "raw")
+
+
+def test_eval_download_fetches_what_retraining_the_scorer_needs(home, tmp_path, downloads, monkeypatch):
+    from diffcli.scoring import classifier
+
+    trained = []
+
+    def stub(train, test, **kwargs):
+        trained.append(len(train))
+        raise DiffcliError("stop here: the data was read")
+
+    monkeypatch.setattr(classifier, "train_classifier", stub)
+    folder = make_tiny_model(home, "m", timesteps=20, size=28)
+    config = json.loads((folder / "config.json").read_text())
+    config["dataset"] = {"name": "mnist"}
+    (folder / "config.json").write_text(json.dumps(config))
+    named = tmp_path / "mine"
+    args = ["eval", "--model", "m", "--device", "cpu", "--data-dir", str(named), "--retrain-classifier"]
+    r = run_cli(args)
+    assert r.code == 1 and downloads == [] and f"add --download to download mnist into {named}" in r.stderr
+    r = run_cli([*args, "--download"])
+    assert "stop here: the data was read" in r.stderr and downloads == [named] and trained == [12]
 
 
 def test_glyphs_are_deterministic_labelled_mnist_shaped_and_split_apart():

@@ -160,7 +160,7 @@ def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypatch:
     afile = tmp_path / "afile"
     afile.write_text("x")
     with pytest.raises(DiffcliError) as info:
-        mnist.load_idx_dataset("mnist", "train", afile, True, lambda message: None)
+        mnist.load_idx_dataset("mnist", "train", afile, lambda message: None, fetch=True)
     assert info.value.one_line() == f"`data_dir` {afile} is a file, not a folder; pass the folder that holds mnist's IDX files (or a torchvision root)"
 
 

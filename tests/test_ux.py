@@ -140,7 +140,7 @@ def test_data_dir_may_be_the_dataset_folder_its_parent_or_raw():
         assert locate("mnist", given) == root / "MNIST" / "raw", given
 
 
-def test_a_named_data_dir_never_goes_to_the_network(tmp_path, monkeypatch):
+def test_a_named_data_dir_never_goes_to_the_network_unasked(tmp_path, monkeypatch):
     import socket
     import urllib.request
 
@@ -156,5 +156,6 @@ def test_a_named_data_dir_never_goes_to_the_network(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", forbidden)
     (tmp_path / "mine").mkdir()
     with pytest.raises(DiffcliError) as info:
-        load_idx_dataset("mnist", "train", tmp_path / "mine", True, lambda message: None)
+        load_idx_dataset("mnist", "train", tmp_path / "mine", lambda message: None)
+    assert "add `download` to download mnist" in info.value.one_line()
     assert "leave `data_dir` out to download" in info.value.one_line()

@@ -59,7 +59,7 @@ def load_dataset(
     split: str = "train",
     data_dir: str | Path | None = None,
     *,
-    download: bool = True,
+    download: bool = False,
     limit: Optional[int] = None,
     seed: int = 0,
     image_size: Optional[int] = None,
@@ -68,7 +68,8 @@ def load_dataset(
     """Load a dataset split ("train" or "test") into memory.
 
     spec: mnist, fashion-mnist, glyphs (synthetic, `limit` images, default 60000/10000) or folder:PATH
-    (the whole folder is the train split; it has no test split).
+    (the whole folder is the train split; it has no test split). A missing MNIST or Fashion-MNIST is
+    downloaded into the default data folder; into a `data_dir` the caller named only with `download`.
     """
     import numpy as np
     import torch
@@ -80,7 +81,7 @@ def load_dataset(
         from diffcli.data.mnist import load_idx_dataset
 
         folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        images, labels, found = load_idx_dataset(spec, split, folder, download, notify)
+        images, labels, found = load_idx_dataset(spec, split, folder, notify, fetch=download)
         if limit is not None:
             images, labels = images[:limit], labels[:limit]
         names = MNIST_LABELS if spec == "mnist" else FASHION_LABELS

@@ -1,7 +1,7 @@
 """MNIST and Fashion-MNIST from a data dir: a torchvision root (DIR/MNIST/raw, DIR/FashionMNIST/raw) or
 a folder holding the four IDX files (plain or .gz, e.g. Debian's /usr/share/datasets/fashion-mnist).
-Downloaded with torchvision only into the default data folder ($DIFFCLI_DATA), never into a folder the
-user named: a named folder is what they have."""
+Downloaded with torchvision into the default data folder ($DIFFCLI_DATA) when missing there; into a folder
+the user named only when they ask (`download`): a named folder is what they have, so it is only read."""
 
 from __future__ import annotations
 
@@ -91,28 +91,26 @@ def download(name: str, data_dir: Path, notify: Callable[[str], None]) -> None:
         ) from None
 
 
-def load_idx_dataset(name: str, split: str, data_dir: Path, download_missing: bool, notify: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, Path]:
-    """Images [N, 1, 28, 28] uint8, labels [N] and the folder they came from."""
+def load_idx_dataset(
+    name: str, split: str, data_dir: Path, notify: Callable[[str], None], *, fetch: bool = False
+) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Images [N, 1, 28, 28] uint8, labels [N] and the folder they came from. A dataset missing from the
+    default data folder is downloaded there; missing from a folder the caller named, only with `fetch`."""
     if Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise DiffcliError(f"`data_dir` {data_dir} is a file, not a folder", f"pass the folder that holds {name}'s IDX files (or a torchvision root)")
     folder = locate(name, data_dir)
     if folder is None:
         from diffcli.home import data_dir as default_data_dir
 
-        if download_missing and Path(data_dir).expanduser().resolve() != default_data_dir().resolve():
-            # A folder the user named holds what they have: look there only; the network is for the
-            # data folder diffcli manages ($DIFFCLI_DATA), where a download lands.
+        default = default_data_dir()
+        if not fetch and Path(data_dir).expanduser().resolve() != default.resolve():
+            # A folder the user named holds what they have: look there only, unless they asked for the
+            # network; the data folder diffcli manages ($DIFFCLI_DATA) is where a download lands unasked.
             raise DiffcliError(
                 f"{name} not found in {data_dir}: it holds neither the four IDX files "
                 f"({', '.join(FILES)}, plain or .gz) nor {TORCHVISION[name][0]}/raw/ with them",
-                f"pass `data_dir` the folder that holds them (or its parent), or leave `data_dir` out to download "
-                f"{name} into {default_data_dir()}",
-            )
-        if not download_missing:
-            folder_name = TORCHVISION[name][0]
-            raise DiffcliError(
-                f"{name} not found in {data_dir}: missing {', '.join(f + '(.gz)' for f in FILES)}",
-                f"put the four IDX files in {data_dir / folder_name / 'raw'} (or pass --data-dir to a folder holding them)",
+                f"pass `data_dir` the folder that holds them (or its parent), add `download` to download {name} "
+                f"into {data_dir}, or leave `data_dir` out to download {name} into {default}",
             )
         download(name, data_dir, notify)
         folder = locate(name, data_dir)

@@ -76,7 +76,10 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     if request.scorer == "classifier":
         from diffcli.scoring.classifier import load_or_train_classifier
 
-        classifier = load_or_train_classifier(spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, notify=console.notice)
+        classifier = load_or_train_classifier(
+            spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, download=request.download,
+            notify=console.notice,
+        )
         grading.check_labels_match(model, classifier)
     else:
         from diffcli.scoring.clip_score import load_clip

@@ -16,7 +16,7 @@ from diffcli.diffusion.names import SAMPLERS, VIEWS, spoken
 from diffcli.errors import UsageError
 from diffcli.generation.requests import SAMPLING_PANEL, Sampling, illusion_wording, interval_rule  # noqa: F401
 from diffcli.params import REQUIRED, param
-from diffcli.training.recipe import dataset_completions
+from diffcli.training.recipe import DOWNLOAD, dataset_completions
 
 MODEL_PANEL, IMAGE_PANEL, ILLUSION_PANEL, T2I_PANEL = "Model", "Image-to-image", "Illusion", "Text-to-image models"
 
@@ -292,6 +292,7 @@ class EvalRequest:
         "--retrain-classifier (default: $DIFFCLI_DATA, else where the model was trained from).",
         rule=lambda name, value: checks.path(name, value), metavar="DIR", panel=DATA_PANEL,
     )
+    download: bool = param(False, **DOWNLOAD)
     retrain_classifier: bool = param(
         False, help="Train the dataset's scoring classifier afresh from the data; it then takes precedence over the "
         "shipped one.", panel=SCORER_PANEL,

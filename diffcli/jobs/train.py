@@ -16,7 +16,7 @@ from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.progress import ProgressFactory, silent
 from diffcli.params import param
-from diffcli.training.recipe import PRESET_NAMES, RECIPE, RUN, recipe_fields
+from diffcli.training.recipe import DOWNLOAD, DATA, PRESET_NAMES, RECIPE, RUN, recipe_fields
 
 RESUMABLE = ("epochs", "max_steps", "data_dir")  # what may change when a run is resumed
 
@@ -36,6 +36,8 @@ class TrainRequest:
         "UNet and schedule), denoiser (course B.1).", choices=PRESET_NAMES, metavar="NAME", panel=RECIPE,
     )
     recipe: dict[str, Any] = field(default_factory=dict)
+    # Not part of the recipe: where the data comes from is no property of the model, so it is not recorded.
+    download: bool = param(False, **DOWNLOAD)
     resume: bool = param(False, help="Continue the model's last checkpoint exactly where it stopped.", panel=RUN)
     force: bool = param(
         False, help="Replace an existing model of the same name (once the new run has saved its first checkpoint).",
@@ -151,9 +153,10 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
     from diffcli.training.trainer import Trainer
 
     notify = console.notice if dist.is_main else (lambda message: None)
-    train_data = load_dataset(settings.dataset, "train", settings.data_dir, limit=settings.limit, seed=settings.seed, notify=notify)
+    data = dict(download=request.download, seed=settings.seed, notify=notify)
+    train_data = load_dataset(settings.dataset, "train", settings.data_dir, limit=settings.limit, **data)
     try:
-        val_data = load_dataset(settings.dataset, "test", settings.data_dir, limit=settings.val_limit, seed=settings.seed, notify=notify)
+        val_data = load_dataset(settings.dataset, "test", settings.data_dir, limit=settings.val_limit, **data)
     except DiffcliError:
         val_data = None  # a folder dataset has no test split: validation is skipped
     if settings.cond == "class" and train_data.labels is None:

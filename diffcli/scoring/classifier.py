@@ -203,16 +203,20 @@ def split_limit(dataset_spec: str, split: str) -> Optional[int]:
     return GLYPH_LIMITS[split] if dataset_spec == "glyphs" else None
 
 
-def load_split(dataset_spec: str, split: str, data_dir=None, *, at_least: int = 0, notify: Notify = _quiet):
+def load_split(
+    dataset_spec: str, split: str, data_dir=None, *, at_least: int = 0, download: bool = False, notify: Notify = _quiet
+):
     """The split the classifier (and FID) use; a folder dataset has no test split, so a seeded 10 % of it is one.
 
-    `at_least` raises the number of synthetic glyphs drawn (real datasets always load whole).
+    `at_least` raises the number of synthetic glyphs drawn (real datasets always load whole). `download`:
+    as `load_dataset`'s (a missing dataset is fetched into a `data_dir` the caller named).
     """
     from diffcli.data import ImageDataset, load_dataset
 
     if not dataset_spec.startswith("folder:"):
         limit = split_limit(dataset_spec, split)
-        return load_dataset(dataset_spec, split, data_dir, limit=max(limit, at_least) if limit else None, notify=notify)
+        at = max(limit, at_least) if limit else None
+        return load_dataset(dataset_spec, split, data_dir, download=download, limit=at, notify=notify)
     whole = load_dataset(dataset_spec, "train", data_dir, notify=notify)
     _check_labelled(whole, "train")
     cut = max(1, int(round(HOLDOUT * len(whole))))
@@ -303,6 +307,7 @@ def load_or_train_classifier(
     retrain: bool = False,
     epochs: Optional[int] = None,
     seed: int = 0,
+    download: bool = False,
     notify: Notify = _quiet,
 ) -> Classifier:
     """The classifier that scores `dataset_spec`: the registry's `<dataset>-classifier`, else the shipped
@@ -310,7 +315,7 @@ def load_or_train_classifier(
 
     A cached classifier that cannot be read is an error naming the file (delete it to retrain); a damaged
     shipped one is an error too. `retrain=True` trains afresh and replaces the registry copy. `epochs`
-    None: see `training_plan`.
+    None: see `training_plan`. `download`: a dataset that training needs and `data_dir` lacks is fetched there.
     """
     from diffcli.device import resolve_device
     from diffcli.scoring import shipped
@@ -335,7 +340,9 @@ def load_or_train_classifier(
         notify(f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)")
     else:
         notify(f"training the {dataset_spec} scoring classifier (cached as model {name!r})")
-    trained = train_for_dataset(dataset_spec, data_dir=data_dir, device=torch_device, epochs=epochs, seed=seed, notify=notify)
+    trained = train_for_dataset(
+        dataset_spec, data_dir=data_dir, device=torch_device, epochs=epochs, seed=seed, download=download, notify=notify
+    )
     save_classifier(registry, name, dataset_spec, trained.module, trained.test_accuracy, trained.train, trained.test, trained.training)
     return Classifier(trained.module, name, dataset_spec, list(trained.train.label_names), trained.test_accuracy, trained.module.channels, trained.module.size, weights_fingerprint(trained.module))
 
@@ -368,6 +375,7 @@ def train_for_dataset(
     device: str | torch.device = "cpu",
     epochs: Optional[int] = None,
     seed: int = 0,
+    download: bool = False,
     notify: Notify = _quiet,
 ) -> TrainedClassifier:
     """Train a dataset's scoring classifier from its files with the one recipe (`training_plan`, `train_classifier`).
@@ -378,7 +386,8 @@ def train_for_dataset(
 
     dataset_spec = canonical_spec(dataset_spec)
     torch_device = torch.device(device) if not isinstance(device, torch.device) else device
-    train, test = load_split(dataset_spec, "train", data_dir, notify=notify), load_split(dataset_spec, "test", data_dir, notify=notify)
+    train = load_split(dataset_spec, "train", data_dir, download=download, notify=notify)
+    test = load_split(dataset_spec, "test", data_dir, download=download, notify=notify)
     epochs, batch_size = training_plan(len(train), epochs)
     started = time.perf_counter()
     module, test_accuracy = train_classifier(train, test, epochs=epochs, batch_size=batch_size, device=torch_device, seed=seed, notify=notify)

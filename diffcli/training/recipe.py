@@ -30,6 +30,14 @@ DEFAULT_ARCHITECTURE: dict[str, Any] = {
 }
 
 
+# `--download` of train and eval: the same option, declared once.
+DOWNLOAD = dict(
+    help="Download MNIST or Fashion-MNIST into the --data-dir you name when it is missing there (without this, a "
+    "named --data-dir is only read; the default one is filled either way).",
+    panel=DATA,
+)
+
+
 def dataset_completions(incomplete: str) -> list[str]:
     """Dataset names for shell completion."""
     return [d for d in DATASET_NAMES if d.startswith(incomplete)]
