@@ -41,7 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -78,7 +78,9 @@ def parse_levers(text: str) -> list[tuple[str, list[str]]]:
         if "--epochs" in words:  # checked here, before any run: lever_runs takes the value as the run's length
             i = words.index("--epochs")
             if i + 1 >= len(words) or not words[i + 1].isdigit() or int(words[i + 1]) < 1:
-                raise SystemExit(f"bench-quality: --levers item {item!r}: --epochs needs a whole number of epochs, at least 1")
+                raise SystemExit(
+                    f"bench-quality: --levers item {item!r}: --epochs needs a whole number of epochs, at least 1"
+                )
         levers.append((label.strip(), words))
     if not levers:
         raise SystemExit("bench-quality: --levers is empty: give at least one LABEL=FLAGS")
@@ -91,7 +93,9 @@ def read_kept(path: Path, purpose: str) -> dict[str, Any]:
     try:
         kept = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"bench-quality: {purpose} {path}, which cannot be read ({exc}): restore it from git or measure every section") from None
+        raise SystemExit(
+            f"bench-quality: {purpose} {path}, which cannot be read ({exc}): restore it from git or measure every section"
+        ) from None
     if not isinstance(kept, dict):
         raise SystemExit(f"bench-quality: {path} holds no results object: restore it from git or measure every section")
     return kept
@@ -119,7 +123,12 @@ def wait_for_quiet(threshold: float, patience_s: float, poll_s: float = 60.0) ->
     while loadavg() and loadavg()[0] > threshold and time.time() - began < patience_s:
         print(f"bench-quality: load {loadavg()[0]:.2f} > {threshold}: waiting", file=sys.stderr, flush=True)
         time.sleep(poll_s)
-    return {"threshold": threshold, "load_at_start": first, "waited_s": round(time.time() - began), "load_when_started": loadavg()}
+    return {
+        "threshold": threshold,
+        "load_at_start": first,
+        "waited_s": round(time.time() - began),
+        "load_when_started": loadavg(),
+    }
 
 
 @dataclass
@@ -137,7 +146,12 @@ class Command:
         return json.loads(lines[-1])
 
     def describe(self) -> dict[str, Any]:
-        return {"command": " ".join(self.argv[2:]), "wall_s": round(self.wall_s, 1), "load_before": self.load_before, "load_after": self.load_after}
+        return {
+            "command": " ".join(self.argv[2:]),
+            "wall_s": round(self.wall_s, 1),
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+        }
 
 
 @dataclass
@@ -148,7 +162,7 @@ class Bench:
     course_per_class: int
     extra_train: list[str] = field(default_factory=list)
     log: list[dict[str, Any]] = field(default_factory=list)
-    partial: Optional[Path] = None  # every row so far, rewritten after each (an interrupted run keeps them)
+    partial: Path | None = None  # every row so far, rewritten after each (an interrupted run keeps them)
 
     def record(self, results: dict[str, Any], section: str, rows: list[dict[str, Any]]) -> None:
         """Print the row just scored and save every row so far to `partial`."""
@@ -156,7 +170,8 @@ class Bench:
         print(
             f"bench-quality: {r['recipe']} {r['checkpoint']}: {_pct(r['accuracy'])} (lowest {_lowest(r)}), "
             f"FID {r['fid']} (floor {r['fid_floor']}), n = {r['n']}, {r['train_wall_s'] / 60:.1f} min of training",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         if self.partial is not None:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
@@ -166,19 +181,39 @@ class Bench:
         argv = [*DIFFCLI, *args]
         before = loadavg()
         began = time.perf_counter()
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.env["BENCH_CWD"])
+        done = subprocess.run(
+            argv, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.env["BENCH_CWD"]
+        )
         elapsed = time.perf_counter() - began
         if done.returncode != 0:
             raise SystemExit(f"bench-quality: {' '.join(argv[2:])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         command = Command(argv, done.stdout, elapsed, before, loadavg())
-        print(f"bench-quality: {elapsed:7.1f} s  load {before[:1]} -> {command.load_after[:1]}  {' '.join(argv[3:])}", file=sys.stderr, flush=True)
+        print(
+            f"bench-quality: {elapsed:7.1f} s  load {before[:1]} -> {command.load_after[:1]}  {' '.join(argv[3:])}",
+            file=sys.stderr,
+            flush=True,
+        )
         return command
 
-    def train(self, name: str, args: list[str], max_steps: Optional[int], resume: bool) -> Command:
+    def train(self, name: str, args: list[str], max_steps: int | None, resume: bool) -> Command:
         if resume:
             cmd = ["train", "--name", name, "--resume", "--device", "cpu", "--json", "-q"]
         else:
-            cmd = ["train", *self.data, *self.extra_train, *args, "--name", name, "--seed", "0", "--device", "cpu", "--force", "--json", "-q"]
+            cmd = [
+                "train",
+                *self.data,
+                *self.extra_train,
+                *args,
+                "--name",
+                name,
+                "--seed",
+                "0",
+                "--device",
+                "cpu",
+                "--force",
+                "--json",
+                "-q",
+            ]
         if max_steps is not None:
             cmd += ["--max-steps", str(max_steps)]
         return self.call(cmd)
@@ -220,7 +255,17 @@ def steps_per_epoch(preset: str, overrides: dict[str, Any], images: int) -> int:
     return max(1, images // settings_for(preset, overrides).batch_size)
 
 
-def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_class: int, results: dict[str, Any], section: str = "default", label: Optional[str] = None, rows: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+def complete_runs(
+    bench: Bench,
+    recipe: str,
+    args: list[str],
+    epochs: list[int],
+    per_class: int,
+    results: dict[str, Any],
+    section: str = "default",
+    label: str | None = None,
+    rows: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """One complete `diffcli train --epochs E` per E, each scored: what a user gets for that wait.
     `label` names the checkpoint instead of its --epochs (a lever's row); `rows` continues a section."""
     rows = [] if rows is None else rows
@@ -229,16 +274,36 @@ def complete_runs(bench: Bench, recipe: str, args: list[str], epochs: list[int],
         trained = bench.train(name, [*args, "--epochs", str(e)], None, resume=False)
         done = trained.last_json()
         scores, scored = bench.score(name, per_class)
-        rows.append({
-            "recipe": recipe, "checkpoint": f"--epochs {e}" if label is None else label, "flags": " ".join(args), "epochs": e, "steps": done["step"],
-            "train_wall_s": round(trained.wall_s, 1), "train_step_s": done["training_seconds"], "img_s": done["images_per_second"],
-            "trained_with": bench.trained_with(name), "train": [trained.describe()], "eval": scored.describe(), **scores,
-        })
+        rows.append(
+            {
+                "recipe": recipe,
+                "checkpoint": f"--epochs {e}" if label is None else label,
+                "flags": " ".join(args),
+                "epochs": e,
+                "steps": done["step"],
+                "train_wall_s": round(trained.wall_s, 1),
+                "train_step_s": done["training_seconds"],
+                "img_s": done["images_per_second"],
+                "trained_with": bench.trained_with(name),
+                "train": [trained.describe()],
+                "eval": scored.describe(),
+                **scores,
+            }
+        )
         bench.record(results, section, rows)
     return rows
 
 
-def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], per_epoch: int, per_class: int, results: dict[str, Any], section: str) -> list[dict[str, Any]]:
+def chunked_run(
+    bench: Bench,
+    recipe: str,
+    args: list[str],
+    epochs: list[int],
+    per_epoch: int,
+    per_class: int,
+    results: dict[str, Any],
+    section: str,
+) -> list[dict[str, Any]]:
     """One run (its schedule planned for its own --epochs), stopped with --max-steps after each of
     `epochs`, scored, then continued with --resume: a checkpoint's time is the sum of its chunks."""
     rows, chunks, name = [], [], recipe
@@ -251,29 +316,42 @@ def chunked_run(bench: Bench, recipe: str, args: list[str], epochs: list[int], p
         sessions = [c.last_json() for c in chunks]
         step_s = sum(d["training_seconds"] for d in sessions)
         images = sum(d["training_seconds"] * d["images_per_second"] for d in sessions)
-        rows.append({
-            "recipe": recipe, "checkpoint": f"epoch {e}", "epochs": e, "steps": done["step"],
-            "train_wall_s": round(sum(c.wall_s for c in chunks), 1), "train_step_s": round(step_s, 1),
-            "img_s": round(images / step_s, 1) if step_s else None,
-            "trained_with": bench.trained_with(name), "train": [c.describe() for c in chunks], "eval": scored.describe(), **scores,
-        })
+        rows.append(
+            {
+                "recipe": recipe,
+                "checkpoint": f"epoch {e}",
+                "epochs": e,
+                "steps": done["step"],
+                "train_wall_s": round(sum(c.wall_s for c in chunks), 1),
+                "train_step_s": round(step_s, 1),
+                "img_s": round(images / step_s, 1) if step_s else None,
+                "trained_with": bench.trained_with(name),
+                "train": [c.describe() for c in chunks],
+                "eval": scored.describe(),
+                **scores,
+            }
+        )
         bench.record(results, section, rows)
     return rows
 
 
-def lever_runs(bench: Bench, levers: list[tuple[str, list[str]]], epochs: int, per_class: int, results: dict[str, Any]) -> list[dict[str, Any]]:
+def lever_runs(
+    bench: Bench, levers: list[tuple[str, list[str]]], epochs: int, per_class: int, results: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Each lever as a complete `diffcli train --epochs EPOCHS FLAGS`, scored; the baseline among them."""
     rows: list[dict[str, Any]] = []
     for label, flags in levers:
         own = epochs
         if "--epochs" in flags:  # a lever may be a length: its own --epochs replaces the section's
             i = flags.index("--epochs")
-            own, flags = int(flags[i + 1]), flags[:i] + flags[i + 2:]
+            own, flags = int(flags[i + 1]), flags[:i] + flags[i + 2 :]
         complete_runs(bench, "lever", flags, [own], per_class, results, "levers", label=label, rows=rows)
     return rows
 
 
-def with_levers(earlier: list[dict[str, Any]], measured: list[dict[str, Any]], date: str, earlier_date: Optional[str] = None) -> list[dict[str, Any]]:
+def with_levers(
+    earlier: list[dict[str, Any]], measured: list[dict[str, Any]], date: str, earlier_date: str | None = None
+) -> list[dict[str, Any]]:
     """The levers section after a run: its rows, tagged with the run's date, after the earlier rows that
     `--add-levers` keeps (each run's first row stays the baseline of that run's rows; earlier rows
     without a date get `earlier_date`)."""
@@ -281,7 +359,7 @@ def with_levers(earlier: list[dict[str, Any]], measured: list[dict[str, Any]], d
     return [*kept, *({**row, "run": date} for row in measured)]
 
 
-def levers_date(results: dict[str, Any]) -> Optional[str]:
+def levers_date(results: dict[str, Any]) -> str | None:
     """When the kept lever rows were measured: the last run that measured levers."""
     dated = [u["date"] for u in results.get("updates", []) if "levers" in u["sections"]]
     return dated[-1] if dated else (results.get("date") if results.get("levers") else None)
@@ -293,14 +371,18 @@ def later_updates(updates: list[dict[str, Any]], measured: list[str]) -> list[di
     return [u for u in kept if u["sections"]]
 
 
-def time_to(rows: list[dict[str, Any]], accuracy: float) -> Optional[dict[str, Any]]:
+def time_to(rows: list[dict[str, Any]], accuracy: float) -> dict[str, Any] | None:
     """The quickest checkpoint that reads at least `accuracy`."""
     hits = sorted((r for r in rows if r["accuracy"] >= accuracy), key=lambda r: r["train_wall_s"])
     return hits[0] if hits else None
 
 
 def meets_goal(row: dict[str, Any]) -> bool:
-    return row["accuracy"] >= GOAL["accuracy"] and row["min_class_accuracy"] >= GOAL["min_class_accuracy"] and (row["fid_over_floor"] or 99) <= GOAL["fid_over_floor"]
+    return (
+        row["accuracy"] >= GOAL["accuracy"]
+        and row["min_class_accuracy"] >= GOAL["min_class_accuracy"]
+        and (row["fid_over_floor"] or 99) <= GOAL["fid_over_floor"]
+    )
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +408,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----- report ------------------------------------------------------------------------------------
-def _pct(v: Optional[float]) -> str:
+def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f} %"
 
 
@@ -387,15 +469,21 @@ def markdown(results: dict[str, Any]) -> str:
         out.append("")
     out += lever_table(results.get("levers", []))
     if s.get("course_time_to_98_s"):
-        out.append(f"Course recipe to 98 %: {s['course_time_to_98_s'] / 60:.1f} min ({s['course_time_to_98_checkpoint']}).")
+        out.append(
+            f"Course recipe to 98 %: {s['course_time_to_98_s'] / 60:.1f} min ({s['course_time_to_98_checkpoint']})."
+        )
     else:
         out.append("Course recipe: below 98 % at every checkpoint measured.")
     if s.get("default_time_to_98_s"):
-        out.append(f"Default recipe to 98 %: {s['default_time_to_98_s'] / 60:.2f} min ({s['default_time_to_98_checkpoint']}).")
+        out.append(
+            f"Default recipe to 98 %: {s['default_time_to_98_s'] / 60:.2f} min ({s['default_time_to_98_checkpoint']})."
+        )
     if "time_to_98_ratio" in s:
         out.append(f"Time to 98 %, default / course: **{s['time_to_98_ratio']}** (1/{1 / s['time_to_98_ratio']:.0f}).")
     elif "time_to_98_ratio_at_most" in s:
-        out.append(f"Time to 98 %, default / course: at most {s['time_to_98_ratio_at_most']} (the course did not reach 98 %).")
+        out.append(
+            f"Time to 98 %, default / course: at most {s['time_to_98_ratio_at_most']} (the course did not reach 98 %)."
+        )
     if s.get("default_time_to_goal_s"):
         line = f"Default recipe to the goal (>= 98 %, every class >= 95 %, FID <= 1.5x floor): {s['default_time_to_goal_s'] / 60:.2f} min ({s['default_time_to_goal_checkpoint']})"
         if "time_to_goal_vs_course_98" in s:
@@ -417,14 +505,16 @@ def lever_table(rows: list[dict[str, Any]]) -> list[str]:
     out = [
         "Levers: complete `diffcli train --epochs E` runs with the flags shown, the first of each run the baseline, measured one after the other:",
         "",
-        "| lever | flags | epochs | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |" + (" run |" if several else ""),
+        "| lever | flags | epochs | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |"
+        + (" run |" if several else ""),
         "|---|---|---|---|---|---|---|---|---|" + ("---|" if several else ""),
     ]
     for r in rows:
         base = baselines[r.get("run")]
         out.append(
             f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['epochs']} | {r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} | {r['img_s']} | "
-            f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |" + (f" {r.get('run') or 'first'} |" if several else "")
+            f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |"
+            + (f" {r.get('run') or 'first'} |" if several else "")
         )
     return out + [""]
 
@@ -436,13 +526,26 @@ def plot(results: dict[str, Any], path: Path) -> None:
     from diffcli.io.images import OutputTarget, write_png
     from diffcli.io.plot import Series, line_plot
 
-    groups = [("default recipe (complete runs)", results.get("default", [])), ("default, --epochs 20 run", results.get("long", [])), ("course recipe", results.get("course", []))]
+    groups = [
+        ("default recipe (complete runs)", results.get("default", [])),
+        ("default, --epochs 20 run", results.get("long", [])),
+        ("course recipe", results.get("course", [])),
+    ]
     groups = [(_with_detail(label, rows[0]), rows) for label, rows in groups if rows]
     minutes = lambda rows: [r["train_wall_s"] / 60 for r in rows]  # noqa: E731
-    accuracy = line_plot([Series(label, minutes(rows), [100 * r["accuracy"] for r in rows], markers=True) for label, rows in groups],
-                         title="accuracy (diffcli eval) vs training minutes", xlabel="training minutes (wall)", ylabel="accuracy %")
-    fid = line_plot([Series(label, minutes(rows), [r["fid_over_floor"] for r in rows], markers=True) for label, rows in groups],
-                    title="FID / real-data floor vs training minutes", xlabel="training minutes (wall)", ylabel="FID / floor", log_y=True)
+    accuracy = line_plot(
+        [Series(label, minutes(rows), [100 * r["accuracy"] for r in rows], markers=True) for label, rows in groups],
+        title="accuracy (diffcli eval) vs training minutes",
+        xlabel="training minutes (wall)",
+        ylabel="accuracy %",
+    )
+    fid = line_plot(
+        [Series(label, minutes(rows), [r["fid_over_floor"] for r in rows], markers=True) for label, rows in groups],
+        title="FID / real-data floor vs training minutes",
+        xlabel="training minutes (wall)",
+        ylabel="FID / floor",
+        log_y=True,
+    )
     image = np.concatenate([accuracy, fid], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(image, OutputTarget(path), {"subcommand": "bench-quality"})
@@ -454,23 +557,63 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="glyphs data and a few steps: check the harness, not figures to quote")
-    parser.add_argument("--data-dir", default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")), help="a torchvision root holding MNIST")
+    parser.add_argument(
+        "--quick", action="store_true", help="glyphs data and a few steps: check the harness, not figures to quote"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")),
+        help="a torchvision root holding MNIST",
+    )
     parser.add_argument("--default-epochs", default="1,2,5", help="--epochs of the default recipe's complete runs")
-    parser.add_argument("--long-epochs", default="1,5,10,20", help="checkpoints of the 20-epoch default run ('' to skip it)")
+    parser.add_argument(
+        "--long-epochs", default="1,5,10,20", help="checkpoints of the 20-epoch default run ('' to skip it)"
+    )
     parser.add_argument("--course-epochs", default="1,2,3", help="checkpoints of the course recipe")
-    parser.add_argument("-n", "--per-class", type=int, default=100, help="eval samples per class for the default recipe")
-    parser.add_argument("--course-per-class", type=int, default=50, help="eval samples per class for the course recipe (300 DDPM steps with CFG each)")
-    parser.add_argument("--wait-load", type=float, default=1.0, help="wait until the 1-minute load average is at most this before starting")
+    parser.add_argument(
+        "-n", "--per-class", type=int, default=100, help="eval samples per class for the default recipe"
+    )
+    parser.add_argument(
+        "--course-per-class",
+        type=int,
+        default=50,
+        help="eval samples per class for the course recipe (300 DDPM steps with CFG each)",
+    )
+    parser.add_argument(
+        "--wait-load",
+        type=float,
+        default=1.0,
+        help="wait until the 1-minute load average is at most this before starting",
+    )
     parser.add_argument("--wait-max", type=float, default=1800, help="seconds to wait for that at most")
-    parser.add_argument("--home", default=None, help="registry to use (keeps the scoring classifier between runs); default a scratch folder")
+    parser.add_argument(
+        "--home",
+        default=None,
+        help="registry to use (keeps the scoring classifier between runs); default a scratch folder",
+    )
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for quality.json and quality.md")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help="which sections to measure (course, default, long, levers); the others are kept from OUT/quality.json")
-    parser.add_argument("--levers", default=LEVERS, help="the levers section's runs: 'LABEL=FLAGS; ...', the first the baseline")
-    parser.add_argument("--add-levers", action="store_true", help="keep OUT/quality.json's lever rows and add this run's after them (its first lever is its own baseline)")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help="which sections to measure (course, default, long, levers); the others are kept from OUT/quality.json",
+    )
+    parser.add_argument(
+        "--levers", default=LEVERS, help="the levers section's runs: 'LABEL=FLAGS; ...', the first the baseline"
+    )
+    parser.add_argument(
+        "--add-levers",
+        action="store_true",
+        help="keep OUT/quality.json's lever rows and add this run's after them (its first lever is its own baseline)",
+    )
     parser.add_argument("--lever-epochs", type=int, default=1, help="--epochs of every lever's run")
-    parser.add_argument("--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes")
-    parser.add_argument("--render-only", action="store_true", help="measure nothing: rewrite OUT/quality.md and the plot from OUT/quality.json (after a change to how they are drawn)")
+    parser.add_argument(
+        "--plot", default=str(REPO / "docs" / "performance" / "time-to-quality.png"), help="where the plot goes"
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: rewrite OUT/quality.md and the plot from OUT/quality.json (after a change to how they are drawn)",
+    )
     args = parser.parse_args()
     if args.render_only:
         source = Path(args.out) / "quality.json"
@@ -479,7 +622,9 @@ def main() -> None:
         results = read_kept(source, "--render-only draws")
         lacking = [key for key in ("date", "machine", "wall_s", "load", "load_at_end") if key not in results]
         if lacking:
-            raise SystemExit(f"bench-quality: --render-only: {source} lacks {', '.join(lacking)}, so it is not a complete results file: restore it from git or measure every section")
+            raise SystemExit(
+                f"bench-quality: --render-only: {source} lacks {', '.join(lacking)}, so it is not a complete results file: restore it from git or measure every section"
+            )
         results["summary"] = summary(results)
         render(results, Path(args.out), Path(args.plot))
         return
@@ -493,12 +638,16 @@ def main() -> None:
     epochs_of = lambda text: [int(v) for v in text.split(",") if v.strip()]  # noqa: E731
     sections = [v.strip() for v in args.sections.split(",") if v.strip()]
     if not sections or set(sections) - set(SECTIONS):
-        raise SystemExit(f"bench-quality: --sections {args.sections!r}: give one or more of {', '.join(SECTIONS)}, comma-separated")
+        raise SystemExit(
+            f"bench-quality: --sections {args.sections!r}: give one or more of {', '.join(SECTIONS)}, comma-separated"
+        )
     kept: dict[str, Any] = {}
     if set(sections) != set(SECTIONS) and not args.quick:
         previous = Path(args.out) / "quality.json"
         if not previous.is_file():
-            raise SystemExit(f"bench-quality: --sections {args.sections} keeps the other sections of {previous}, which does not exist: measure every section first")
+            raise SystemExit(
+                f"bench-quality: --sections {args.sections} keeps the other sections of {previous}, which does not exist: measure every section first"
+            )
         kept = read_kept(previous, f"--sections {args.sections} keeps the other sections of")
 
     scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-quality-"))
@@ -513,7 +662,9 @@ def main() -> None:
         levers = levers[:2]
     else:
         if not (Path(args.data_dir) / "MNIST" / "raw").is_dir() and not any(Path(args.data_dir).glob("train-images*")):
-            raise SystemExit(f"bench-quality needs MNIST: none at {args.data_dir} (pass --data-dir or set DIFFCLI_BENCH_DATA)")
+            raise SystemExit(
+                f"bench-quality needs MNIST: none at {args.data_dir} (pass --data-dir or set DIFFCLI_BENCH_DATA)"
+            )
         data = ["--dataset", "mnist", "--data-dir", args.data_dir]
         extra = []
         images, per_class, course_per_class = 60000, args.per_class, args.course_per_class
@@ -527,19 +678,39 @@ def main() -> None:
     began = time.perf_counter()
     try:
         if not args.quick:  # train the scoring classifier (once per registry) before any timing
-            warm = bench.call(["eval", "--model", "mnist", "-n", "1", "--device", "cpu", "--json", "-q", "--data-dir", args.data_dir])
+            warm = bench.call(
+                ["eval", "--model", "mnist", "-n", "1", "--device", "cpu", "--json", "-q", "--data-dir", args.data_dir]
+            )
             results["classifier"] = {**warm.last_json().get("classifier", {}), "prepared_in": warm.describe()}
         quick_overrides = {"batch_size": 32} if args.quick else {}
         # The course first: its rows are the baseline every ratio needs, and the slowest to come.
         if "course" in sections:
             per_epoch = steps_per_epoch("course", quick_overrides, images)
-            results["course"] = chunked_run(bench, "course", ["--preset", "course"], epochs_of(args.course_epochs), per_epoch, course_per_class, results, "course")
+            results["course"] = chunked_run(
+                bench,
+                "course",
+                ["--preset", "course"],
+                epochs_of(args.course_epochs),
+                per_epoch,
+                course_per_class,
+                results,
+                "course",
+            )
         if "default" in sections:
             results["default"] = complete_runs(bench, "default", [], epochs_of(args.default_epochs), per_class, results)
         long_epochs = epochs_of(args.long_epochs)
         if "long" in sections and long_epochs:
             per_epoch = steps_per_epoch("default", quick_overrides, images)
-            results["long"] = chunked_run(bench, f"default-e{long_epochs[-1]}", ["--epochs", str(long_epochs[-1])], long_epochs, per_epoch, per_class, results, "long")
+            results["long"] = chunked_run(
+                bench,
+                f"default-e{long_epochs[-1]}",
+                ["--epochs", str(long_epochs[-1])],
+                long_epochs,
+                per_epoch,
+                per_class,
+                results,
+                "long",
+            )
         if "levers" in sections:
             measured = lever_runs(bench, levers, args.lever_epochs, per_class, results)
             earlier = kept.get("levers", []) if args.add_levers else []
@@ -549,7 +720,9 @@ def main() -> None:
     run["wall_s"] = round(time.perf_counter() - began, 1)
     run["load_at_end"] = loadavg()
     if kept:
-        replaced = [x for x in sections if not (x == "levers" and args.add_levers)]  # added levers leave the earlier run listed
+        replaced = [
+            x for x in sections if not (x == "levers" and args.add_levers)
+        ]  # added levers leave the earlier run listed
         results["updates"] = later_updates(results.get("updates", []), replaced) + [{"sections": sections, **run}]
     else:
         results.update(run)
@@ -570,7 +743,9 @@ def render(results: dict[str, Any], out: Path, plot_path: Path) -> None:
         atomic_write_text(out / "quality.md", table)
         plot(results, plot_path)
     except OSError as exc:  # quality.json is already written: nothing measured is lost
-        raise SystemExit(f"bench-quality: cannot write {exc.filename or plot_path} ({exc.strerror or exc}): fix --out / --plot, then redraw with --render-only") from None
+        raise SystemExit(
+            f"bench-quality: cannot write {exc.filename or plot_path} ({exc.strerror or exc}): fix --out / --plot, then redraw with --render-only"
+        ) from None
     print(table)
 
 

@@ -32,9 +32,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from diffcli.io.atomic import atomic_write_text
-from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -57,7 +57,15 @@ def machine() -> dict[str, Any]:
     from diffcli.device import cpu_has_native_bf16
 
     # Two CPUs of one model name can differ in bf16 support, which decides `--precision auto`'s choice.
-    info = {"cpu": cpu, "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(), "device": "cpu"}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "native_bf16": cpu_has_native_bf16(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": "cpu",
+    }
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)
     return info
@@ -110,7 +118,25 @@ def bench_startup(env: dict[str, str], work: Path, repeat: int) -> dict[str, Any
 
 
 def _train_rate(env: dict[str, str], preset: str, steps: int, extra: list[str], name: str) -> float:
-    cmd = [*DIFFCLI, "train", "--preset", preset, "--dataset", "glyphs", "--limit", "8192", "--batch-size", "128", "--max-steps", str(steps), "--name", name, "--force", "--json", *extra]
+    cmd = [
+        *DIFFCLI,
+        "train",
+        "--preset",
+        preset,
+        "--dataset",
+        "glyphs",
+        "--limit",
+        "8192",
+        "--batch-size",
+        "128",
+        "--max-steps",
+        str(steps),
+        "--name",
+        name,
+        "--force",
+        "--json",
+        *extra,
+    ]
     return float(last_json(run(cmd, env).stdout)["images_per_second"])
 
 
@@ -126,14 +152,22 @@ def bench_training(env: dict[str, str], quick: bool) -> dict[str, Any]:
     fp32 = _train_rate(env, "default", steps, ["--device", "cpu", "--precision", "fp32"], "bench-default-fp32")
     default = _train_rate(env, "default", steps, ["--device", "cpu"], "bench-default")
     return {
-        "baseline": "course preset (its UNet, width 64, full resolution, fp32)", "course_img_s": course,
-        "default_fp32_img_s": fp32, "default_img_s": default, "default_precision": resolve_precision("auto", torch.device("cpu")),
-        "default_vs_course": ratio(default, course), "default_fp32_vs_course": ratio(fp32, course), "default_vs_default_fp32": ratio(default, fp32),
+        "baseline": "course preset (its UNet, width 64, full resolution, fp32)",
+        "course_img_s": course,
+        "default_fp32_img_s": fp32,
+        "default_img_s": default,
+        "default_precision": resolve_precision("auto", torch.device("cpu")),
+        "default_vs_course": ratio(default, course),
+        "default_fp32_vs_course": ratio(fp32, course),
+        "default_vs_default_fp32": ratio(default, fp32),
     }
 
 
 NETWORKS = [  # (label, UNet options): patch 2 folds 2x2 pixels into channels (the default recipe's choice)
-    ("UNet w32, attention at 7x7, full resolution (the first default)", dict(width=32, mults=(1, 2, 2), attention=(2,), patch=1)),
+    (
+        "UNet w32, attention at 7x7, full resolution (the first default)",
+        dict(width=32, mults=(1, 2, 2), attention=(2,), patch=1),
+    ),
     ("UNet w32, no attention, full resolution", dict(width=32, mults=(1, 2, 2), attention=(), patch=1)),
     ("UNet w64, attention, 2x2 patches", dict(width=64, mults=(1, 2, 2), attention=(1,), patch=2)),
     ("UNet w48, two levels, attention, 2x2 patches", dict(width=48, mults=(1, 2), attention=(1,), patch=2)),
@@ -163,7 +197,14 @@ def bench_networks(quick: bool) -> dict[str, Any]:
         return round(128 * steps / (time.perf_counter() - began), 1), sum(p.numel() for p in net.parameters())
 
     base, base_params = rate(CourseUNet(1, 64, 10, True, 300))
-    rows = [{"network": "course UNet w64 (BatchNorm, full resolution)", "parameters": base_params, "img_s": base, "vs_course": 1.0}]
+    rows = [
+        {
+            "network": "course UNet w64 (BatchNorm, full resolution)",
+            "parameters": base_params,
+            "img_s": base,
+            "vs_course": 1.0,
+        }
+    ]
     for label, options in NETWORKS:
         value, params = rate(UNet(1, None, blocks=1, num_classes=10, timesteps=300, **options))
         rows.append({"network": label, "parameters": params, "img_s": value, "vs_course": ratio(value, base)})
@@ -205,21 +246,34 @@ def bench_optimizer(quick: bool) -> dict[str, Any]:
         row["vs_default"] = ratio(row["ms_per_step"], rows[0]["ms_per_step"])
     ema = EMA(net)
     ema_ms = per_step(lambda: ema.update(net, 10_000))
-    return {"baseline": rows[0]["optimizer"], "parameters": sum(p.numel() for p in params), "tensors": len(params), "rows": rows, "ema_update_ms": ema_ms}
+    return {
+        "baseline": rows[0]["optimizer"],
+        "parameters": sum(p.numel() for p in params),
+        "tensors": len(params),
+        "rows": rows,
+        "ema_update_ms": ema_ms,
+    }
 
 
 # (sampler, steps, guidance): CFG 2 throughout, as the published rows were measured, and the embedded
 # model's own default (CFG 3 in 0.2:0.7 of the process: no null evaluation outside the interval)
 CFG2 = ("2", None)
-SAMPLER_ROWS = [("ddpm", 300, CFG2), ("ddim", 20, CFG2), ("ddim", 10, CFG2), ("dpm++", 10, CFG2), ("heun", 10, CFG2), ("ddim", 20, ("3", "0.2:0.7"))]
+SAMPLER_ROWS = [
+    ("ddpm", 300, CFG2),
+    ("ddim", 20, CFG2),
+    ("ddim", 10, CFG2),
+    ("dpm++", 10, CFG2),
+    ("heun", 10, CFG2),
+    ("ddim", 20, ("3", "0.2:0.7")),
+]
 
 
-def guidance_flags(guidance: tuple[str, Optional[str]]) -> list[str]:
+def guidance_flags(guidance: tuple[str, str | None]) -> list[str]:
     scale, interval = guidance
     return ["-g", scale] + (["--guidance-interval", interval] if interval else [])
 
 
-def guidance_label(guidance: tuple[str, Optional[str]]) -> str:
+def guidance_label(guidance: tuple[str, str | None]) -> str:
     return f"CFG {guidance[0]}" + (f" in {guidance[1]}" if guidance[1] else "")
 
 
@@ -228,14 +282,45 @@ def bench_sampling(env: dict[str, str], work: Path, quick: bool) -> dict[str, An
     per_class = 1 if quick else 10  # 10 classes x 10 = the 100-image grid
     for sampler, steps, guidance in SAMPLER_ROWS:
         steps = min(steps, 20) if quick else steps
-        cmd = [*DIFFCLI, "sample", "-n", str(per_class), "--sampler", sampler, "--steps", str(steps), *guidance_flags(guidance), "--seed", "0", "--device", "cpu", "-o", str(work / f"grid-{sampler}-{steps}.png"), "--json", "-q"]
+        cmd = [
+            *DIFFCLI,
+            "sample",
+            "-n",
+            str(per_class),
+            "--sampler",
+            sampler,
+            "--steps",
+            str(steps),
+            *guidance_flags(guidance),
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "-o",
+            str(work / f"grid-{sampler}-{steps}.png"),
+            "--json",
+            "-q",
+        ]
         began = time.perf_counter()
         info = last_json(run(cmd, env).stdout)
-        rows.append({"sampler": sampler, "steps": steps, "guidance": guidance_label(guidance), "images": 10 * per_class, "generate_s": info["seconds"], "command_s": round(time.perf_counter() - began, 2)})
+        rows.append(
+            {
+                "sampler": sampler,
+                "steps": steps,
+                "guidance": guidance_label(guidance),
+                "images": 10 * per_class,
+                "generate_s": info["seconds"],
+                "command_s": round(time.perf_counter() - began, 2),
+            }
+        )
     base = rows[0]["generate_s"]
     for row in rows:
         row["vs_ddpm_300"] = ratio(row["generate_s"], base)
-    return {"baseline": f"{SAMPLER_ROWS[0][0]} {SAMPLER_ROWS[0][1]} steps", "rows": rows, "cfg": bench_cfg_batching(quick)}
+    return {
+        "baseline": f"{SAMPLER_ROWS[0][0]} {SAMPLER_ROWS[0][1]} steps",
+        "rows": rows,
+        "cfg": bench_cfg_batching(quick),
+    }
 
 
 def bench_cfg_batching(quick: bool) -> dict[str, Any]:
@@ -267,22 +352,53 @@ def bench_cfg_batching(quick: bool) -> dict[str, Any]:
     with torch.no_grad():
         same = torch.allclose(guided(x, torch.full((n,), 150)), two_passes(x, torch.full((n,), 150)), atol=1e-4)
     batched, separate = timed(guided), timed(two_passes)
-    return {"images": n, "steps": steps, "batched_s": round(batched, 3), "two_passes_s": round(separate, 3), "batched_vs_two_passes": ratio(batched, separate), "same_result": same}
+    return {
+        "images": n,
+        "steps": steps,
+        "batched_s": round(batched, 3),
+        "two_passes_s": round(separate, 3),
+        "batched_vs_two_passes": ratio(batched, separate),
+        "same_result": same,
+    }
 
 
-def bench_quality(env: dict[str, str], quick: bool, data_dir: Optional[str]) -> dict[str, Any]:
+def bench_quality(env: dict[str, str], quick: bool, data_dir: str | None) -> dict[str, Any]:
     rows = []
     n = 2 if quick else 30
     for sampler, steps, guidance in SAMPLER_ROWS:
         steps = min(steps, 20) if quick else steps
-        cmd = [*DIFFCLI, "eval", "-n", str(n), "--sampler", sampler, "--steps", str(steps), *guidance_flags(guidance), "--device", "cpu", "--json", "-q"]
+        cmd = [
+            *DIFFCLI,
+            "eval",
+            "-n",
+            str(n),
+            "--sampler",
+            sampler,
+            "--steps",
+            str(steps),
+            *guidance_flags(guidance),
+            "--device",
+            "cpu",
+            "--json",
+            "-q",
+        ]
         if data_dir:
             cmd += ["--data-dir", data_dir]
         report = last_json(run(cmd, env).stdout)
-        rows.append({
-            "sampler": sampler, "steps": steps, "guidance": guidance_label(guidance), "n": report["n"], "accuracy": report["accuracy"], "min_class_accuracy": report["min_class_accuracy"],
-            "worst": report["worst"], "fid": report["fid"]["value"], "fid_floor": report["fid"]["floor"], "generate_s": report["seconds"],
-        })
+        rows.append(
+            {
+                "sampler": sampler,
+                "steps": steps,
+                "guidance": guidance_label(guidance),
+                "n": report["n"],
+                "accuracy": report["accuracy"],
+                "min_class_accuracy": report["min_class_accuracy"],
+                "worst": report["worst"],
+                "fid": report["fid"]["value"],
+                "fid_floor": report["fid"]["floor"],
+                "generate_s": report["seconds"],
+            }
+        )
     base = rows[0]
     for row in rows:
         row["accuracy_vs_ddpm_300"] = ratio(row["accuracy"], base["accuracy"])
@@ -295,10 +411,42 @@ def bench_distributed(env: dict[str, str], quick: bool) -> dict[str, Any]:
     if not torchrun.exists():
         return {"skipped": "torchrun is not installed beside this Python"}
     steps = 6 if quick else 40
-    common = ["--dataset", "glyphs", "--limit", "4096", "--batch-size", "64", "--max-steps", str(steps), "--device", "cpu", "--seed", "0", "--force", "--json"]
+    common = [
+        "--dataset",
+        "glyphs",
+        "--limit",
+        "4096",
+        "--batch-size",
+        "64",
+        "--max-steps",
+        str(steps),
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "--force",
+        "--json",
+    ]
     one = last_json(run([*DIFFCLI, "train", *common, "--name", "bench-one"], env).stdout)
     two_env = {**env, "OMP_NUM_THREADS": "1"}
-    two = last_json(run([str(torchrun), "--nproc-per-node", "2", "--master-port", "29533", "-m", "diffcli", "train", *common, "--name", "bench-two"], two_env).stdout)
+    two = last_json(
+        run(
+            [
+                str(torchrun),
+                "--nproc-per-node",
+                "2",
+                "--master-port",
+                "29533",
+                "-m",
+                "diffcli",
+                "train",
+                *common,
+                "--name",
+                "bench-two",
+            ],
+            two_env,
+        ).stdout
+    )
     home = Path(env["DIFFCLI_HOME"]) / "models"
     curve = lambda name: [float(r["train_loss"]) for r in csv.DictReader((home / name / "train" / "loss.csv").open())]  # noqa: E731
     a, b = curve("bench-one"), curve("bench-two")
@@ -319,53 +467,114 @@ def bench_gpu(env: dict[str, str], quick: bool) -> dict[str, Any]:
         return {"skipped": "no CUDA device"}
     steps = 10 if quick else 200
     plain = _train_rate(env, "default", steps, ["--device", "cuda", "--precision", "fp32"], "bench-gpu-fp32")
-    tuned = _train_rate(env, "default", steps, ["--device", "cuda", "--precision", "bf16", "--channels-last", "--compile"], "bench-gpu-bf16")
-    return {"baseline": "default recipe, fp32", "device": torch.cuda.get_device_name(0), "fp32_img_s": plain, "bf16_channels_last_compile_img_s": tuned, "tuned_vs_fp32": ratio(tuned, plain)}
+    tuned = _train_rate(
+        env,
+        "default",
+        steps,
+        ["--device", "cuda", "--precision", "bf16", "--channels-last", "--compile"],
+        "bench-gpu-bf16",
+    )
+    return {
+        "baseline": "default recipe, fp32",
+        "device": torch.cuda.get_device_name(0),
+        "fp32_img_s": plain,
+        "bf16_channels_last_compile_img_s": tuned,
+        "tuned_vs_fp32": ratio(tuned, plain),
+    }
 
 
 # ----- report ------------------------------------------------------------------------------------
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
-    out = [f"Measured {results['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, device {m['device']}).", ""]
+    out = [
+        f"Measured {results['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, device {m['device']}).",
+        "",
+    ]
     s = results["startup"]
-    out += ["| startup | seconds | vs `import torch` |", "|---|---|---|", f"| `python -c 'import torch'` (baseline) | {s['import_torch_s']} | 1 |",
-            f"| `diffcli --help` | {s['help_s']} | {s['help_vs_import_torch']} |", f"| `diffcli noise` 64x64 PNG | {s['noise_64px_s']} | {s['noise_vs_import_torch']} |", ""]
+    out += [
+        "| startup | seconds | vs `import torch` |",
+        "|---|---|---|",
+        f"| `python -c 'import torch'` (baseline) | {s['import_torch_s']} | 1 |",
+        f"| `diffcli --help` | {s['help_s']} | {s['help_vs_import_torch']} |",
+        f"| `diffcli noise` 64x64 PNG | {s['noise_64px_s']} | {s['noise_vs_import_torch']} |",
+        "",
+    ]
     out += ["| network | parameters | training img/s | vs course UNet |", "|---|---|---|---|"]
-    out += [f"| {r['network']} | {r['parameters'] / 1e6:.2f} M | {r['img_s']} | {r['vs_course']} |" for r in results["networks"]["rows"]]
+    out += [
+        f"| {r['network']} | {r['parameters'] / 1e6:.2f} M | {r['img_s']} | {r['vs_course']} |"
+        for r in results["networks"]["rows"]
+    ]
     out += [""]
     o = results["optimizer"]
-    out += [f"| optimizer step ({o['parameters'] / 1e6:.2f} M parameters in {o['tensors']} tensors) | ms | vs torch's default |", "|---|---|---|"]
+    out += [
+        f"| optimizer step ({o['parameters'] / 1e6:.2f} M parameters in {o['tensors']} tensors) | ms | vs torch's default |",
+        "|---|---|---|",
+    ]
     out += [f"| {r['optimizer']} | {r['ms_per_step']} | {r['vs_default']} |" for r in o["rows"]]
     out += ["", f"EMA update of the same parameters: {o['ema_update_ms']} ms.", ""]
     t = results["training"]
-    out += ["| training recipe | img/s | vs course |", "|---|---|---|", f"| course (baseline) | {t['course_img_s']} | 1 |"]
+    out += [
+        "| training recipe | img/s | vs course |",
+        "|---|---|---|",
+        f"| course (baseline) | {t['course_img_s']} | 1 |",
+    ]
     if "default_fp32_img_s" in t:
-        out += [f"| default, --precision fp32 | {t['default_fp32_img_s']} | {t['default_fp32_vs_course']} |",
-                f"| default (--precision auto: {t['default_precision']} here) | {t['default_img_s']} | {t['default_vs_course']} ({t['default_vs_default_fp32']}x fp32) |", ""]
+        out += [
+            f"| default, --precision fp32 | {t['default_fp32_img_s']} | {t['default_fp32_vs_course']} |",
+            f"| default (--precision auto: {t['default_precision']} here) | {t['default_img_s']} | {t['default_vs_course']} ({t['default_vs_default_fp32']}x fp32) |",
+            "",
+        ]
     else:
         out += [f"| default | {t['default_img_s']} | {t['default_vs_course']} |", ""]
     out += ["| sampler | steps | guidance | s per 100 images | vs DDPM 300 |", "|---|---|---|---|---|"]
-    out += [f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['generate_s']} | {r['vs_ddpm_300']} |" for r in results["sampling"]["rows"]]
+    out += [
+        f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['generate_s']} | {r['vs_ddpm_300']} |"
+        for r in results["sampling"]["rows"]
+    ]
     c = results["sampling"]["cfg"]
-    out += ["", f"CFG, {c['images']} images x {c['steps']} steps: one batched pass {c['batched_s']} s vs two passes {c['two_passes_s']} s (ratio {c['batched_vs_two_passes']}, same result: {c['same_result']}).", ""]
+    out += [
+        "",
+        f"CFG, {c['images']} images x {c['steps']} steps: one batched pass {c['batched_s']} s vs two passes {c['two_passes_s']} s (ratio {c['batched_vs_two_passes']}, same result: {c['same_result']}).",
+        "",
+    ]
     q = results["quality"]
-    out += [f"| sampler | steps | guidance | accuracy ({q['per_class']}/class) | lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |", "|---|---|---|---|---|---|---|---|"]
-    out += [f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |" for r in q["rows"]]
+    out += [
+        f"| sampler | steps | guidance | accuracy ({q['per_class']}/class) | lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |"
+        for r in q["rows"]
+    ]
     d = results["distributed"]
     if "skipped" not in d:
-        out += ["", f"torchrun 2 x gloo vs one process ({d['steps']} steps): {d['two_gloo_img_s']} vs {d['one_img_s']} img/s (ratio {d['two_vs_one']}); largest loss difference per step {d['max_loss_difference']}."]
+        out += [
+            "",
+            f"torchrun 2 x gloo vs one process ({d['steps']} steps): {d['two_gloo_img_s']} vs {d['one_img_s']} img/s (ratio {d['two_vs_one']}); largest loss difference per step {d['max_loss_difference']}.",
+        ]
     g = results["gpu"]
     if "skipped" not in g:
-        out += ["", f"GPU {g['device']}: fp32 {g['fp32_img_s']} img/s, bf16 + channels_last + compile {g['bf16_channels_last_compile_img_s']} img/s (ratio {g['tuned_vs_fp32']})."]
+        out += [
+            "",
+            f"GPU {g['device']}: fp32 {g['fp32_img_s']} img/s, bf16 + channels_last + compile {g['bf16_channels_last_compile_img_s']} img/s (ratio {g['tuned_vs_fp32']}).",
+        ]
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not figures to quote")
-    parser.add_argument("--data-dir", default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")), help="MNIST for the quality rows")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("DIFFCLI_BENCH_DATA", str(REPO.parent / "shared" / "data")),
+        help="MNIST for the quality rows",
+    )
     parser.add_argument("--out", default=str(REPO / "bench"), help="folder for results.json and results.md")
-    parser.add_argument("--only", default=None, help="comma-separated benchmarks to run (startup,networks,optimizer,training,sampling,quality,distributed,gpu)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated benchmarks to run (startup,networks,optimizer,training,sampling,quality,distributed,gpu)",
+    )
     args = parser.parse_args()
     everything = {"startup", "networks", "optimizer", "training", "sampling", "quality", "distributed", "gpu"}
     wanted = set(args.only.split(",")) if args.only else everything
@@ -381,7 +590,10 @@ def main() -> None:
             ("optimizer", lambda: bench_optimizer(args.quick)),
             ("training", lambda: bench_training(env, args.quick)),
             ("sampling", lambda: bench_sampling(env, scratch, args.quick)),
-            ("quality", lambda: bench_quality(env, args.quick, args.data_dir if Path(args.data_dir).is_dir() else None)),
+            (
+                "quality",
+                lambda: bench_quality(env, args.quick, args.data_dir if Path(args.data_dir).is_dir() else None),
+            ),
             ("distributed", lambda: bench_distributed(env, args.quick)),
             ("gpu", lambda: bench_gpu(env, args.quick)),
         ]

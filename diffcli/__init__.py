@@ -15,8 +15,20 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = (
-    "Model", "ImageSet", "load", "noise", "denoise", "train", "evaluate",
-    "list_models", "show_model", "remove_model", "import_model", "export_model", "default_model", "set_default_model",
+    "Model",
+    "ImageSet",
+    "load",
+    "noise",
+    "denoise",
+    "train",
+    "evaluate",
+    "list_models",
+    "show_model",
+    "remove_model",
+    "import_model",
+    "export_model",
+    "default_model",
+    "set_default_model",
 )
 __all__ = ["__version__", *_API]
 

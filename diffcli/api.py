@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli import checks, params
 from diffcli.errors import UsageError
@@ -28,7 +28,6 @@ from diffcli.jobs import generating as _generating
 from diffcli.jobs import hybrid as _hybrid
 from diffcli.jobs import models as _models
 from diffcli.jobs import sample as _sample
-from diffcli.tui import views as _progress
 from diffcli.jobs.requests import (
     AnagramRequest,
     DenoiseRequest,
@@ -39,10 +38,23 @@ from diffcli.jobs.requests import (
     SampleRequest,
 )
 from diffcli.jobs.results import ImageSet
+from diffcli.tui import views as _progress
 
 __all__ = [
-    "Model", "ImageSet", "load", "noise", "denoise", "train", "evaluate",
-    "list_models", "show_model", "remove_model", "import_model", "export_model", "default_model", "set_default_model",
+    "Model",
+    "ImageSet",
+    "load",
+    "noise",
+    "denoise",
+    "train",
+    "evaluate",
+    "list_models",
+    "show_model",
+    "remove_model",
+    "import_model",
+    "export_model",
+    "default_model",
+    "set_default_model",
 ]
 
 
@@ -124,7 +136,9 @@ def _model(model: Any) -> Any:
     return model
 
 
-def load(name: Optional[str] = None, device: str = "auto", weights: str = "ema", offload: str = "auto", upscale: bool = False) -> Model:
+def load(
+    name: str | None = None, device: str = "auto", weights: str = "ema", offload: str = "auto", upscale: bool = False
+) -> Model:
     """A generating model from the registry by name (None: the registry's default, the embedded MNIST
     model on a fresh install). device: auto, cpu, cuda or mps. weights: ema or raw (models trained with
     EMA). offload / upscale: text-to-image models only."""
@@ -143,7 +157,9 @@ def noise(image: Any, t: Any, **options: Any) -> ImageSet:
     return noise_job(params.build_flat(NoiseRequest, {"image": image, "t": t, **options}))
 
 
-def denoise(image: Any, method: str = "iterative", *, model: Any = None, device: str = "auto", **options: Any) -> ImageSet:
+def denoise(
+    image: Any, method: str = "iterative", *, model: Any = None, device: str = "auto", **options: Any
+) -> ImageSet:
     """Blur, one-step or iterative denoising of `image` noised to `t` (or already noisy), as `diffcli
     denoise` runs it; `compare` makes the course's panel. The set's `summary["scores"]` has MSE and PSNR
     against the original. model: a name, a loaded Model, or None (the default; blur needs none)."""
@@ -155,8 +171,16 @@ def denoise(image: Any, method: str = "iterative", *, model: Any = None, device:
 
 
 def train(
-    name: Optional[str] = None, *, preset: str = "default", resume: bool = False, force: bool = False,
-    set_default: bool = False, download: bool = False, device: str = "auto", progress: Any = True, **recipe: Any,
+    name: str | None = None,
+    *,
+    preset: str = "default",
+    resume: bool = False,
+    force: bool = False,
+    set_default: bool = False,
+    download: bool = False,
+    device: str = "auto",
+    progress: Any = True,
+    **recipe: Any,
 ) -> Any:
     """Train a model into the registry and return its TrainResult (losses, steps, time).
 
@@ -164,21 +188,35 @@ def train(
     (the options of `diffcli train`, with underscores). download: fetch a missing MNIST / Fashion-MNIST
     into the `data_dir` given (a named folder is otherwise only read). Interrupting (Ctrl-C /
     KeyboardInterrupt) saves a checkpoint and raises InterruptedRun; `resume=True` continues it exactly."""
-    from diffcli.jobs.train import TrainRequest, train as train_job
+    from diffcli.jobs.train import TrainRequest
+    from diffcli.jobs.train import train as train_job
 
     if name is not None:
         checks.text("name", name)
     if "compile_model" in recipe:
         recipe["compile"] = recipe.pop("compile_model")
-    command = "diffcli.train(" + ", ".join([*([repr(name)] if name else []), *(f"{k}={v!r}" for k, v in recipe.items())]) + ")"
+    command = (
+        "diffcli.train("
+        + ", ".join([*([repr(name)] if name else []), *(f"{k}={v!r}" for k, v in recipe.items())])
+        + ")"
+    )
     request = TrainRequest(
-        name=name, preset=preset, recipe=recipe, resume=resume, force=force, set_default=set_default, device=device,
-        command=command, download=download,
+        name=name,
+        preset=preset,
+        recipe=recipe,
+        resume=resume,
+        force=force,
+        set_default=set_default,
+        device=device,
+        command=command,
+        download=download,
     )
     return train_job(request, _progress.resolve(progress))
 
 
-def evaluate(model: Any = None, task: str = "sample", *, device: str = "auto", progress: Any = True, **options: Any) -> dict[str, Any]:
+def evaluate(
+    model: Any = None, task: str = "sample", *, device: str = "auto", progress: Any = True, **options: Any
+) -> dict[str, Any]:
     """Score a model's samples (task sample: per-class accuracy, FID beside its floor; anagram / hybrid:
     success over class pairs; chain: when samples become recognisable). Returns the report dict.
 
@@ -205,7 +243,7 @@ def remove_model(name: str) -> None:
     _models.remove(checks.text("name", name))  # never None: that would be the default model
 
 
-def import_model(source: str | Path, name: Optional[str] = None, force: bool = False) -> str:
+def import_model(source: str | Path, name: str | None = None, force: bool = False) -> str:
     """Add a model folder or .zip to the registry; returns its name."""
     name = None if name is None else checks.text("name", name)
     return _models.import_model(checks.path("source", source), name, checks.flag("force", force)).name
@@ -216,7 +254,7 @@ def export_model(name: str, destination: str | Path) -> Path:
     return _models.export(checks.text("name", name), checks.path("destination", destination))
 
 
-def default_model() -> Optional[str]:
+def default_model() -> str | None:
     """The registry's default model."""
     return _models.default_model()
 
@@ -226,16 +264,17 @@ def set_default_model(name: str) -> None:
     _models.set_default(checks.text("name", name))
 
 
-
 _MODEL = [
     inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default=None),
     inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default="auto"),
 ]
 noise.__signature__ = params.signature(NoiseRequest, first=("image", "t"))  # type: ignore[attr-defined]
 denoise.__signature__ = params.signature(DenoiseRequest, first=("image", "method"), extra=_MODEL)  # type: ignore[attr-defined]
-evaluate.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-    inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
-    *params.signature(EvalRequest, first=("task",)).parameters.values(),
-    *_MODEL[1:],
-    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True),
-])
+evaluate.__signature__ = inspect.Signature(
+    [  # type: ignore[attr-defined]
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        *params.signature(EvalRequest, first=("task",)).parameters.values(),
+        *_MODEL[1:],
+        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=True),
+    ]
+)

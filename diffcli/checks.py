@@ -15,8 +15,9 @@ import math
 import numbers
 import os
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from diffcli.errors import DiffcliError, UsageError
 
@@ -32,7 +33,15 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not _is_bool(value)
 
 
-def number(name: str, value: Any, *, low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False, high_open: bool = False) -> float:
+def number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """A finite float in [low, high] (open ends when asked); a UsageError naming `name` otherwise. Text
     and booleans are refused as `integer` refuses them (float() would take "5" and True)."""
     if isinstance(value, (str, bytes)) or _is_bool(value):
@@ -50,12 +59,12 @@ def number(name: str, value: Any, *, low: Optional[float] = None, high: Optional
     return x
 
 
-def optional_number(name: str, value: Any, **bounds: Any) -> Optional[float]:
+def optional_number(name: str, value: Any, **bounds: Any) -> float | None:
     """`number` for a value that may be left out (None)."""
     return None if value is None else number(name, value, **bounds)
 
 
-def integer(name: str, value: Any, *, low: Optional[int] = None, high: Optional[int] = None) -> int:
+def integer(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
     """An int in [low, high]; a UsageError naming `name` otherwise."""
     if not _is_int(value):
         whole = isinstance(value, numbers.Real) and not _is_bool(value) and math.isfinite(value)
@@ -72,7 +81,7 @@ def integer(name: str, value: Any, *, low: Optional[int] = None, high: Optional[
     return int(value)
 
 
-def optional_integer(name: str, value: Any, **bounds: Any) -> Optional[int]:
+def optional_integer(name: str, value: Any, **bounds: Any) -> int | None:
     """`integer` for a value that may be left out (None)."""
     return None if value is None else integer(name, value, **bounds)
 
@@ -200,7 +209,7 @@ def _show(value: Any) -> str:
     return text if value is None else f"{text} ({type(value).__name__})"
 
 
-def choice(name: str, value: Any, choices: Iterable[str], what: Optional[str] = None) -> str:
+def choice(name: str, value: Any, choices: Iterable[str], what: str | None = None) -> str:
     """One of `choices`; the message lists them. `what` names the kind of thing in words ("sampler")
     where that reads better than the parameter's name."""
     options = list(choices)
@@ -217,7 +226,7 @@ def odd_kernel(name: str, value: Any) -> int:
     return kernel
 
 
-def seed(value: Optional[int], count: int = 1) -> tuple[int, bool]:
+def seed(value: int | None, count: int = 1) -> tuple[int, bool]:
     """The seed to use and whether it is fresh: the given one (checked so that seed + count - 1 is still
     valid), or a new random one that the caller should report so the run can be repeated."""
     if value is None:
@@ -244,7 +253,7 @@ def exclusive(**given: Any) -> None:
 MAX_ITEMS = 100_000  # values one list option may hold (timesteps, classes, starts): far past any figure
 
 
-def as_list(value: Any) -> Optional[list]:
+def as_list(value: Any) -> list | None:
     """None stays None; a single value becomes a one-element list; sequences (numpy arrays too) become
     lists of at most MAX_ITEMS, counted before they are copied (range(10**9) is a Sequence)."""
     if value is None:
@@ -257,7 +266,7 @@ def as_list(value: Any) -> Optional[list]:
     return value.tolist() if array else list(value)
 
 
-def parse_guidance_interval(value: Any) -> Optional[tuple[float, float]]:
+def parse_guidance_interval(value: Any) -> tuple[float, float] | None:
     """A guidance interval as (lo, hi) fractions of T with 0 <= lo < hi <= 1, from "LO:HI" or a pair;
     None for None. (0, 1) is guidance throughout."""
     if value is None:
@@ -273,7 +282,7 @@ def parse_guidance_interval(value: Any) -> Optional[tuple[float, float]]:
     return lo, hi
 
 
-def _range_words(low: Optional[float], high: Optional[float], low_open: bool, high_open: bool) -> str:
+def _range_words(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
         left, right = ("(" if low_open else "["), (")" if high_open else "]")
         return f"in {left}{low:g}, {high:g}{right}"
@@ -286,7 +295,7 @@ def _range_words(low: Optional[float], high: Optional[float], low_open: bool, hi
     return "a finite number"
 
 
-def _range_hint(low: Optional[float], high: Optional[float], low_open: bool, high_open: bool) -> Optional[str]:
+def _range_hint(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str | None:
     if low is None and high is None:
         return None
     return f"use a value {_range_words(low, high, low_open, high_open)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli.errors import UsageError
 
@@ -32,7 +32,9 @@ def resolve_device(name: str = "auto"):
     if base == "cuda" and not torch.cuda.is_available():
         raise UsageError("`device` cuda, but torch sees no CUDA GPU", "use `device` cpu (or auto)")
     if base == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise UsageError("`device` mps, but this machine has no Metal GPU available to torch", "use `device` cpu (or auto)")
+        raise UsageError(
+            "`device` mps, but this machine has no Metal GPU available to torch", "use `device` cpu (or auto)"
+        )
     return torch.device(name)
 
 
@@ -64,7 +66,14 @@ def resolve_precision(choice: str, device: Any) -> str:
 def describe_devices() -> dict[str, Any]:
     """CPU cores and RAM, the CUDA GPUs with their free memory, MPS: what `diffcli doctor` shows. Never
     raises: a broken torch or driver is reported in "error"."""
-    info: dict[str, Any] = {"cpu_cores": os.cpu_count(), "ram_gib": _ram_gib(), "cuda": [], "mps": False, "torch_cuda": None, "error": None}
+    info: dict[str, Any] = {
+        "cpu_cores": os.cpu_count(),
+        "ram_gib": _ram_gib(),
+        "cuda": [],
+        "mps": False,
+        "torch_cuda": None,
+        "error": None,
+    }
     try:
         import torch
     except Exception as exc:  # a broken torch install is exactly what doctor should report
@@ -75,7 +84,14 @@ def describe_devices() -> dict[str, Any]:
         if torch.cuda.is_available():
             for i in range(torch.cuda.device_count()):
                 free, total = torch.cuda.mem_get_info(i)
-                info["cuda"].append({"index": i, "name": torch.cuda.get_device_name(i), "free_gib": round(free / GIB, 1), "total_gib": round(total / GIB, 1)})
+                info["cuda"].append(
+                    {
+                        "index": i,
+                        "name": torch.cuda.get_device_name(i),
+                        "free_gib": round(free / GIB, 1),
+                        "total_gib": round(total / GIB, 1),
+                    }
+                )
     except Exception as exc:  # driver mismatches raise at query time
         info["error"] = f"CUDA is present but cannot be queried: {str(exc).splitlines()[0]}"
     mps = getattr(torch.backends, "mps", None)
@@ -83,7 +99,7 @@ def describe_devices() -> dict[str, Any]:
     return info
 
 
-def _ram_gib() -> Optional[float]:
+def _ram_gib() -> float | None:
     try:
         return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1)
     except (AttributeError, ValueError, OSError):

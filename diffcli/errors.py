@@ -46,7 +46,9 @@ class InterruptedRun(DiffcliError):
 
     exit_code = 130
 
-    def __init__(self, message: str, hint: str | None = None, *, model: str | None = None, saved: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, model: str | None = None, saved: str | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.model = model
         self.saved = saved

@@ -226,8 +226,9 @@ def signature(cls: type, *, first: Sequence[str] = (), extra: Sequence[inspect.P
 def describe(cls: type) -> str:
     """The request's flat fields as docstring lines ("name: help"), for API docs written from the
     declarations ({default} reads "the command's default")."""
-    return "\n".join(f"{item.name}: {item.param.help.format(default='the command' + chr(39) + 's default')}"
-                     for item in flat(cls))
+    return "\n".join(
+        f"{item.name}: {item.param.help.format(default='the command' + chr(39) + 's default')}" for item in flat(cls)
+    )
 
 
 def _is_optional(tp: Any) -> bool:

@@ -11,8 +11,9 @@ Values are checked, never rewritten, so a file read and written back is unchange
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, NoReturn, Optional, Sequence
+from typing import Any, NoReturn
 
 from diffcli.checks import Bound
 from diffcli.errors import DiffcliError
@@ -79,8 +80,8 @@ class Int(Spec):
 
 @dataclass
 class Float(Spec):
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     low_open: bool = False
     high_open: bool = False
     finite: bool = True  # False: NaN and infinities pass too (a diverged loss is still a loss)
@@ -97,7 +98,11 @@ class Float(Spec):
         return "a finite number"
 
     def check(self, value: Any, path: str) -> None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (math.isfinite(value) or not self.finite)
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (math.isfinite(value) or not self.finite)
+        )
         if ok and self.low is not None:
             ok = value > self.low if self.low_open else value >= self.low
         if ok and self.high is not None:
@@ -108,7 +113,7 @@ class Float(Spec):
 
 @dataclass
 class Str(Spec):
-    choices: Optional[Sequence[str]] = None
+    choices: Sequence[str] | None = None
     max_length: int = 1000
     empty: bool = False
 
@@ -162,7 +167,10 @@ class List(Spec):
 
     def check(self, value: Any, path: str) -> None:
         if not isinstance(value, list) or not self.min_length <= len(value) <= self.max_length:
-            raise Invalid(path, f"must be {self.what}, got {show(value) if not isinstance(value, list) else f'{len(value)} items'}")
+            raise Invalid(
+                path,
+                f"must be {self.what}, got {show(value) if not isinstance(value, list) else f'{len(value)} items'}",
+            )
         for i, item in enumerate(value):
             self.item.check(item, child(path, i))
 
@@ -217,7 +225,7 @@ class Record(Spec):
     `rules`: cross-field checks run after the fields, each raising Invalid."""
 
     fields: dict[str, Field]
-    extra: Optional[Spec] = None
+    extra: Spec | None = None
     rules: Sequence[Callable[[dict, str], None]] = field(default_factory=tuple)
     what = "an object"
 
@@ -255,7 +263,9 @@ class Variant(Spec):
             raise Invalid(child(path, self.key), "is missing")
         choice = value[self.key]
         if not isinstance(choice, str) or choice not in self.options:
-            raise Invalid(child(path, self.key), f"must be one of {', '.join(repr(o) for o in self.options)}, got {show(choice)}")
+            raise Invalid(
+                child(path, self.key), f"must be one of {', '.join(repr(o) for o in self.options)}, got {show(choice)}"
+            )
         self.options[choice].check(value, path)
 
 
@@ -279,7 +289,7 @@ def check_depth(value: Any, path: str, depth: int = MAX_DEPTH) -> None:
             stack.extend((c, level + 1) for c in children)
 
 
-def validate(spec: Spec, value: Any, source: str, hint: Optional[str] = None) -> None:
+def validate(spec: Spec, value: Any, source: str, hint: str | None = None) -> None:
     """Check `value` against `spec`; a DiffcliError "SOURCE: PATH PROBLEM" otherwise."""
     try:
         spec.check(value, "")
@@ -290,4 +300,3 @@ def validate(spec: Spec, value: Any, source: str, hint: Optional[str] = None) ->
 def fail(path: str, problem: str) -> NoReturn:
     """Raise Invalid (for Record rules)."""
     raise Invalid(path, problem)
-

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
-from typing import Iterator, Optional
 
 
 class Terminated(BaseException):
@@ -35,7 +35,7 @@ class _Guard:
         self.raising = True
         self.pending = False
 
-    def handle(self, signum: int, frame: Optional[FrameType]) -> None:
+    def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.raising:
             self.raising = False  # one exception only: a second SIGTERM must not interrupt the cleanup
             raise Terminated()

@@ -108,9 +108,36 @@ def eval_with(module: torch.nn.Module, trained, spec: str, data_dir: Path, model
 
     with tempfile.TemporaryDirectory(prefix="diffcli-scorer-check-") as home:
         name = clf.classifier_name(spec)
-        clf.save_classifier(Registry(root=Path(home)), name, spec, module, trained.test_accuracy, trained.train, trained.test, trained.training)
+        clf.save_classifier(
+            Registry(root=Path(home)),
+            name,
+            spec,
+            module,
+            trained.test_accuracy,
+            trained.train,
+            trained.test,
+            trained.training,
+        )
         env = {**os.environ, "DIFFCLI_HOME": home, "PYTHONPATH": str(REPO)}
-        done = subprocess.run([sys.executable, "-m", "diffcli", "eval", "-m", model, "--data-dir", str(data_dir), "--device", "cpu", "--json", "-q"], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "diffcli",
+                "eval",
+                "-m",
+                model,
+                "--data-dir",
+                str(data_dir),
+                "--device",
+                "cpu",
+                "--json",
+                "-q",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise SystemExit(f"eval check failed: {done.stderr.strip()}")
         return json.loads(done.stdout)
@@ -165,25 +192,43 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     model = embedded_model(spec)
     if eval_check and model is not None:
         log(f"{spec}: eval -m {model} with the float32 and the float16 classifier")
-        report32, report16 = eval_with(trained.module, trained, spec, data_dir, model), eval_with(half, trained, spec, data_dir, model)
+        report32, report16 = (
+            eval_with(trained.module, trained, spec, data_dir, model),
+            eval_with(half, trained, spec, data_dir, model),
+        )
         figures32, figures16 = eval_figures(report32), eval_figures(report16)
         keep_half = keep_half and same_at_4_decimals(figures32, figures16)
         dtype_check["eval"] = {
             "command": f"diffcli eval -m {model} --json (defaults: {report32['per_class']} per class, {report32['sampler']} {report32['steps']} steps, CFG {report32['guidance']:g})",
-            "accuracy_float32": figures32, "accuracy_float16": figures16,
-            "fid_float32": report32["fid"]["value"], "fid_float16": report16["fid"]["value"],
+            "accuracy_float32": figures32,
+            "accuracy_float16": figures16,
+            "fid_float32": report32["fid"]["value"],
+            "fid_float16": report16["fid"]["value"],
         }
     dtype = torch.float16 if keep_half else torch.float32
     module = half if keep_half else trained.module
-    log(f"{spec}: storing the classifier as {dtype} (test accuracy float32 {test32['all']:.4f}, float16 {test16['all']:.4f})")
+    log(
+        f"{spec}: storing the classifier as {dtype} (test accuracy float32 {test32['all']:.4f}, float16 {test16['all']:.4f})"
+    )
 
     name = clf.classifier_name(spec)
     shipped_accuracy = test16 if keep_half else test32
-    classifier = clf.Classifier(module, name, spec, list(trained.train.label_names), shipped_accuracy["all"], module.channels, module.size, clf.weights_fingerprint(module))
+    classifier = clf.Classifier(
+        module,
+        name,
+        spec,
+        list(trained.train.label_names),
+        shipped_accuracy["all"],
+        module.channels,
+        module.size,
+        clf.weights_fingerprint(module),
+    )
     mu, sigma = fid.feature_statistics(clf.embed(classifier, trained.test.images))
     with tempfile.TemporaryDirectory() as cache:  # the statistics eval would compute from the data: identical
         computed = fid.reference_statistics(classifier, spec, data_dir=data_dir, cache_dir=Path(cache))
-    assert np.array_equal(computed[0], mu) and np.array_equal(computed[1], sigma), "reference statistics differ from fid.reference_statistics"
+    assert np.array_equal(computed[0], mu) and np.array_equal(computed[1], sigma), (
+        "reference statistics differ from fid.reference_statistics"
+    )
 
     # the floor table: the train split in real_floor's seeded order, prefixes of it
     train_features = clf.embed(classifier, trained.train.images).double().numpy()
@@ -200,14 +245,23 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     # the table against fid.real_floor re-run from the data (fresh embeddings, np.cov)
     checks = []
     for n in CHECK_N:
-        measured = fid.real_floor(classifier, spec, n, data_dir=data_dir, seed=FLOOR_SEED, reference=(mu, sigma, len(trained.test)))
+        measured = fid.real_floor(
+            classifier, spec, n, data_dir=data_dir, seed=FLOOR_SEED, reference=(mu, sigma, len(trained.test))
+        )
         checks.append({"n": n, "table": round(float(table[table_n == n][0]), 6), "real_floor": round(measured, 6)})
     worst_check = max(abs(c["table"] - c["real_floor"]) for c in checks)
 
     # the 1/n rule at n outside the table
     reference = shipped.ShippedReference(spec, mu, sigma, len(trained.test), table_n, table)
     in_table = set(table_n.tolist())
-    probe = np.array([n for n in list(range(2, RULE_DENSE_UP_TO + 1)) + list(range(RULE_DENSE_UP_TO + 1, count, RULE_STRIDE)) if n not in in_table], dtype=np.int64)
+    probe = np.array(
+        [
+            n
+            for n in list(range(2, RULE_DENSE_UP_TO + 1)) + list(range(RULE_DENSE_UP_TO + 1, count, RULE_STRIDE))
+            if n not in in_table
+        ],
+        dtype=np.int64,
+    )
     exact = floors(FLOOR_SEED, probe)
     ruled = np.array([reference.floor_at(int(n))[0] for n in probe])
     abs_err, rel_err = np.abs(ruled - exact), np.abs(ruled - exact) / exact
@@ -223,8 +277,18 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     # how much the floor itself moves with the choice of real images (context for the rule's error)
     spread_n = np.array(SPREAD_N, dtype=np.int64)
     by_seed = np.stack([floors(seed, spread_n) for seed in range(SPREAD_SEEDS)])
-    spread = {str(n): {"mean": round(float(by_seed[:, i].mean()), 4), "std": round(float(by_seed[:, i].std(ddof=1)), 4), "min": round(float(by_seed[:, i].min()), 4), "max": round(float(by_seed[:, i].max()), 4)} for i, n in enumerate(SPREAD_N)}
-    log(f"{spec}: rule max relative error {rule_error['max_rel']:.2e} (n={rule_error['max_rel_at_n']}); table vs real_floor max |diff| {worst_check:.2e}")
+    spread = {
+        str(n): {
+            "mean": round(float(by_seed[:, i].mean()), 4),
+            "std": round(float(by_seed[:, i].std(ddof=1)), 4),
+            "min": round(float(by_seed[:, i].min()), 4),
+            "max": round(float(by_seed[:, i].max()), 4),
+        }
+        for i, n in enumerate(SPREAD_N)
+    }
+    log(
+        f"{spec}: rule max relative error {rule_error['max_rel']:.2e} (n={rule_error['max_rel_at_n']}); table vs real_floor max |diff| {worst_check:.2e}"
+    )
 
     # write the assets
     from safetensors.numpy import save as save_numpy
@@ -233,8 +297,16 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     classifier_file, reference_file = f"{spec}-classifier.safetensors", f"{spec}-reference.safetensors"
-    save_weights(module, out / classifier_file, dtype=dtype, metadata={"dataset": spec, "dtype": str(dtype).replace("torch.", "")})
-    atomic_write_bytes(out / reference_file, save_numpy({"mu": mu, "sigma": sigma, "floor_n": table_n, "floor": table}, metadata={"dataset": spec}))
+    save_weights(
+        module,
+        out / classifier_file,
+        dtype=dtype,
+        metadata={"dataset": spec, "dtype": str(dtype).replace("torch.", "")},
+    )
+    atomic_write_bytes(
+        out / reference_file,
+        save_numpy({"mu": mu, "sigma": sigma, "floor_n": table_n, "floor": table}, metadata={"dataset": spec}),
+    )
     return {
         "data": {
             "source": f"$DATA/{folder.relative_to(data_dir)}" if folder != data_dir else "$DATA",
@@ -281,14 +353,20 @@ def main() -> None:
     parser.add_argument("--mnist", type=Path, help="MNIST: a torchvision root or a folder of the four IDX files")
     parser.add_argument("--fashion-mnist", type=Path, help="Fashion-MNIST: the same")
     parser.add_argument("--out", type=Path, default=shipped.ASSETS, help="where the assets go (default: the package's)")
-    parser.add_argument("--skip-eval-check", action="store_true", help="decide float16 on the test accuracies alone (skips two eval runs per dataset)")
+    parser.add_argument(
+        "--skip-eval-check",
+        action="store_true",
+        help="decide float16 on the test accuracies alone (skips two eval runs per dataset)",
+    )
     args = parser.parse_args()
     dirs = {"mnist": args.mnist, "fashion-mnist": args.fashion_mnist}
     if not any(dirs.values()):
         parser.error("give --mnist and/or --fashion-mnist")
     out: Path = args.out
     path = out / shipped.PROVENANCE
-    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"format": shipped.FORMAT, "datasets": {}}
+    record = (
+        json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"format": shipped.FORMAT, "datasets": {}}
+    )
     command = ["python", "scripts/build_scorers.py"]
     for spec in DATASETS:
         if dirs[spec]:
@@ -308,9 +386,24 @@ def main() -> None:
                 "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, CPU",
             }
     record["format"] = shipped.FORMAT
-    record["about"] = "Scoring classifiers and FID reference statistics shipped for `diffcli eval`; see diffcli/scoring/shipped.py. Rebuilt by scripts/build_scorers.py."
+    record["about"] = (
+        "Scoring classifiers and FID reference statistics shipped for `diffcli eval`; see diffcli/scoring/shipped.py. Rebuilt by scripts/build_scorers.py."
+    )
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
-    print(json.dumps({spec: {"test_accuracy": d["classifier"]["test_accuracy"], "dtype": d["classifier"]["dtype"], "floor_at_1000": d["reference"]["floor"]["at_1000"], "rule_max_rel": d["reference"]["floor"]["rule_error"]["max_rel"]} for spec, d in record["datasets"].items()}, indent=2))
+    print(
+        json.dumps(
+            {
+                spec: {
+                    "test_accuracy": d["classifier"]["test_accuracy"],
+                    "dtype": d["classifier"]["dtype"],
+                    "floor_at_1000": d["reference"]["floor"]["at_1000"],
+                    "rule_max_rel": d["reference"]["floor"]["rule_error"]["max_rel"],
+                }
+                for spec, d in record["datasets"].items()
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

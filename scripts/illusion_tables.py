@@ -40,9 +40,12 @@ def before_settings(model) -> dict:
     sampling = model.config.sampling or {}
     kernel, sigma = default_hybrid_filter(model.size)
     return {
-        "sampler": sampling.get("sampler"), "steps": sampling.get("steps"), "guidance": sampling.get("guidance"),
+        "sampler": sampling.get("sampler"),
+        "steps": sampling.get("steps"),
+        "guidance": sampling.get("guidance"),
         "guidance_interval": sampling.get("guidance_interval"),
-        "anagram": {"weight": 0.5}, "hybrid": {"kernel": kernel, "sigma": sigma, "far_first": 0.0, "near_last": 0.0},
+        "anagram": {"weight": 0.5},
+        "hybrid": {"kernel": kernel, "sigma": sigma, "far_first": 0.0, "near_last": 0.0},
     }
 
 
@@ -56,10 +59,22 @@ def measure(model, n: int, best_of: int, data_dir, seed: int) -> dict:
         key = f"{task}/{view}" if view else task
         common = {"n": n, "seed": seed, "data_dir": data_dir, "progress": False, **({"view": view} if view else {})}
         started = time.perf_counter()
-        before = diffcli.evaluate(model, task, sampler=old["sampler"], steps=old["steps"], guidance=old["guidance"], guidance_interval=old["guidance_interval"], **old[task], **common)
+        before = diffcli.evaluate(
+            model,
+            task,
+            sampler=old["sampler"],
+            steps=old["steps"],
+            guidance=old["guidance"],
+            guidance_interval=old["guidance_interval"],
+            **old[task],
+            **common,
+        )
         after = diffcli.evaluate(model, task, best_of=best_of, **common)
         reports[key] = {"before": before, "after": after}
-        print(f"{key}: before {before['rate']:.3f}, after {after['rate']:.3f}, best of {best_of} {after['best_of']['rate']:.3f} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        print(
+            f"{key}: before {before['rate']:.3f}, after {after['rate']:.3f}, best of {best_of} {after['best_of']['rate']:.3f} ({time.perf_counter() - started:.0f} s)",
+            file=sys.stderr,
+        )
     return reports
 
 
@@ -69,14 +84,16 @@ def percent(successes: int, n: int) -> str:
 
 def settings_line(report: dict) -> str:
     interval = report.get("guidance_interval")
-    s = f"{report['sampler']} {report['steps']} steps, CFG {report['guidance']:g}" + (f" in {interval[0]:g}:{interval[1]:g}" if interval else "")
+    s = f"{report['sampler']} {report['steps']} steps, CFG {report['guidance']:g}" + (
+        f" in {interval[0]:g}:{interval[1]:g}" if interval else ""
+    )
     if report["task"] == "anagram":
         return f"{s}, weight {report['weight']:g}"
     return f"{s}, low-pass {report['kernel']} / {report['sigma']:g}, FAR alone for the first {100 * report['far_first']:.0f}%"
 
 
 def summary_table(reports: dict, best_of: int) -> str:
-    rows = ["| illusion | before: per seed | after: per seed | after: best of {} |".format(best_of), "|---|---|---|---|"]
+    rows = [f"| illusion | before: per seed | after: per seed | after: best of {best_of} |", "|---|---|---|---|"]
     for key, pair in reports.items():
         b, a = pair["before"], pair["after"]
         best = a["best_of"]
@@ -110,7 +127,11 @@ def pair_table(reports: dict, best_of: int) -> str:
                 for p in report["best_of"]["pairs"]:
                     by_pair[f"{p[roles[0]]}:{p[roles[1]]}"][(k, "best")] = percent(p["successes"], p["n"])
     for pair, cells in by_pair.items():
-        rows.append("| " + " | ".join([pair] + [cells.get((k, when), "-") for k in keys for when in ("before", "after", "best")]) + " |")
+        rows.append(
+            "| "
+            + " | ".join([pair] + [cells.get((k, when), "-") for k in keys for when in ("before", "after", "best")])
+            + " |"
+        )
     return "\n" + "\n".join(rows) + "\n"
 
 
@@ -138,9 +159,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnist")
     parser.add_argument("--n", type=int, default=5, help="images per ordered pair (default 5)")
-    parser.add_argument("--best-of", type=int, default=8, help="candidates per image for the best-of column (default 8)")
+    parser.add_argument(
+        "--best-of", type=int, default=8, help="candidates per image for the best-of column (default 8)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None, help="where the dataset is, if the scoring classifier must be trained")
+    parser.add_argument(
+        "--data-dir", default=None, help="where the dataset is, if the scoring classifier must be trained"
+    )
     parser.add_argument("--json", default=None, help="also write every report here")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)

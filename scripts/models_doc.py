@@ -51,18 +51,34 @@ def section(config: dict) -> list[str]:
     ]
     sample = metrics.get("sample")
     if sample:
-        lines += [f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} {sample['steps']} steps, {cfg(sample)}, seeds {sample['seed']}+)", ""]
-        lines += ["| class | accuracy |", "|---|---|"] + [f"| {label} | {pct(acc)} |" for label, acc in sample["per_class_accuracy"].items()]
+        lines += [
+            f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} {sample['steps']} steps, {cfg(sample)}, seeds {sample['seed']}+)",
+            "",
+        ]
+        lines += ["| class | accuracy |", "|---|---|"] + [
+            f"| {label} | {pct(acc)} |" for label, acc in sample["per_class_accuracy"].items()
+        ]
         fid = sample["fid"]
-        lines += ["", f"Overall {pct(sample['accuracy'])} over {sample['n']} samples; lowest class {pct(sample['min_class_accuracy'])}; best {sample['best']}, worst {sample['worst']}. "
-                  f"FID {fid['value']:.2f} (n = {fid['n']}) against a real-vs-real floor of {fid['floor']:.2f} at the same n, in the features of {sample['classifier']['name']} "
-                  f"(test accuracy {pct(sample['classifier']['test_accuracy'])}).", ""]
+        lines += [
+            "",
+            f"Overall {pct(sample['accuracy'])} over {sample['n']} samples; lowest class {pct(sample['min_class_accuracy'])}; best {sample['best']}, worst {sample['worst']}. "
+            f"FID {fid['value']:.2f} (n = {fid['n']}) against a real-vs-real floor of {fid['floor']:.2f} at the same n, in the features of {sample['classifier']['name']} "
+            f"(test accuracy {pct(sample['classifier']['test_accuracy'])}).",
+            "",
+        ]
     for task in ("anagram", "hybrid"):
         result = metrics.get(task)
         if result:
-            what = f"view {result['view']}" if task == "anagram" else f"low-pass kernel {result['kernel']}, sigma {result['sigma']:g}" + (f", FAR alone for the first {100 * result['far_first']:.0f} %" if result.get("far_first") else "")
+            what = (
+                f"view {result['view']}"
+                if task == "anagram"
+                else f"low-pass kernel {result['kernel']}, sigma {result['sigma']:g}"
+                + (f", FAR alone for the first {100 * result['far_first']:.0f} %" if result.get("far_first") else "")
+            )
             what += f", the illusion defaults: {result['sampler']} {result['steps']} steps, {cfg(result)}"
-            lines += [f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each of the {result['n'] // result['per_pair']} ordered class pairs): success {pct(result['rate'])} ({result['successes']}/{result['n']})."]
+            lines += [
+                f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each of the {result['n'] // result['per_pair']} ordered class pairs): success {pct(result['rate'])} ({result['successes']}/{result['n']})."
+            ]
     lines += [""]
     return lines
 

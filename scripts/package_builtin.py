@@ -37,7 +37,9 @@ def _scrub(value, path: str, alias: str):
     return value
 
 
-def package(source: Path, destination: Path, guidance: float | None = None, interval: tuple[float, float] | None = None) -> None:
+def package(
+    source: Path, destination: Path, guidance: float | None = None, interval: tuple[float, float] | None = None
+) -> None:
     if not (source / "config.json").is_file():
         raise SystemExit(f"package_builtin: {source} holds no config.json (give a registry model's folder)")
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
@@ -48,7 +50,12 @@ def package(source: Path, destination: Path, guidance: float | None = None, inte
     staging.chmod(0o755)  # mkdtemp makes it private; the package folder is read by everyone
     try:
         state = read_weights(source / "model.safetensors", f"model {source.name!r}")
-        save_weights(state, staging / "model.safetensors", dtype=torch.float16, metadata={"dtype": "float16", "source": "diffcli train"})
+        save_weights(
+            state,
+            staging / "model.safetensors",
+            dtype=torch.float16,
+            metadata={"dtype": "float16", "source": "diffcli train"},
+        )
         config["name"] = destination.name
         data_dir = config.get("training", {}).get("settings", {}).get("data_dir")
         if data_dir:  # provenance without this machine's paths: the data folder reads as $DATA

@@ -119,7 +119,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"best-of screening: -m {args.m}: give a power of two, at least 2")
     began = time.perf_counter()
     early, final = record(args.model, args.view, args.m)
-    print(f"{args.model}, anagram {args.view}, {final.shape[0]} pairs x {args.m} seeds ({time.perf_counter() - began:.0f} s)")
+    print(
+        f"{args.model}, anagram {args.view}, {final.shape[0]} pairs x {args.m} seeds ({time.perf_counter() - began:.0f} s)"
+    )
     k = 1
     while k <= args.m:
         print(f"plain best-of-{k}: {100 * plain_best_of(final, k):.1f} %")
@@ -128,7 +130,9 @@ def main(argv=None) -> int:
         for keep in (4, 8):
             for step in (1, 3, 5, 8, 10):
                 if s <= args.m:
-                    print(f"screen {s} at step {step}, finish {keep}: {100 * screened(final, early[step - 1], s, keep):.1f} % for {chain_cost(s, keep, step):.1f} chains")
+                    print(
+                        f"screen {s} at step {step}, finish {keep}: {100 * screened(final, early[step - 1], s, keep):.1f} % for {chain_cost(s, keep, step):.1f} chains"
+                    )
     return 0
 
 

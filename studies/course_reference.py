@@ -44,7 +44,9 @@ class Down(nn.Sequential):
 
 class Up(nn.Sequential):
     def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.GELU(), Block(c_out, c_out))
+        super().__init__(
+            nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.GELU(), Block(c_out, c_out)
+        )
 
 
 class FC(nn.Sequential):
@@ -80,7 +82,9 @@ ALPHAS = 1 - BETAS
 ABAR = torch.cumprod(ALPHAS, 0)
 
 
-def training_loss(net: Net, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def training_loss(
+    net: Net, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
     """The course's loss on one batch: images x in [0, 1], classes y (dropped to an all-zero one-hot
     where `keep` is False), timesteps t in [0, T), noise eps; the network predicts eps."""
     c = F.one_hot(y, 10).float() * keep.float()[:, None]
@@ -95,8 +99,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--out", default="course-reference.png")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (a quick check of the script)")
-    parser.add_argument("--weights-of", metavar="MODEL", default=None, help="skip training: sample a registry model trained with `--preset course` through this script's loop")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="train on the first N images only (a quick check of the script)"
+    )
+    parser.add_argument(
+        "--weights-of",
+        metavar="MODEL",
+        default=None,
+        help="skip training: sample a registry model trained with `--preset course` through this script's loop",
+    )
     args = parser.parse_args()
     from diffcli.data import load_dataset
     from diffcli.io.figures import figure
@@ -130,7 +141,11 @@ def main() -> None:
             loss.backward()
             opt.step()
             if step % 50 == 0:
-                print(f"epoch {epoch + 1} step {step + 1} loss {loss.item():.5f} {time.time() - began:.0f}s", file=sys.stderr, flush=True)
+                print(
+                    f"epoch {epoch + 1} step {step + 1} loss {loss.item():.5f} {time.time() - began:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         sched.step()
     net.eval()
     classes = list(range(10))
@@ -140,7 +155,9 @@ def main() -> None:
     with torch.no_grad():
         for t in range(T - 1, -1, -1):
             tt = torch.full((len(labels), 1), t / T)
-            e_c, e_u = net(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([onehot, torch.zeros_like(onehot)])).chunk(2)
+            e_c, e_u = net(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([onehot, torch.zeros_like(onehot)])).chunk(
+                2
+            )
             e = e_u + 5 * (e_c - e_u)
             x0 = (x - (1 - abar[t]).sqrt() * e) / abar[t].sqrt()
             prev = abar[t - 1] if t > 0 else torch.tensor(1.0)

@@ -53,8 +53,19 @@ def measure(args, rows, diffcli) -> None:
     model = diffcli.load(args.model).loaded
     for scale, lo, hi in rows:
         began = time.perf_counter()
-        r = diffcli.evaluate(model, "sample", n=args.n, progress=False, guidance=scale, guidance_interval=(lo, hi), data_dir=args.data_dir)
-        low = ", ".join(f"{c['label']} {100 * c['accuracy']:.0f} %" for c in r["classes"] if c["accuracy"] < 0.95) or "none"
+        r = diffcli.evaluate(
+            model,
+            "sample",
+            n=args.n,
+            progress=False,
+            guidance=scale,
+            guidance_interval=(lo, hi),
+            data_dir=args.data_dir,
+        )
+        low = (
+            ", ".join(f"{c['label']} {100 * c['accuracy']:.0f} %" for c in r["classes"] if c["accuracy"] < 0.95)
+            or "none"
+        )
         fid = r["fid"]
         print(
             f"{args.model} CFG {scale:g} in [{lo:g}, {hi:g}) of T: {100 * r['accuracy']:.1f} %, lowest {100 * r['min_class_accuracy']:.0f} % "

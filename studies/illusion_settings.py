@@ -17,7 +17,6 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 BIG = 1 << 62  # above every timestep
 
@@ -38,39 +37,174 @@ def rows() -> list[Row]:
     f = {"view": "flip", "sampler": "ddim", "steps": 20}
     h = {"sampler": "ddim", "steps": 20, "guidance": 5.0, "kernel": 13, "sigma": 1.75, "far_first": 0.2}
     out = [Row("a1", "rot180, DDIM 20, CFG 2 (before)", "anagram", {**a, "guidance": 2.0})]
-    out += [Row(f"a{i}", f"rot180, DDIM 20, CFG {g:g}", "anagram", {**a, "guidance": g}) for i, g in enumerate((3.0, 4.0, 5.0, 6.0, 7.0), 2)]
+    out += [
+        Row(f"a{i}", f"rot180, DDIM 20, CFG {g:g}", "anagram", {**a, "guidance": g})
+        for i, g in enumerate((3.0, 4.0, 5.0, 6.0, 7.0), 2)
+    ]
     out += [
         Row("a7", "rot180, DDIM 10, CFG 5", "anagram", {**a, "steps": 10, "guidance": 5.0}),
         Row("a8", "rot180, DDIM 50, CFG 5", "anagram", {**a, "steps": 50, "guidance": 5.0}),
-        Row("a9", "rot180, DDPM 50, CFG 5 (stochastic)", "anagram", {**a, "sampler": "ddpm", "steps": 50, "guidance": 5.0}),
-        Row("a10", "rot180, DDPM 100, CFG 5 (stochastic)", "anagram", {**a, "sampler": "ddpm", "steps": 100, "guidance": 5.0}),
-        Row("a11", "rot180, DDIM 50 eta 1, CFG 5 (stochastic)", "anagram", {**a, "steps": 50, "eta": 1.0, "guidance": 5.0}),
+        Row(
+            "a9",
+            "rot180, DDPM 50, CFG 5 (stochastic)",
+            "anagram",
+            {**a, "sampler": "ddpm", "steps": 50, "guidance": 5.0},
+        ),
+        Row(
+            "a10",
+            "rot180, DDPM 100, CFG 5 (stochastic)",
+            "anagram",
+            {**a, "sampler": "ddpm", "steps": 100, "guidance": 5.0},
+        ),
+        Row(
+            "a11",
+            "rot180, DDIM 50 eta 1, CFG 5 (stochastic)",
+            "anagram",
+            {**a, "steps": 50, "eta": 1.0, "guidance": 5.0},
+        ),
         Row("a12", "rot180, Heun 10, CFG 5", "anagram", {**a, "sampler": "heun", "steps": 10, "guidance": 5.0}),
         Row("a13", "rot180, DPM++ 20, CFG 5", "anagram", {**a, "sampler": "dpm++", "steps": 20, "guidance": 5.0}),
-        Row("a14", "rot180, DDIM 20, CFG 5, weight 1 / 0 alternating per step", "anagram", {**a, "guidance": 5.0}, custom={"alternate": True}),
-        Row("a15", "rot180, DDIM 20, CFG 8 falling to 2", "anagram", {**a, "guidance": 8.0}, custom={"guidance_late": 2.0}),
-        Row("a16", "rot180, DDIM 20, CFG 2 rising to 8", "anagram", {**a, "guidance": 2.0}, custom={"guidance_late": 8.0}),
-        Row("a17", "rot180, DDIM 20, CFG 5, negative: half the other prompt", "anagram", {**a, "guidance": 5.0}, custom={"negative": 0.5}),
-        Row("a18", "rot180, DDIM 20, CFG 5, negative: the other prompt", "anagram", {**a, "guidance": 5.0}, custom={"negative": 1.0}),
+        Row(
+            "a14",
+            "rot180, DDIM 20, CFG 5, weight 1 / 0 alternating per step",
+            "anagram",
+            {**a, "guidance": 5.0},
+            custom={"alternate": True},
+        ),
+        Row(
+            "a15",
+            "rot180, DDIM 20, CFG 8 falling to 2",
+            "anagram",
+            {**a, "guidance": 8.0},
+            custom={"guidance_late": 2.0},
+        ),
+        Row(
+            "a16",
+            "rot180, DDIM 20, CFG 2 rising to 8",
+            "anagram",
+            {**a, "guidance": 2.0},
+            custom={"guidance_late": 8.0},
+        ),
+        Row(
+            "a17",
+            "rot180, DDIM 20, CFG 5, negative: half the other prompt",
+            "anagram",
+            {**a, "guidance": 5.0},
+            custom={"negative": 0.5},
+        ),
+        Row(
+            "a18",
+            "rot180, DDIM 20, CFG 5, negative: the other prompt",
+            "anagram",
+            {**a, "guidance": 5.0},
+            custom={"negative": 1.0},
+        ),
     ]
-    out += [Row(f"a{i}", f"flip, DDIM 20, CFG {g:g}", "anagram", {**f, "guidance": g}) for i, g in enumerate((3.0, 4.0, 5.0, 6.0, 7.0), 19)]
+    out += [
+        Row(f"a{i}", f"flip, DDIM 20, CFG {g:g}", "anagram", {**f, "guidance": g})
+        for i, g in enumerate((3.0, 4.0, 5.0, 6.0, 7.0), 19)
+    ]
     out += [
         Row("a24", "rot180, DDIM 20, CFG 5, 5 seeds a pair", "anagram", {**a, "guidance": 5.0}, n=5),
         Row("a25", "flip, DDIM 20, CFG 5, 5 seeds a pair", "anagram", {**f, "guidance": 5.0}, n=5),
-        Row("a26", "rot180, DDIM 20, CFG 5, the mean estimate's noise rescaled to the views' own (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"rectify": True}),
-        Row("a27", "rot180, DDIM 20, CFG 5, each step redone 3 times after renoising (all steps, 5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"time_travel": (3, 1.0)}),
-        Row("a28", "rot180, DDIM 20, CFG 5, each step redone 3 times in the first half (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"time_travel": (3, 0.5)}),
-        Row("a29", "rot180, DDIM 20, CFG 5, the clean estimate not clipped (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"spec": {"clip": None}}),
-        Row("a30", "rot180, DDIM 20, CFG 5, dynamic thresholding at 0.95 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}}),
-        Row("a31", "rot180, DDIM 20, CFG 5 at timesteps [200, 700) only, conditional elsewhere (5 seeds)", "anagram", {**a, "guidance": 5.0, "guidance_interval": "0.2:0.7"}, n=5),
-        Row("a32", "rot180, DDIM 20, CFG 8 at timesteps [200, 700) only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
-        Row("a33", "rot180, DDIM 20, CFG 8 at timesteps below 700 only (5 seeds)", "anagram", {**a, "guidance": 8.0, "guidance_interval": "0:0.7"}, n=5),
-        Row("a34", "rot180, DDIM 20, CFG 5, each view weighted per image and step by the size of its guidance (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"adaptive": 1.0}),
-        Row("a35", "rot180, DDIM 20, CFG 5, each view weighted by its guidance's size squared (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"adaptive": 2.0}),
-        Row("a36", "rot180, DDIM 20, CFG 5, the starting noise x 0.9 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"temperature": 0.9}),
-        Row("a37", "rot180, DDIM 20, CFG 5, the starting noise x 0.8 (5 seeds)", "anagram", {**a, "guidance": 5.0}, n=5, custom={"temperature": 0.8}),
+        Row(
+            "a26",
+            "rot180, DDIM 20, CFG 5, the mean estimate's noise rescaled to the views' own (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"rectify": True},
+        ),
+        Row(
+            "a27",
+            "rot180, DDIM 20, CFG 5, each step redone 3 times after renoising (all steps, 5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"time_travel": (3, 1.0)},
+        ),
+        Row(
+            "a28",
+            "rot180, DDIM 20, CFG 5, each step redone 3 times in the first half (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"time_travel": (3, 0.5)},
+        ),
+        Row(
+            "a29",
+            "rot180, DDIM 20, CFG 5, the clean estimate not clipped (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"spec": {"clip": None}},
+        ),
+        Row(
+            "a30",
+            "rot180, DDIM 20, CFG 5, dynamic thresholding at 0.95 (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}},
+        ),
+        Row(
+            "a31",
+            "rot180, DDIM 20, CFG 5 at timesteps [200, 700) only, conditional elsewhere (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0, "guidance_interval": "0.2:0.7"},
+            n=5,
+        ),
+        Row(
+            "a32",
+            "rot180, DDIM 20, CFG 8 at timesteps [200, 700) only (5 seeds)",
+            "anagram",
+            {**a, "guidance": 8.0, "guidance_interval": "0.2:0.7"},
+            n=5,
+        ),
+        Row(
+            "a33",
+            "rot180, DDIM 20, CFG 8 at timesteps below 700 only (5 seeds)",
+            "anagram",
+            {**a, "guidance": 8.0, "guidance_interval": "0:0.7"},
+            n=5,
+        ),
+        Row(
+            "a34",
+            "rot180, DDIM 20, CFG 5, each view weighted per image and step by the size of its guidance (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"adaptive": 1.0},
+        ),
+        Row(
+            "a35",
+            "rot180, DDIM 20, CFG 5, each view weighted by its guidance's size squared (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"adaptive": 2.0},
+        ),
+        Row(
+            "a36",
+            "rot180, DDIM 20, CFG 5, the starting noise x 0.9 (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"temperature": 0.9},
+        ),
+        Row(
+            "a37",
+            "rot180, DDIM 20, CFG 5, the starting noise x 0.8 (5 seeds)",
+            "anagram",
+            {**a, "guidance": 5.0},
+            n=5,
+            custom={"temperature": 0.8},
+        ),
     ]
-    out += [Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0}) for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)]
+    out += [
+        Row(f"h{i}", f"sigma {s:g}, DDIM 20, CFG 5", "hybrid", {**h, "sigma": s, "kernel": k, "far_first": 0.0})
+        for i, (s, k) in enumerate(((1.0, 7), (1.5, 11), (2.0, 13), (2.5, 17), (3.0, 19)), 1)
+    ]
     out += [
         Row("h6", "sigma 1.75, CFG 3", "hybrid", {**h, "guidance": 3.0, "far_first": 0.0}),
         Row("h7", "sigma 1.75, CFG 7", "hybrid", {**h, "guidance": 7.0, "far_first": 0.0}),
@@ -78,38 +212,126 @@ def rows() -> list[Row]:
         Row("h9", "sigma 1.75, CFG 5, FAR alone for the first 20%", "hybrid", dict(h)),
         Row("h10", "sigma 1.75, CFG 5, FAR alone for the first 30%", "hybrid", {**h, "far_first": 0.3}),
         Row("h11", "sigma 1.75, CFG 5, FAR alone for the first 40%", "hybrid", {**h, "far_first": 0.4}),
-        Row("h12", "sigma 1.75, CFG 5, NEAR alone for the last 20%", "hybrid", {**h, "far_first": 0.0, "near_last": 0.2}),
-        Row("h13", "sigma 1.75, CFG 5, NEAR alone for the last 40%", "hybrid", {**h, "far_first": 0.0, "near_last": 0.4}),
+        Row(
+            "h12", "sigma 1.75, CFG 5, NEAR alone for the last 20%", "hybrid", {**h, "far_first": 0.0, "near_last": 0.2}
+        ),
+        Row(
+            "h13", "sigma 1.75, CFG 5, NEAR alone for the last 40%", "hybrid", {**h, "far_first": 0.0, "near_last": 0.4}
+        ),
         Row("h14", "sigma 1.75, CFG 5, FAR first 20%, NEAR last 20%", "hybrid", {**h, "near_last": 0.2}),
         Row("h15", "sigma 1.75, FAR first 20%, DDIM 50", "hybrid", {**h, "steps": 50}),
-        Row("h16", "sigma 1.75, FAR first 20%, DDPM 100 (stochastic)", "hybrid", {**h, "sampler": "ddpm", "steps": 100}),
-        Row("h17", "sigma 1.75, FAR first 20%, CFG 3 for FAR, 7 for NEAR", "hybrid", dict(h), custom={"far_guidance": 3.0, "near_guidance": 7.0}),
-        Row("h18", "sigma 1.75, FAR first 20%, CFG 7 for FAR, 3 for NEAR", "hybrid", dict(h), custom={"far_guidance": 7.0, "near_guidance": 3.0}),
-        Row("h19", "sigma 1.75, FAR first 20%, CFG 5 for FAR, 8 for NEAR", "hybrid", dict(h), custom={"far_guidance": 5.0, "near_guidance": 8.0}),
+        Row(
+            "h16", "sigma 1.75, FAR first 20%, DDPM 100 (stochastic)", "hybrid", {**h, "sampler": "ddpm", "steps": 100}
+        ),
+        Row(
+            "h17",
+            "sigma 1.75, FAR first 20%, CFG 3 for FAR, 7 for NEAR",
+            "hybrid",
+            dict(h),
+            custom={"far_guidance": 3.0, "near_guidance": 7.0},
+        ),
+        Row(
+            "h18",
+            "sigma 1.75, FAR first 20%, CFG 7 for FAR, 3 for NEAR",
+            "hybrid",
+            dict(h),
+            custom={"far_guidance": 7.0, "near_guidance": 3.0},
+        ),
+        Row(
+            "h19",
+            "sigma 1.75, FAR first 20%, CFG 5 for FAR, 8 for NEAR",
+            "hybrid",
+            dict(h),
+            custom={"far_guidance": 5.0, "near_guidance": 8.0},
+        ),
         Row("h20", "sigma 1.75, FAR first 20%, CFG 5, 5 seeds a pair", "hybrid", dict(h), n=5),
         Row("h21", "sigma 1.75, FAR first 20%, CFG 4, 5 seeds a pair", "hybrid", {**h, "guidance": 4.0}, n=5),
         Row("h22", "sigma 1.75, FAR first 20%, CFG 6, 5 seeds a pair", "hybrid", {**h, "guidance": 6.0}, n=5),
         Row("h23", "sigma 2, FAR first 20%, CFG 5, 5 seeds a pair", "hybrid", {**h, "sigma": 2.0}, n=5),
         Row("h24", "sigma 2, CFG 5, 5 seeds a pair", "hybrid", {**h, "sigma": 2.0, "far_first": 0.0}, n=5),
         Row("h25", "sigma 1.75, FAR first 10%, CFG 5, 5 seeds a pair", "hybrid", {**h, "far_first": 0.1}, n=5),
-        Row("h26", "sigma 1.75, FAR first 20%, CFG 5, the clean estimate not clipped, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"spec": {"clip": None}}),
-        Row("h27", "sigma 1.75, FAR first 20%, CFG 5, dynamic thresholding at 0.95, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}}),
-        Row("h28", "sigma 1.75, FAR first 20%, CFG 5 only above 0.2 T (the last fifth plainly conditional), 5 seeds a pair", "hybrid", {**h, "guidance_interval": "0.2:1"}, n=5),
-        Row("h29", "sigma 1.75, FAR first 20%, CFG 5 only below 0.7 T, 5 seeds a pair", "hybrid", {**h, "guidance_interval": "0:0.7"}, n=5),
-        Row("h30", "sigma 1.75, FAR first 20%, CFG 8 in [0.2, 0.7) T only, 5 seeds a pair", "hybrid", {**h, "guidance": 8.0, "guidance_interval": "0.2:0.7"}, n=5),
-        Row("h31", "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.25, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"near_gain": 1.25}),
-        Row("h32", "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.5, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"near_gain": 1.5}),
-        Row("h33", "sigma 1.75, FAR first 20%, CFG 5, the starting noise x 0.9, 5 seeds a pair", "hybrid", dict(h), n=5, custom={"temperature": 0.9}),
+        Row(
+            "h26",
+            "sigma 1.75, FAR first 20%, CFG 5, the clean estimate not clipped, 5 seeds a pair",
+            "hybrid",
+            dict(h),
+            n=5,
+            custom={"spec": {"clip": None}},
+        ),
+        Row(
+            "h27",
+            "sigma 1.75, FAR first 20%, CFG 5, dynamic thresholding at 0.95, 5 seeds a pair",
+            "hybrid",
+            dict(h),
+            n=5,
+            custom={"spec": {"dynamic_threshold": 0.95, "threshold_max": 1.5}},
+        ),
+        Row(
+            "h28",
+            "sigma 1.75, FAR first 20%, CFG 5 only above 0.2 T (the last fifth plainly conditional), 5 seeds a pair",
+            "hybrid",
+            {**h, "guidance_interval": "0.2:1"},
+            n=5,
+        ),
+        Row(
+            "h29",
+            "sigma 1.75, FAR first 20%, CFG 5 only below 0.7 T, 5 seeds a pair",
+            "hybrid",
+            {**h, "guidance_interval": "0:0.7"},
+            n=5,
+        ),
+        Row(
+            "h30",
+            "sigma 1.75, FAR first 20%, CFG 8 in [0.2, 0.7) T only, 5 seeds a pair",
+            "hybrid",
+            {**h, "guidance": 8.0, "guidance_interval": "0.2:0.7"},
+            n=5,
+        ),
+        Row(
+            "h31",
+            "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.25, 5 seeds a pair",
+            "hybrid",
+            dict(h),
+            n=5,
+            custom={"near_gain": 1.25},
+        ),
+        Row(
+            "h32",
+            "sigma 1.75, FAR first 20%, CFG 5, NEAR's high band of the estimate x 1.5, 5 seeds a pair",
+            "hybrid",
+            dict(h),
+            n=5,
+            custom={"near_gain": 1.5},
+        ),
+        Row(
+            "h33",
+            "sigma 1.75, FAR first 20%, CFG 5, the starting noise x 0.9, 5 seeds a pair",
+            "hybrid",
+            dict(h),
+            n=5,
+            custom={"temperature": 0.9},
+        ),
     ]
     return out
 
 
-def command(row: Row, model: str) -> Optional[str]:
+def command(row: Row, model: str) -> str | None:
     """The `diffcli eval` command that measures the same row (None for custom terms)."""
     if row.custom:
         return None
     flags = [f"--task {row.task}", f"-n {row.n}", f"--seed {row.seed}"] + ([f"-m {model}"] if model != "mnist" else [])
-    names = {"view": "--view", "sampler": "--sampler", "steps": "--steps", "guidance": "-g", "eta": "--eta", "kernel": "--kernel", "sigma": "--sigma", "far_first": "--far-first", "near_last": "--near-last", "guidance_interval": "--guidance-interval"}
+    names = {
+        "view": "--view",
+        "sampler": "--sampler",
+        "steps": "--steps",
+        "guidance": "-g",
+        "eta": "--eta",
+        "kernel": "--kernel",
+        "sigma": "--sigma",
+        "far_first": "--far-first",
+        "near_last": "--near-last",
+        "guidance_interval": "--guidance-interval",
+    }
     flags += [f"{names[k]} {v:g}" if isinstance(v, float) else f"{names[k]} {v}" for k, v in row.options.items()]
     return "diffcli eval " + " ".join(flags)
 
@@ -130,7 +352,10 @@ def custom_terms(model, row: Row, first, second, timesteps):
         gain = c.get("near_gain", 1.0)  # h31, h32: NEAR's detail made stronger than a whole estimate's
         near_high = high if gain == 1.0 else (lambda e: gain * filters.highpass(e, k, s))
         top = round((1 - row.options.get("far_first", 0.0)) * model.schedule.timesteps)
-        far_scale, near_scale = c.get("far_guidance", row.options["guidance"]), c.get("near_guidance", row.options["guidance"])
+        far_scale, near_scale = (
+            c.get("far_guidance", row.options["guidance"]),
+            c.get("near_guidance", row.options["guidance"]),
+        )
         terms += classifier_free(a, null, far_scale, filter=low)
         terms += classifier_free(b, null, near_scale, filter=near_high, during=(0, top))
         terms += classifier_free(a, null, far_scale, filter=high, during=(top, BIG))
@@ -315,7 +540,9 @@ def main(argv=None) -> int:
     asked = None if args.rows is None else [k.strip() for k in args.rows.split(",") if k.strip()]
     unknown = [k for k in asked or [] if k not in known]
     if unknown or asked == []:
-        raise SystemExit(f"illusions study: unknown row(s) {', '.join(unknown) or '(none given)'}; the rows are {', '.join(known)}")
+        raise SystemExit(
+            f"illusions study: unknown row(s) {', '.join(unknown) or '(none given)'}; the rows are {', '.join(known)}"
+        )
 
     import diffcli
     from diffcli.errors import DiffcliError
@@ -340,11 +567,16 @@ def study(args, chosen: list, diffcli) -> int:
         started = time.perf_counter()
         report = measure(model, classifier, row)
         roles = ("image", "view") if row.task == "anagram" else ("far", "near")
-        readings = f"{roles[0]} {100 * report[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * report[roles[1] + '_rate']:.0f}%"
+        readings = (
+            f"{roles[0]} {100 * report[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * report[roles[1] + '_rate']:.0f}%"
+        )
         cmd = command(row, args.model)
         line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'studies/illusion_settings.py --rows ' + row.key} |"
         table.append(line)
-        print(f"{row.key}: {100 * report['rate']:.1f}% ({readings}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(
+            f"{row.key}: {100 * report['rate']:.1f}% ({readings}) in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
     print("\n".join(table))
     return 0
 

@@ -27,8 +27,18 @@ def per_class_accuracy(dataset: str, data_dir: str | None, epochs: int | None = 
         raise SystemExit(f"scorer_classes: the {dataset} test split has no labels")
     predicted = predict(classifier, test.images.float() / 255.0).argmax(1)
     labels = torch.as_tensor(test.labels)
-    classes = {name: round(float((predicted[labels == k] == k).float().mean()), 4) for k, name in enumerate(test.label_names) if bool((labels == k).any())}
-    return {"dataset": dataset, "classifier": classifier.name, "n": len(test), "overall": round(float((predicted == labels).float().mean()), 4), "classes": classes}
+    classes = {
+        name: round(float((predicted[labels == k] == k).float().mean()), 4)
+        for k, name in enumerate(test.label_names)
+        if bool((labels == k).any())
+    }
+    return {
+        "dataset": dataset,
+        "classifier": classifier.name,
+        "n": len(test),
+        "overall": round(float((predicted == labels).float().mean()), 4),
+        "classes": classes,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,11 +57,15 @@ def no_builtin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def mnist_dir() -> Path:
     if not (SHARED_MNIST / "MNIST" / "raw").is_dir():
-        pytest.skip(f"MNIST not found at {SHARED_MNIST}/MNIST/raw (set DIFFCLI_TEST_MNIST to a torchvision root holding it)")
+        pytest.skip(
+            f"MNIST not found at {SHARED_MNIST}/MNIST/raw (set DIFFCLI_TEST_MNIST to a torchvision root holding it)"
+        )
     return SHARED_MNIST
 
 
 def fashion_dir() -> Path:
     if not FASHION_DIR.is_dir():
-        pytest.skip(f"Fashion-MNIST not found at {FASHION_DIR} (apt-get install dataset-fashion-mnist, or set DIFFCLI_TEST_FASHION)")
+        pytest.skip(
+            f"Fashion-MNIST not found at {FASHION_DIR} (apt-get install dataset-fashion-mnist, or set DIFFCLI_TEST_FASHION)"
+        )
     return FASHION_DIR

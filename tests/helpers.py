@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -41,7 +41,9 @@ class Result:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
 
 
-def run_cli(args: Sequence[str], stdin: Optional[bytes] = None, stdout_tty: bool = False, stdin_tty: bool = False) -> Result:
+def run_cli(
+    args: Sequence[str], stdin: bytes | None = None, stdout_tty: bool = False, stdin_tty: bool = False
+) -> Result:
     """Run `diffcli ARGS` in this process; stdin None means an interactive (tty) stdin with no data."""
     from diffcli.cli.app import run
 
@@ -82,7 +84,20 @@ def write_image(path: Path, size=(32, 32), mode="RGB", seed: int = 0) -> Path:
     return path
 
 
-def make_tiny_model(registry_root: Path, name: str = "tiny", cond: str = "class", objective: str = "diffusion", timesteps: int = 50, size: int = 16, channels: int = 1, seed: int = 0, architecture: Optional[dict] = None, null_class: bool = True, labels: Optional[list[str]] = None, prediction: str = "eps") -> Path:
+def make_tiny_model(
+    registry_root: Path,
+    name: str = "tiny",
+    cond: str = "class",
+    objective: str = "diffusion",
+    timesteps: int = 50,
+    size: int = 16,
+    channels: int = 1,
+    seed: int = 0,
+    architecture: dict | None = None,
+    null_class: bool = True,
+    labels: list[str] | None = None,
+    prediction: str = "eps",
+) -> Path:
     """A randomly initialised tiny UNet registered under `name` (for tests that need any model)."""
     import torch
 
@@ -94,12 +109,18 @@ def make_tiny_model(registry_root: Path, name: str = "tiny", cond: str = "class"
     labels = labels if labels is not None else (MNIST_LABELS if cond == "class" else [])
     config = ModelConfig(
         name=name,
-        architecture=architecture or {"type": "unet", "width": 8, "mults": [1, 2], "blocks": 1, "attention": [], "groups": 4},
+        architecture=architecture
+        or {"type": "unet", "width": 8, "mults": [1, 2], "blocks": 1, "attention": [], "groups": 4},
         image={"channels": channels, "size": size, "range": [0.0, 1.0] if objective == "denoise" else [-1.0, 1.0]},
         schedule={"kind": "linear", "timesteps": timesteps, "beta_start": 1e-4, "beta_end": 0.02},
         prediction="x0" if objective == "denoise" else prediction,
         objective=objective,
-        conditioning={"type": cond, "labels": labels, "aliases": MNIST_ALIASES if cond == "class" and labels == MNIST_LABELS else {}, "null_class": null_class and cond == "class"},
+        conditioning={
+            "type": cond,
+            "labels": labels,
+            "aliases": MNIST_ALIASES if cond == "class" and labels == MNIST_LABELS else {},
+            "null_class": null_class and cond == "class",
+        },
         sampling={"sampler": "ddpm", "steps": timesteps, "guidance": 2.0} if cond == "class" and null_class else {},
         dataset={"name": "glyphs"},
         training={"noise_sigma": 0.5} if objective == "denoise" else {},

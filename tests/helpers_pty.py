@@ -16,7 +16,7 @@ import subprocess
 import sys
 import termios
 import time
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 # CSI (colours, cursor moves), OSC (titles, links) and two-character escapes such as ESC 7 / ESC 8.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_78=>]")
@@ -37,7 +37,7 @@ def strip_ansi(text: str) -> str:
 
 def run_in_pty(
     argv: Sequence[str],
-    env: Optional[Mapping[str, Optional[str]]] = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float = 60,
     cols: int = 100,
     rows: int = 40,
@@ -89,7 +89,9 @@ def run_in_pty(
             if left <= 0:
                 _kill(process)
                 output = b"".join(chunks).decode("utf-8", errors="replace")
-                raise PtyTimeout(f"{argv!r} still running after {timeout:g}s; output so far:\n{strip_ansi(output)[-2000:]}", output)
+                raise PtyTimeout(
+                    f"{argv!r} still running after {timeout:g}s; output so far:\n{strip_ansi(output)[-2000:]}", output
+                )
             ready, _, _ = select.select([master], [], [], min(left, 0.2))
             if ready:
                 try:
@@ -99,7 +101,9 @@ def run_in_pty(
                 if not data:  # EOF (BSD / macOS)
                     break
                 chunks.append(data)
-                if pending_keys and pending_keys[0][0] in strip_ansi(b"".join(chunks).decode("utf-8", errors="replace")):
+                if pending_keys and pending_keys[0][0] in strip_ansi(
+                    b"".join(chunks).decode("utf-8", errors="replace")
+                ):
                     os.write(master, pending_keys.pop(0)[1])
             elif process.poll() is not None and not _pending(master):
                 break  # exited, and a grandchild may still hold the slave: don't wait for it

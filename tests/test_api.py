@@ -27,7 +27,9 @@ def test_import_is_lazy_and_the_api_is_listed():
 def test_library_and_command_line_give_the_same_pixels():
     m = diffcli.load("mnist", device="cpu")
     images = m.sample(classes=[3, 7], n=2, seed=5, progress=False)
-    r = run_cli(["sample", "--class", "3", "--class", "7", "-n", "2", "--seed", "5", "--device", "cpu", "--out-dir", "cli"])
+    r = run_cli(
+        ["sample", "--class", "3", "--class", "7", "-n", "2", "--seed", "5", "--device", "cpu", "--out-dir", "cli"]
+    )
     assert r.code == 0, r.stderr
     for image, name in zip(images.images, images.names):
         from_cli = png_array(Path("cli") / f"{name}.png")
@@ -59,10 +61,16 @@ def test_image_sets_display_inline_and_save_with_metadata(tmp_path):
         (lambda m: m.hybrid(1, 7, sigma=float("nan")), "`sigma` must be a finite number"),
         (lambda m: m.anagram(6, 9, weight=2), "`weight` must be in [0, 1]"),
         (lambda m: m.evaluate(n=5, bogus=1), "unknown evaluation option"),
-        (lambda m: m.sample(classes=3, guidance="5"), "`guidance` must be a number, got '5'"),  # not a TypeError deep inside
+        (
+            lambda m: m.sample(classes=3, guidance="5"),
+            "`guidance` must be a number, got '5'",
+        ),  # not a TypeError deep inside
         (lambda m: m.anagram(6, 9, weight="0.5"), "`weight` must be a number, got '0.5'"),  # as `n` refuses "2"
         (lambda m: m.hybrid(1, 7, sigma=True), "`sigma` must be a number, got True"),
-        (lambda m: m.sample(classes=3, progress="yes"), "`progress` must be True, False or a progress factory, got 'yes'"),
+        (
+            lambda m: m.sample(classes=3, progress="yes"),
+            "`progress` must be True, False or a progress factory, got 'yes'",
+        ),
     ],
 )
 def test_bad_values_name_the_parameter_not_a_flag(call, words):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "best_of_screening.py"

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from helpers import make_tiny_model, png_array, run_cli, write_image
 
 
@@ -19,7 +18,21 @@ def test_blur_works_with_an_empty_registry(noisy_png, no_builtin, tmp_path):
 
 
 def test_blur_reports_scores_against_the_clean_input(tmp_path, no_builtin):
-    r = run_cli(["denoise", "builtin:house", "--method", "blur", "-t", "300", "--seed", "1", "--json", "-o", str(tmp_path / "x.png")])
+    r = run_cli(
+        [
+            "denoise",
+            "builtin:house",
+            "--method",
+            "blur",
+            "-t",
+            "300",
+            "--seed",
+            "1",
+            "--json",
+            "-o",
+            str(tmp_path / "x.png"),
+        ]
+    )
     scores = r.json()["scores"]
     assert r.code == 0 and scores["blur"]["psnr"] > scores["noisy"]["psnr"]
 
@@ -33,19 +46,72 @@ def test_model_methods_without_a_model_say_what_to_do(noisy_png, no_builtin):
 def test_model_methods_run_on_a_tiny_model(home, tmp_path, method):
     make_tiny_model(home)
     out = tmp_path / f"{method}.png"
-    r = run_cli(["denoise", "builtin:digit", "--model", "tiny", "--method", method, "-t", "30", "--seed", "0", "-o", str(out), "--device", "cpu"])
+    r = run_cli(
+        [
+            "denoise",
+            "builtin:digit",
+            "--model",
+            "tiny",
+            "--method",
+            method,
+            "-t",
+            "30",
+            "--seed",
+            "0",
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert r.code == 0, r.stderr
     assert png_array(out).shape == (16, 16)  # the model's size, with a notice about resizing
     assert "resized builtin:digit from 28x28 to 16x16" in r.stderr
     again = tmp_path / "again.png"
-    run_cli(["denoise", "builtin:digit", "--model", "tiny", "--method", method, "-t", "30", "--seed", "0", "-o", str(again), "--device", "cpu"])
+    run_cli(
+        [
+            "denoise",
+            "builtin:digit",
+            "--model",
+            "tiny",
+            "--method",
+            method,
+            "-t",
+            "30",
+            "--seed",
+            "0",
+            "-o",
+            str(again),
+            "--device",
+            "cpu",
+        ]
+    )
     assert np.array_equal(png_array(out), png_array(again))
 
 
 def test_compare_panel_has_five_labelled_tiles(home, tmp_path):
     make_tiny_model(home, cond="time")
     out = tmp_path / "cmp.png"
-    r = run_cli(["denoise", "builtin:digit", "--model", "tiny", "--compare", "-t", "25", "--stride", "5", "--kernel", "3", "--seed", "2", "-o", str(out), "--json"])
+    r = run_cli(
+        [
+            "denoise",
+            "builtin:digit",
+            "--model",
+            "tiny",
+            "--compare",
+            "-t",
+            "25",
+            "--stride",
+            "5",
+            "--kernel",
+            "3",
+            "--seed",
+            "2",
+            "-o",
+            str(out),
+            "--json",
+        ]
+    )
     assert r.code == 0, r.stderr
     assert set(r.json()["scores"]) == {"noisy", "iterative", "onestep", "blur"}
     panel = png_array(out)
@@ -55,7 +121,27 @@ def test_compare_panel_has_five_labelled_tiles(home, tmp_path):
 def test_single_step_denoiser_sweep(home, tmp_path):
     make_tiny_model(home, name="b1", cond="none", objective="denoise")
     out = tmp_path / "sweep.png"
-    r = run_cli(["denoise", "builtin:digit", "--model", "b1", "--method", "onestep", "--noise-sigma", "0", "--noise-sigma", "0.5", "--noise-sigma", "1.0", "--seed", "0", "-o", str(out), "--json"])
+    r = run_cli(
+        [
+            "denoise",
+            "builtin:digit",
+            "--model",
+            "b1",
+            "--method",
+            "onestep",
+            "--noise-sigma",
+            "0",
+            "--noise-sigma",
+            "0.5",
+            "--noise-sigma",
+            "1.0",
+            "--seed",
+            "0",
+            "-o",
+            str(out),
+            "--json",
+        ]
+    )
     assert r.code == 0, r.stderr
     assert list(r.json()["scores"]) == ["0", "0.5", "1"]
 
@@ -76,6 +162,10 @@ def test_single_step_denoiser_sweep(home, tmp_path):
 )
 def test_bad_inputs(home, noisy_png, args, code, message):
     make_tiny_model(home)
-    r = run_cli(["denoise", str(noisy_png), "--model", "tiny", *args] if "--model" not in args else ["denoise", str(noisy_png), *args])
+    r = run_cli(
+        ["denoise", str(noisy_png), "--model", "tiny", *args]
+        if "--model" not in args
+        else ["denoise", str(noisy_png), *args]
+    )
     assert r.code == code, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr

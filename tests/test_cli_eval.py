@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import make_tiny_model, png_array, run_cli
-from test_evaluate import SHAPES as UNSORTED, write_shapes_folder
+from test_evaluate import SHAPES as UNSORTED
+from test_evaluate import write_shapes_folder
 
 SHAPES = sorted(UNSORTED)  # a folder dataset's classes are its subfolders in sorted order
 
@@ -79,7 +79,9 @@ def test_the_report_is_the_output_and_record_in_the_config(shapes_model, home, m
     _oracle(monkeypatch, shift=0)
     r = run_cli(["eval", "--model", shapes_model, *ORACLE, "--record"])
     assert r.code == 0, r.stderr
-    assert "accuracy 100.0% over 12 samples" in r.stdout and "FID" in r.stdout and "floor" in r.stdout  # `eval > report.txt` keeps it
+    assert (
+        "accuracy 100.0% over 12 samples" in r.stdout and "FID" in r.stdout and "floor" in r.stdout
+    )  # `eval > report.txt` keeps it
     for name in SHAPES:
         assert name in r.stdout
     assert "over 12 samples" not in r.stderr
@@ -93,17 +95,31 @@ def test_the_report_is_the_output_and_record_in_the_config(shapes_model, home, m
 
 def test_the_guidance_interval_is_reported(shapes_model, monkeypatch):
     _oracle(monkeypatch, shift=0)
-    args = ["eval", "--model", shapes_model, *ORACLE[:4], "-g", "3", "--guidance-interval", "0.2:0.7", "-n", "2", "--device", "cpu"]
+    args = [
+        "eval",
+        "--model",
+        shapes_model,
+        *ORACLE[:4],
+        "-g",
+        "3",
+        "--guidance-interval",
+        "0.2:0.7",
+        "-n",
+        "2",
+        "--device",
+        "cpu",
+    ]
     r = run_cli([*args, "--json"])
     assert r.code == 0, r.stderr
     assert r.json()["guidance"] == 3.0 and r.json()["guidance_interval"] == [0.2, 0.7]
     table = run_cli(args)
     assert table.code == 0 and "CFG 3 in 0.2:0.7" in table.stdout
-    assert run_cli([*args[:-6], "-n", "2", "--device", "cpu", "--json"]).json()["guidance_interval"] is None  # a scale alone guides throughout
+    assert (
+        run_cli([*args[:-6], "-n", "2", "--device", "cpu", "--json"]).json()["guidance_interval"] is None
+    )  # a scale alone guides throughout
 
 
 def test_classifier_is_trained_once_then_cached(shapes_model, home, monkeypatch):
-    from diffcli.scoring import classifier
 
     _oracle(monkeypatch, shift=0)
     first = run_cli(["eval", "--model", shapes_model, *ORACLE])
@@ -113,15 +129,51 @@ def test_classifier_is_trained_once_then_cached(shapes_model, home, monkeypatch)
     assert any(p.name.endswith("-classifier") for p in (home / "models").iterdir())
 
 
-@pytest.mark.parametrize("task,extra,roles", [("anagram", ["--view", "rot180"], ("image", "view")), ("hybrid", [], ("far", "near"))])
+@pytest.mark.parametrize(
+    "task,extra,roles", [("anagram", ["--view", "rot180"], ("image", "view")), ("hybrid", [], ("far", "near"))]
+)
 def test_illusion_tasks_report_every_pair(shapes_model, task, extra, roles):
-    r = run_cli(["eval", "--model", shapes_model, "--task", task, *extra, "-n", "2", "--steps", "3", "--device", "cpu", "--json"])
+    r = run_cli(
+        [
+            "eval",
+            "--model",
+            shapes_model,
+            "--task",
+            task,
+            *extra,
+            "-n",
+            "2",
+            "--steps",
+            "3",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert r.code == 0, r.stderr
     report = r.json()
     assert report["task"] == task and report["n"] == 12 and len(report["pairs"]) == 6  # 3 x 2 ordered pairs
     assert {(p[roles[0]], p[roles[1]]) for p in report["pairs"]} == {(a, b) for a in SHAPES for b in SHAPES if a != b}
     assert all(p["n"] == 2 and 0 <= p["rate"] <= 1 for p in report["pairs"])
-    only = run_cli(["eval", "--model", shapes_model, "--task", task, *extra, "--pairs", "ring:hbar", "-n", "2", "--steps", "3", "--device", "cpu", "--json"]).json()
+    only = run_cli(
+        [
+            "eval",
+            "--model",
+            shapes_model,
+            "--task",
+            task,
+            *extra,
+            "--pairs",
+            "ring:hbar",
+            "-n",
+            "2",
+            "--steps",
+            "3",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    ).json()
     assert [(p[roles[0]], p[roles[1]]) for p in only["pairs"]] == [("ring", "hbar")] and only["n"] == 2
 
 
@@ -150,7 +202,12 @@ def test_a_model_without_a_dataset_asks_for_one(home):
     config["dataset"] = {}
     (folder / "config.json").write_text(json.dumps(config))
     r = run_cli(["eval", "--model", "orphan", "--device", "cpu"])
-    assert r.code == 2 and "records no training dataset" in r.stderr and "--dataset" in r.stderr and "--data-dir" in r.stderr
+    assert (
+        r.code == 2
+        and "records no training dataset" in r.stderr
+        and "--dataset" in r.stderr
+        and "--data-dir" in r.stderr
+    )
 
 
 def test_missing_data_names_the_files(home, tmp_path, monkeypatch):
@@ -165,18 +222,26 @@ def test_missing_data_names_the_files(home, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     # the shipped MNIST classifier needs no data; training one afresh does
-    r = run_cli(["eval", "--model", "m", "--device", "cpu", "--data-dir", str(tmp_path / "empty"), "--retrain-classifier"])
+    r = run_cli(
+        ["eval", "--model", "m", "--device", "cpu", "--data-dir", str(tmp_path / "empty"), "--retrain-classifier"]
+    )
     assert r.code == 1 and "train-images-idx3-ubyte" in r.stderr and "Traceback" not in r.stderr
     assert "leave --data-dir out to download mnist" in r.stderr and "add --download to download mnist" in r.stderr
 
 
 def test_chain_task_finds_where_samples_become_recognisable(shapes_model, monkeypatch, tmp_path):
     _oracle(monkeypatch, shift=0)  # its clean estimate is the right image from the first step on
-    r = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE, "--plot", str(tmp_path / "chain.png"), "--json"])
+    r = run_cli(
+        ["eval", "--model", shapes_model, "--task", "chain", *ORACLE, "--plot", str(tmp_path / "chain.png"), "--json"]
+    )
     assert r.code == 0, r.stderr
     report = r.json()
     assert [s["step"] for s in report["chain"]] == [1, 2, 3, 4, 5] and report["steps"] == 5
-    assert all(s["accuracy"] == 1.0 for s in report["chain"]) and report["recognisable_at"] == {"step": 1, "t": 19, "fraction": 0.2}
+    assert all(s["accuracy"] == 1.0 for s in report["chain"]) and report["recognisable_at"] == {
+        "step": 1,
+        "t": 19,
+        "fraction": 0.2,
+    }
     assert report["chain"][-1]["noisy_accuracy"] >= report["chain"][0]["noisy_accuracy"]  # x_t sharpens towards the end
     assert png_array(tmp_path / "chain.png").shape[2] == 3
     _oracle(monkeypatch, shift=1)

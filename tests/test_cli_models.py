@@ -3,8 +3,6 @@
 import json
 import pickle
 
-import pytest
-
 from helpers import make_tiny_model, run_cli
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import png_array, run_cli, write_image
 
 from diffcli.io.images import read_metadata
-from helpers import png_array, run_cli, write_image
 
 
 @pytest.fixture
@@ -46,7 +46,11 @@ def test_several_t_give_a_labelled_strip_with_metadata(photo, tmp_path):
 def test_out_dir_writes_one_file_per_t_and_prints_paths(photo, tmp_path):
     r = run_cli(["noise", str(photo), "-t", "10", "-t", "20", "--out-dir", str(tmp_path / "d"), "--seed", "0"])
     paths = r.stdout.split()
-    assert r.code == 0 and len(paths) == 2 and all(png_array(__import__("pathlib").Path(p)).shape == (16, 24, 3) for p in paths)
+    assert (
+        r.code == 0
+        and len(paths) == 2
+        and all(png_array(__import__("pathlib").Path(p)).shape == (16, 24, 3) for p in paths)
+    )
 
 
 def test_terminal_stdout_gets_a_file_not_bytes(photo, tmp_path):
@@ -58,7 +62,13 @@ def test_terminal_stdout_gets_a_file_not_bytes(photo, tmp_path):
 
 def test_json_output(photo, tmp_path):
     r = run_cli(["noise", str(photo), "-t", "7", "--seed", "9", "--json", "-o", str(tmp_path / "j.png")])
-    assert r.json() == {"outputs": [str(tmp_path / "j.png")], "seed": 9, "timesteps": [7], "schedule": "linear", "steps": 1000}
+    assert r.json() == {
+        "outputs": [str(tmp_path / "j.png")],
+        "seed": 9,
+        "timesteps": [7],
+        "schedule": "linear",
+        "steps": 1000,
+    }
 
 
 @pytest.mark.parametrize(
@@ -66,7 +76,12 @@ def test_json_output(photo, tmp_path):
     [
         (["noise", "PHOTO", "-t", "1000"], None, 2, "outside [0, 1000)"),
         (["noise", "PHOTO", "-t", "-1"], None, 2, "outside"),
-        (["noise", "PHOTO", "-t", "5", "--steps", "0"], None, 2, "--timesteps must be between 1 and 100000"),  # --steps: the old spelling of --timesteps
+        (
+            ["noise", "PHOTO", "-t", "5", "--steps", "0"],
+            None,
+            2,
+            "--timesteps must be between 1 and 100000",
+        ),  # --steps: the old spelling of --timesteps
         (["noise", "PHOTO", "-t", "5", "--timesteps", "0"], None, 2, "--timesteps must be between 1 and 100000"),
         (["noise", "-", "-t", "5"], b"", 1, "stdin is empty"),
         (["noise", "-", "-t", "5"], b"not an image at all", 1, "not an image"),

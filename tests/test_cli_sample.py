@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import make_tiny_model, png_array, run_cli
 from PIL import Image
 
 from diffcli.io.images import read_metadata
-from helpers import make_tiny_model, png_array, run_cli
 
 
 @pytest.fixture
@@ -23,11 +23,31 @@ def test_single_class_pipes_one_png(tiny):
 
 
 def test_seed_i_is_sample_i_whatever_the_batch(tiny, tmp_path):
-    r = run_cli(["sample", *tiny, "--class", "seven", "-n", "3", "--seed", "10", "--out-dir", str(tmp_path / "many"), "--sampler", "ddpm"])
+    r = run_cli(
+        [
+            "sample",
+            *tiny,
+            "--class",
+            "seven",
+            "-n",
+            "3",
+            "--seed",
+            "10",
+            "--out-dir",
+            str(tmp_path / "many"),
+            "--sampler",
+            "ddpm",
+        ]
+    )
     paths = r.stdout.split()
     assert r.code == 0 and len(paths) == 3 and paths[2].endswith("7-12.png")
     alone = run_cli(["sample", *tiny, "--class", "7", "--seed", "12", "-o", "-", "--sampler", "ddpm"])
-    assert np.abs(png_array(alone.stdout_bytes).astype(int) - png_array(__import__("pathlib").Path(paths[2])).astype(int)).max() <= 1
+    assert (
+        np.abs(
+            png_array(alone.stdout_bytes).astype(int) - png_array(__import__("pathlib").Path(paths[2])).astype(int)
+        ).max()
+        <= 1
+    )
     assert read_metadata(paths[0])["seed"] == 10
 
 
@@ -46,18 +66,37 @@ def test_chain_strip(tiny, tmp_path):
 
 
 def test_sdedit_keeps_more_of_the_image_at_a_lower_start(tiny, tmp_path):
-    Image.fromarray(np.where(np.arange(16)[None, :] < 8, 255, 0).repeat(16, 0).astype(np.uint8)).save(tmp_path / "half.png")
+    Image.fromarray(np.where(np.arange(16)[None, :] < 8, 255, 0).repeat(16, 0).astype(np.uint8)).save(
+        tmp_path / "half.png"
+    )
     init = png_array(tmp_path / "half.png").astype(float)
     diffs = []
     for start in (2, 19):
-        r = run_cli(["sample", *tiny, "--class", "0", "--init", str(tmp_path / "half.png"), "--start", str(start), "--seed", "0", "-o", "-"])
+        r = run_cli(
+            [
+                "sample",
+                *tiny,
+                "--class",
+                "0",
+                "--init",
+                str(tmp_path / "half.png"),
+                "--start",
+                str(start),
+                "--seed",
+                "0",
+                "-o",
+                "-",
+            ]
+        )
         assert r.code == 0, r.stderr
         diffs.append(np.abs(png_array(r.stdout_bytes).astype(float) - init).mean())
     assert diffs[0] < diffs[1]
 
 
 def test_a_start_sweep_is_one_run_per_start_in_one_command(tiny, tmp_path):
-    Image.fromarray(np.where(np.arange(16)[None, :] < 8, 255, 0).repeat(16, 0).astype(np.uint8)).save(tmp_path / "half.png")
+    Image.fromarray(np.where(np.arange(16)[None, :] < 8, 255, 0).repeat(16, 0).astype(np.uint8)).save(
+        tmp_path / "half.png"
+    )
     common = [*tiny, "--class", "0", "--init", str(tmp_path / "half.png"), "--seed", "0"]
     r = run_cli(["sample", *common, "--start", "2", "--start", "19", "--out-dir", str(tmp_path / "sweep"), "--json"])
     assert r.code == 0, r.stderr
@@ -66,8 +105,12 @@ def test_a_start_sweep_is_one_run_per_start_in_one_command(tiny, tmp_path):
     for start in (2, 19):  # each column is exactly the single-start run
         alone = run_cli(["sample", *common, "--start", str(start), "-o", "-"])
         assert np.array_equal(png_array(alone.stdout_bytes), png_array(tmp_path / "sweep" / f"0-0-t{start}.png"))
-    panel = run_cli(["sample", *common, "--start", "2", "--start", "10", "--start", "19", "-o", str(tmp_path / "p.png")])
-    assert panel.code == 0 and png_array(tmp_path / "p.png").shape[1] > 3.5 * png_array(tmp_path / "p.png").shape[0] * 0.8  # input + 3 columns
+    panel = run_cli(
+        ["sample", *common, "--start", "2", "--start", "10", "--start", "19", "-o", str(tmp_path / "p.png")]
+    )
+    assert (
+        panel.code == 0 and png_array(tmp_path / "p.png").shape[1] > 3.5 * png_array(tmp_path / "p.png").shape[0] * 0.8
+    )  # input + 3 columns
     assert run_cli(["sample", *common, "--start", "2", "--start", "5", "--chain"]).code == 2
 
 
@@ -76,7 +119,22 @@ def test_inpainting_keeps_the_unmasked_pixels(tiny, tmp_path):
     mask = np.zeros((16, 16), np.uint8)
     mask[:, 8:] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    r = run_cli(["sample", *tiny, "--class", "2", "--init", str(tmp_path / "grey.png"), "--mask", str(tmp_path / "mask.png"), "--seed", "0", "-o", "-"])
+    r = run_cli(
+        [
+            "sample",
+            *tiny,
+            "--class",
+            "2",
+            "--init",
+            str(tmp_path / "grey.png"),
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--seed",
+            "0",
+            "-o",
+            "-",
+        ]
+    )
     out = png_array(r.stdout_bytes).astype(int)
     assert r.code == 0, r.stderr
     assert np.abs(out[:, :8] - 200).max() <= 1 and np.abs(out[:, 8:] - 200).mean() > 5
@@ -85,12 +143,29 @@ def test_inpainting_keeps_the_unmasked_pixels(tiny, tmp_path):
 def test_grey_mask_is_thresholded_with_a_notice(tiny, tmp_path):
     Image.fromarray(np.full((16, 16), 100, np.uint8)).save(tmp_path / "i.png")
     Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "m.png")
-    r = run_cli(["sample", *tiny, "--init", str(tmp_path / "i.png"), "--mask", str(tmp_path / "m.png"), "--class", "1", "--seed", "0", "-o", "-"])
+    r = run_cli(
+        [
+            "sample",
+            *tiny,
+            "--init",
+            str(tmp_path / "i.png"),
+            "--mask",
+            str(tmp_path / "m.png"),
+            "--class",
+            "1",
+            "--seed",
+            "0",
+            "-o",
+            "-",
+        ]
+    )
     assert r.code == 0 and "thresholded" in r.stderr
 
 
 def test_anagram_and_hybrid_run(tiny, tmp_path):
-    r = run_cli(["anagram", "6", "9", "--view", "rot180", *tiny, "-n", "2", "--seed", "0", "--out-dir", str(tmp_path / "a")])
+    r = run_cli(
+        ["anagram", "6", "9", "--view", "rot180", *tiny, "-n", "2", "--seed", "0", "--out-dir", str(tmp_path / "a")]
+    )
     assert r.code == 0, r.stderr
     paths = r.stdout.split()
     assert len(paths) == 4 and "9-rot180-1.png" in paths[3]
@@ -107,9 +182,17 @@ def test_anagram_and_hybrid_run(tiny, tmp_path):
         (["sample", "--class", "11"], 2, "knows the classes 0-9"),
         (["sample", "--class", "3", "--steps", "21"], 2, "larger than the model's T = 20"),
         (["sample", "--class", "3", "-n", "0"], 2, "-n must be between 1 and 100000, got 0"),
-        (["sample", "--class", "3", "-n", "100000000"], 2, "-n must be between 1 and 100000, got 100000000"),  # at once, not after minutes of lists
+        (
+            ["sample", "--class", "3", "-n", "100000000"],
+            2,
+            "-n must be between 1 and 100000, got 100000000",
+        ),  # at once, not after minutes of lists
         (["sample", "--start", "5"], 2, "need --init"),
-        (["sample", "--class", "3", "--offload", "bogus"], 2, "unknown --offload 'bogus'; choose one of auto, none, model, sequential"),  # for any model
+        (
+            ["sample", "--class", "3", "--offload", "bogus"],
+            2,
+            "unknown --offload 'bogus'; choose one of auto, none, model, sequential",
+        ),  # for any model
         (["sample", "--sampler", "euler"], 2, "unknown sampler"),
         (["anagram", "6", "9", "--view", "spin"], 2, "unknown view"),
         (["anagram", "6", "9", "--weight", "2"], 2, "--weight"),

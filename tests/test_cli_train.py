@@ -13,17 +13,34 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import png_array, run_cli
 
-TINY = ["--dataset", "glyphs", "--limit", "64", "--batch-size", "16", "--width", "8", "--timesteps", "20", "--device", "cpu", "--seed", "0"]
+TINY = [
+    "--dataset",
+    "glyphs",
+    "--limit",
+    "64",
+    "--batch-size",
+    "16",
+    "--width",
+    "8",
+    "--timesteps",
+    "20",
+    "--device",
+    "cpu",
+    "--seed",
+    "0",
+]
 
 
 def _weights(home: Path, name: str) -> dict:
     from safetensors.torch import load_file
 
     folder = home / "models" / name
-    return {**load_file(folder / "model.safetensors"), **{f"raw.{k}": v for k, v in load_file(folder / "model-raw.safetensors").items()}}
+    return {
+        **load_file(folder / "model.safetensors"),
+        **{f"raw.{k}": v for k, v in load_file(folder / "model-raw.safetensors").items()},
+    }
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -42,7 +59,9 @@ def test_train_writes_artifacts_and_the_model_samples(home):
     assert png_array(train / "loss.png").ndim == 3
     assert (train / "samples-epoch-001.png").exists() and (train / "samples-epoch-002.png").exists()
     config = json.loads((home / "models" / "g" / "config.json").read_text())
-    assert config["conditioning"]["labels"] == [str(i) for i in range(10)] and config["training"]["status"] == "complete"
+    assert (
+        config["conditioning"]["labels"] == [str(i) for i in range(10)] and config["training"]["status"] == "complete"
+    )
     assert config["image"] == {"channels": 1, "size": 28, "range": [-1.0, 1.0]}
     s = run_cli(["sample", "--model", "g", "--class", "4", "--steps", "5", "--seed", "0", "-o", "-"])
     assert s.code == 0 and png_array(s.stdout_bytes).shape == (28, 28)
@@ -70,10 +89,33 @@ def test_resuming_a_run_that_reached_its_max_steps_says_how_to_go_on(home):
 
 
 def test_ctrl_c_saves_exits_130_and_resume_matches(home, tmp_path):
-    args = ["--dataset", "glyphs", "--limit", "512", "--batch-size", "8", "--width", "8", "--timesteps", "20", "--device", "cpu", "--seed", "1", "--epochs", "3"]
+    args = [
+        "--dataset",
+        "glyphs",
+        "--limit",
+        "512",
+        "--batch-size",
+        "8",
+        "--width",
+        "8",
+        "--timesteps",
+        "20",
+        "--device",
+        "cpu",
+        "--seed",
+        "1",
+        "--epochs",
+        "3",
+    ]
     assert run_cli(["train", *args, "--name", "ref", "-q"]).code == 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "diffcli", "train", *args, "--name", "cut"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diffcli", "train", *args, "--name", "cut"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     config = home / "models" / "cut" / "config.json"
     deadline = time.time() + 60
     while not config.exists() and time.time() < deadline:
@@ -150,7 +192,22 @@ def test_single_step_denoiser_recipe(home):
     assert r.code == 0, r.stderr
     config = json.loads((home / "models" / "b1" / "config.json").read_text())
     assert config["objective"] == "denoise" and config["architecture"]["type"] == "course"
-    d = run_cli(["denoise", "builtin:digit", "--model", "b1", "--method", "onestep", "--noise-sigma", "0.5", "--seed", "0", "-o", "-"])
+    d = run_cli(
+        [
+            "denoise",
+            "builtin:digit",
+            "--model",
+            "b1",
+            "--method",
+            "onestep",
+            "--noise-sigma",
+            "0.5",
+            "--seed",
+            "0",
+            "-o",
+            "-",
+        ]
+    )
     assert d.code == 0 and png_array(d.stdout_bytes).shape == (28, 28)
 
 
@@ -160,11 +217,37 @@ def test_torchrun_two_processes_give_the_same_loss_curve(home, tmp_path):
         pytest.skip("torchrun is not installed beside this Python")
     # fp32: the claim is that two ranks split the same batch; bf16 (`auto` on a CPU with native bf16)
     # rounds each rank's partial sums differently, about 2e-4 of the loss.
-    args = ["--dataset", "glyphs", "--limit", "128", "--batch-size", "16", "--width", "8", "--timesteps", "20", "--device", "cpu", "--seed", "0", "--epochs", "2", "--precision", "fp32", "-q"]
+    args = [
+        "--dataset",
+        "glyphs",
+        "--limit",
+        "128",
+        "--batch-size",
+        "16",
+        "--width",
+        "8",
+        "--timesteps",
+        "20",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "--epochs",
+        "2",
+        "--precision",
+        "fp32",
+        "-q",
+    ]
     assert run_cli(["train", *args, "--name", "one"]).code == 0
     torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29517", "-m", "diffcli", "train", *args, "--name", "two"], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "--master-port", "29517", "-m", "diffcli", "train", *args, "--name", "two"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     one = list(csv.DictReader((home / "models" / "one" / "train" / "loss.csv").open()))
     two = list(csv.DictReader((home / "models" / "two" / "train" / "loss.csv").open()))
@@ -176,7 +259,23 @@ def test_torchrun_two_processes_give_the_same_loss_curve(home, tmp_path):
 
 
 def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refuses_them(home):
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--warmup-steps", "7", "--objective", "v", "--loss-weighting", "min-snr", "--name", "w", "-q"])
+    r = run_cli(
+        [
+            "train",
+            *TINY,
+            "--max-steps",
+            "2",
+            "--warmup-steps",
+            "7",
+            "--objective",
+            "v",
+            "--loss-weighting",
+            "min-snr",
+            "--name",
+            "w",
+            "-q",
+        ]
+    )
     assert r.code == 0, r.stderr
     settings = json.loads((home / "models" / "w" / "config.json").read_text())["training"]["settings"]
     assert settings["warmup_steps"] == 7 and settings["loss_weighting"] == "min-snr"
@@ -185,7 +284,10 @@ def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refus
     refusals = (
         (["--warmup-steps", "-1"], "--warmup-steps must be 0 or more"),
         (["--loss-weighting", "snr"], "unknown --loss-weighting 'snr'"),
-        (["--loss-weighting", "min-snr"], "min-snr is defined for the eps and v objectives, not flow; use --objective eps or v"),  # the default is flow
+        (
+            ["--loss-weighting", "min-snr"],
+            "min-snr is defined for the eps and v objectives, not flow; use --objective eps or v",
+        ),  # the default is flow
         (["--guidance-interval", "0.7:0.2"], "--guidance-interval '0.7:0.2' is not an interval inside [0, 1]"),
         (["--guidance-interval", "0.2:0.7", "--p-uncond", "0"], "needs a class model with --p-uncond above 0"),
     )
@@ -195,7 +297,9 @@ def test_warmup_and_loss_weighting_flags_reach_the_saved_recipe_and_resume_refus
 
 
 def test_a_recorded_guidance_interval_is_the_models_sampling_default(home):
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--guidance", "3", "--guidance-interval", "0.2:0.7", "--name", "gi", "-q"])
+    r = run_cli(
+        ["train", *TINY, "--max-steps", "2", "--guidance", "3", "--guidance-interval", "0.2:0.7", "--name", "gi", "-q"]
+    )
     assert r.code == 0, r.stderr
     config = json.loads((home / "models" / "gi" / "config.json").read_text())
     assert config["sampling"]["guidance"] == 3.0 and config["sampling"]["guidance_interval"] == [0.2, 0.7]
@@ -204,7 +308,10 @@ def test_a_recorded_guidance_interval_is_the_models_sampling_default(home):
     assert sample.code == 0 and sample.json()["guidance_interval"] == [0.2, 0.7]
     assert run_cli(["train", "--name", "gi", "--resume", "--guidance-interval", "0:1", "-q"]).code == 2
     throughout = run_cli(["train", *TINY, "--max-steps", "1", "--guidance-interval", "0:1", "--name", "whole", "-q"])
-    assert throughout.code == 0 and "guidance_interval" not in json.loads((home / "models" / "whole" / "config.json").read_text())["sampling"]
+    assert (
+        throughout.code == 0
+        and "guidance_interval" not in json.loads((home / "models" / "whole" / "config.json").read_text())["sampling"]
+    )
 
 
 def test_max_steps_announces_what_will_run(home):

@@ -11,7 +11,13 @@ from helpers import make_tiny_model
 
 
 def _complete(words: str, home) -> list[str]:
-    env = {**os.environ, "_DIFFCLI_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1), "DIFFCLI_HOME": str(home)}
+    env = {
+        **os.environ,
+        "_DIFFCLI_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+        "DIFFCLI_HOME": str(home),
+    }
     code = "import sys; sys.argv = ['diffcli']; from diffcli.cli.app import app; app(prog_name='diffcli')"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     return done.stdout.split()

@@ -83,8 +83,9 @@ def test_a_config_without_the_key_builds_the_layout_its_weights_were_trained_wit
 
 
 def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tmp_path):
-    import diffcli
     from helpers import make_tiny_model, png_array, run_cli
+
+    import diffcli
 
     make_tiny_model(home, "old-course", size=28, timesteps=20, architecture={"type": "course", "width": 4})
     # Its weights load into the first layout (a transposed convolution that keeps 4D = 16 channels).
@@ -102,7 +103,10 @@ def test_an_old_course_model_still_samples_and_a_bad_layout_is_one_line(home, tm
     config.write_text(json.dumps(data))
     result = run_cli(["sample", "3", "-m", "old-course", "--steps", "2", "-o", str(out)])
     assert result.code != 0
-    assert "architecture.widen_in must be one of 'resample', 'convblock'" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        "architecture.widen_in must be one of 'resample', 'convblock'" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
     data["architecture"]["widen_in"] = "resample"  # valid, but not the layout these weights were trained with
     config.write_text(json.dumps(data))
@@ -122,7 +126,14 @@ def test_the_course_preset_trains_step_for_step_as_the_independent_reference(hom
 
     ref = _reference()
     settings = settings_for("course", dict(dataset="glyphs", limit=64, batch_size=16, width=8, seed=0))
-    trainer = Trainer(settings, Registry(home).user_entry("course-replay"), load_dataset("glyphs", "train", limit=64, seed=0), None, torch.device("cpu"), view_factory=None)
+    trainer = Trainer(
+        settings,
+        Registry(home).user_entry("course-replay"),
+        load_dataset("glyphs", "train", limit=64, seed=0),
+        None,
+        torch.device("cpu"),
+        view_factory=None,
+    )
     net = ref.Net(D=8, K=10)
     net.load_state_dict(dict(zip(net.state_dict(), trainer.network.state_dict().values())))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)

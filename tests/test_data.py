@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import fashion_dir, mnist_dir
+from helpers import make_tiny_model, run_cli
 from PIL import Image
 
-from conftest import fashion_dir, mnist_dir
 from diffcli.data import load_dataset
-from diffcli.errors import DiffcliError
 from diffcli.data.names import FASHION_LABELS
-from helpers import make_tiny_model, run_cli
+from diffcli.errors import DiffcliError
 
 
 def _write_idx(folder: Path, stem: str, array: np.ndarray, gz: bool) -> None:
@@ -150,7 +150,10 @@ def test_folder_dataset_classes_are_its_subfolders(tmp_path):
 @pytest.mark.realdata
 def test_real_mnist_from_the_torchvision_root():
     root = mnist_dir()
-    train, test = load_dataset("mnist", "train", root, download=False), load_dataset("mnist", "test", root, download=False)
+    train, test = (
+        load_dataset("mnist", "train", root, download=False),
+        load_dataset("mnist", "test", root, download=False),
+    )
     assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
     assert torch.bincount(train.labels).tolist()[1] == 6742  # MNIST's published count of ones
 
@@ -160,8 +163,30 @@ def test_real_fashion_mnist_from_the_debian_folder_trains_and_samples_sneakers(h
     folder = fashion_dir()
     data = load_dataset("fashion-mnist", "test", folder, download=False)
     assert data.images.shape == (10000, 1, 28, 28) and torch.bincount(data.labels).tolist() == [1000] * 10
-    r = run_cli(["train", "--dataset", "fashion-mnist", "--data-dir", str(folder), "--limit", "256", "--batch-size", "32", "--width", "8",
-                 "--epochs", "1", "--max-steps", "2", "--device", "cpu", "--name", "f1", "-q"])
+    r = run_cli(
+        [
+            "train",
+            "--dataset",
+            "fashion-mnist",
+            "--data-dir",
+            str(folder),
+            "--limit",
+            "256",
+            "--batch-size",
+            "32",
+            "--width",
+            "8",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--device",
+            "cpu",
+            "--name",
+            "f1",
+            "-q",
+        ]
+    )
     assert r.code == 0, r.stderr
     config = json.loads((home / "models" / "f1" / "config.json").read_text())
     assert config["conditioning"]["labels"] == FASHION_LABELS and config["dataset"]["name"] == "fashion-mnist"

@@ -74,7 +74,10 @@ def test_example_block(page, line, kind, code, tmp_path, home):
             pytest.skip("slow: set DIFFCLI_DOCS_SLOW=1 to run it")
         return
     env = dict(os.environ)
-    for name, folder, probe in (("MNIST", SHARED_MNIST, SHARED_MNIST / "MNIST" / "raw"), ("FASHION", FASHION_DIR, FASHION_DIR)):
+    for name, folder, probe in (
+        ("MNIST", SHARED_MNIST, SHARED_MNIST / "MNIST" / "raw"),
+        ("FASHION", FASHION_DIR, FASHION_DIR),
+    ):
         if f"${name}" in code:
             if not probe.is_dir():
                 pytest.skip(f"{page}:{line} needs ${name} ({probe} is absent)")
@@ -83,8 +86,17 @@ def test_example_block(page, line, kind, code, tmp_path, home):
     work.mkdir()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["OMP_NUM_THREADS"] = "1"
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=3600 if kind == "slow" else 600)
-    assert done.returncode == 0, f"{page}:{line} failed ({done.returncode}):\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", code],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600 if kind == "slow" else 600,
+    )
+    assert done.returncode == 0, (
+        f"{page}:{line} failed ({done.returncode}):\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
+    )
 
 
 _WRITES = {"-o", "--out", "--plot", ">"}

@@ -14,10 +14,10 @@ from PIL import Image
 
 from diffcli.data import ImageDataset
 from diffcli.errors import DiffcliError, UsageError
+from diffcli.models.registry import Registry
 from diffcli.scoring import classifier as clf
 from diffcli.scoring import fid
 from diffcli.scoring.scores import anagram_success, class_scores, hybrid_success
-from diffcli.models.registry import Registry
 
 SHAPES = ["hbar", "vbar", "ring"]
 
@@ -48,7 +48,9 @@ def shapes_dataset(n: int, size: int = 16, channels: int = 1, seed: int = 0, spl
             top, left = c - 4 + dy, c - 4 + dx
             images[i, :, top : top + 8, left : left + 8] = 255
             images[i, :, top + 2 : top + 6, left + 2 : left + 6] = 20
-    return ImageDataset("shapes", torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), list(SHAPES), "test", split)
+    return ImageDataset(
+        "shapes", torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), list(SHAPES), "test", split
+    )
 
 
 def write_shapes_folder(root: Path, per_class: int = 50, size: int = 16) -> Path:
@@ -64,8 +66,12 @@ def write_shapes_folder(root: Path, per_class: int = 50, size: int = 16) -> Path
 @pytest.fixture(scope="module")
 def trained() -> clf.Classifier:
     """One classifier trained on the 1-channel shapes, shared by the tests that only read it."""
-    module, accuracy = clf.train_classifier(shapes_dataset(240), shapes_dataset(90, seed=5, split="test"), epochs=3, batch_size=32)
-    return clf.Classifier(module, "shapes-classifier", "shapes", list(SHAPES), accuracy, 1, 16, clf.weights_fingerprint(module))
+    module, accuracy = clf.train_classifier(
+        shapes_dataset(240), shapes_dataset(90, seed=5, split="test"), epochs=3, batch_size=32
+    )
+    return clf.Classifier(
+        module, "shapes-classifier", "shapes", list(SHAPES), accuracy, 1, 16, clf.weights_fingerprint(module)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +84,9 @@ def folder_classifier(shapes_folder: str) -> clf.Classifier:
     """A classifier of the RGB folder dataset, for the FID tests (which load that dataset by spec)."""
     train, test = clf.load_split(shapes_folder, "train"), clf.load_split(shapes_folder, "test")
     module, accuracy = clf.train_classifier(train, test, epochs=3, batch_size=32)
-    return clf.Classifier(module, "shapes", shapes_folder, train.label_names, accuracy, 3, 16, clf.weights_fingerprint(module))
+    return clf.Classifier(
+        module, "shapes", shapes_folder, train.label_names, accuracy, 3, 16, clf.weights_fingerprint(module)
+    )
 
 
 # ----- the classifier -----
@@ -127,7 +135,9 @@ def test_random_blur_blurs_the_first_share_and_keeps_the_rest() -> None:
     x[:, 0, 14, 14] = 1.0
     out = clf.random_blur(x, 0.25, torch.Generator().manual_seed(0))
     assert torch.equal(out[2:], x[2:])
-    assert float(out[:2, 0, 14, 14].max()) < 0.7 and torch.allclose(out[:2].sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)  # spread, mass kept
+    assert float(out[:2, 0, 14, 14].max()) < 0.7 and torch.allclose(
+        out[:2].sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-4
+    )  # spread, mass kept
     assert torch.equal(clf.random_blur(x, 0.0, torch.Generator()), x)
 
 
@@ -167,7 +177,9 @@ def test_classifier_names() -> None:
 # ----- the registry cache -----
 
 
-def test_classifier_is_trained_once_and_cached_in_the_registry(home: Path, shapes_folder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_classifier_is_trained_once_and_cached_in_the_registry(
+    home: Path, shapes_folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     real_train = clf.train_classifier
 
@@ -184,7 +196,9 @@ def test_classifier_is_trained_once_and_cached_in_the_registry(home: Path, shape
     config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "classifier" and (folder / "model.safetensors").is_file()
     assert config["image"] == {"channels": 3, "size": 16, "range": [0.0, 1.0]}
-    assert config["conditioning"]["labels"] == sorted(SHAPES) and config["dataset"]["name"] == shapes_folder  # folder order
+    assert (
+        config["conditioning"]["labels"] == sorted(SHAPES) and config["dataset"]["name"] == shapes_folder
+    )  # folder order
     assert config["metrics"]["test_accuracy"] == pytest.approx(first.test_accuracy, abs=1e-6)
     assert config["training"]["train_images"] == 135 and config["training"]["test_images"] == 15  # 10 % held out
 
@@ -203,11 +217,17 @@ def test_classifier_is_trained_once_and_cached_in_the_registry(home: Path, shape
         load_model(name, device="cpu")
 
 
-def test_corrupt_cached_classifier_names_the_file_and_says_to_delete_it(home: Path, trained: clf.Classifier, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupt_cached_classifier_names_the_file_and_says_to_delete_it(
+    home: Path, trained: clf.Classifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
     registry = Registry()
     train = shapes_dataset(12)
-    clf.save_classifier(registry, "glyphs-classifier", "glyphs", trained.module, trained.test_accuracy, train, train, {})
-    monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: pytest.fail("a corrupt cache must not be silently retrained"))
+    clf.save_classifier(
+        registry, "glyphs-classifier", "glyphs", trained.module, trained.test_accuracy, train, train, {}
+    )
+    monkeypatch.setattr(
+        clf, "train_classifier", lambda *a, **k: pytest.fail("a corrupt cache must not be silently retrained")
+    )
     loaded = clf.load_or_train_classifier("glyphs", registry=registry)
     assert loaded.fingerprint == trained.fingerprint
 
@@ -290,7 +310,9 @@ def test_feature_statistics() -> None:
         fid.feature_statistics(x[:1])
 
 
-def test_reference_statistics_are_cached_per_classifier(tmp_path: Path, folder_classifier: clf.Classifier, shapes_folder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reference_statistics_are_cached_per_classifier(
+    tmp_path: Path, folder_classifier: clf.Classifier, shapes_folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     mu, sigma, n = fid.reference_statistics(folder_classifier, shapes_folder, cache_dir=cache)
     files = list((cache / "fid-reference").glob("*.npz"))
@@ -319,7 +341,9 @@ def test_real_floor(tmp_path: Path, folder_classifier: clf.Classifier, shapes_fo
     train = clf.load_split(shapes_folder, "train")
     own = fid.feature_statistics(clf.embed(folder_classifier, train.images))
     # every training image against the statistics of the same images: zero, so it reads the train split
-    assert fid.real_floor(folder_classifier, shapes_folder, len(train), reference=(*own, len(train))) == pytest.approx(0.0, abs=1e-6)
+    assert fid.real_floor(folder_classifier, shapes_folder, len(train), reference=(*own, len(train))) == pytest.approx(
+        0.0, abs=1e-6
+    )
     a = fid.real_floor(folder_classifier, shapes_folder, 20, seed=0, cache_dir=tmp_path)
     assert a > 0 and a == fid.real_floor(folder_classifier, shapes_folder, 20, seed=0, cache_dir=tmp_path)
     assert a != fid.real_floor(folder_classifier, shapes_folder, 20, seed=1, cache_dir=tmp_path)
@@ -332,20 +356,29 @@ def test_real_floor(tmp_path: Path, folder_classifier: clf.Classifier, shapes_fo
 
 def test_class_scores_on_hand_made_probabilities() -> None:
     names = ["zero", "one", "two", "three"]
-    probs = torch.tensor([
-        [0.9, 0.1, 0.0, 0.0],  # zero: 2/2 right, confidence (0.9 + 0.7) / 2 = 0.8
-        [0.7, 0.3, 0.0, 0.0],
-        [0.1, 0.6, 0.3, 0.0],  # one: 2/2 right, confidence (0.6 + 0.9) / 2 = 0.75 -> ties zero, loses on confidence
-        [0.0, 0.9, 0.1, 0.0],
-        [0.0, 0.8, 0.2, 0.0],  # two: 0/2 right, mistaken for "one"
-        [0.3, 0.6, 0.1, 0.0],
-    ])
+    probs = torch.tensor(
+        [
+            [0.9, 0.1, 0.0, 0.0],  # zero: 2/2 right, confidence (0.9 + 0.7) / 2 = 0.8
+            [0.7, 0.3, 0.0, 0.0],
+            [0.1, 0.6, 0.3, 0.0],  # one: 2/2 right, confidence (0.6 + 0.9) / 2 = 0.75 -> ties zero, loses on confidence
+            [0.0, 0.9, 0.1, 0.0],
+            [0.0, 0.8, 0.2, 0.0],  # two: 0/2 right, mistaken for "one"
+            [0.3, 0.6, 0.1, 0.0],
+        ]
+    )
     scores = class_scores(probs, [0, 0, 1, 1, 2, 2], names)
     by = {c["label"]: c for c in scores["classes"]}
     assert by["zero"]["n"] == 2 and by["zero"]["accuracy"] == 1.0 and by["zero"]["confidence"] == pytest.approx(0.8)
     assert by["one"]["confidence"] == pytest.approx(0.75) and by["one"]["mistaken_for"] is None
     assert by["two"]["accuracy"] == 0.0 and by["two"]["mistaken_for"] == "one"
-    assert by["three"] == {"index": 3, "label": "three", "n": 0, "accuracy": None, "confidence": None, "mistaken_for": None}
+    assert by["three"] == {
+        "index": 3,
+        "label": "three",
+        "n": 0,
+        "accuracy": None,
+        "confidence": None,
+        "mistaken_for": None,
+    }
     assert scores["best"] == "zero" and scores["worst"] == "two"  # "three" has no samples: not ranked
     assert scores["n"] == 6 and scores["accuracy"] == pytest.approx(4 / 6) and scores["min_class_accuracy"] == 0.0
     assert scores["confidence"] == pytest.approx((0.9 + 0.7 + 0.6 + 0.9 + 0.2 + 0.1) / 6)
@@ -378,7 +411,9 @@ def test_anagram_and_hybrid_success() -> None:
     assert (one_seven["rate"], one_seven["n"]) == (1.0, 1)
 
     hybrid = hybrid_success(torch.tensor([3, 3]), torch.tensor([8, 3]), [3, 3], [8, 8], names)
-    assert hybrid["pairs"] == [{"far": "3", "near": "8", "n": 2, "successes": 1, "rate": 0.5, "far_rate": 1.0, "near_rate": 0.5}]
+    assert hybrid["pairs"] == [
+        {"far": "3", "near": "8", "n": 2, "successes": 1, "rate": 0.5, "far_rate": 1.0, "near_rate": 0.5}
+    ]
     with pytest.raises(ValueError):
         hybrid_success([1], [1, 2], [1], [2], names)
 
@@ -410,14 +445,20 @@ def test_clip_scores_with_a_tiny_clip(tmp_path: Path) -> None:
     data = shapes_dataset(12)  # 1-channel 16x16: expanded to RGB and resized to 32x32
     prepared = prepare_images(data.images, 32, clip.mean, clip.std)
     assert prepared.shape == (12, 3, 32, 32)
-    assert torch.allclose(prepared[:, 0] * clip.std[0] + clip.mean[0], prepared[:, 1] * clip.std[1] + clip.mean[1], atol=1e-5)  # grey: R = G
+    assert torch.allclose(
+        prepared[:, 0] * clip.std[0] + clip.mean[0], prepared[:, 1] * clip.std[1] + clip.mean[1], atol=1e-5
+    )  # grey: R = G
 
     scores = clip_scores(clip, data.images, data.labels, SHAPES, template="a photo of a {label}", batch_size=5)
     assert scores["n"] == 12 and [c["n"] for c in scores["classes"]] == [4, 4, 4]
     assert scores["classes"][1]["prompt"] == "a photo of a vbar"
-    assert scores == clip_scores(clip, data.images, data.labels, SHAPES, template="a photo of a {label}", batch_size=5)  # deterministic
+    assert scores == clip_scores(
+        clip, data.images, data.labels, SHAPES, template="a photo of a {label}", batch_size=5
+    )  # deterministic
     whole = clip_scores(clip, data.images, data.labels, SHAPES, template="a photo of a {label}")  # batch-independent
-    assert [c["clip_score"] for c in whole["classes"]] == pytest.approx([c["clip_score"] for c in scores["classes"]], abs=1e-4)
+    assert [c["clip_score"] for c in whole["classes"]] == pytest.approx(
+        [c["clip_score"] for c in scores["classes"]], abs=1e-4
+    )
     # one image by hand: 100 x cosine with its class prompt
     with torch.no_grad():
         text = torch.nn.functional.normalize(model.encode_text(tokenizer(["a photo of a hbar"])), dim=-1)
@@ -454,7 +495,11 @@ def test_load_clip_errors_name_what_is_missing(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(DiffcliError) as info:
         load_clip("ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path / "empty-hub"))
     message = info.value.one_line()
-    assert "ViT-B-32/laion2b_s34b_b79k" in message and "laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message and "`clip_weights`" in message  # the CLI shows --clip-weights
+    assert (
+        "ViT-B-32/laion2b_s34b_b79k" in message
+        and "laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message
+        and "`clip_weights`" in message
+    )  # the CLI shows --clip-weights
 
     with pytest.raises(DiffcliError, match="CLIP weights file .*nowhere.safetensors not found") as info:
         load_clip("ViT-B-32", weights=tmp_path / "nowhere.safetensors")

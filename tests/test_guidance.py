@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from diffcli.diffusion import filters
-from diffcli.diffusion.guidance import GuidedModel, anagram_terms, classifier_free, hybrid_terms, inpaint_hook, same_condition
+from diffcli.diffusion.guidance import (
+    GuidedModel,
+    anagram_terms,
+    classifier_free,
+    hybrid_terms,
+    inpaint_hook,
+    same_condition,
+)
 from diffcli.diffusion.samplers import NoiseSource
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.diffusion.views import VIEWS, get_view
@@ -73,12 +80,23 @@ def test_conditions_equal_in_value_share_one_evaluation():
     out = model(x, t)
     assert net.rows == 2
     torch.testing.assert_close(out, net(x, t, null_a))  # eps_u + 5 (eps_u - eps_u)
-    assert model.evaluations == 1 and GuidedModel(net, classifier_free(torch.tensor([3, 3]), null_b, 5.0)).evaluations == 2
+    assert (
+        model.evaluations == 1 and GuidedModel(net, classifier_free(torch.tensor([3, 3]), null_b, 5.0)).evaluations == 2
+    )
     assert same_condition(None, None) and same_condition(null_a, null_a.clone())
-    assert not same_condition(null_a, null_a.float()) and not same_condition(null_a, null_a[:1]) and not same_condition(null_a, None)
+    assert (
+        not same_condition(null_a, null_a.float())
+        and not same_condition(null_a, null_a[:1])
+        and not same_condition(null_a, None)
+    )
     # same condition, different views: two evaluations
-    assert GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([1]), None, 1.0, VIEWS["flip"])).evaluations == 2
-    assert GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([1]), None, 1.0, VIEWS["identity"])).evaluations == 1
+    assert (
+        GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([1]), None, 1.0, VIEWS["flip"])).evaluations == 2
+    )
+    assert (
+        GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([1]), None, 1.0, VIEWS["identity"])).evaluations
+        == 1
+    )
 
 
 def test_context_is_concatenated_before_the_view_and_the_output_keeps_x_channels():
@@ -93,7 +111,12 @@ def test_context_is_concatenated_before_the_view_and_the_output_keeps_x_channels
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
     context = -torch.arange(16.0).reshape(1, 1, 4, 4)
     view = VIEWS["flip"]
-    out = GuidedModel(net, anagram_terms(torch.tensor([1]), torch.tensor([2]), None, 1.0, view), learned_variance=True, context=context)(x, torch.tensor([3]))
+    out = GuidedModel(
+        net,
+        anagram_terms(torch.tensor([1]), torch.tensor([2]), None, 1.0, view),
+        learned_variance=True,
+        context=context,
+    )(x, torch.tensor([3]))
     assert seen[0].shape == (2, 2, 4, 4)
     torch.testing.assert_close(seen[0][1], view.apply(torch.cat([x, context], 1))[0])
     assert out.shape == (1, 2, 4, 4)
@@ -199,23 +222,39 @@ def _scales_by_timestep(terms, timesteps):
     out = {}
     for t in timesteps:
         active = [term for term in terms if term.applies(t)]
-        out[t] = (sum(term.weight for term in active), sum(term.weight for term in active if not term.unconditional), any(term.unconditional for term in active))
+        out[t] = (
+            sum(term.weight for term in active),
+            sum(term.weight for term in active if not term.unconditional),
+            any(term.unconditional for term in active),
+        )
     return out
 
 
 def test_guidance_interval_guides_inside_and_is_plainly_conditional_outside():
     terms = classifier_free(torch.tensor([3, 3]), torch.tensor([10, 10]), 3.0, interval=(200, 700))
     got = _scales_by_timestep(terms, (999, 700, 699, 200, 199, 0))
-    assert got == {999: (1.0, 1.0, False), 700: (1.0, 1.0, False), 699: (1.0, 3.0, True), 200: (1.0, 3.0, True), 199: (1.0, 1.0, False), 0: (1.0, 1.0, False)}
+    assert got == {
+        999: (1.0, 1.0, False),
+        700: (1.0, 1.0, False),
+        699: (1.0, 3.0, True),
+        200: (1.0, 3.0, True),
+        199: (1.0, 1.0, False),
+        0: (1.0, 1.0, False),
+    }
     # outside the interval the null condition is not evaluated at all: one network row per sample
     net = CountingNet()
     model = GuidedModel(net, terms)
     x = torch.randn(2, 1, 4, 4)
     model(x, torch.tensor([900, 900]))
     assert net.rows == 2
-    torch.testing.assert_close(model(x, torch.tensor([900, 900])), net(x, torch.tensor([900, 900]), torch.tensor([3, 3])))
+    torch.testing.assert_close(
+        model(x, torch.tensor([900, 900])), net(x, torch.tensor([900, 900]), torch.tensor([3, 3]))
+    )
     out = model(x, torch.tensor([500, 500]))
-    e_c, e_u = net(x, torch.tensor([500, 500]), torch.tensor([3, 3])), net(x, torch.tensor([500, 500]), torch.tensor([10, 10]))
+    e_c, e_u = (
+        net(x, torch.tensor([500, 500]), torch.tensor([3, 3])),
+        net(x, torch.tensor([500, 500]), torch.tensor([10, 10])),
+    )
     torch.testing.assert_close(out, e_u + 3.0 * (e_c - e_u))
 
 
@@ -225,7 +264,16 @@ def test_guidance_interval_meets_each_terms_own_range():
     a, b, null = torch.tensor([1]), torch.tensor([2]), torch.tensor([0])
     schedule = [(0, 500, 0.25), (500, 1 << 62, 0.75)]
     terms = anagram_terms(a, b, null, 4.0, VIEWS["flip"], schedule, interval=(300, 800))
-    for t, guided in ((999, False), (800, False), (799, True), (500, True), (499, True), (300, True), (299, False), (0, False)):
+    for t, guided in (
+        (999, False),
+        (800, False),
+        (799, True),
+        (500, True),
+        (499, True),
+        (300, True),
+        (299, False),
+        (0, False),
+    ):
         active = [term for term in terms if term.applies(t)]
         assert sum(term.weight for term in active) == pytest.approx(1.0), t
         assert any(term.unconditional for term in active) == guided, t
@@ -241,7 +289,12 @@ def test_guidance_interval_meets_each_terms_own_range():
 def _stub_model(sampling, guide=True):
     from types import SimpleNamespace
 
-    return SimpleNamespace(name="stub", supports_guidance=guide, config=SimpleNamespace(sampling=sampling), schedule=SimpleNamespace(timesteps=1000))
+    return SimpleNamespace(
+        name="stub",
+        supports_guidance=guide,
+        config=SimpleNamespace(sampling=sampling),
+        schedule=SimpleNamespace(timesteps=1000),
+    )
 
 
 def test_the_models_interval_goes_with_the_models_scale():
@@ -266,8 +319,8 @@ def test_the_models_interval_goes_with_the_models_scale():
 
 @pytest.mark.parametrize("value", ["0.7:0.2", "0.2", "a:b", "0:1.5", "-0.1:0.5", "nan:1", (0.5,), 3])
 def test_a_bad_guidance_interval_is_one_clear_error(value):
-    from diffcli.errors import UsageError
     from diffcli.checks import parse_guidance_interval
+    from diffcli.errors import UsageError
 
     with pytest.raises(UsageError, match="guidance_interval") as caught:
         parse_guidance_interval(value)
@@ -281,9 +334,35 @@ def test_guidance_interval_on_the_command_line(monkeypatch):
     from helpers import run_cli
 
     rows = _spy_on_network_rows(monkeypatch)
-    r = run_cli(["sample", "--class", "3", "--steps", "3", "-g", "3", "--guidance-interval", "0.5:0.7", "--seed", "0", "--device", "cpu", "--json", "-o", "out.png"])
+    r = run_cli(
+        [
+            "sample",
+            "--class",
+            "3",
+            "--steps",
+            "3",
+            "-g",
+            "3",
+            "--guidance-interval",
+            "0.5:0.7",
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--json",
+            "-o",
+            "out.png",
+        ]
+    )
     assert r.code == 0, r.stderr
     assert rows == [1, 2, 1]
     assert json.loads(r.stdout)["guidance_interval"] == [0.5, 0.7]
-    bad = run_cli(["sample", "--class", "3", "--guidance-interval", "0.6:0.4", "--device", "cpu", "-q", "-o", "bad.png"])
-    assert bad.code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--guidance-interval" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli(
+        ["sample", "--class", "3", "--guidance-interval", "0.6:0.4", "--device", "cpu", "-q", "-o", "bad.png"]
+    )
+    assert (
+        bad.code == 2
+        and len(bad.stderr.strip().splitlines()) == 1
+        and "--guidance-interval" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "guidance_interval.py"
@@ -29,6 +28,12 @@ def test_a_model_that_is_not_there_is_one_line(tmp_path, monkeypatch):
     import subprocess
 
     monkeypatch.setenv("DIFFCLI_HOME", str(tmp_path))
-    done = subprocess.run([sys.executable, str(SCRIPT), "--model", "nope", "--rows", "2:0:1"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", "nope", "--rows", "2:0:1"], capture_output=True, text=True
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("guidance-interval study: ") and "nope" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert (
+        done.stderr.startswith("guidance-interval study: ")
+        and "nope" in done.stderr
+        and len(done.stderr.strip().splitlines()) == 1
+    )

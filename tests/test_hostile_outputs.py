@@ -152,7 +152,10 @@ def test_no_output_named_on_a_terminal_probes_the_current_folder(monkeypatch, tm
     monkeypatch.setattr(generate, "load_generator", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
     monkeypatch.chdir(tmp_path)
     line = _one_line_error(run_cli(["sample", "3"], stdout_tty=True))
-    assert "cannot write the image into the current folder: no file can be created in . (Permission denied)" in line and "-o" in line
+    assert (
+        "cannot write the image into the current folder: no file can be created in . (Permission denied)" in line
+        and "-o" in line
+    )
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no file can be created in")
@@ -174,10 +177,20 @@ def test_out_dir_that_is_a_file_is_refused_before_any_work(monkeypatch, tmp_path
     assert blocker.read_bytes() == b"x"
     monkeypatch.chdir(tmp_path)
     line = _one_line_error(run_cli(["sample", "3", "--out-dir", "-"]), code=2)
-    assert "--out-dir - would make a folder named '-'; write the image to stdout with -o -" in line and not (tmp_path / "-").exists()
+    assert (
+        "--out-dir - would make a folder named '-'; write the image to stdout with -o -" in line
+        and not (tmp_path / "-").exists()
+    )
 
 
-@pytest.mark.parametrize("code,cause", [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
+@pytest.mark.parametrize(
+    "code,cause",
+    [
+        (errno.EROFS, "Read-only file system"),
+        (errno.ENOSPC, "No space left on device"),
+        (errno.EACCES, "Permission denied"),
+    ],
+)
 def test_an_unwritable_folder_is_one_line_naming_the_path_and_the_cause(monkeypatch, tmp_path, code, cause):
     def refuse(*args, **kwargs):
         raise OSError(code, os.strerror(code))

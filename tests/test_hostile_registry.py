@@ -18,13 +18,13 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-
 from helpers import make_tiny_model, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 # ----- helpers -------------------------------------------------------------------------------------
+
 
 def one_line_error(result, code: int = 1) -> str:
     """The single error line of a failed run (and no internal error, no traceback)."""
@@ -65,6 +65,7 @@ def staging_left(home: Path) -> list[str]:
 
 
 # ----- config.json: one schema, field paths, broken models listed and removable ------------------------
+
 
 def _conditioning_class(c):
     c["conditioning"] = "class"
@@ -175,9 +176,15 @@ BROKEN_CONFIGS = {
     "range-reversed": (_range_reversed, "image.range must be [low, high] with low < high"),
     "labels-object": (_labels_object, "conditioning.labels must be a list"),
     "alias-out-of-range": (_alias_out_of_range, "conditioning.aliases.eleven is class 11, but there are 10 labels"),
-    "unknown-sampler": (_unknown_sampler, "sampling.sampler must be one of 'ddpm', 'ddim', 'heun', 'dpm++', got 'magic'"),
+    "unknown-sampler": (
+        _unknown_sampler,
+        "sampling.sampler must be one of 'ddpm', 'ddim', 'heun', 'dpm++', got 'magic'",
+    ),
     "steps-above-T": (_steps_above_t, "sampling.steps is 10000, more than the schedule's 50 timesteps"),
-    "interval-reversed": (_interval_reversed, "sampling.guidance_interval is [0.7, 0.2]: its start must be below its end"),
+    "interval-reversed": (
+        _interval_reversed,
+        "sampling.guidance_interval is [0.7, 0.2]: its start must be below its end",
+    ),
     "interval-one-number": (_interval_one_number, "sampling.guidance_interval must"),
     "no-schedule": (_no_schedule, "schedule is missing"),
     "linear-without-betas": (_linear_without_betas, "schedule.beta_start is missing"),
@@ -240,7 +247,12 @@ def test_a_config_without_a_schedule_never_samples_with_a_default_one(home, no_b
     from diffcli.models.config import ModelConfig
 
     with pytest.raises(TypeError):  # in code too: no silent default schedule, image or conditioning
-        ModelConfig(name="x", image={"channels": 1, "size": 8, "range": [-1, 1]}, prediction="eps", conditioning={"type": "none"})
+        ModelConfig(
+            name="x",
+            image={"channels": 1, "size": 8, "range": [-1, 1]},
+            prediction="eps",
+            conditioning={"type": "none"},
+        )
 
 
 def test_nesting_too_deep_for_the_json_parser_is_a_clear_error(home, no_builtin):
@@ -290,7 +302,9 @@ def test_a_config_that_is_a_folder_or_unreadable_shows_as_broken(home, no_builti
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     rows = {row["name"]: row for row in run_cli(["models", "list", "--json"]).json()}
     assert rows["dir"]["kind"] == "broken" and "is not a file" in rows["dir"]["error"]
-    assert rows["locked"]["kind"] == "broken" and "cannot be read (permission denied)" in rows["locked"]["error"].lower()
+    assert (
+        rows["locked"]["kind"] == "broken" and "cannot be read (permission denied)" in rows["locked"]["error"].lower()
+    )
 
 
 def test_builtin_and_project_written_configs_validate(home):
@@ -302,7 +316,9 @@ def test_builtin_and_project_written_configs_validate(home):
     assert builtins
     for path in builtins:
         ModelConfig.read(path)
-    config, _ = pc.build_config("if", {"hub": "DeepFloyd/IF-I-XL-v1.0"}, {"hub": "DeepFloyd/IF-II-L-v1.0"}, dict(pc.IF_SCHEDULER), None)
+    config, _ = pc.build_config(
+        "if", {"hub": "DeepFloyd/IF-I-XL-v1.0"}, {"hub": "DeepFloyd/IF-II-L-v1.0"}, dict(pc.IF_SCHEDULER), None
+    )
     assert ModelConfig.from_dict(json.loads(config.to_json())) == config
     # One schema covers every field of ModelConfig, for every kind.
     names = {f.name for f in fields(ModelConfig)}
@@ -324,12 +340,20 @@ def test_an_invalid_config_is_never_written(home):
     from diffcli.errors import DiffcliError
     from diffcli.models.config import ModelConfig
 
-    config = ModelConfig(name="x", architecture={"type": "unet"}, image={"channels": 1, "size": 0, "range": [-1, 1]}, schedule={"kind": "cosine", "timesteps": 10}, prediction="eps", conditioning={"type": "none"})
+    config = ModelConfig(
+        name="x",
+        architecture={"type": "unet"},
+        image={"channels": 1, "size": 0, "range": [-1, 1]},
+        schedule={"kind": "cosine", "timesteps": 10},
+        prediction="eps",
+        conditioning={"type": "none"},
+    )
     with pytest.raises(DiffcliError, match="image.size must be a whole number from 1 to 4096, got 0"):
         config.to_json()
 
 
 # ----- models import of a folder: regular files only, never links, staging always cleaned -------------
+
 
 def _source_folder(home: Path, tmp_path: Path, name: str = "src") -> Path:
     """A model folder outside the registry (a copy of a tiny model)."""
@@ -432,7 +456,13 @@ main(["models", "import", sys.argv[2]])
 def test_sigterm_during_an_import_removes_the_staging_folder(home, no_builtin, tmp_path):
     source = _source_folder(home, tmp_path)
     marker = tmp_path / "copying"
-    child = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(marker), str(source)], env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT, str(marker), str(source)],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
@@ -458,6 +488,7 @@ def test_sigterm_handler_is_restored_after_an_import(home, no_builtin, tmp_path)
 
 
 # ----- models import of a zip: limits, streaming, safe names -----------------------------------------
+
 
 def _exported_zip(home: Path, tmp_path: Path) -> Path:
     make_tiny_model(home, "z")
@@ -597,7 +628,11 @@ def test_zip_members_are_streamed_and_weights_never_read_whole(home, no_builtin,
     archive = _exported_zip(home, tmp_path)
     monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: pytest.fail("a whole member was read into memory"))
     real_read_bytes = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("weights read whole") if self.suffix == ".safetensors" else real_read_bytes(self))
+    monkeypatch.setattr(
+        Path,
+        "read_bytes",
+        lambda self: pytest.fail("weights read whole") if self.suffix == ".safetensors" else real_read_bytes(self),
+    )
     r = run_cli(["models", "import", str(archive), "--name", "streamed"])
     assert r.code == 0, r.stderr
     assert load("streamed").code == 0
@@ -615,6 +650,7 @@ def test_a_damaged_zip_is_one_line(home, no_builtin, tmp_path):
 
 
 # ----- a full disk or a read-only registry during import, rm and list --------------------------------
+
 
 def test_a_full_disk_during_import_is_one_line_and_keeps_the_old_model(home, no_builtin, tmp_path, monkeypatch):
     from diffcli.models import importing
@@ -715,6 +751,7 @@ def test_diffcli_home_that_is_a_file(tmp_path, monkeypatch):
 
 # ----- weights: dtypes, NaN/inf, sizes checked before loading ---------------------------------------
 
+
 def _rewrite_weights(folder: Path, change) -> None:
     from safetensors.torch import load_file, save_file
 
@@ -731,7 +768,11 @@ def test_weights_of_an_unexpected_dtype_are_refused(home, no_builtin, dtype):
     folder = make_tiny_model(home)
     _rewrite_weights(folder, lambda t: t.to(getattr(torch, dtype)))
     line = one_line_error(load())
-    assert "unexpected type" in line and f"is {dtype}, float32 expected" in line and str(folder / "model.safetensors") in line
+    assert (
+        "unexpected type" in line
+        and f"is {dtype}, float32 expected" in line
+        and str(folder / "model.safetensors") in line
+    )
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
@@ -757,7 +798,9 @@ def test_float16_weights_and_batchnorm_counters_still_load(home, no_builtin):
     course = make_tiny_model(home, "course", size=28, architecture={"type": "course", "width": 4})
     from safetensors.torch import load_file
 
-    assert any(v.dtype == torch.int64 for v in load_file(str(course / "model.safetensors")).values())  # BatchNorm counters
+    assert any(
+        v.dtype == torch.int64 for v in load_file(str(course / "model.safetensors")).values()
+    )  # BatchNorm counters
     assert load("course").code == 0
 
 
@@ -779,8 +822,14 @@ def _safetensors(header: dict, data: bytes = b"", header_length: int | None = No
 @pytest.mark.parametrize(
     "content, expected",
     [
-        (_safetensors({"w": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 16]}}, b"\0" * 16), "claims 4835703278458516698824704 bytes"),
-        (_safetensors({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 2**60]}}, b"\0" * 16), "claims 16 bytes at"),
+        (
+            _safetensors({"w": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 16]}}, b"\0" * 16),
+            "claims 4835703278458516698824704 bytes",
+        ),
+        (
+            _safetensors({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 2**60]}}, b"\0" * 16),
+            "claims 16 bytes at",
+        ),
         (_safetensors({}, b"", header_length=2**63), "its header claims 9223372036854775808 bytes"),
         (_safetensors({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4), "has the shape [-1]"),
         (_safetensors({"w": {"dtype": "Q4", "shape": [1], "data_offsets": [0, 1]}}, b"\0"), "unsupported dtype 'Q4'"),
@@ -788,7 +837,16 @@ def _safetensors(header: dict, data: bytes = b"", header_length: int | None = No
         (b"\x01\x00", "shorter than its 8-byte header length"),
         (struct.pack("<Q", 5) + b"[1,2]", "its header is not a JSON object"),
     ],
-    ids=["huge-shape", "huge-offsets", "huge-header", "negative-shape", "unknown-dtype", "no-fields", "short", "list-header"],
+    ids=[
+        "huge-shape",
+        "huge-offsets",
+        "huge-header",
+        "negative-shape",
+        "unknown-dtype",
+        "no-fields",
+        "short",
+        "list-header",
+    ],
 )
 def test_a_safetensors_header_claiming_absurd_sizes_is_a_clear_error(home, no_builtin, content, expected):
     folder = make_tiny_model(home)
@@ -798,6 +856,7 @@ def test_a_safetensors_header_claiming_absurd_sizes_is_a_clear_error(home, no_bu
 
 
 # ----- models export: the usual file mode -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
 def test_export_writes_the_zip_with_the_mode_open_would_give(home, no_builtin, tmp_path, umask):
@@ -822,6 +881,7 @@ def test_export_to_a_missing_folder_is_one_line(home, no_builtin, tmp_path):
 
 
 # ----- checkpoints: validated like configs ------------------------------------------------------------
+
 
 def _checkpoint(home: Path, state) -> Path:
     import torch
@@ -855,7 +915,17 @@ def _good_state():
         (lambda s: {**s, "history": [{"step": 1}]}, "history[0].epoch is missing"),
         (lambda s: {**s, "settings": {"sample_epochs": 5}}, "settings.sample_epochs must be a list"),
     ],
-    ids=["format-only", "network-null", "network-number", "rng-float", "step-text", "step-negative", "optimizer-list", "history-entry", "settings-type"],
+    ids=[
+        "format-only",
+        "network-null",
+        "network-number",
+        "rng-float",
+        "step-text",
+        "step-negative",
+        "optimizer-list",
+        "history-entry",
+        "settings-type",
+    ],
 )
 def test_an_incomplete_checkpoint_is_one_line_naming_the_file(home, no_builtin, change, expected):
     import torch
@@ -866,10 +936,13 @@ def test_an_incomplete_checkpoint_is_one_line_naming_the_file(home, no_builtin, 
     assert load_checkpoint(path, "ok")["step"] == 3  # the complete state passes
     torch.save(change(_good_state()), path)
     line = one_line_error(run_cli(["train", "--resume", "--name", "ck"]))
-    assert f"checkpoint {path} is incomplete or damaged" in line and expected in line and "start over with --force" in line
+    assert (
+        f"checkpoint {path} is incomplete or damaged" in line and expected in line and "start over with --force" in line
+    )
 
 
 # ----- a closed stdout is not an error ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "args",
@@ -885,7 +958,13 @@ def test_an_incomplete_checkpoint_is_one_line_naming_the_file(home, no_builtin, 
 )
 def test_a_reader_that_goes_away_is_not_an_error(home, args):
     make_tiny_model(home, "a")
-    child = subprocess.Popen([sys.executable, "-m", "diffcli", *args], env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "diffcli", *args],
+        env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     child.stdout.close()  # `| true`: nobody reads, before the command writes anything
     err = child.stderr.read().decode()
     child.wait(timeout=120)

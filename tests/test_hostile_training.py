@@ -10,7 +10,23 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-TINY = ["--dataset", "glyphs", "--limit", "32", "--batch-size", "16", "--width", "8", "--timesteps", "10", "--device", "cpu", "--seed", "0", "-q"]
+TINY = [
+    "--dataset",
+    "glyphs",
+    "--limit",
+    "32",
+    "--batch-size",
+    "16",
+    "--width",
+    "8",
+    "--timesteps",
+    "10",
+    "--device",
+    "cpu",
+    "--seed",
+    "0",
+    "-q",
+]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -37,7 +53,9 @@ def good(home: Path) -> Path:
 def test_force_keeps_the_old_model_when_the_new_run_fails_early(good, home, args, code, words):
     before = _snapshot(good)
     r = run_cli(["train", *TINY, "--epochs", "1", "--name", "good", "--force", *args])
-    assert r.code == code and words in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (
+        r.code == code and words in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    ), r.stderr
     assert _snapshot(good) == before
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")], "a staging folder was left behind"
 
@@ -85,7 +103,12 @@ def test_a_home_that_is_a_file_is_one_line(tmp_path, monkeypatch):
     home.write_text("not a folder")
     monkeypatch.setenv("DIFFCLI_HOME", str(home))
     r = run_cli(["train", *TINY, "--epochs", "1", "--name", "x"])
-    assert r.code == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (
+        r.code == 1
+        and "Traceback" not in r.stderr
+        and "internal error" not in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+    ), r.stderr
     assert str(home) in r.stderr
 
 

@@ -62,6 +62,7 @@ def exported(home: Path, name: str, tmp_path: Path, seed: int) -> Path:
 
 # ----- a SIGKILL at every step ---------------------------------------------------------------------
 
+
 def killed_at(step: int, args: list[str]) -> int:
     """Run `diffcli ARGS` in a child process (forked: no second start-up of torch) that SIGKILLs itself at
     the transaction's `step`-th rename/unlink/rmdir; returns -9 when the kill came, 0 when the operation
@@ -164,9 +165,11 @@ def test_a_kill_mid_way_is_finished_by_any_command_not_only_the_next_train(home,
     make_tiny_model(home, "k", seed=0)
     # steps: 1 the journal in, 2 the old model aside, 3 the new one in: killed before the third, in a
     # process of its own (not forked), as a user's would be
-    killer = "import os, signal, sys\nfrom diffcli.models import transaction\ncalls = [0]\n" \
-        "def kill(action, path):\n    calls[0] += 1\n    if calls[0] == 3: os.kill(os.getpid(), signal.SIGKILL)\n" \
+    killer = (
+        "import os, signal, sys\nfrom diffcli.models import transaction\ncalls = [0]\n"
+        "def kill(action, path):\n    calls[0] += 1\n    if calls[0] == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
         "transaction.HOOK = kill\nfrom diffcli.cli.app import main\nmain(sys.argv[1:])\n"
+    )
     args = ["models", "import", str(new_zip), "--name", "k", "--force"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", killer, *args], env=env, timeout=300)
@@ -232,6 +235,7 @@ def test_strace_kill_at_each_rename_of_an_import(home, no_builtin, tmp_path):
 
 # ----- one lock for every writer ----------------------------------------------------------------------
 
+
 def test_every_writer_is_refused_while_another_process_writes_the_model(home, no_builtin, tmp_path):
     """`train --name X &` then `models import --name X`, `models rm X` or `models default X`: each refused
     at once, naming the process; the model is untouched."""
@@ -265,6 +269,7 @@ def test_train_without_force_never_replaces_a_model_that_appeared_while_it_ran(h
 
 # ----- no writes into the registry from outside --------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -286,6 +291,7 @@ def test_an_output_inside_the_registry_is_refused(home, no_builtin, tmp_path, ar
 
 
 # ----- a run that diverges is never registered ------------------------------------------------------
+
 
 def test_a_fresh_run_that_diverges_is_not_registered(home, no_builtin):
     """The issue's case: lr 10, no warm-up, no EMA (glyphs, width 8) used to register weights of NaN."""
@@ -331,6 +337,7 @@ def test_a_forced_run_that_diverges_keeps_the_old_model(home, no_builtin, monkey
 
 
 # ----- imports: both weights, sizes before extracting ----------------------------------------------------
+
 
 def _zip_with_raw(home: Path, tmp_path: Path, raw: bytes | None = None, raw_size: int = 0) -> Path:
     """An exported tiny model plus a model-raw.safetensors: `raw` bytes, or `raw_size` zero bytes."""
@@ -387,6 +394,7 @@ def test_raw_weights_larger_than_the_network_needs_are_refused_before_copying(ho
 
 # ----- leftovers of killed writers, old and new ---------------------------------------------------------
 
+
 def test_leftovers_of_killed_writers_are_removed_or_restored_by_a_listing(home, no_builtin):
     models = home / "models"
     make_tiny_model(home, "kept")
@@ -413,6 +421,7 @@ def test_leftovers_of_killed_writers_are_removed_or_restored_by_a_listing(home, 
 
 
 # ----- late failures -----------------------------------------------------------------------------------
+
 
 def test_a_full_disk_at_the_redundant_last_save_cannot_fail_the_run(home, no_builtin, monkeypatch):
     """The run ends right after its epoch's save: the state is saved already, so a full disk then (or
@@ -443,6 +452,7 @@ def test_no_room_for_a_save_is_refused_before_writing_and_keeps_the_last_one(hom
     line = one_line(run_cli(["train", "--name", "room", "--resume", "--epochs", "2", "-q", "--device", "cpu"]))
     assert "cannot save model 'room'" in line and "the last save is kept" in line
     assert str(home / "models" / "room") in line
+
     def model_files(found: dict) -> dict:  # the epoch's sample grid is written before its save
         return {k: v for k, v in found.items() if "samples-" not in k}
 

@@ -81,7 +81,9 @@ def test_many_images_are_generated_and_written_in_batches(home, monkeypatch):
         return real(model, terms, seeds, *args, **kwargs)
 
     monkeypatch.setattr(generation, "generate", counting)
-    r = run_cli(["sample", "-m", "tiny", "-c", "3", "-n", "600", "--steps", "2", "--seed", "0", "--out-dir", "out", "-q"])
+    r = run_cli(
+        ["sample", "-m", "tiny", "-c", "3", "-n", "600", "--steps", "2", "--seed", "0", "--out-dir", "out", "-q"]
+    )
     assert r.code == 0, r.stderr
     assert len(list((home.parent / "work" / "out").glob("*.png"))) == 600
     assert [n for n, _ in seen] == [128, 128, 128, 128, 88]

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import run_cli
 
 
-def test_hub_model_fails_at_once_when_the_hub_cannot_be_reached(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_model_fails_at_once_when_the_hub_cannot_be_reached(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Hub refuses every connection (a mock transport under huggingface_hub's own client): one line,
     no retries, no library warnings, in well under a second of work."""
     huggingface_hub = pytest.importorskip("huggingface_hub")
@@ -32,7 +33,11 @@ def test_hub_model_fails_at_once_when_the_hub_cannot_be_reached(home: Path, tmp_
         requests.append(str(request.url))
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    huggingface_hub.set_client_factory(lambda: httpx.Client(transport=httpx.MockTransport(refuse), event_hooks={"request": [_http.hf_request_event_hook]}))
+    huggingface_hub.set_client_factory(
+        lambda: httpx.Client(
+            transport=httpx.MockTransport(refuse), event_hooks={"request": [_http.hf_request_event_hook]}
+        )
+    )
     sleeps: list[float] = []
     monkeypatch.setattr(_http.time, "sleep", sleeps.append)  # a retry would sleep: record it instead
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # restored after the test (the run switches it on)
@@ -47,8 +52,14 @@ def test_hub_model_fails_at_once_when_the_hub_cannot_be_reached(home: Path, tmp_
     finally:
         huggingface_hub.set_client_factory(_http.default_client_factory)
     assert r.code == 1 and "Traceback" not in r.stderr
-    assert r.stderr.count("\n") == 1 and "DeepFloyd/IF-I-XL-v1.0 is not downloaded yet" in r.stderr and "cannot be reached" in r.stderr
-    file_requests = [url for url in requests if "/resolve/" in url]  # huggingface_hub may also ask for its own telemetry lists
+    assert (
+        r.stderr.count("\n") == 1
+        and "DeepFloyd/IF-I-XL-v1.0 is not downloaded yet" in r.stderr
+        and "cannot be reached" in r.stderr
+    )
+    file_requests = [
+        url for url in requests if "/resolve/" in url
+    ]  # huggingface_hub may also ask for its own telemetry lists
     assert sleeps == [] and len(file_requests) == 1 and "Retrying" not in r.stderr
     assert seconds < 5, seconds  # before: ~25 s of back-off
     assert constants.HF_HUB_OFFLINE  # the rest of the run reads the cache only

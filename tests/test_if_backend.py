@@ -19,26 +19,50 @@ pytest.importorskip("transformers")
 pytest.importorskip("sentencepiece")
 
 import torch  # noqa: E402
+from helpers import png_array, run_cli  # noqa: E402
 
 from diffcli.errors import DiffcliError, UsageError  # noqa: E402
-from helpers import png_array, run_cli  # noqa: E402
 
 SIZE = 16
 SENTENCES = [
-    "an oil painting of an old man", "an oil painting of people around a campfire", "a photo of a dog",
-    "a rocket ship", "a high quality photo", "a lithograph of waterfalls", "a pencil sketch of a man",
-    "a photo of the amalfi coast", "a photo of a hipster barista", "a man wearing a hat",
+    "an oil painting of an old man",
+    "an oil painting of people around a campfire",
+    "a photo of a dog",
+    "a rocket ship",
+    "a high quality photo",
+    "a lithograph of waterfalls",
+    "a pencil sketch of a man",
+    "a photo of the amalfi coast",
+    "a photo of a hipster barista",
+    "a man wearing a hat",
 ]
 OLD_MAN, CAMPFIRE = SENTENCES[0], SENTENCES[1]
 IF_SCHEDULER = dict(
-    num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", variance_type="learned_range", thresholding=True,
-    dynamic_thresholding_ratio=0.95, sample_max_value=1.5, clip_sample=True, clip_sample_range=1.0, prediction_type="epsilon",
+    num_train_timesteps=1000,
+    beta_schedule="squaredcos_cap_v2",
+    variance_type="learned_range",
+    thresholding=True,
+    dynamic_thresholding_ratio=0.95,
+    sample_max_value=1.5,
+    clip_sample=True,
+    clip_sample_range=1.0,
+    prediction_type="epsilon",
 )
 UNET = dict(
-    layers_per_block=1, block_out_channels=(8, 16), down_block_types=("DownBlock2D", "SimpleCrossAttnDownBlock2D"),
-    up_block_types=("SimpleCrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4,
-    encoder_hid_dim=16, encoder_hid_dim_type="text_proj", addition_embed_type="text", addition_embed_type_num_heads=2,
-    mid_block_type="UNetMidBlock2DSimpleCrossAttn", resnet_time_scale_shift="scale_shift", act_fn="gelu",
+    layers_per_block=1,
+    block_out_channels=(8, 16),
+    down_block_types=("DownBlock2D", "SimpleCrossAttnDownBlock2D"),
+    up_block_types=("SimpleCrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=16,
+    attention_head_dim=4,
+    norm_num_groups=4,
+    encoder_hid_dim=16,
+    encoder_hid_dim_type="text_proj",
+    addition_embed_type="text",
+    addition_embed_type_num_heads=2,
+    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+    resnet_time_scale_shift="scale_shift",
+    act_fn="gelu",
 )
 
 
@@ -51,8 +75,16 @@ def _tokenizer(folder: Path):
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES * 10) + "\n")
     spm.SentencePieceTrainer.train(
-        input=str(corpus), model_prefix=str(folder / "spiece"), vocab_size=60, model_type="unigram",
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, hard_vocab_limit=False, minloglevel=2,
+        input=str(corpus),
+        model_prefix=str(folder / "spiece"),
+        vocab_size=60,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
     )
     sp = spm.SentencePieceProcessor(model_file=str(folder / "spiece.model"))
     vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
@@ -68,19 +100,44 @@ def pipelines(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny-if")
     tokenizer = _tokenizer(root)
     torch.manual_seed(0)
-    encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2, feed_forward_proj="gated-gelu", is_encoder_decoder=False))
+    encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer),
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            feed_forward_proj="gated-gelu",
+            is_encoder_decoder=False,
+        )
+    )
     unet = UNet2DConditionModel(sample_size=SIZE, in_channels=3, out_channels=6, **UNET)
     stage1 = root / "IF-I-tiny"
     IFPipeline(
-        tokenizer=tokenizer, text_encoder=encoder, unet=unet, scheduler=DDPMScheduler(**IF_SCHEDULER),
-        safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
+        tokenizer=tokenizer,
+        text_encoder=encoder,
+        unet=unet,
+        scheduler=DDPMScheduler(**IF_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        watermarker=None,
+        requires_safety_checker=False,
     ).save_pretrained(stage1)
-    up_unet = UNet2DConditionModel(sample_size=2 * SIZE, in_channels=6, out_channels=6, class_embed_type="timestep", **UNET)
+    up_unet = UNet2DConditionModel(
+        sample_size=2 * SIZE, in_channels=6, out_channels=6, class_embed_type="timestep", **UNET
+    )
     stage2 = root / "IF-II-tiny"
     IFSuperResolutionPipeline(
-        tokenizer=None, text_encoder=None, unet=up_unet, scheduler=DDPMScheduler(**{**IF_SCHEDULER, "sample_max_value": 1.0}),
+        tokenizer=None,
+        text_encoder=None,
+        unet=up_unet,
+        scheduler=DDPMScheduler(**{**IF_SCHEDULER, "sample_max_value": 1.0}),
         image_noising_scheduler=DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"),
-        safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False,
+        safety_checker=None,
+        feature_extractor=None,
+        watermarker=None,
+        requires_safety_checker=False,
     ).save_pretrained(stage2)
     return stage1, stage2
 
@@ -136,7 +193,12 @@ def test_add_registers_config_only_and_list_shows_it(tiny, home, pipelines):
     assert sorted(p.name for p in (home / "models" / tiny).iterdir()) == ["config.json"]
     config = json.loads((home / "models" / tiny / "config.json").read_text())
     assert config["schedule"] == {"kind": "cosine", "timesteps": 1000}
-    assert config["architecture"]["output"] == {"learned_variance": True, "clip": None, "dynamic_threshold": 0.95, "threshold_max": 1.5}
+    assert config["architecture"]["output"] == {
+        "learned_variance": True,
+        "clip": None,
+        "dynamic_threshold": 0.95,
+        "threshold_max": 1.5,
+    }
     assert config["sampling"] == {"sampler": "ddpm", "stride": 30, "guidance": 7.0}
     assert config["architecture"]["source"] == {"path": str(pipelines[0].resolve())}
     assert "diffusers/text" in run_cli(["models", "list"]).stdout
@@ -162,7 +224,9 @@ def test_add_errors(home, pipelines, tmp_path):
     latent = tmp_path / "latent"
     shutil.copytree(pipelines[0], latent)
     index = json.loads((latent / "model_index.json").read_text())
-    (latent / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionPipeline", "vae": ["diffusers", "AutoencoderKL"]}))
+    (latent / "model_index.json").write_text(
+        json.dumps({**index, "_class_name": "StableDiffusionPipeline", "vae": ["diffusers", "AutoencoderKL"]})
+    )
     assert "latent-space" in fails("--path", str(latent))
     assert "stage-II" in fails("--path", str(pipelines[1]))
     assert "exactly one of --hub" in fails()
@@ -198,7 +262,10 @@ def _fake_response(status: int):
     import importlib
 
     httpx = importlib.import_module("httpx2" if importlib.util.find_spec("httpx2") else "httpx")
-    return httpx.Response(status, request=httpx.Request("GET", "https://huggingface.co/DeepFloyd/IF-I-XL-v1.0/resolve/main/model_index.json"))
+    return httpx.Response(
+        status,
+        request=httpx.Request("GET", "https://huggingface.co/DeepFloyd/IF-I-XL-v1.0/resolve/main/model_index.json"),
+    )
 
 
 def test_gated_licence_and_offline_errors_say_what_to_do(home, monkeypatch):
@@ -213,7 +280,9 @@ def test_gated_licence_and_offline_errors_say_what_to_do(home, monkeypatch):
     assert run_cli(["models", "add", "if", "--hub", "DeepFloyd/IF-I-XL-v1.0"]).code == 0
 
     def gated(*args, **kwargs):
-        raise errors.GatedRepoError("403 Client Error: access to model DeepFloyd/IF-I-XL-v1.0 is restricted", response=_fake_response(403))
+        raise errors.GatedRepoError(
+            "403 Client Error: access to model DeepFloyd/IF-I-XL-v1.0 is restricted", response=_fake_response(403)
+        )
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", gated)
     with pytest.raises(DiffcliError) as info:
@@ -222,7 +291,9 @@ def test_gated_licence_and_offline_errors_say_what_to_do(home, monkeypatch):
     assert "gated" in line and "https://huggingface.co/DeepFloyd/IF-I-XL-v1.0" in line and "hf auth login" in line
 
     def offline(*args, **kwargs):
-        raise errors.LocalEntryNotFoundError("Cannot find the requested files in the disk cache and outgoing traffic has been disabled.")
+        raise errors.LocalEntryNotFoundError(
+            "Cannot find the requested files in the disk cache and outgoing traffic has been disabled."
+        )
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     with pytest.raises(DiffcliError, match="not downloaded yet"):
@@ -246,7 +317,12 @@ def test_schedule_and_spec_come_from_the_scheduler_config(model):
 
     theirs = DDPMScheduler(**IF_SCHEDULER)
     assert torch.allclose(torch.as_tensor(model.schedule.alphas_cumprod), theirs.alphas_cumprod.double(), atol=1e-6)
-    assert model.spec.learned_variance and model.spec.dynamic_threshold == 0.95 and model.spec.threshold_max == 1.5 and model.spec.clip is None
+    assert (
+        model.spec.learned_variance
+        and model.spec.dynamic_threshold == 0.95
+        and model.spec.threshold_max == 1.5
+        and model.spec.clip is None
+    )
     assert (model.channels, model.size, model.cond_type) == (3, SIZE, "text")
 
 
@@ -257,8 +333,20 @@ def test_unmappable_scheduler_settings_are_refused():
         map_scheduler({"beta_schedule": "scaled_linear"})
     with pytest.raises(DiffcliError, match="learned"):
         map_scheduler({"variance_type": "learned"})
-    linear = map_scheduler({"beta_schedule": "linear", "beta_start": 0.001, "beta_end": 0.01, "clip_sample": True, "clip_sample_range": 2.0})
-    assert linear.schedule["beta_start"] == 0.001 and linear.output["clip"] == [-2.0, 2.0] and not linear.output["learned_variance"]
+    linear = map_scheduler(
+        {
+            "beta_schedule": "linear",
+            "beta_start": 0.001,
+            "beta_end": 0.01,
+            "clip_sample": True,
+            "clip_sample_range": 2.0,
+        }
+    )
+    assert (
+        linear.schedule["beta_start"] == 0.001
+        and linear.output["clip"] == [-2.0, 2.0]
+        and not linear.output["learned_variance"]
+    )
 
 
 def test_matches_diffusers_ifpipeline_step_for_step(model, pipelines):
@@ -272,11 +360,20 @@ def test_matches_diffusers_ifpipeline_step_for_step(model, pipelines):
     assert plan_timesteps(model.schedule, settings) == list(range(990, -1, -30))
     prompt = model.resolve_prompt(OLD_MAN)
     ours = generate(model, prompt_terms(model, [prompt], 7.0), [3], settings)
-    pipe = IFPipeline.from_pretrained(pipelines[0], safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False)
+    pipe = IFPipeline.from_pretrained(
+        pipelines[0], safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False
+    )
     pipe.set_progress_bar_config(disable=True)
     embeds, negative = pipe.encode_prompt(OLD_MAN, True, clean_caption=False)
     assert torch.equal(embeds, model.condition([prompt])) and torch.equal(negative, model.null_condition(1))
-    theirs = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, timesteps=list(range(990, -1, -30)), guidance_scale=7.0, generator=torch.Generator().manual_seed(3), output_type="pt").images
+    theirs = pipe(
+        prompt_embeds=embeds,
+        negative_prompt_embeds=negative,
+        timesteps=list(range(990, -1, -30)),
+        guidance_scale=7.0,
+        generator=torch.Generator().manual_seed(3),
+        output_type="pt",
+    ).images
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
 
 
@@ -422,13 +519,31 @@ def test_stage_two_matches_diffusers_ifsuperresolution_step_for_step(model, pipe
     settings = model.upscale_settings()
     assert (settings.steps, settings.guidance, settings.noise_level) == (50, 4.0, 250)
     ours_steps: list[torch.Tensor] = []
-    ours = model.upscale(images, prompt_terms(model, prompts, settings.guidance), seeds, settings, callback=lambda i, t, x, x0: ours_steps.append(x.clone()))
-    pipe = IFSuperResolutionPipeline.from_pretrained(pipelines[1], text_encoder=None, tokenizer=None, safety_checker=None, feature_extractor=None, watermarker=None, requires_safety_checker=False)
+    ours = model.upscale(
+        images,
+        prompt_terms(model, prompts, settings.guidance),
+        seeds,
+        settings,
+        callback=lambda i, t, x, x0: ours_steps.append(x.clone()),
+    )
+    pipe = IFSuperResolutionPipeline.from_pretrained(
+        pipelines[1],
+        text_encoder=None,
+        tokenizer=None,
+        safety_checker=None,
+        feature_extractor=None,
+        watermarker=None,
+        requires_safety_checker=False,
+    )
     pipe.set_progress_bar_config(disable=True)
     theirs_steps: list[torch.Tensor] = []
     theirs = pipe(
-        image=images, prompt_embeds=model.condition(prompts), negative_prompt_embeds=model.null_condition(2),
-        generator=[torch.Generator().manual_seed(s) for s in seeds], output_type="pt", callback=lambda i, t, x: theirs_steps.append(x.clone()),
+        image=images,
+        prompt_embeds=model.condition(prompts),
+        negative_prompt_embeds=model.null_condition(2),
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        output_type="pt",
+        callback=lambda i, t, x: theirs_steps.append(x.clone()),
     ).images
     assert len(ours_steps) == len(theirs_steps) == 50
     for i, (a, b) in enumerate(zip(ours_steps[1:], theirs_steps)):  # ours: x_t before step i+1; theirs: after step i
@@ -438,16 +553,18 @@ def test_stage_two_matches_diffusers_ifsuperresolution_step_for_step(model, pipe
 
 
 def test_stage_two_honours_seeds(model):
-    from diffcli.generation import prompt_terms
-
     from dataclasses import replace
+
+    from diffcli.generation import prompt_terms
 
     prompt = model.resolve_prompt(OLD_MAN)
     images = _stage_one_images(2)
     settings = replace(model.upscale_settings(), steps=10)
 
     def up(rows, seeds):
-        return model.upscale(images[rows], prompt_terms(model, [prompt] * len(seeds), settings.guidance), seeds, settings)
+        return model.upscale(
+            images[rows], prompt_terms(model, [prompt] * len(seeds), settings.guidance), seeds, settings
+        )
 
     pair = up(slice(0, 2), [7, 8])
     torch.testing.assert_close(up(slice(1, 2), [8]), pair[1:], atol=1e-4, rtol=0)  # seed 8 alone == row 1 of the batch
@@ -490,7 +607,12 @@ def test_anagram_stage_two_uses_both_prompts_and_views_the_whole_input(model, mo
     x, cond = calls[0]
     embed_a, embed_b, null = model.condition([a])[0], model.condition([b])[0], model.null_condition(1)[0]
     assert not torch.equal(embed_a, embed_b)
-    assert torch.equal(cond[0], embed_a) and torch.equal(cond[1], null) and torch.equal(cond[2], embed_b) and torch.equal(cond[3], null)
+    assert (
+        torch.equal(cond[0], embed_a)
+        and torch.equal(cond[1], null)
+        and torch.equal(cond[2], embed_b)
+        and torch.equal(cond[3], null)
+    )
     torch.testing.assert_close(x[2:3], flip.apply(x[0:1]))  # x_t AND the upsampled image, flipped
     assert not torch.equal(x[0, 3:], flip.apply(x[0:1])[0, 3:])  # (the upsampled image is not symmetric)
 
@@ -510,7 +632,11 @@ def test_hybrid_stage_two_uses_both_prompts_and_the_scaled_filter(model, monkeyp
     assert bool(torch.isfinite(out).all()) and len(calls) == 50
     x, cond = calls[0]
     assert x.shape[0] == 3  # FAR, the shared null, NEAR
-    assert torch.equal(cond[0], model.condition([far])[0]) and torch.equal(cond[1], model.null_condition(1)[0]) and torch.equal(cond[2], model.condition([near])[0])
+    assert (
+        torch.equal(cond[0], model.condition([far])[0])
+        and torch.equal(cond[1], model.null_condition(1)[0])
+        and torch.equal(cond[2], model.condition([near])[0])
+    )
     low = filters.lowpass(torch.randn(1, 3, 2 * SIZE, 2 * SIZE), kernel, sigma)
     assert torch.equal(terms[0].filter(low), filters.lowpass(low, 19, 2.0))  # the far terms low-pass at 19 / 2
 
@@ -534,8 +660,31 @@ def test_illusions_follow_the_reference_at_both_stages(tiny, model, monkeypatch)
         summary = r.json()
         assert (summary["sampler"], summary["steps"], summary["guidance"]) == ("ddpm", 30, 10.0), summary
         assert (seen[-1].steps, seen[-1].guidance, seen[-1].noise_level) == (30, 10.0, 50)
-    r = run_cli(["anagram", OLD_MAN, CAMPFIRE, "-m", tiny, "--device", "cpu", "--seed", "0", "--stride", "30", "-g", "7", "--json", "-o", "x.png"])
-    assert r.code == 0 and (r.json()["stride"], r.json()["steps"], r.json()["guidance"]) == (30, None, 7.0)  # the course's, when asked
+    r = run_cli(
+        [
+            "anagram",
+            OLD_MAN,
+            CAMPFIRE,
+            "-m",
+            tiny,
+            "--device",
+            "cpu",
+            "--seed",
+            "0",
+            "--stride",
+            "30",
+            "-g",
+            "7",
+            "--json",
+            "-o",
+            "x.png",
+        ]
+    )
+    assert r.code == 0 and (r.json()["stride"], r.json()["steps"], r.json()["guidance"]) == (
+        30,
+        None,
+        7.0,
+    )  # the course's, when asked
 
 
 def test_upscale_without_an_upscaler_is_a_clear_error(home, pipelines):
@@ -591,7 +740,10 @@ def test_cli_sample_anagram_hybrid_sdedit_inpaint_denoise(tiny, tmp_path):
     one = run_cli(["sample", *base, "--prompt", OLD_MAN, "-o", "-"])
     assert one.code == 0, one.stderr
     assert png_array(one.stdout_bytes).shape == (SIZE, SIZE, 3)
-    assert png_array(run_cli(["sample", *base, "--prompt", OLD_MAN, "-o", "-"]).stdout_bytes).tolist() == png_array(one.stdout_bytes).tolist()
+    assert (
+        png_array(run_cli(["sample", *base, "--prompt", OLD_MAN, "-o", "-"]).stdout_bytes).tolist()
+        == png_array(one.stdout_bytes).tolist()
+    )
     for args in (["anagram", OLD_MAN, CAMPFIRE], ["hybrid", OLD_MAN, CAMPFIRE, "--kernel", "9", "--sigma", "1"]):
         for extra in ([], ["--upscale"]):
             r = run_cli([*args, *base, *extra, "-o", str(tmp_path / f"{args[0]}.png")])
@@ -602,9 +754,31 @@ def test_cli_sample_anagram_hybrid_sdedit_inpaint_denoise(tiny, tmp_path):
     from PIL import Image
 
     Image.new("L", (64, 64), 0).save(mask)
-    for extra in (["--init", "builtin:house", "--start", "690"], ["--init", "builtin:house", "--mask", str(mask)], ["--upscale"]):
+    for extra in (
+        ["--init", "builtin:house", "--start", "690"],
+        ["--init", "builtin:house", "--mask", str(mask)],
+        ["--upscale"],
+    ):
         r = run_cli(["sample", *base, "--prompt", "a photo of a dog", *extra, "-o", str(tmp_path / "x.png")])
         assert r.code == 0, r.stderr
     assert png_array(tmp_path / "x.png").shape == (2 * SIZE, 2 * SIZE, 3)
-    r = run_cli(["denoise", "builtin:house", "-m", tiny, "--device", "cpu", "-t", "500", "--stride", "30", "--seed", "0", "-o", str(tmp_path / "d.png"), "--compare"])
+    r = run_cli(
+        [
+            "denoise",
+            "builtin:house",
+            "-m",
+            tiny,
+            "--device",
+            "cpu",
+            "-t",
+            "500",
+            "--stride",
+            "30",
+            "--seed",
+            "0",
+            "-o",
+            str(tmp_path / "d.png"),
+            "--compare",
+        ]
+    )
     assert r.code == 0, r.stderr

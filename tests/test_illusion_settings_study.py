@@ -8,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-
 from helpers import load_script
 
 from diffcli.diffusion.guidance import GuidedModel, Term, anagram_terms
@@ -62,7 +61,9 @@ def test_time_travel_with_one_pass_is_the_plain_step_and_more_passes_call_the_mo
     x = torch.randn(1, 1, 4, 4)
     pred = model_fn(x, 80)
     plain = DDIMSampler().step(schedule, model_fn, x, 80, 60, pred, None)
-    torch.testing.assert_close(study.time_travel_sampler(DDIMSampler(), 1, 1.0).step(schedule, model_fn, x, 80, 60, pred, None), plain)
+    torch.testing.assert_close(
+        study.time_travel_sampler(DDIMSampler(), 1, 1.0).step(schedule, model_fn, x, 80, 60, pred, None), plain
+    )
     calls.clear()
     again = study.time_travel_sampler(DDIMSampler(), 3, 0.5).step(schedule, model_fn, x, 80, 60, pred, None)
     assert calls == [80, 80] and not torch.equal(again, plain)  # renoised to t twice and stepped again
@@ -95,7 +96,11 @@ def test_an_unknown_model_or_row_is_one_line(tmp_path, monkeypatch):
     for args, expected in ((["--model", "nope", "--rows", "a24"], "nope"), (["--rows", "a24,zz9"], "zz9")):
         done = subprocess.run([sys.executable, str(STUDY), *args], capture_output=True, text=True)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-        assert done.stderr.startswith("illusions study: ") and expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert (
+            done.stderr.startswith("illusions study: ")
+            and expected in done.stderr
+            and len(done.stderr.strip().splitlines()) == 1
+        )
 
 
 def test_adaptive_weights_are_the_plain_mean_for_equal_guidance_and_favour_the_view_with_more_to_do():
@@ -106,7 +111,10 @@ def test_adaptive_weights_are_the_plain_mean_for_equal_guidance_and_favour_the_v
 
     # class 2's guidance (cond - null) is twice class 1's for this net, so its view gets 2/3 (power 1), 4/5 (power 2)
     terms = anagram_terms(torch.tensor([1, 1]), torch.tensor([2, 2]), torch.tensor([0, 0]), 5.0, VIEWS["rot180"])
-    own = [GuidedModel(_net, [replace(term, weight=2 * term.weight) for term in terms if term.view.name == name])(x, t) for name in ("identity", "rot180")]
+    own = [
+        GuidedModel(_net, [replace(term, weight=2 * term.weight) for term in terms if term.view.name == name])(x, t)
+        for name in ("identity", "rot180")
+    ]
     for power, share in ((1.0, 2 / 3), (2.0, 4 / 5)):
         expected = (1 - share) * own[0] + share * own[1]
         torch.testing.assert_close(study.adaptive_guidance(power)(_net, terms)(x, t), expected, atol=1e-5, rtol=1e-5)

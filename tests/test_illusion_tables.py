@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-import diffcli
 from helpers import load_script
+
+import diffcli
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "illusion_tables.py"
 
@@ -22,8 +23,22 @@ def _model(interval):
 
 
 def _report(task, guidance, interval, **extra):
-    base = {"task": task, "sampler": "ddim", "steps": 20, "guidance": guidance, "guidance_interval": interval, "successes": 3, "n": 10, "per_pair": 5, "rate": 0.3}
-    roles = {"image_rate": 0.5, "view_rate": 0.6, "weight": 0.5} if task == "anagram" else {"far_rate": 0.5, "near_rate": 0.6, "kernel": 13, "sigma": 1.75, "far_first": 0.1}
+    base = {
+        "task": task,
+        "sampler": "ddim",
+        "steps": 20,
+        "guidance": guidance,
+        "guidance_interval": interval,
+        "successes": 3,
+        "n": 10,
+        "per_pair": 5,
+        "rate": 0.3,
+    }
+    roles = (
+        {"image_rate": 0.5, "view_rate": 0.6, "weight": 0.5}
+        if task == "anagram"
+        else {"far_rate": 0.5, "near_rate": 0.6, "kernel": 13, "sigma": 1.75, "far_first": 0.1}
+    )
     return {**base, **roles, **extra}
 
 
@@ -41,10 +56,16 @@ def test_before_passes_the_model_s_interval_and_after_the_illusion_defaults(monk
     befores = [options for _, options in calls if "best_of" not in options]
     afters = [options for _, options in calls if "best_of" in options]
     assert len(befores) == len(afters) == 3
-    assert all(o["guidance"] == 3.0 and o["guidance_interval"] == [0.2, 0.7] and o["sampler"] == "ddim" for o in befores)
+    assert all(
+        o["guidance"] == 3.0 and o["guidance_interval"] == [0.2, 0.7] and o["sampler"] == "ddim" for o in befores
+    )
     assert all("guidance" not in o and "guidance_interval" not in o for o in afters)  # the illusion defaults decide
     hybrid_before = next(o for (task, o) in calls if task == "hybrid" and "best_of" not in o)
-    assert (hybrid_before["kernel"], hybrid_before["sigma"], hybrid_before["far_first"]) == (15, 0.875, 0.0)  # the course's filter at 28 px
+    assert (hybrid_before["kernel"], hybrid_before["sigma"], hybrid_before["far_first"]) == (
+        15,
+        0.875,
+        0.0,
+    )  # the course's filter at 28 px
 
 
 def test_a_model_without_an_interval_guides_throughout_before():

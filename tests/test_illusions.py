@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from helpers import make_tiny_model, png_array, run_cli
 
 from diffcli.diffusion import filters
 from diffcli.diffusion.guidance import GuidedModel, anagram_terms, hybrid_terms
 from diffcli.diffusion.views import VIEWS
-from helpers import make_tiny_model, png_array, run_cli
 
 
 class Net:
@@ -53,9 +53,13 @@ def test_hybrid_bands_switch_prompts_at_their_timesteps_and_skip_unused_evaluati
 def test_default_hybrid_terms_have_no_ranges_and_bands_always_sum_to_one_estimate():
     terms = hybrid_terms(torch.tensor([1]), torch.tensor([2]), torch.tensor([0]), 3.0, 5, 1.0)
     assert all(term.during is None for term in terms) and len(terms) == 4
-    ranged = hybrid_terms(torch.tensor([1]), torch.tensor([2]), torch.tensor([0]), 3.0, 5, 1.0, low_switch=20, high_switch=80)
+    ranged = hybrid_terms(
+        torch.tensor([1]), torch.tensor([2]), torch.tensor([0]), 3.0, 5, 1.0, low_switch=20, high_switch=80
+    )
     for t in (0, 19, 20, 50, 79, 80, 999):
-        assert sum(term.weight for term in ranged if term.applies(t)) == pytest.approx(2.0)  # low + high: each sums to 1
+        assert sum(term.weight for term in ranged if term.applies(t)) == pytest.approx(
+            2.0
+        )  # low + high: each sums to 1
 
 
 def test_anagram_weight_schedule_changes_weights_between_segments():
@@ -70,14 +74,18 @@ def test_anagram_weight_schedule_changes_weights_between_segments():
 
 
 def test_ranged_terms_need_one_timestep_per_batch():
-    model = GuidedModel(Net(), hybrid_terms(torch.tensor([1, 1]), torch.tensor([2, 2]), None, 1.0, 3, 1.0, low_switch=5))
+    model = GuidedModel(
+        Net(), hybrid_terms(torch.tensor([1, 1]), torch.tensor([2, 2]), None, 1.0, 3, 1.0, low_switch=5)
+    )
     with pytest.raises(ValueError, match="one timestep"):
         model(torch.randn(2, 1, 8, 8), torch.tensor([3, 9]))
 
 
 # ----- the illusion defaults ----------------------------------------------------------------------
 def _fake_model(cond_type="class", timesteps=1000, guidance=True, size=28):
-    return SimpleNamespace(cond_type=cond_type, schedule=SimpleNamespace(timesteps=timesteps), supports_guidance=guidance, size=size)
+    return SimpleNamespace(
+        cond_type=cond_type, schedule=SimpleNamespace(timesteps=timesteps), supports_guidance=guidance, size=size
+    )
 
 
 def test_defaults_fill_only_what_is_left_out():
@@ -90,9 +98,13 @@ def test_defaults_fill_only_what_is_left_out():
     assert (filled.sampler, filled.steps, filled.guidance) == (d.sampler, d.steps, d.guidance)
     assert illusions.fill_sampling(model, Sampling(guidance=1.5, steps=7), "anagram").guidance == 1.5
     other = "ddim" if d.sampler != "ddim" else "ddpm"
-    assert illusions.fill_sampling(model, Sampling(sampler=other), "anagram").steps is None  # the model's rule for other samplers
+    assert (
+        illusions.fill_sampling(model, Sampling(sampler=other), "anagram").steps is None
+    )  # the model's rule for other samplers
     assert illusions.fill_sampling(model, Sampling(stride=3), "anagram").steps is None
-    assert illusions.fill_sampling(_fake_model(guidance=False), Sampling(), "hybrid").guidance is None  # cannot guide: stays off
+    assert (
+        illusions.fill_sampling(_fake_model(guidance=False), Sampling(), "hybrid").guidance is None
+    )  # cannot guide: stays off
     assert illusions.defaults(_fake_model(timesteps=20), "anagram").steps <= 20
     text = illusions.defaults(_fake_model("text"), "anagram")
     assert (text.sampler, text.steps, text.guidance) == ("ddpm", 30, 10.0)  # the visual-anagrams reference
@@ -117,7 +129,9 @@ def tiny(home):
     return ["--model", "tiny", "--device", "cpu"]
 
 
-@pytest.mark.parametrize("task,command", [("anagram", ["anagram", "6", "9", "--view", "rot180"]), ("hybrid", ["hybrid", "1", "7"])])
+@pytest.mark.parametrize(
+    "task,command", [("anagram", ["anagram", "6", "9", "--view", "rot180"]), ("hybrid", ["hybrid", "1", "7"])]
+)
 def test_eval_generates_illusions_with_the_commands_settings(tiny, task, command, monkeypatch):
     """One source of defaults: `eval --task` measures what the command makes."""
     from diffcli.scoring import runner
@@ -131,15 +145,34 @@ def test_eval_generates_illusions_with_the_commands_settings(tiny, task, command
         raise SystemExit(0)
 
     monkeypatch.setattr(runner, f"evaluate_{task}s", spy)
-    monkeypatch.setattr("diffcli.scoring.classifier.load_or_train_classifier", lambda *a, **k: SimpleNamespace(name="c", label_names=[str(i) for i in range(10)], channels=1, size=16))
+    monkeypatch.setattr(
+        "diffcli.scoring.classifier.load_or_train_classifier",
+        lambda *a, **k: SimpleNamespace(name="c", label_names=[str(i) for i in range(10)], channels=1, size=16),
+    )
     with pytest.raises(SystemExit):
         from diffcli import api
 
-        api.evaluate("tiny", task, device="cpu", progress=False, pairs="6:9" if task == "anagram" else "1:7", **({"view": "rot180"} if task == "anagram" else {}))
+        api.evaluate(
+            "tiny",
+            task,
+            device="cpu",
+            progress=False,
+            pairs="6:9" if task == "anagram" else "1:7",
+            **({"view": "rot180"} if task == "anagram" else {}),
+        )
     summary = made.json()
-    assert (seen["sampler"], seen["steps"], seen["guidance"]) == (summary["sampler"], summary["steps"], summary["guidance"])
+    assert (seen["sampler"], seen["steps"], seen["guidance"]) == (
+        summary["sampler"],
+        summary["steps"],
+        summary["guidance"],
+    )
     if task == "hybrid":
-        assert tuple(seen["args"][:4]) == (summary["kernel"], summary["sigma"], summary["far_first"], summary["near_last"])
+        assert tuple(seen["args"][:4]) == (
+            summary["kernel"],
+            summary["sigma"],
+            summary["far_first"],
+            summary["near_last"],
+        )
     else:
         assert seen["args"][1] == summary["weight"]
 
@@ -149,8 +182,12 @@ def test_choose_prefers_readings_as_intended_then_the_weakest_confidence():
     from diffcli.generation.batches import choose
     from diffcli.scoring.readings import Reading
 
-    first = Reading(torch.tensor([0.9, 0.6, 0.99, 0.2, 0.3, 0.1]), torch.tensor([True, True, True, False, False, False]))
-    second = Reading(torch.tensor([0.4, 0.7, 0.95, 0.9, 0.2, 0.1]), torch.tensor([False, True, False, True, False, False]))
+    first = Reading(
+        torch.tensor([0.9, 0.6, 0.99, 0.2, 0.3, 0.1]), torch.tensor([True, True, True, False, False, False])
+    )
+    second = Reading(
+        torch.tensor([0.4, 0.7, 0.95, 0.9, 0.2, 0.1]), torch.tensor([False, True, False, True, False, False])
+    )
     keep, every = choose([first, second], 3)
     assert keep == [1, 0] and every == [True, False]  # group 1: the only one read both ways; group 2: none (most hits)
     keep, _ = choose([Reading(torch.tensor([0.5, 0.8]), torch.tensor([True, True]))], 2)
@@ -181,10 +218,32 @@ def fake_reader(monkeypatch):
 
 @pytest.mark.parametrize(
     "command,stem,per_image",
-    [(["anagram", "6", "9", "--view", "rot180"], "6-{}", 2), (["hybrid", "1", "7"], "1-7-{}", 1), (["sample", "3"], "3-{}", 1)],
+    [
+        (["anagram", "6", "9", "--view", "rot180"], "6-{}", 2),
+        (["hybrid", "1", "7"], "1-7-{}", 1),
+        (["sample", "3"], "3-{}", 1),
+    ],
 )
-def test_best_of_keeps_the_best_candidate_and_its_seed_makes_it_again(tiny, fake_reader, tmp_path, command, stem, per_image):
-    r = run_cli([*command, *tiny, "--best-of", "3", "-n", "2", "--seed", "5", "--steps", "4", "--json", "--out-dir", str(tmp_path / "best")])
+def test_best_of_keeps_the_best_candidate_and_its_seed_makes_it_again(
+    tiny, fake_reader, tmp_path, command, stem, per_image
+):
+    r = run_cli(
+        [
+            *command,
+            *tiny,
+            "--best-of",
+            "3",
+            "-n",
+            "2",
+            "--seed",
+            "5",
+            "--steps",
+            "4",
+            "--json",
+            "--out-dir",
+            str(tmp_path / "best"),
+        ]
+    )
     assert r.code == 0, r.stderr
     summary = r.json()
     assert summary["best_of"] == 3 and len(summary["kept"]) == 2 and summary["seed"] == 5
@@ -198,7 +257,9 @@ def test_best_of_keeps_the_best_candidate_and_its_seed_makes_it_again(tiny, fake
     # reader's confidence; a hybrid's weakest reading is its low-pass, so only its seed is checked)
     brightness = {}
     for seed in (5, 6, 7):
-        one = run_cli([*command, *tiny, "-n", "1", "--seed", str(seed), "--steps", "4", "--out-dir", str(tmp_path / f"s{seed}")])
+        one = run_cli(
+            [*command, *tiny, "-n", "1", "--seed", str(seed), "--steps", "4", "--out-dir", str(tmp_path / f"s{seed}")]
+        )
         assert one.code == 0, one.stderr
         image = png_array(tmp_path / f"s{seed}" / f"{stem.format(seed)}.png")
         brightness[seed] = image.astype(float).mean()
@@ -213,15 +274,38 @@ def test_best_of_keeps_the_best_candidate_and_its_seed_makes_it_again(tiny, fake
 def test_best_of_metadata_and_the_single_figure_record_the_kept_seed(tiny, fake_reader, tmp_path):
     from diffcli.io.images import read_metadata
 
-    r = run_cli(["anagram", "6", "9", *tiny, "--best-of", "4", "--seed", "10", "--steps", "3", "--json", "-o", str(tmp_path / "a.png")])
+    r = run_cli(
+        [
+            "anagram",
+            "6",
+            "9",
+            *tiny,
+            "--best-of",
+            "4",
+            "--seed",
+            "10",
+            "--steps",
+            "3",
+            "--json",
+            "-o",
+            str(tmp_path / "a.png"),
+        ]
+    )
     assert r.code == 0, r.stderr
     kept = r.json()["kept"][0]
     meta = read_metadata(tmp_path / "a.png")
     assert meta["seed"] == kept["seed"] and meta["best_of"] == 4 and meta["kept_seeds"] == [kept["seed"]]
-    r = run_cli(["anagram", "6", "9", *tiny, "--best-of", "2", "--seed", "10", "--steps", "3", "--out-dir", str(tmp_path / "d")])
+    r = run_cli(
+        ["anagram", "6", "9", *tiny, "--best-of", "2", "--seed", "10", "--steps", "3", "--out-dir", str(tmp_path / "d")]
+    )
     for path in (tmp_path / "d").glob("*.png"):  # one file per image: its own seed, candidate and confidences
         meta = read_metadata(path)
-        assert meta["seed"] in (10, 11) and meta["candidate"] == meta["seed"] - 9 and meta["best_of"] == 2 and len(meta["confidence"]) == 2
+        assert (
+            meta["seed"] in (10, 11)
+            and meta["candidate"] == meta["seed"] - 9
+            and meta["best_of"] == 2
+            and len(meta["confidence"]) == 2
+        )
 
 
 def test_best_of_warns_when_no_candidate_reads_as_intended(tiny, fake_reader):
@@ -240,7 +324,11 @@ def test_best_of_warns_when_no_candidate_reads_as_intended(tiny, fake_reader):
         (["hybrid", "1", "7", "--best-of", "65"], 2, "--best-of must be between 1 and 64"),
         (["sample", "3", "--best-of", "2", "--chain"], 2, "--best-of keeps one image of several and --chain"),
         (["hybrid", "1", "7", "--far-first", "1.5"], 2, "--far-first must be in [0, 1]"),
-        (["hybrid", "1", "7", "--far-first", "0.7", "--near-last", "0.5"], 2, "--far-first 0.7 and --near-last 0.5 add up to more than the whole reverse process"),
+        (
+            ["hybrid", "1", "7", "--far-first", "0.7", "--near-last", "0.5"],
+            2,
+            "--far-first 0.7 and --near-last 0.5 add up to more than the whole reverse process",
+        ),
     ],
 )
 def test_best_of_bad_input(tiny, fake_reader, args, code, message):
@@ -270,7 +358,10 @@ def test_text_models_without_clip_say_what_best_of_needs(monkeypatch):
     with pytest.raises(DiffcliError) as caught:
         readings.reader_for(SimpleNamespace(cond_type="text", device="cpu", name="if"), print)
     line = caught.value.one_line()
-    assert "`best_of` scores a text-to-image model's candidates with CLIP" in line and "pip install 'diffcli[clip]'" in line
+    assert (
+        "`best_of` scores a text-to-image model's candidates with CLIP" in line
+        and "pip install 'diffcli[clip]'" in line
+    )
 
 
 def test_clip_reader_prefers_the_prompt_the_image_matches():
@@ -293,7 +384,15 @@ def test_clip_reader_prefers_the_prompt_the_image_matches():
             return tokens
 
     tokenizer = lambda texts: torch.tensor([colours[t] for t in texts])  # noqa: E731
-    clip = SimpleNamespace(model=Stub(), tokenizer=tokenizer, image_size=8, mean=(0.0, 0.0, 0.0), std=(0.2, 0.2, 0.2), name="stub", device=torch.device("cpu"))
+    clip = SimpleNamespace(
+        model=Stub(),
+        tokenizer=tokenizer,
+        image_size=8,
+        mean=(0.0, 0.0, 0.0),
+        std=(0.2, 0.2, 0.2),
+        name="stub",
+        device=torch.device("cpu"),
+    )
     red = torch.zeros(2, 3, 8, 8)
     red[:, 0] = 1.0
     reading = ClipReader(clip).read(red, [Prompt("red"), Prompt("blue")], [[Prompt("blue")], [Prompt("red")]])
@@ -313,7 +412,13 @@ def test_eval_best_of_counts_what_the_commands_would_keep():
     report = _best_of([image, view], first, second, 2, ("image", "view"), ["a", "b", "c"])
     assert (report["k"], report["n"], report["successes"]) == (2, 4, 2)
     assert report["pairs"] == [
-        {"image": "a", "view": "b", "n": 2, "successes": 1, "rate": 0.5},  # group 1: candidate 1 reads both ways; group 2: none
+        {
+            "image": "a",
+            "view": "b",
+            "n": 2,
+            "successes": 1,
+            "rate": 0.5,
+        },  # group 1: candidate 1 reads both ways; group 2: none
         {"image": "c", "view": "a", "n": 2, "successes": 1, "rate": 0.5},
     ]
 
@@ -327,16 +432,57 @@ def test_eval_reports_best_of_beside_the_per_seed_rate(home):
     config["dataset"] = {"name": "folder:" + str(write_shapes_folder(home.parent / "data" / "shapes"))}
     config["conditioning"]["aliases"] = {}
     (folder / "config.json").write_text(json.dumps(config))
-    r = run_cli(["eval", "--model", "shapes-model", "--task", "anagram", "--view", "rot180", "-n", "2", "--best-of", "3", "--steps", "2", "--device", "cpu", "--json"])
+    r = run_cli(
+        [
+            "eval",
+            "--model",
+            "shapes-model",
+            "--task",
+            "anagram",
+            "--view",
+            "rot180",
+            "-n",
+            "2",
+            "--best-of",
+            "3",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert r.code == 0, r.stderr
     report = r.json()
     assert report["per_pair"] == 6 and report["n"] == 36  # 6 ordered pairs x 2 images x 3 candidates
     best = report["best_of"]
     assert best["k"] == 3 and best["n"] == 12 and len(best["pairs"]) == 6
     assert best["rate"] >= report["rate"] - 1e-9  # keeping the best of 3 never does worse than one seed on average
-    table = run_cli(["eval", "--model", "shapes-model", "--task", "hybrid", "-n", "1", "--best-of", "2", "--steps", "2", "--device", "cpu"])
+    table = run_cli(
+        [
+            "eval",
+            "--model",
+            "shapes-model",
+            "--task",
+            "hybrid",
+            "-n",
+            "1",
+            "--best-of",
+            "2",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
     assert table.code == 0 and "with --best-of 2:" in table.stdout and "of 6 images read both ways" in table.stdout
     bad = run_cli(["eval", "--model", "shapes-model", "--best-of", "2", "--device", "cpu"])
     assert bad.code == 2 and "--best-of is measured for --task anagram and hybrid" in bad.stderr
-    huge = run_cli(["eval", "--model", "shapes-model", "--task", "anagram", "-n", "100000", "--best-of", "64", "--device", "cpu"])  # at once
-    assert huge.code == 2 and "100000 seeds x 64 candidates x 6 pairs is 38400000 images, more than one evaluation makes (1000000); lower -n or --best-of, or pick --pairs" in huge.stderr
+    huge = run_cli(
+        ["eval", "--model", "shapes-model", "--task", "anagram", "-n", "100000", "--best-of", "64", "--device", "cpu"]
+    )  # at once
+    assert (
+        huge.code == 2
+        and "100000 seeds x 64 candidates x 6 pairs is 38400000 images, more than one evaluation makes (1000000); lower -n or --best-of, or pick --pairs"
+        in huge.stderr
+    )

@@ -1,15 +1,13 @@
 """Image input validation and conversion, figures, and PNG output."""
 
-import io
-
 import numpy as np
 import pytest
+from helpers import write_image
 from PIL import Image
 
 from diffcli.errors import DiffcliError
 from diffcli.io import images
 from diffcli.io.figures import figure, grid
-from helpers import write_image
 
 
 def test_reads_rgb_and_grey_and_converts_channels(tmp_path):

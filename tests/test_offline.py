@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import run_cli
 
 from diffcli.errors import DiffcliError
@@ -78,7 +77,9 @@ def test_eval_of_the_fashion_model_runs_offline(home: Path, no_network: Path) ->
     assert report["fid"]["reference"] == "shipped" and report["fid"]["n"] == 20 and report["accuracy"] >= 0.8
 
 
-def test_retrain_without_data_says_why_the_download_failed(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retrain_without_data_says_why_the_download_failed(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--retrain-classifier needs the data: torchvision's real download runs, and the network fails under it."""
     empty = tmp_path / "no-data"
     empty.mkdir()
@@ -111,7 +112,9 @@ def test_retrain_without_data_says_why_the_download_failed(home: Path, tmp_path:
         (TimeoutError("timed out"), "timed out"),
     ],
 )
-def test_download_error_names_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, failure, reason) -> None:
+def test_download_error_names_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, failure, reason
+) -> None:
     """Through torchvision's real download code: its mirrors fail with `failure`."""
     from diffcli.data import mnist
 
@@ -161,7 +164,10 @@ def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypatch:
     afile.write_text("x")
     with pytest.raises(DiffcliError) as info:
         mnist.load_idx_dataset("mnist", "train", afile, lambda message: None, fetch=True)
-    assert info.value.one_line() == f"`data_dir` {afile} is a file, not a folder; pass the folder that holds mnist's IDX files (or a torchvision root)"
+    assert (
+        info.value.one_line()
+        == f"`data_dir` {afile} is a file, not a folder; pass the folder that holds mnist's IDX files (or a torchvision root)"
+    )
 
 
 def test_failure_reason_digs_through_the_chain() -> None:
@@ -174,9 +180,14 @@ def test_failure_reason_digs_through_the_chain() -> None:
             raise RuntimeError("Error downloading train-images-idx3-ubyte.gz") from inner
     except RuntimeError as outer:
         assert failure_reason(outer) == "Name or service not known"
-    folded = RuntimeError("Error downloading x.gz:\nTried https://a/, got:\n<urlopen error [Errno 111] Connection refused>\n")
+    folded = RuntimeError(
+        "Error downloading x.gz:\nTried https://a/, got:\n<urlopen error [Errno 111] Connection refused>\n"
+    )
     assert failure_reason(folded) == "Connection refused"
-    assert failure_reason(RuntimeError("Error downloading x.gz:\nTried https://a/, got:\nHTTP Error 404: Not Found\n")) == "HTTP Error 404: Not Found"
+    assert (
+        failure_reason(RuntimeError("Error downloading x.gz:\nTried https://a/, got:\nHTTP Error 404: Not Found\n"))
+        == "HTTP Error 404: Not Found"
+    )
     assert failure_reason(RuntimeError()) == "RuntimeError"
 
 
@@ -191,18 +202,24 @@ def test_shipped_assets_match_their_provenance(spec: str) -> None:
     assert {name.removesuffix(".gz") for name in entry["data"]["sha256"]} == DATA_FILES
     assert all(len(h) == 64 for h in entry["data"]["sha256"].values())
     built = entry["built"]
-    assert built["command"].startswith("python scripts/build_scorers.py") and built["torch"] and built["date"][:2] == "20"
+    assert (
+        built["command"].startswith("python scripts/build_scorers.py") and built["torch"] and built["date"][:2] == "20"
+    )
     for block in (entry["classifier"], entry["reference"]):
         data = (shipped.ASSETS / block["file"]).read_bytes()
         assert shipped.sha256_of(data) == block["sha256"] and len(data) == block["bytes"]
     assert entry["classifier"]["bytes"] < 600_000  # well under 1 MB
-    assert entry["classifier"]["training"]["seed"] == 0 and entry["classifier"]["training"]["epochs"] == clf.DEFAULT_EPOCHS
+    assert (
+        entry["classifier"]["training"]["seed"] == 0 and entry["classifier"]["training"]["epochs"] == clf.DEFAULT_EPOCHS
+    )
 
     loaded = shipped.load_classifier(spec)
     assert loaded.name == clf.classifier_name(spec) and loaded.test_accuracy == entry["classifier"]["test_accuracy"]
     assert loaded.fingerprint == entry["classifier"]["fingerprint"]  # the weights the statistics were computed with
     reference = loaded.reference
-    assert reference.mu.shape == (loaded.module.feature_dim,) and reference.sigma.shape == (loaded.module.feature_dim,) * 2
+    assert (
+        reference.mu.shape == (loaded.module.feature_dim,) and reference.sigma.shape == (loaded.module.feature_dim,) * 2
+    )
     assert np.allclose(reference.sigma, reference.sigma.T) and reference.n == 10000
     floors = dict(zip(reference.floor_n.tolist(), reference.floor.tolist()))
     assert floors[10] > floors[100] > floors[1000] > floors[10000] > 0  # FID's small-sample bias shrinks with n
@@ -217,7 +234,9 @@ def _damaged_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["flip a byte", "truncate", "delete"])
-def test_a_damaged_shipped_classifier_is_one_line(home: Path, no_network: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+def test_a_damaged_shipped_classifier_is_one_line(
+    home: Path, no_network: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
     assets = _damaged_copy(tmp_path, monkeypatch)
     target = assets / "mnist-classifier.safetensors"
     data = bytearray(target.read_bytes())
@@ -230,15 +249,24 @@ def test_a_damaged_shipped_classifier_is_one_line(home: Path, no_network: Path, 
         target.unlink()
     r = run_cli(["eval", "-n", "1", "--device", "cpu"])
     assert r.code == 1 and "Traceback" not in r.stderr
-    assert r.stderr.count("\n") == 1 and "diffcli: error: the mnist scoring data shipped with diffcli is damaged" in r.stderr
-    assert ("missing" if damage == "delete" else "does not match the sha256") in r.stderr and "reinstall diffcli" in r.stderr
+    assert (
+        r.stderr.count("\n") == 1
+        and "diffcli: error: the mnist scoring data shipped with diffcli is damaged" in r.stderr
+    )
+    assert (
+        "missing" if damage == "delete" else "does not match the sha256"
+    ) in r.stderr and "reinstall diffcli" in r.stderr
 
 
-def test_damaged_reference_and_provenance_are_one_line(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_reference_and_provenance_are_one_line(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assets = _damaged_copy(tmp_path, monkeypatch)
     reference = assets / "fashion-mnist-reference.safetensors"
     reference.write_bytes(reference.read_bytes()[:-8] + b"\0" * 8)
-    with pytest.raises(DiffcliError, match="fashion-mnist scoring data shipped with diffcli is damaged.*does not match"):
+    with pytest.raises(
+        DiffcliError, match="fashion-mnist scoring data shipped with diffcli is damaged.*does not match"
+    ):
         clf.load_or_train_classifier("fashion-mnist")
     (assets / shipped.PROVENANCE).write_text("{not json")
     with pytest.raises(DiffcliError, match="damaged.*provenance.json cannot be read") as info:
@@ -265,7 +293,10 @@ def test_shipped_floor_is_used_only_with_the_shipped_classifier(tmp_path: Path) 
     classifier = shipped.load_classifier("mnist")
     mu, sigma, n, source = fid.reference_for(classifier, "mnist")
     assert source == "shipped" and mu is classifier.reference.mu and n == 10000
-    assert fid.floor_for(classifier, "mnist", 1000) == (float(classifier.reference.floor[classifier.reference.floor_n == 1000][0]), "shipped")
+    assert fid.floor_for(classifier, "mnist", 1000) == (
+        float(classifier.reference.floor[classifier.reference.floor_n == 1000][0]),
+        "shipped",
+    )
     assert fid.floor_for(classifier, "mnist", 1005)[1] == "shipped-interpolated"
     bare = clf.Classifier(**{**classifier.__dict__, "reference": None})
     with pytest.raises(DiffcliError):  # no shipped statistics: from the data, which is not there
@@ -277,25 +308,33 @@ def test_shipped_floor_is_used_only_with_the_shipped_classifier(tmp_path: Path) 
 
 def test_a_registry_classifier_takes_precedence_over_the_shipped_one(home: Path, no_network: Path) -> None:
     from diffcli.data import ImageDataset
-    from diffcli.scoring.network import ScoringCNN
     from diffcli.data.names import MNIST_LABELS
     from diffcli.models.registry import Registry
+    from diffcli.scoring.network import ScoringCNN
 
     assert clf.load_or_train_classifier("mnist").reference is not None  # shipped: nothing in the registry
-    assert clf.load_or_train_classifier("mnist", data_dir=no_network).reference is not None  # --data-dir changes nothing
+    assert (
+        clf.load_or_train_classifier("mnist", data_dir=no_network).reference is not None
+    )  # --data-dir changes nothing
     torch.manual_seed(0)
     own = ScoringCNN(1, 28, 10).eval()
     data = ImageDataset("mnist", torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4), list(MNIST_LABELS))
     clf.save_classifier(Registry(), "mnist-classifier", "mnist", own, 0.5, data, data, {})
     notes: list[str] = []
     chosen = clf.load_or_train_classifier("mnist", notify=notes.append)
-    assert chosen.reference is None and chosen.fingerprint == clf.weights_fingerprint(own) and chosen.test_accuracy == 0.5
-    assert any("takes precedence over the shipped one" in n and "diffcli models rm mnist-classifier --yes" in n for n in notes)
+    assert (
+        chosen.reference is None and chosen.fingerprint == clf.weights_fingerprint(own) and chosen.test_accuracy == 0.5
+    )
+    assert any(
+        "takes precedence over the shipped one" in n and "diffcli models rm mnist-classifier --yes" in n for n in notes
+    )
     assert run_cli(["models", "rm", "mnist-classifier", "--yes"]).code == 0
     assert clf.load_or_train_classifier("mnist").reference is not None  # back to the shipped one
 
 
-def test_datasets_without_shipped_assets_are_trained_from_their_data(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_datasets_without_shipped_assets_are_trained_from_their_data(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert not shipped.available("glyphs") and not shipped.available("folder:/x")
 
     class Trained(Exception):
@@ -333,9 +372,13 @@ def test_shipped_figures_are_what_the_data_gives(spec: str, home: Path) -> None:
         pytest.skip(f"the {spec} files in {folder} are not the ones the shipped assets were built from")
     classifier = shipped.load_classifier(spec)
     test = clf.load_split(spec, "test", data_dir)
-    assert clf.accuracy(classifier.module, test.images, test.labels) == pytest.approx(classifier.test_accuracy, abs=1e-6)
+    assert clf.accuracy(classifier.module, test.images, test.labels) == pytest.approx(
+        classifier.test_accuracy, abs=1e-6
+    )
 
-    from_data = clf.Classifier(**{**classifier.__dict__, "reference": None})  # the same weights, statistics from the data
+    from_data = clf.Classifier(
+        **{**classifier.__dict__, "reference": None}
+    )  # the same weights, statistics from the data
     mu, sigma, n = fid.reference_statistics(from_data, spec, data_dir=data_dir, cache_dir=home / "cache")
     # float32 features from whatever kernels this CPU picks: entries agree to about 1e-7 absolute across
     # machines (4e-7 at most seen, on entries of 0.002), far below anything a FID could show
@@ -343,9 +386,13 @@ def test_shipped_figures_are_what_the_data_gives(spec: str, home: Path) -> None:
     assert np.allclose(sigma, classifier.reference.sigma, rtol=1e-5, atol=1e-6)
     for count in (50, 1000):  # eval's n at -n 5 and at its default
         shipped_floor, source = fid.floor_for(classifier, spec, count)
-        assert source == "shipped" and shipped_floor == pytest.approx(fid.real_floor(from_data, spec, count, data_dir=data_dir), abs=1e-4)
+        assert source == "shipped" and shipped_floor == pytest.approx(
+            fid.real_floor(from_data, spec, count, data_dir=data_dir), abs=1e-4
+        )
     rule = entry["reference"]["floor"]["rule_error"]
     interpolated, source = fid.floor_for(classifier, spec, 1005)
     assert source == "shipped-interpolated"
     # 1005 is among the n the build tested the rule at, so it is within the recorded error
-    assert interpolated == pytest.approx(fid.real_floor(from_data, spec, 1005, data_dir=data_dir), rel=rule["max_rel_above_100"] + 1e-6)
+    assert interpolated == pytest.approx(
+        fid.real_floor(from_data, spec, 1005, data_dir=data_dir), rel=rule["max_rel_above_100"] + 1e-6
+    )

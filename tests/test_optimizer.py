@@ -39,7 +39,9 @@ def test_make_adamw_is_fused_on_cpu_and_does_torchs_adamw_update():
         _step(fused_net, fused, seed)
         _step(plain_net, plain, seed)
     moved = max(float((p.detach() - s).abs().max()) for p, s in zip(plain_net.parameters(), start))
-    apart = max(float((a.detach() - b.detach()).abs().max()) for a, b in zip(fused_net.parameters(), plain_net.parameters()))
+    apart = max(
+        float((a.detach() - b.detach()).abs().max()) for a, b in zip(fused_net.parameters(), plain_net.parameters())
+    )
     assert moved > 1e-3  # the steps did move the network
     assert apart < 1e-4 * moved  # float rounding, not another update
     # a checkpoint of one resumes in the other: the state dicts have the same form

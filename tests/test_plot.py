@@ -24,7 +24,8 @@ def _y_labels(axes) -> list[tuple[float, str]]:
     low, high = axes.get_ylim()
     ticks = axes.yaxis.get_major_ticks() + axes.yaxis.get_minor_ticks()
     return sorted(
-        (t.get_loc(), t.label1.get_text()) for t in ticks
+        (t.get_loc(), t.label1.get_text())
+        for t in ticks
         if t.label1.get_visible() and t.label1.get_text() and low <= t.get_loc() <= high
     )
 

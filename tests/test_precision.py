@@ -5,21 +5,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli
+from test_cli_train import TINY, _same, _weights
 
 from diffcli.device import cpu_has_native_bf16, resolve_precision
 from diffcli.errors import UsageError
-from diffcli.training.recipe import settings_for
 from diffcli.training.checkpoint import CHECKPOINT, load_checkpoint
-
-from helpers import run_cli
-from test_cli_train import TINY, _same, _weights
+from diffcli.training.recipe import settings_for
 
 ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_bf16 avx512_vnni\n"
 SKYLAKE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n"
 SAPPHIRE_RAPIDS = "flags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n"
 
 
-@pytest.mark.parametrize("text, native", [(ZEN4, True), (SAPPHIRE_RAPIDS, True), (SKYLAKE, False), ("", False), ("processor: 0\n", False)])
+@pytest.mark.parametrize(
+    "text, native", [(ZEN4, True), (SAPPHIRE_RAPIDS, True), (SKYLAKE, False), ("", False), ("processor: 0\n", False)]
+)
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, text, native):
     info = tmp_path / "cpuinfo"
     info.write_text(text)
@@ -30,7 +31,10 @@ def test_no_cpuinfo_means_no_native_bf16(tmp_path):
     assert cpu_has_native_bf16(tmp_path / "absent") is False
 
 
-@pytest.mark.parametrize("native, device, expected", [(True, "cpu", "bf16"), (False, "cpu", "fp32"), (True, "cuda", "fp32"), (True, "mps", "fp32")])
+@pytest.mark.parametrize(
+    "native, device, expected",
+    [(True, "cpu", "bf16"), (False, "cpu", "fp32"), (True, "cuda", "fp32"), (True, "mps", "fp32")],
+)
 def test_auto_is_bf16_only_on_a_cpu_that_has_it(monkeypatch, native, device, expected):
     monkeypatch.setattr("diffcli.device.cpu_has_native_bf16", lambda: native)
     assert resolve_precision("auto", torch.device(device)) == expected

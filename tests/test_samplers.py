@@ -4,8 +4,6 @@ import pytest
 import torch
 
 from diffcli.diffusion.samplers import (
-    DDIMSampler,
-    DDPMSampler,
     NoiseSource,
     OutputSpec,
     ddim_step,
@@ -53,7 +51,9 @@ def test_ddim_steps_match_diffusers(steps, eta):
     from diffusers import DDIMScheduler
 
     schedule = NoiseSchedule("linear", 1000)
-    theirs = DDIMScheduler(num_train_timesteps=1000, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing")
+    theirs = DDIMScheduler(
+        num_train_timesteps=1000, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"
+    )
     theirs.set_timesteps(steps)
     timesteps = schedule.strided_timesteps(steps)
     assert timesteps == theirs.timesteps.tolist()
@@ -105,7 +105,9 @@ def _full_loop(name, steps):
     schedule = NoiseSchedule("linear", 100)
     noise = NoiseSource([0, 1])
     x = noise.randn((1, 8, 8))
-    return run_reverse(_toy_model, x, schedule.strided_timesteps(steps), schedule, OutputSpec(), make_sampler(name), noise)
+    return run_reverse(
+        _toy_model, x, schedule.strided_timesteps(steps), schedule, OutputSpec(), make_sampler(name), noise
+    )
 
 
 @pytest.mark.parametrize("name,steps", list(GOLDEN))
@@ -149,7 +151,14 @@ def test_heun_matches_diffusers_heun_discrete_step_for_step(kind, T, start, pred
     schedule = NoiseSchedule(kind, T)
     spec = OutputSpec(prediction=prediction, clip=(-1.0, 1.0) if clip else None)
     timesteps = schedule.strided_timesteps(steps, start)
-    theirs = HeunDiscreteScheduler(num_train_timesteps=T, beta_schedule=DIFFUSERS_BETAS[kind], prediction_type=DIFFUSERS_PREDICTION[prediction], clip_sample=clip, beta_start=1e-4, beta_end=0.02)
+    theirs = HeunDiscreteScheduler(
+        num_train_timesteps=T,
+        beta_schedule=DIFFUSERS_BETAS[kind],
+        prediction_type=DIFFUSERS_PREDICTION[prediction],
+        clip_sample=clip,
+        beta_start=1e-4,
+        beta_end=0.02,
+    )
     theirs.set_timesteps(timesteps=timesteps)
     x = _start()
     sample = x / schedule.alpha(timesteps[0])  # diffusers keeps x_t / alpha_t
@@ -196,7 +205,9 @@ def test_heun_takes_a_first_order_step_out_of_pure_noise():
     heun = make_sampler("heun")
     x = heun.step(schedule, evaluate, x, 999, 899, evaluate(x, 999), None)
     rest = timesteps[1:]
-    theirs = HeunDiscreteScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+    theirs = HeunDiscreteScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"
+    )
     theirs.set_timesteps(timesteps=rest)
     sample = x / schedule.alpha(rest[0])
     for step_t in theirs.timesteps:
@@ -220,8 +231,15 @@ def test_dpm_solver_pp_2m_matches_diffusers_step_for_step(kind, T, prediction, s
     spec = OutputSpec(prediction=prediction, clip=None)
     timesteps = schedule.strided_timesteps(steps)
     theirs = DPMSolverMultistepScheduler(
-        num_train_timesteps=T, beta_schedule=DIFFUSERS_BETAS[kind], prediction_type=DIFFUSERS_PREDICTION[prediction],
-        algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoint", final_sigmas_type="zero", beta_start=1e-4, beta_end=0.02,
+        num_train_timesteps=T,
+        beta_schedule=DIFFUSERS_BETAS[kind],
+        prediction_type=DIFFUSERS_PREDICTION[prediction],
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        solver_type="midpoint",
+        final_sigmas_type="zero",
+        beta_start=1e-4,
+        beta_end=0.02,
     )
     theirs.set_timesteps(timesteps=timesteps)
     x = sample = _start()
@@ -255,7 +273,9 @@ def _gaussian_data_errors(kind: str, steps: int) -> dict[str, float]:
 
     x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     a0 = schedule.alpha(999)
-    limit = mu + x * var.sqrt() if a0 == 0 else mu + (x / a0 - mu) * (var / (var + schedule.karras_sigma(999) ** 2)).sqrt()
+    limit = (
+        mu + x * var.sqrt() if a0 == 0 else mu + (x / a0 - mu) * (var / (var + schedule.karras_sigma(999) ** 2)).sqrt()
+    )
     spec = OutputSpec(prediction=prediction, clip=None)
     timesteps = schedule.strided_timesteps(steps)
     return {
@@ -288,6 +308,9 @@ def test_heun_needs_its_first_order_start_on_the_cosine_schedule(monkeypatch):
     with_start = {steps: _gaussian_data_errors("cosine", steps)["heun"] for steps in (5, 10, 20)}
     monkeypatch.setattr(NoiseSchedule, "is_pure_noise", lambda self, t: t >= 0 and self.alpha(t) == 0.0)
     without = {steps: _gaussian_data_errors("cosine", steps) for steps in (5, 10, 20)}
-    print("\ncosine, correction on the first step too: " + "  ".join(f"heun@{n}={e['heun']:.2e}" for n, e in without.items()))
+    print(
+        "\ncosine, correction on the first step too: "
+        + "  ".join(f"heun@{n}={e['heun']:.2e}" for n, e in without.items())
+    )
     for steps, e in without.items():
         assert e["heun"] > 2 * e["ddim"] and e["heun"] > 4 * with_start[steps]

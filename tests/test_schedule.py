@@ -116,7 +116,9 @@ def test_karras_sigma_is_diffusers_sigma(kind, diffusers_name):
     from diffusers import HeunDiscreteScheduler
 
     ours = NoiseSchedule(kind, 1000)
-    theirs = HeunDiscreteScheduler(num_train_timesteps=1000, beta_schedule=diffusers_name, beta_start=1e-4, beta_end=0.02)
+    theirs = HeunDiscreteScheduler(
+        num_train_timesteps=1000, beta_schedule=diffusers_name, beta_start=1e-4, beta_end=0.02
+    )
     timesteps = [999, 998, 500, 100]  # not t = 0: float32 1 - abar loses digits there
     theirs.set_timesteps(timesteps=timesteps)
     np.testing.assert_allclose([ours.karras_sigma(t) for t in timesteps], theirs.sigmas[::2][:4].numpy(), rtol=1e-5)

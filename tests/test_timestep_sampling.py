@@ -29,28 +29,47 @@ def test_logit_normal_draws_the_middle_most_often_and_stays_in_range():
 
 
 def test_the_flag_reaches_the_saved_recipe_trains_differently_and_resume_keeps_it(home):
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--name", "ln", "-q", "--json"])  # the default recipe draws logit-normal
+    r = run_cli(
+        ["train", *TINY, "--max-steps", "2", "--name", "ln", "-q", "--json"]
+    )  # the default recipe draws logit-normal
     assert r.code == 0, r.stderr
     settings = json.loads((home / "models" / "ln" / "config.json").read_text())["training"]["settings"]
     assert settings["timestep_sampling"] == "logit-normal"
     r = run_cli(["train", *TINY, "--max-steps", "2", "--timestep-sampling", "uniform", "--name", "un", "-q", "--json"])
     assert r.code == 0, r.stderr
-    assert json.loads((home / "models" / "un" / "config.json").read_text())["training"]["settings"]["timestep_sampling"] == "uniform"
+    assert (
+        json.loads((home / "models" / "un" / "config.json").read_text())["training"]["settings"]["timestep_sampling"]
+        == "uniform"
+    )
     assert not _same(_weights(home, "ln"), _weights(home, "un"))  # the same seed, other timesteps
     r = run_cli(["train", "--name", "ln", "--resume", "--timestep-sampling", "uniform", "-q"])
     assert r.code == 2 and "drop --timestep-sampling" in r.stderr
     r = run_cli(["train", "--name", "ln", "--resume", "--max-steps", "3", "-q"])
     assert r.code == 0, r.stderr
-    assert json.loads((home / "models" / "ln" / "config.json").read_text())["training"]["settings"]["timestep_sampling"] == "logit-normal"
+    assert (
+        json.loads((home / "models" / "ln" / "config.json").read_text())["training"]["settings"]["timestep_sampling"]
+        == "logit-normal"
+    )
 
 
 def test_bad_timestep_samplings_are_one_line_refusals(home):
     for flags, message in (
-        (["--timestep-sampling", "normal"], "unknown --timestep-sampling 'normal'; choose one of uniform, logit-normal"),
-        (["--timestep-sampling", "logit-normal", "--preset", "denoiser"], "--objective denoise has none; leave --timestep-sampling out"),
+        (
+            ["--timestep-sampling", "normal"],
+            "unknown --timestep-sampling 'normal'; choose one of uniform, logit-normal",
+        ),
+        (
+            ["--timestep-sampling", "logit-normal", "--preset", "denoiser"],
+            "--objective denoise has none; leave --timestep-sampling out",
+        ),
     ):
         r = run_cli(["train", *TINY, "--max-steps", "1", "--name", "bad", *flags])
-        assert r.code == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert (
+            r.code == 2
+            and message in r.stderr
+            and len(r.stderr.strip().splitlines()) == 1
+            and "Traceback" not in r.stderr
+        ), r.stderr
 
 
 def test_the_default_recipe_is_flow_with_logit_normal_and_old_recipes_keep_what_they_trained_with():
@@ -75,7 +94,21 @@ def test_a_checkpoint_from_before_the_option_resumes_as_it_trained_not_as_todays
     # whatever `diffcli train`'s default is (flow with logit-normal draws).
     from diffcli.training.checkpoint import load_checkpoint, save_checkpoint
 
-    r = run_cli(["train", *TINY, "--max-steps", "2", "--objective", "v", "--timestep-sampling", "uniform", "--name", "old", "-q"])
+    r = run_cli(
+        [
+            "train",
+            *TINY,
+            "--max-steps",
+            "2",
+            "--objective",
+            "v",
+            "--timestep-sampling",
+            "uniform",
+            "--name",
+            "old",
+            "-q",
+        ]
+    )
     assert r.code == 0, r.stderr
     (path,) = (home / "models" / "old").rglob("checkpoint.pt")
     state = load_checkpoint(path, "old")
@@ -85,4 +118,7 @@ def test_a_checkpoint_from_before_the_option_resumes_as_it_trained_not_as_todays
     assert r.code == 0, r.stderr
     config = json.loads((home / "models" / "old" / "config.json").read_text())
     assert config["training"]["steps"] == 3
-    assert (config["training"]["settings"]["objective"], config["training"]["settings"]["timestep_sampling"]) == ("v", "uniform")
+    assert (config["training"]["settings"]["objective"], config["training"]["settings"]["timestep_sampling"]) == (
+        "v",
+        "uniform",
+    )

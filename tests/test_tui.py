@@ -13,15 +13,15 @@ import time
 
 import numpy as np
 import pytest
+from helpers_pty import python_argv, run_in_pty, strip_ansi
 from rich.console import Console
 from rich.text import Text
 
 from diffcli import console
-from diffcli.tui.halfblock import RAMP, UPPER_HALF, area_resize, fit_size, halfblock, halfblock_row
 from diffcli.tui.format import format_duration
+from diffcli.tui.halfblock import RAMP, UPPER_HALF, area_resize, fit_size, halfblock, halfblock_row
 from diffcli.tui.losscurve import LossHistory, sparkline
 from diffcli.tui.progress import RunView, choose_mode
-from helpers_pty import python_argv, run_in_pty, strip_ansi
 
 pty_only = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -186,13 +186,30 @@ def test_json_mode_writes_exactly_one_json_line_per_epoch(capsys):
     lines = captured.out.splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
-    assert record == {"event": "epoch", "epoch": 1, "step": 5, "train_loss": 0.1, "val_loss": None, "images_per_second": 8.0, "seconds": 5.0, "lr": 0.5}
+    assert record == {
+        "event": "epoch",
+        "epoch": 1,
+        "step": 5,
+        "train_loss": 0.1,
+        "val_loss": None,
+        "images_per_second": 8.0,
+        "seconds": 5.0,
+        "lr": 0.5,
+    }
 
 
 def test_trainer_values_win_over_defaults_and_quiet_prints_nothing(capsys):
     view = RunView("train", total=10, mode="json")
     view.end_epoch(2, step=7, train_loss=0.3, val_loss=0.2, images_per_second=123.4, seconds=9.9)
-    assert json.loads(capsys.readouterr().out) == {"event": "epoch", "epoch": 2, "step": 7, "train_loss": 0.3, "val_loss": 0.2, "images_per_second": 123.4, "seconds": 9.9}
+    assert json.loads(capsys.readouterr().out) == {
+        "event": "epoch",
+        "epoch": 2,
+        "step": 7,
+        "train_loss": 0.3,
+        "val_loss": 0.2,
+        "images_per_second": 123.4,
+        "seconds": 9.9,
+    }
     with RunView("train", total=2, mode="quiet") as view:
         view.advance(2, loss=1.0)
         view.message("hidden")
@@ -231,7 +248,9 @@ def test_sparkline_history_and_durations():
 
 
 def test_live_panel_keeps_its_height_as_numbers_and_previews_change(monkeypatch):
-    term = Console(file=io.StringIO(), width=90, height=40, force_terminal=True, color_system="truecolor", no_color=False)
+    term = Console(
+        file=io.StringIO(), width=90, height=40, force_terminal=True, color_system="truecolor", no_color=False
+    )
     monkeypatch.setattr(console, "stderr", lambda: term)
     clock = Clock()
     view = RunView("train tiny", total=500, mode="live", epochs=5, images_per_step=64, clock=clock)
@@ -251,7 +270,9 @@ def test_live_panel_keeps_its_height_as_numbers_and_previews_change(monkeypatch)
     after = [height()]
     view.preview([("x_t", [rng.random((1, 28, 28))] * 5), ("x0", [rng.random((1, 28, 28))] * 5)], "t=150 of 300")
     after.append(height())
-    screen = "\n".join("".join(segment.text for segment in line) for line in term.render_lines(view._panel(), term.options))
+    screen = "\n".join(
+        "".join(segment.text for segment in line) for line in term.render_lines(view._panel(), term.options)
+    )
     view.preview([("x0", [rng.random((1, 8, 8))])])
     after.append(height())
     assert len(set(after)) == 1 and after[0] <= 40 - 1, after  # the area never shrinks, and fits the screen
@@ -332,7 +353,9 @@ CHILD = textwrap.dedent(
 def test_live_panel_in_a_real_pseudo_terminal(tmp_path):
     script = tmp_path / "live_child.py"
     script.write_text(CHILD)
-    code, output = run_in_pty([*python_argv(script), "150"], env={"NO_COLOR": None, "COLORTERM": "truecolor"}, timeout=30, cols=100, rows=40)
+    code, output = run_in_pty(
+        [*python_argv(script), "150"], env={"NO_COLOR": None, "COLORTERM": "truecolor"}, timeout=30, cols=100, rows=40
+    )
     screen = strip_ansi(output)
     assert code == 0, screen[-2000:]
     assert re.search(r"\x1b\[38;2;\d+;\d+;\d+;48;2;\d+;\d+;\d+m" + UPPER_HALF, output)  # truecolor fg + bg
@@ -361,8 +384,30 @@ def test_live_panel_without_colour_and_plain_on_a_dumb_terminal(tmp_path):
 def test_train_and_sample_show_loss_progress_and_a_preview_on_a_terminal(home):
     """The real commands, not a stand-in: `diffcli train` and `diffcli sample` in a pseudo-terminal."""
     env = {"NO_COLOR": None, "COLORTERM": "truecolor", "OMP_NUM_THREADS": "1"}
-    train = [sys.executable, "-m", "diffcli", "train", "--dataset", "glyphs", "--limit", "512", "--batch-size", "16",
-             "--width", "8", "--timesteps", "20", "--epochs", "2", "--device", "cpu", "--seed", "0", "--name", "p"]
+    train = [
+        sys.executable,
+        "-m",
+        "diffcli",
+        "train",
+        "--dataset",
+        "glyphs",
+        "--limit",
+        "512",
+        "--batch-size",
+        "16",
+        "--width",
+        "8",
+        "--timesteps",
+        "20",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "--name",
+        "p",
+    ]
     code, output = run_in_pty(train, env=env, timeout=120, cols=100, rows=40)
     screen = strip_ansi(output)
     assert code == 0, screen[-2000:]
@@ -371,7 +416,24 @@ def test_train_and_sample_show_loss_progress_and_a_preview_on_a_terminal(home):
     assert UPPER_HALF in screen and "x_t" in screen and "x0" in screen  # the reverse-chain preview
     assert re.search(r"\x1b\[38;2;\d+;\d+;\d+;48;2;\d+;\d+;\d+m" + UPPER_HALF, output)
 
-    sample = [sys.executable, "-m", "diffcli", "sample", "--model", "p", "--class", "3", "-n", "2", "--steps", "20", "--seed", "0", "--device", "cpu"]
+    sample = [
+        sys.executable,
+        "-m",
+        "diffcli",
+        "sample",
+        "--model",
+        "p",
+        "--class",
+        "3",
+        "-n",
+        "2",
+        "--steps",
+        "20",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+    ]
     code, output = run_in_pty(sample, env=env, timeout=60, cols=100, rows=40)
     screen = strip_ansi(output)
     assert code == 0, screen[-2000:]
@@ -387,8 +449,30 @@ def test_ctrl_c_during_train_leaves_one_panel_and_the_resume_line(home, cols):
     from helpers_pty import final_screen
 
     env = {"NO_COLOR": None, "COLORTERM": "truecolor", "OMP_NUM_THREADS": "1"}
-    train = [sys.executable, "-m", "diffcli", "train", "--dataset", "glyphs", "--limit", "4096", "--batch-size", "16",
-             "--width", "8", "--timesteps", "20", "--epochs", "3", "--device", "cpu", "--seed", "0", "--name", "cut"]
+    train = [
+        sys.executable,
+        "-m",
+        "diffcli",
+        "train",
+        "--dataset",
+        "glyphs",
+        "--limit",
+        "4096",
+        "--batch-size",
+        "16",
+        "--width",
+        "8",
+        "--timesteps",
+        "20",
+        "--epochs",
+        "3",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "--name",
+        "cut",
+    ]
     code, output = run_in_pty(train, env=env, timeout=180, cols=cols, rows=30, keys=[("x0", b"\x03")])
     lines = final_screen(output, cols, 30)
     text = "\n".join(lines)
@@ -441,8 +525,11 @@ def test_notes_printed_during_a_live_panel_go_above_it(tmp_path):
     code, output = run_in_pty(python_argv(script), env={"NO_COLOR": None}, timeout=30, cols=80, rows=24)
     lines = [line for line in final_screen(output, 80, 24) if line.strip()]
     assert code == 0, "\n".join(lines)
-    notes = ["kept candidate 1 of 2 (seed 7): 3 98%", "note: resized the input",
-             "warning: none of the candidates reads"]
+    notes = [
+        "kept candidate 1 of 2 (seed 7): 3 98%",
+        "note: resized the input",
+        "warning: none of the candidates reads",
+    ]
     _notes_above_one_panel(lines, notes, "notes demo")
 
 
@@ -451,8 +538,21 @@ def test_sample_best_of_says_what_it_kept_above_its_panel(home):
     """The real command: `sample --best-of 2` names the kept candidate while its panel is on screen."""
     from helpers_pty import final_screen
 
-    argv = [sys.executable, "-m", "diffcli", "sample", "3", "--best-of", "2", "--steps", "10", "--seed", "0",
-            "-o", "s.png"]
+    argv = [
+        sys.executable,
+        "-m",
+        "diffcli",
+        "sample",
+        "3",
+        "--best-of",
+        "2",
+        "--steps",
+        "10",
+        "--seed",
+        "0",
+        "-o",
+        "s.png",
+    ]
     code, output = run_in_pty(argv, env={"NO_COLOR": None, "OMP_NUM_THREADS": "1"}, timeout=60, cols=100, rows=30)
     lines = [line for line in final_screen(output, 100, 30) if line.strip()]
     assert code == 0, "\n".join(lines)

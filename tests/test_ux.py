@@ -33,8 +33,15 @@ def test_models_show_is_a_short_readable_page():
     assert max(len(line) for line in lines) <= 100, max(lines, key=len)
     text = r.stdout
     assert "{" not in text and "'" not in text  # no Python dicts
-    expected = ("sampling   ddim, 20 steps, CFG", "training   recipe default", "accuracy", "lowest: class", "floor",
-                "anagrams:", "hybrids:")
+    expected = (
+        "sampling   ddim, 20 steps, CFG",
+        "training   recipe default",
+        "accuracy",
+        "lowest: class",
+        "floor",
+        "anagrams:",
+        "hybrids:",
+    )
     for words in expected:
         assert words in text, words
     assert "per_class_accuracy" in run_cli(["models", "show", "mnist", "--json"]).stdout
@@ -70,8 +77,11 @@ def test_a_big_out_dir_run_on_a_terminal_shows_progress_then_one_summary_line(tm
 
 
 def test_ctrl_c_during_an_out_dir_run_says_how_many_were_written(tmp_path):
-    code, lines = _pty(["sample", "7", "-n", "3000", "--steps", "2", "--seed", "0", "--out-dir", "d"],
-                       timeout=120, keys=[("step", b"\x03")])
+    code, lines = _pty(
+        ["sample", "7", "-n", "3000", "--steps", "2", "--seed", "0", "--out-dir", "d"],
+        timeout=120,
+        keys=[("step", b"\x03")],
+    )
     written = len(list((tmp_path / "work" / "d").glob("*.png")))
     assert code == 130, lines
     assert f"stopped (Ctrl-C) after writing {written} image{'s' if written != 1 else ''} to d" in lines, lines

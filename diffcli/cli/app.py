@@ -9,7 +9,8 @@ import errno
 import os
 import sys
 import traceback
-from typing import Annotated, Optional, Sequence
+from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
@@ -27,8 +28,9 @@ ClickException = click_exceptions.ClickException
 ClickUsageError = click_exceptions.UsageError
 NoArgsIsHelpError = getattr(click_exceptions, "NoArgsIsHelpError", None)
 
-from diffcli.cli import anagram, denoise, eval as eval_cmd, hybrid, models, noise, sample, train
-from diffcli.cli import doctor
+from diffcli.cli import anagram, denoise, doctor, hybrid, models, noise, sample, train
+from diffcli.cli import eval as eval_cmd
+
 
 def _plain_help() -> None:
     """Typer's help writes required arguments as {NAME} in the usage line and a <type> beside every
@@ -48,7 +50,9 @@ def _plain_help() -> None:
         argument.display_type_rich = lambda self, ctx: None
     if option is not None and hasattr(option, "display_type_rich"):
         typed = option.display_type_rich
-        option.display_type_rich = lambda self, ctx: None if getattr(self, "is_flag", False) and self.metavar is None else typed(self, ctx)
+        option.display_type_rich = lambda self, ctx: (
+            None if getattr(self, "is_flag", False) and self.metavar is None else typed(self, ctx)
+        )
 
 
 _plain_help()
@@ -87,11 +91,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "-q", "--quiet", metavar="", help="No progress or notes from the command (its -q); results still print.",
-    )] = False,
-    version: Annotated[Optional[bool], typer.Option("--version", "-V", metavar="", callback=_version, is_eager=True, help="Print the versions of diffcli and torch, and the device, then exit.")] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", metavar="", help="Show tracebacks for errors (or set DIFFCLI_DEBUG=1).")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "-q",
+            "--quiet",
+            metavar="",
+            help="No progress or notes from the command (its -q); results still print.",
+        ),
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            "-V",
+            metavar="",
+            callback=_version,
+            is_eager=True,
+            help="Print the versions of diffcli and torch, and the device, then exit.",
+        ),
+    ] = None,
 ) -> None:
     """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
     if debug:
@@ -123,12 +145,12 @@ app.add_typer(models.app, name="models")
 app.command("doctor")(doctor.doctor)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run the app, map exceptions to one-line errors and exit codes."""
     sys.exit(run(argv))
 
 
-def run(argv: Optional[Sequence[str]] = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
     debug = os.environ.get("DIFFCLI_DEBUG", "") not in ("", "0")
     console.settings.quiet_all = False
@@ -181,7 +203,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         if console.settings.debug:
             traceback.print_exc()
         else:
-            console.error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)")
+            console.error(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)"
+            )
         return 1
 
 

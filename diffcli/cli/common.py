@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli import console
 from diffcli.cli.options import Output
@@ -20,7 +20,7 @@ def start(quiet: bool = False, json_output: bool = False) -> None:
     console.configure(quiet=quiet, json_output=json_output)
 
 
-def report_seed(given: Optional[int], used: int, summary: Optional[dict] = None) -> None:
+def report_seed(given: int | None, used: int, summary: dict | None = None) -> None:
     """When the user gave no seed, say which one was drawn, so the run can be repeated. After --best-of
     the kept candidates' seeds were named too: say which seed does what."""
     if given is None:
@@ -63,8 +63,10 @@ def check_outputs(run: Output) -> None:
         raise UsageError("use either -o or --out-dir, not both")
     if run.out and Path(run.out).suffix.lower() in NOT_PNG:
         out = Path(run.out)
-        raise UsageError(f"-o {run.out}: diffcli writes PNG (exact pixels, the settings in its text chunk)",
-                         f"name the file {out.stem}.png and convert it afterwards if you need {out.suffix}")
+        raise UsageError(
+            f"-o {run.out}: diffcli writes PNG (exact pixels, the settings in its text chunk)",
+            f"name the file {out.stem}.png and convert it afterwards if you need {out.suffix}",
+        )
     if run.out_dir:
         images.check_out_dir(run.out_dir)
     else:
@@ -75,7 +77,7 @@ ANNOUNCE_OVER = 100  # say how many images a command will make before making mor
 NOT_PNG = {".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}  # -o names that promise another format
 
 
-def run_images(prepared, run: Output, default_name: str, seed: Optional[int] = None) -> None:
+def run_images(prepared, run: Output, default_name: str, seed: int | None = None) -> None:
     """Run a prepared generating job and write what it makes: with --out-dir batch by batch as they are
     made (memory stays flat), else the whole set's figure. Then report (seed, --json)."""
     if not run.out_dir:
@@ -154,7 +156,7 @@ def write_images(result, run: Output, default_name: str) -> list[str]:
     return [target.describe()]
 
 
-def emit_result(result, written: list[str], run: Output, seed: Optional[int] = None) -> None:
+def emit_result(result, written: list[str], run: Output, seed: int | None = None) -> None:
     """Report a finished image job: the seed drawn (when none was given) and, with --json, the job's
     summary with where its files went."""
     if run.out_dir:

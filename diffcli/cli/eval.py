@@ -3,7 +3,7 @@ instead of showing hand-picked samples."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,6 +12,7 @@ from diffcli.cli import common, params
 from diffcli.cli.options import Output, examples
 from diffcli.errors import UsageError
 from diffcli.jobs.requests import EvalRequest, ModelChoice
+
 EXAMPLES = examples(
     "diffcli eval                       # the embedded model: accuracy and FID",
     "diffcli eval -m f1 -n 50 --json > f1.json",
@@ -20,14 +21,18 @@ EXAMPLES = examples(
 )
 
 
-@params.options(
-    exclude=("weights", "offload", "out", "out_dir"), request=EvalRequest, choice=ModelChoice, run=Output
-)
+@params.options(exclude=("weights", "offload", "out", "out_dir"), request=EvalRequest, choice=ModelChoice, run=Output)
 def evaluate(
     *,
-    plot: Annotated[Optional[str], typer.Option(
-        "--plot", metavar="PATH", rich_help_panel="Output",
-        help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).")] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot",
+            metavar="PATH",
+            rich_help_panel="Output",
+            help="Task chain: also write the accuracy-along-the-chain plot as a PNG here (- for stdout).",
+        ),
+    ] = None,
     request: EvalRequest,
     choice: ModelChoice,
     run: Output,
@@ -40,7 +45,8 @@ def evaluate(
     common.start(run.quiet, run.json_output)
     if plot is not None and request.task != "chain":
         raise UsageError("--plot draws the chain task's curve", "add --task chain")
-    from diffcli.jobs.evaluate import chain_plot, check, check_gradable, evaluate as evaluate_job
+    from diffcli.jobs.evaluate import chain_plot, check, check_gradable
+    from diffcli.jobs.evaluate import evaluate as evaluate_job
     from diffcli.jobs.generating import load_generator
 
     check(request)
@@ -56,7 +62,11 @@ def evaluate(
         from diffcli.io import images
 
         target = images.resolve_output(plot, "chain.png", run.json_output, console.notice)
-        images.write_png(chain_plot(report), target, {"command": common.command_line(), "subcommand": "eval", "model": model.name, "task": "chain"})
+        images.write_png(
+            chain_plot(report),
+            target,
+            {"command": common.command_line(), "subcommand": "eval", "model": model.name, "task": "chain"},
+        )
         if not target.is_stdout:
             console.result(f"wrote {target.describe()}")
     if run.json_output:
@@ -65,7 +75,7 @@ def evaluate(
         _print_report(report)
 
 
-def _percent(value: Optional[float]) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
@@ -76,12 +86,22 @@ def _print_report(report: dict) -> None:
     if report["task"] == "sample" and report.get("scorer") == "clip":
         common.print_table(
             f"{report['model']}: {report['per_class']} samples per class scored by CLIP {report['model_clip']}, "
-            f"\"{report['template']}\"",
+            f'"{report["template"]}"',
             ("class", "n", "CLIP score", "zero-shot acc."),
-            [[c["label"], str(c["n"]), "-" if c["clip_score"] is None else f"{c['clip_score']:.2f}",
-              _percent(c["zero_shot_accuracy"])] for c in report["classes"]],
+            [
+                [
+                    c["label"],
+                    str(c["n"]),
+                    "-" if c["clip_score"] is None else f"{c['clip_score']:.2f}",
+                    _percent(c["zero_shot_accuracy"]),
+                ]
+                for c in report["classes"]
+            ],
         )
-        out.print(f"CLIP score {report['clip_score']:.2f} over {report['n']} samples ({settings}); best {report['best']}, worst {report['worst']}", markup=False)
+        out.print(
+            f"CLIP score {report['clip_score']:.2f} over {report['n']} samples ({settings}); best {report['best']}, worst {report['worst']}",
+            markup=False,
+        )
         return
     classifier = report.get("classifier", {})
     grader = f"graded by {classifier.get('name')} (test accuracy {_percent(classifier.get('test_accuracy'))})"
@@ -90,8 +110,16 @@ def _print_report(report: dict) -> None:
             common.print_table(
                 f"{report['model']}: {report['per_class']} samples per class, {settings}",
                 ("class", "n", "accuracy", "confidence", "mistaken for"),
-                [[c["label"], str(c["n"]), _percent(c["accuracy"]), _percent(c["confidence"]), c["mistaken_for"] or ""]
-                 for c in report["classes"]],
+                [
+                    [
+                        c["label"],
+                        str(c["n"]),
+                        _percent(c["accuracy"]),
+                        _percent(c["confidence"]),
+                        c["mistaken_for"] or "",
+                    ]
+                    for c in report["classes"]
+                ],
             )
             accuracies = [c["accuracy"] for c in report["classes"] if c["accuracy"] is not None]
             lowest = _percent(report["min_class_accuracy"])
@@ -118,24 +146,52 @@ def _print_report(report: dict) -> None:
             f"{report['model']}: the classifier's verdict on the clean estimate along the chain "
             f"({report['n']} samples, {settings})",
             ("step", "t", "x0 read as its class", "x_t read as its class"),
-            [[f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]), _percent(s["noisy_accuracy"])]
-             for s in chain if s["step"] in marks or any(a and s["step"] == a["step"] for a in (at, noisy_at))],
+            [
+                [f"{s['step']}/{len(chain)}", str(s["t"]), _percent(s["accuracy"]), _percent(s["noisy_accuracy"])]
+                for s in chain
+                if s["step"] in marks or any(a and s["step"] == a["step"] for a in (at, noisy_at))
+            ],
         )
 
         def where(a) -> str:
-            return "never" if a is None else f"from step {a['step']}/{len(chain)} (t={a['t']}, {_percent(a['fraction'])} of the way)"
+            return (
+                "never"
+                if a is None
+                else f"from step {a['step']}/{len(chain)} (t={a['t']}, {_percent(a['fraction'])} of the way)"
+            )
 
-        out.print(f"recognisable (accuracy >= {_percent(report['threshold'])} to the end): clean estimate {where(at)}, noisy image {where(noisy_at)}; {grader}", markup=False)
+        out.print(
+            f"recognisable (accuracy >= {_percent(report['threshold'])} to the end): clean estimate {where(at)}, noisy image {where(noisy_at)}; {grader}",
+            markup=False,
+        )
         return
     roles = ("image", "view") if report["task"] == "anagram" else ("far", "near")
-    what = f"view {report['view']}" if report["task"] == "anagram" else f"low-pass {report['kernel']}/{report['sigma']:g}, FAR alone for the first {_percent(report['far_first'])}, NEAR alone for the last {_percent(report['near_last'])}"
+    what = (
+        f"view {report['view']}"
+        if report["task"] == "anagram"
+        else f"low-pass {report['kernel']}/{report['sigma']:g}, FAR alone for the first {_percent(report['far_first'])}, NEAR alone for the last {_percent(report['near_last'])}"
+    )
     common.print_table(
         f"{report['model']}: {report['task']}s, {what}, {report['per_pair']} seeds per pair, {settings}",
         (roles[0], roles[1], "n", "success", f"{roles[0]} ok", f"{roles[1]} ok"),
-        [[p[roles[0]], p[roles[1]], str(p["n"]), _percent(p["rate"]), _percent(p[f"{roles[0]}_rate"]),
-          _percent(p[f"{roles[1]}_rate"])] for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0))],
+        [
+            [
+                p[roles[0]],
+                p[roles[1]],
+                str(p["n"]),
+                _percent(p["rate"]),
+                _percent(p[f"{roles[0]}_rate"]),
+                _percent(p[f"{roles[1]}_rate"]),
+            ]
+            for p in sorted(report["pairs"], key=lambda p: -(p["rate"] or 0))
+        ],
     )
-    out.print(f"success {_percent(report['rate'])} per seed ({report['successes']}/{report['n']}); {grader}", markup=False)
+    out.print(
+        f"success {_percent(report['rate'])} per seed ({report['successes']}/{report['n']}); {grader}", markup=False
+    )
     best = report.get("best_of")
     if best:
-        out.print(f"with --best-of {best['k']}: {_percent(best['rate'])} of {best['n']} images read both ways ({best['successes']}/{best['n']})", markup=False)
+        out.print(
+            f"with --best-of {best['k']}: {_percent(best['rate'])} of {best['n']} images read both ways ({best['successes']}/{best['n']})",
+            markup=False,
+        )

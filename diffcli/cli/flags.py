@@ -5,7 +5,8 @@ finds the command being run and rewrites each backticked parameter name into tha
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 NAME = re.compile(r"`([a-z][a-z0-9_]*)`")
 

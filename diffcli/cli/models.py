@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,12 @@ from diffcli.errors import DiffcliError, UsageError
 
 app = typer.Typer(help="The model registry shared by every command.", no_args_is_help=True)
 
-Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name (see `diffcli models list`).", autocompletion=params.COMPLETERS["models"])]
+Name = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME", help="Model name (see `diffcli models list`).", autocompletion=params.COMPLETERS["models"]
+    ),
+]
 COLUMNS = ("NAME", "STATUS", "KIND", "DATASET", "SIZE", "MODIFIED", "SOURCE")
 
 
@@ -28,7 +33,9 @@ def _human_size(n: int) -> str:
 
 def list_models(
     json_output: options.Json = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="Names only, one per line (for scripts).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", metavar="", help="Names only, one per line (for scripts).")
+    ] = False,
 ) -> None:
     """List registered models: NAME, STATUS, KIND, DATASET, SIZE, MODIFIED, SOURCE (* marks the default).
 
@@ -49,9 +56,17 @@ def list_models(
         console.info("no models yet: train one with `diffcli train`, or `diffcli models import PATH`")
         return
     cells = [
-        [row["name"] + (" *" if row["default"] else ""), row["status"],
-         row["kind"] if row["kind"] == "broken" else f"{row['kind']}/{row['conditioning']}" + ("/denoise" if row.get("objective") == "denoise" else ""),
-         row["dataset"] or "-", _human_size(row["size_bytes"]), describe_age(row["modified"]), row["source"]]
+        [
+            row["name"] + (" *" if row["default"] else ""),
+            row["status"],
+            row["kind"]
+            if row["kind"] == "broken"
+            else f"{row['kind']}/{row['conditioning']}" + ("/denoise" if row.get("objective") == "denoise" else ""),
+            row["dataset"] or "-",
+            _human_size(row["size_bytes"]),
+            describe_age(row["modified"]),
+            row["source"],
+        ]
         for row in rows
     ]
     if sys.stdout.isatty():
@@ -84,8 +99,9 @@ app.command("ls", hidden=True)(list_models)  # as in ollama and hf
 @app.command("show")
 def show(
     name: Name,
-    json_output: Annotated[bool, typer.Option(
-        "--json", metavar="", help="Everything: the whole config, files and paths, as JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", metavar="", help="Everything: the whole config, files and paths, as JSON.")
+    ] = False,
 ) -> None:
     """Show a model: what it is, its sampling defaults, its training recipe and its recorded scores
     (--json for everything)."""
@@ -113,8 +129,16 @@ def show_lines(info: dict[str, Any]) -> list[str]:
     lines = [f"{info['name']}  ({origin}{', the default' if info['default'] else ''})"]
 
     def field(label: str, text: str) -> None:
-        lines.extend(textwrap.wrap(text, SHOW_WIDTH, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 13,
-                                   break_long_words=False, break_on_hyphens=False))
+        lines.extend(
+            textwrap.wrap(
+                text,
+                SHOW_WIDTH,
+                initial_indent=f"  {label:<10} ",
+                subsequent_indent=" " * 13,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
 
     if config.description:
         field("about", config.description)
@@ -122,8 +146,11 @@ def show_lines(info: dict[str, Any]) -> list[str]:
     schedule = config.schedule if isinstance(config.schedule, dict) else {}
     arch = config.architecture.get("type", "?")
     network = config.kind if arch == config.kind else f"{config.kind} ({arch})"
-    field("network", f"{network}, {config.objective}, {config.cond_type}-conditioned; "
-          f"{config.channels} channel{'s' if config.channels != 1 else ''} {config.size}x{config.size}")
+    field(
+        "network",
+        f"{network}, {config.objective}, {config.cond_type}-conditioned; "
+        f"{config.channels} channel{'s' if config.channels != 1 else ''} {config.size}x{config.size}",
+    )
     if schedule:
         kind, timesteps = schedule.get("kind", "?"), schedule.get("timesteps", "?")
         field("process", f"{kind} schedule, {timesteps} timesteps, predicts {config.prediction}")
@@ -201,7 +228,7 @@ def _pct(value: float) -> str:
 
 
 @app.command("path")
-def path(name: Annotated[Optional[str], typer.Argument(help="Model name (default: the registry root).")] = None) -> None:
+def path(name: Annotated[str | None, typer.Argument(help="Model name (default: the registry root).")] = None) -> None:
     """Print the folder of a model (or of the registry)."""
     from diffcli.jobs.models import model_path
 
@@ -209,14 +236,17 @@ def path(name: Annotated[Optional[str], typer.Argument(help="Model name (default
 
 
 @app.command("default")
-def default(name: Annotated[Optional[str], typer.Argument(help="Make this model the default.")] = None) -> None:
+def default(name: Annotated[str | None, typer.Argument(help="Make this model the default.")] = None) -> None:
     """Print the default model, or set it."""
     from diffcli.jobs import models as jobs
 
     if name is None:
         current = jobs.default_model()
         if current is None:
-            raise DiffcliError("no default model", "train one with `diffcli train` or `diffcli models import` one, then `diffcli models default NAME`")
+            raise DiffcliError(
+                "no default model",
+                "train one with `diffcli train` or `diffcli models import` one, then `diffcli models default NAME`",
+            )
         console.emit_line(current)
         return
     jobs.set_default(name)
@@ -245,8 +275,12 @@ def remove(
 
 @app.command("import")
 def import_model(
-    source: Annotated[Path, typer.Argument(help="A model folder (config.json + model.safetensors) or a .zip from `models export`.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Register under this name (default: the config's).")] = None,
+    source: Annotated[
+        Path, typer.Argument(help="A model folder (config.json + model.safetensors) or a .zip from `models export`.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Register under this name (default: the config's).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a model of the same name.")] = False,
 ) -> None:
     """Add a model to the registry, after checking that its weights load."""
@@ -259,9 +293,22 @@ def import_model(
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Register the pipeline under this name.")],
-    hub: Annotated[Optional[str], typer.Option("--hub", help="Hugging Face repo id, e.g. DeepFloyd/IF-I-XL-v1.0 (downloaded on first use, into the HF cache).")] = None,
-    path: Annotated[Optional[Path], typer.Option("--path", help="A local diffusers pipeline folder (from save_pretrained).")] = None,
-    upscaler: Annotated[Optional[str], typer.Option("--upscaler", help="Stage-II pipeline for --upscale: a repo id (e.g. DeepFloyd/IF-II-L-v1.0) or a folder.")] = None,
+    hub: Annotated[
+        str | None,
+        typer.Option(
+            "--hub",
+            help="Hugging Face repo id, e.g. DeepFloyd/IF-I-XL-v1.0 (downloaded on first use, into the HF cache).",
+        ),
+    ] = None,
+    path: Annotated[
+        Path | None, typer.Option("--path", help="A local diffusers pipeline folder (from save_pretrained).")
+    ] = None,
+    upscaler: Annotated[
+        str | None,
+        typer.Option(
+            "--upscaler", help="Stage-II pipeline for --upscale: a repo id (e.g. DeepFloyd/IF-II-L-v1.0) or a folder."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a model of the same name.")] = False,
 ) -> None:
     """Register a pixel-space text-to-image pipeline (DeepFloyd IF stage I) by reference: config only,
@@ -269,7 +316,9 @@ def add(
     from diffcli.jobs.models import add_pipeline
 
     entry = add_pipeline(name, hub, path, upscaler, force)
-    console.info(f"registered {entry.name} -> {entry.path} (try `diffcli sample -m {entry.name} --prompt 'a photo of a dog'`)")
+    console.info(
+        f"registered {entry.name} -> {entry.path} (try `diffcli sample -m {entry.name} --prompt 'a photo of a dog'`)"
+    )
 
 
 @app.command("export")

@@ -6,7 +6,7 @@ Runs on numpy alone (no torch import, no model), so it is fast in pipelines.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,7 +26,7 @@ EXAMPLES = examples(
 @params.options(request=NoiseRequest, run=Output)
 def noise(
     *,
-    old_steps: Annotated[Optional[int], typer.Option("--steps", hidden=True)] = None,
+    old_steps: Annotated[int | None, typer.Option("--steps", hidden=True)] = None,
     request: NoiseRequest,
     run: Output,
 ) -> None:

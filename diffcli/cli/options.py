@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from diffcli.cli.params import annotated
 from diffcli.jobs.requests import ModelChoice
@@ -24,17 +24,24 @@ class Output:
     """Where a command's output goes and how much it says: CLI options only (the Python API returns its
     results)."""
 
-    out: Optional[str] = param(
-        None, help="Output PNG, or - for stdout (default: stdout when piped, else a new file here).",
-        flags=("-o", "--out"), metavar="PATH", panel=OUTPUT_PANEL,
+    out: str | None = param(
+        None,
+        help="Output PNG, or - for stdout (default: stdout when piped, else a new file here).",
+        flags=("-o", "--out"),
+        metavar="PATH",
+        panel=OUTPUT_PANEL,
     )
-    out_dir: Optional[str] = param(
-        None, help="Write one PNG per image into this folder (as they are made); paths go to stdout when piped.",
-        metavar="DIR", panel=OUTPUT_PANEL,
+    out_dir: str | None = param(
+        None,
+        help="Write one PNG per image into this folder (as they are made); paths go to stdout when piped.",
+        metavar="DIR",
+        panel=OUTPUT_PANEL,
     )
     quiet: bool = param(
-        False, help="No progress or notes: only the result (what was written, the report), warnings and errors.",
-        flags=("-q", "--quiet"), panel=OUTPUT_PANEL,
+        False,
+        help="No progress or notes: only the result (what was written, the report), warnings and errors.",
+        flags=("-q", "--quiet"),
+        panel=OUTPUT_PANEL,
     )
     json_output: bool = param(
         False, help="Print a machine-readable JSON result on stdout.", flags=("--json",), panel=OUTPUT_PANEL

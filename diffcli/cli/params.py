@@ -63,7 +63,7 @@ COMPLETERS: dict[str, Callable[[str], list[str]]] = {"models": _complete_models,
 KNOWN_PIPELINES = {"if": "DeepFloyd/IF-I-XL-v1.0"}  # names people type before adding them (docs/deepfloyd-if.md)
 
 
-def _check_model(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+def _check_model(ctx: typer.Context, value: str | None) -> str | None:
     """-m NAME names a registered model, checked before anything loads or downloads: a near miss gets
     "did you mean", a known pipeline that is not added yet gets the `models add` line."""
     if value is None or ctx.resilient_parsing:
@@ -78,8 +78,10 @@ def _check_model(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
         return value
     if value in KNOWN_PIPELINES:
         add = f"diffcli models add {value} --hub {KNOWN_PIPELINES[value]}"
-        raise UsageError(f"no model named {value!r} yet",
-                         f"add it first: `{add}` (a GPU and `pip install 'diffcli[hub]'`; see docs/deepfloyd-if.md)")
+        raise UsageError(
+            f"no model named {value!r} yet",
+            f"add it first: `{add}` (a GPU and `pip install 'diffcli[hub]'`; see docs/deepfloyd-if.md)",
+        )
     close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
     guess = f"did you mean {close[0]!r}? " if close else ""
     known = ", ".join(names) or "none"
@@ -89,7 +91,7 @@ def _check_model(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
 CALLBACKS: dict[str, Callable[..., Any]] = {"model": _check_model}  # checked as the option is parsed
 
 
-def _completion(p: Any) -> Optional[Callable[[str], list[str]]]:
+def _completion(p: Any) -> Callable[[str], list[str]] | None:
     if isinstance(p.complete, str):
         return COMPLETERS[p.complete]
     return p.complete or (_choices(p.choices) if p.choices else None)
@@ -136,8 +138,8 @@ def flatten(cls: type, exclude: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
 def parameters(
     cls: type,
     exclude: tuple[str, ...] = (),
-    overrides: Optional[Callable[[Declared], str]] = None,
-    wording: Optional[dict[str, str]] = None,
+    overrides: Callable[[Declared], str] | None = None,
+    wording: dict[str, str] | None = None,
 ) -> list[inspect.Parameter]:
     """The Typer-annotated parameters for every CLI field of `cls` (arguments positional, options keyword).
     With `overrides`, each option defaults to None ("not given": the caller's base value stands) and its
@@ -147,7 +149,9 @@ def parameters(
     for _, item in flatten(cls, exclude):
         if "{default}" in item.param.help:
             words = (wording or {}).get(item.name) or (wording or {}).get("*") or "the model's"
-            item = dataclasses.replace(item, param=dataclasses.replace(item.param, help=item.param.help.format(default=words)))
+            item = dataclasses.replace(
+                item, param=dataclasses.replace(item.param, help=item.param.help.format(default=words))
+            )
         if overrides is not None:
             p = dataclasses.replace(item.param, help=f"{item.param.help} {overrides(item)}".rstrip())
             item = dataclasses.replace(item, default=None, param=p, type=Optional[item.base])  # noqa: UP045
@@ -175,8 +179,8 @@ def assemble(cls: type, values: dict[str, Any], exclude: tuple[str, ...] = ()) -
 def options(
     exclude: tuple[str, ...] = (),
     overrides: tuple[str, ...] = (),
-    describe: Optional[Callable[[Declared], str]] = None,
-    wording: Optional[dict[str, str]] = None,
+    describe: Callable[[Declared], str] | None = None,
+    wording: dict[str, str] | None = None,
     **groups: type,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the declared fields of each class in `groups` to a Typer command; the command receives one

@@ -78,7 +78,9 @@ def render() -> str:
         if args or opts:
             lines += ["| argument / option | default | description |", "|---|---|---|"]
         for a in args:
-            lines.append(f"| `{a.name.upper()}` | {'required' if a.required else _cell(a.default)} | {_cell(getattr(a, 'help', '') or '')} |")
+            lines.append(
+                f"| `{a.name.upper()}` | {'required' if a.required else _cell(a.default)} | {_cell(getattr(a, 'help', '') or '')} |"
+            )
         for o in opts:
             flags = ", ".join(f"`{f}`" for f in [*o.opts, *o.secondary_opts])
             if o.is_flag:

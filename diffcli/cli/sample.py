@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,10 +27,19 @@ EXAMPLES = examples(
 )
 def sample(
     *,
-    prompt: Annotated[Optional[list[str]], typer.Option(
-        "--class", "--prompt", "-c", "-p", metavar="CLASS", rich_help_panel=MODEL_PANEL,
-        help="The same as CLASS, as an option; repeat for several rows.")] = None,
-    old_start: Annotated[Optional[list[int]], typer.Option("--start", hidden=True)] = None,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--class",
+            "--prompt",
+            "-c",
+            "-p",
+            metavar="CLASS",
+            rich_help_panel=MODEL_PANEL,
+            help="The same as CLASS, as an option; repeat for several rows.",
+        ),
+    ] = None,
+    old_start: Annotated[list[int] | None, typer.Option("--start", hidden=True)] = None,
     request: SampleRequest,
     choice: ModelChoice,
     run: Output,

@@ -50,7 +50,9 @@ def train(
     try:
         result = train_job(request, common.progress(quiet, json_output, events=json_output))
     except InterruptedRun as exc:
-        raise InterruptedRun(exc.message, f"continue with `diffcli train --name {exc.model} --resume`", model=exc.model, saved=exc.saved) from None
+        raise InterruptedRun(
+            exc.message, f"continue with `diffcli train --name {exc.model} --resume`", model=exc.model, saved=exc.saved
+        ) from None
     if result is None:  # another rank under torchrun: rank 0 reports
         return
     if json_output:

@@ -7,9 +7,10 @@ nothing here knows about models. torch is imported when a dataset is loaded, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 from diffcli.data.names import DATASETS, FASHION_LABELS, MNIST_LABELS, canonical_dataset  # noqa: F401
 from diffcli.errors import UsageError
@@ -26,7 +27,7 @@ class ImageDataset:
 
     name: str
     images: torch.Tensor
-    labels: Optional[torch.Tensor]
+    labels: torch.Tensor | None
     label_names: list[str]
     source: str = ""
     split: str = "train"
@@ -60,9 +61,9 @@ def load_dataset(
     data_dir: str | Path | None = None,
     *,
     download: bool = False,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     seed: int = 0,
-    image_size: Optional[int] = None,
+    image_size: int | None = None,
     notify: Callable[[str], None] = lambda message: None,
 ) -> ImageDataset:
     """Load a dataset split ("train" or "test") into memory.
@@ -85,7 +86,9 @@ def load_dataset(
         if limit is not None:
             images, labels = images[:limit], labels[:limit]
         names = MNIST_LABELS if spec == "mnist" else FASHION_LABELS
-        return ImageDataset(spec, torch.from_numpy(np.array(images)), torch.from_numpy(np.array(labels)), list(names), str(found), split)
+        return ImageDataset(
+            spec, torch.from_numpy(np.array(images)), torch.from_numpy(np.array(labels)), list(names), str(found), split
+        )
     if spec == "glyphs":
         from diffcli.data.glyphs import generate_glyphs
 
@@ -96,12 +99,19 @@ def load_dataset(
         from diffcli.data.folder import load_folder
         from diffcli.errors import DiffcliError
 
-        path = Path(spec[len("folder:"):]).expanduser().resolve()
+        path = Path(spec[len("folder:") :]).expanduser().resolve()
         if split == "test":
             raise DiffcliError(f"folder dataset {path} has no test split")
         images, labels, names = load_folder(path, image_size, notify)
         if limit is not None:
             images = images[:limit]
             labels = labels[:limit] if labels is not None else None
-        return ImageDataset(f"folder:{path}", torch.from_numpy(images), torch.from_numpy(labels) if labels is not None else None, names, str(path), split)
+        return ImageDataset(
+            f"folder:{path}",
+            torch.from_numpy(images),
+            torch.from_numpy(labels) if labels is not None else None,
+            names,
+            str(path),
+            split,
+        )
     raise UsageError(f"unknown dataset {spec!r}", "choose mnist, fashion-mnist, glyphs or folder:PATH")

@@ -7,8 +7,8 @@ Decoded once through diffcli's validated image reader, centre-cropped and resize
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -21,7 +21,9 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
-def load_folder(path: Path, image_size: Optional[int], notify: Callable[[str], None]) -> tuple[np.ndarray, Optional[np.ndarray], list[str]]:
+def load_folder(
+    path: Path, image_size: int | None, notify: Callable[[str], None]
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """uint8 images [N, C, S, S], labels [N] (None without class subfolders) and class names."""
     from diffcli.io.images import open_image, resize_square, to_pixels
 

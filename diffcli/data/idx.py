@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -18,7 +17,7 @@ IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 
 
-def find_file(folder: Path, stem: str) -> Optional[Path]:
+def find_file(folder: Path, stem: str) -> Path | None:
     """`stem` or `stem.gz` in folder (torchvision sometimes also leaves `stem` beside the .gz)."""
     for name in (stem, stem + ".gz"):
         candidate = folder / name

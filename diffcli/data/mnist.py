@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -22,7 +22,7 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 TORCHVISION = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "FashionMNIST")}
 
 
-def locate(name: str, data_dir: Path) -> Optional[Path]:
+def locate(name: str, data_dir: Path) -> Path | None:
     """The folder holding all four IDX files: data_dir itself, its raw/ (data_dir is the dataset's
     torchvision folder, e.g. .../MNIST), or the torchvision root's NAME/raw/ or NAME/."""
     folder_name = TORCHVISION[name][0]
@@ -35,7 +35,7 @@ def locate(name: str, data_dir: Path) -> Optional[Path]:
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception and its causes / contexts, each once."""
     seen: set[int] = set()
-    current: Optional[BaseException] = exc
+    current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
@@ -97,7 +97,10 @@ def load_idx_dataset(
     """Images [N, 1, 28, 28] uint8, labels [N] and the folder they came from. A dataset missing from the
     default data folder is downloaded there; missing from a folder the caller named, only with `fetch`."""
     if Path(data_dir).exists() and not Path(data_dir).is_dir():
-        raise DiffcliError(f"`data_dir` {data_dir} is a file, not a folder", f"pass the folder that holds {name}'s IDX files (or a torchvision root)")
+        raise DiffcliError(
+            f"`data_dir` {data_dir} is a file, not a folder",
+            f"pass the folder that holds {name}'s IDX files (or a torchvision root)",
+        )
     folder = locate(name, data_dir)
     if folder is None:
         from diffcli.home import data_dir as default_data_dir

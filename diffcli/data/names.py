@@ -5,9 +5,23 @@ from __future__ import annotations
 DATASETS = ("mnist", "fashion-mnist", "glyphs")
 MNIST_LABELS = [str(i) for i in range(10)]
 FASHION_LABELS = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
-ALIASES = {"fashion": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "mnist-fashion": "fashion-mnist"}
+ALIASES = {
+    "fashion": "fashion-mnist",
+    "fashion_mnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+    "mnist-fashion": "fashion-mnist",
+}
 
 
 def canonical_dataset(spec: str) -> str:

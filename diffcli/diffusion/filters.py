@@ -45,7 +45,9 @@ def scale_filter(size: int, sigma: float, factor: float) -> tuple[int, float]:
 def check_kernel_fits(size: int, height: int, width: int) -> None:
     """Reflect padding needs the half-kernel to be smaller than the image."""
     if size // 2 >= min(height, width):
-        raise ValueError(f"a kernel of {size} is too large for a {width}x{height} image; use an odd size below {2 * min(height, width) - 1}")
+        raise ValueError(
+            f"a kernel of {size} is too large for a {width}x{height} image; use an odd size below {2 * min(height, width) - 1}"
+        )
 
 
 def gaussian_blur(image: Any, size: int, sigma: float) -> Any:
@@ -64,9 +66,7 @@ def _blur_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         widths = [(0, 0)] * out.ndim
         widths[axis] = (pad, pad)
         padded = np.pad(out, widths, mode="reflect")
-        out = sum(
-            kernel[i] * np.take(padded, np.arange(i, i + out.shape[axis]), axis=axis) for i in range(len(kernel))
-        )
+        out = sum(kernel[i] * np.take(padded, np.arange(i, i + out.shape[axis]), axis=axis) for i in range(len(kernel)))
     return out.astype(image.dtype)
 
 

@@ -24,8 +24,9 @@ course does when it guides IF.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -55,9 +56,9 @@ class Term:
     cond: Any
     weight: float
     view: View = field(default_factory=lambda: VIEWS["identity"])
-    filter: Optional[Filter] = None
+    filter: Filter | None = None
     unconditional: bool = False
-    during: Optional[tuple[int, int]] = None
+    during: tuple[int, int] | None = None
 
     def applies(self, t: int) -> bool:
         """Whether the term is part of the estimate at timestep t."""
@@ -71,9 +72,9 @@ def classifier_free(
     *,
     weight: float = 1.0,
     view: View | None = None,
-    filter: Optional[Filter] = None,
-    during: Optional[tuple[int, int]] = None,
-    interval: Optional[tuple[int, int]] = None,
+    filter: Filter | None = None,
+    during: tuple[int, int] | None = None,
+    interval: tuple[int, int] | None = None,
 ) -> list[Term]:
     """CFG as terms: eps_u + scale * (eps_c - eps_u). A scale of 1 (or no null condition) is plain
     conditional sampling, one evaluation. `during`: the timesteps [first, stop) it applies at.
@@ -85,7 +86,7 @@ def classifier_free(
     if null is None or scale == 1.0:
         return [Term(cond, weight, view, filter, during=during)]
 
-    def guided(span: Optional[tuple[int, int]]) -> list[Term]:
+    def guided(span: tuple[int, int] | None) -> list[Term]:
         return [
             Term(cond, weight * scale, view, filter, during=span),
             Term(null, weight * (1.0 - scale), view, filter, unconditional=True, during=span),
@@ -101,7 +102,7 @@ def classifier_free(
     return terms
 
 
-def _span(span: tuple[int, int]) -> Optional[tuple[int, int]]:
+def _span(span: tuple[int, int]) -> tuple[int, int] | None:
     """A `during` range, None when it is every timestep."""
     return None if span[0] <= 0 and span[1] >= ALWAYS else span
 
@@ -113,14 +114,18 @@ def anagram_terms(
     scale: float,
     view: View,
     weight: float | Sequence[tuple[int, int, float]] = 0.5,
-    interval: Optional[tuple[int, int]] = None,
+    interval: tuple[int, int] | None = None,
 ) -> list[Term]:
     """eps = w * eps(x_t, A) + (1 - w) * V^-1(eps(V(x_t), B)), each term CFG-guided (docs/engine.md).
 
     weight: w, or a schedule of (first, stop, w) segments over the timesteps [first, stop) (w may change
     along the reverse process; the two weights still sum to 1 at every step). interval: where the
     guidance applies (`classifier_free`)."""
-    segments = [(None, float(weight))] if isinstance(weight, (int, float)) else [((int(a), int(b)), float(w)) for a, b, w in weight]
+    segments = (
+        [(None, float(weight))]
+        if isinstance(weight, (int, float))
+        else [((int(a), int(b)), float(w)) for a, b, w in weight]
+    )
     terms: list[Term] = []
     for during, w in segments:
         if w != 0.0:
@@ -138,8 +143,8 @@ def hybrid_terms(
     kernel: int,
     sigma: float,
     low_switch: int = 0,
-    high_switch: Optional[int] = None,
-    interval: Optional[tuple[int, int]] = None,
+    high_switch: int | None = None,
+    interval: tuple[int, int] | None = None,
 ) -> list[Term]:
     """eps = lowpass(eps(x_t, FAR)) + highpass(eps(x_t, NEAR)), each CFG-guided (factorized diffusion).
 
@@ -180,7 +185,7 @@ class GuidedModel:
         denoiser: Denoiser,
         terms: Sequence[Term],
         learned_variance: bool = False,
-        context: Optional[torch.Tensor] = None,
+        context: torch.Tensor | None = None,
     ) -> None:
         if not terms:
             raise ValueError("guidance needs at least one term")
@@ -192,7 +197,14 @@ class GuidedModel:
         self._unconditional: list[bool] = []  # True when every term of the evaluation is CFG's null one
         self._term_eval: list[int] = []
         for term in self.terms:
-            k = next((i for i, (cond, view) in enumerate(self._evaluations) if view.name == term.view.name and same_condition(cond, term.cond)), None)
+            k = next(
+                (
+                    i
+                    for i, (cond, view) in enumerate(self._evaluations)
+                    if view.name == term.view.name and same_condition(cond, term.cond)
+                ),
+                None,
+            )
             if k is None:
                 k = len(self._evaluations)
                 self._evaluations.append((term.cond, term.view))
@@ -232,7 +244,7 @@ class GuidedModel:
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         active, outputs, needed = self._evaluate(x, t)
         channels = x.shape[1]
-        combined: Optional[torch.Tensor] = None
+        combined: torch.Tensor | None = None
         for term, k in active:
             e = term.view.inverse(outputs[k][:, :channels])
             if term.filter is not None:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -51,8 +51,8 @@ class OutputSpec:
 
     prediction: str = "eps"
     learned_variance: bool = False
-    clip: Optional[tuple[float, float]] = (-1.0, 1.0)
-    dynamic_threshold: Optional[float] = None
+    clip: tuple[float, float] | None = (-1.0, 1.0)
+    dynamic_threshold: float | None = None
     threshold_max: float = 1.0
 
 
@@ -62,7 +62,7 @@ class Prediction:
 
     x0: torch.Tensor
     eps: torch.Tensor
-    variance_value: Optional[torch.Tensor] = None  # learned_range interpolation in [-1, 1]
+    variance_value: torch.Tensor | None = None  # learned_range interpolation in [-1, 1]
 
 
 class NoiseSource:
@@ -91,7 +91,9 @@ class NoiseSource:
         return self.randn(x.shape[1:], dtype=x.dtype)
 
 
-def predict(schedule: NoiseSchedule, spec: OutputSpec, x_t: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> Prediction:
+def predict(
+    schedule: NoiseSchedule, spec: OutputSpec, x_t: torch.Tensor, t: torch.Tensor, output: torch.Tensor
+) -> Prediction:
     """Read a raw network output as (x0, eps, variance), clipping x0 as the spec asks."""
     channels = x_t.shape[1]
     variance_value = None
@@ -135,7 +137,7 @@ def ddpm_step(
     t: int,
     s: int,
     pred: Prediction,
-    noise: Optional[torch.Tensor],
+    noise: torch.Tensor | None,
 ) -> torch.Tensor:
     """One strided DDPM ancestral step t -> s, with the posterior variance (or the learned one)."""
     a_t, s_t, a_s, s_s, posterior_var = _step_coefficients(schedule, t, s)
@@ -160,7 +162,7 @@ def ddim_step(
     t: int,
     s: int,
     pred: Prediction,
-    noise: Optional[torch.Tensor],
+    noise: torch.Tensor | None,
     eta: float = 0.0,
 ) -> torch.Tensor:
     """One DDIM step t -> s; eta = 0 is deterministic, eta = 1 matches DDPM's variance."""
@@ -174,14 +176,14 @@ def ddim_step(
 
 
 # ----- samplers ----------------------------------------------------------------------------------
-_REGISTRY: dict[str, type["Sampler"]] = {}
+_REGISTRY: dict[str, type[Sampler]] = {}
 
 
-def register_sampler(*aliases: str) -> Callable[[type["Sampler"]], type["Sampler"]]:
+def register_sampler(*aliases: str) -> Callable[[type[Sampler]], type[Sampler]]:
     """Class decorator: make a sampler available by its `name` (and `aliases`) to `make_sampler`; its
     name also needs its line in diffusion/names.py, which the CLI and the config schema read."""
 
-    def register(cls: type["Sampler"]) -> type["Sampler"]:
+    def register(cls: type[Sampler]) -> type[Sampler]:
         for key in (cls.name, *aliases):
             _REGISTRY[key] = cls
         return cls
@@ -197,7 +199,7 @@ class Sampler:
     stochastic = False
 
     @classmethod
-    def make(cls, eta: float = 0.0) -> "Sampler":
+    def make(cls, eta: float = 0.0) -> Sampler:
         """A fresh sampler for one run (`eta` matters to DDIM only)."""
         return cls()
 
@@ -209,7 +211,7 @@ class Sampler:
         t: int,
         s: int,
         pred: Prediction,
-        noise: Optional[NoiseSource],
+        noise: NoiseSource | None,
     ) -> torch.Tensor:
         raise NotImplementedError
 
@@ -239,7 +241,7 @@ class DDIMSampler(Sampler):
         self.stochastic = eta > 0
 
     @classmethod
-    def make(cls, eta: float = 0.0) -> "DDIMSampler":
+    def make(cls, eta: float = 0.0) -> DDIMSampler:
         return cls(eta)
 
     def step(self, schedule, model, x_t, t, s, pred, noise):
@@ -285,7 +287,7 @@ class DPMSolverPP2MSampler(Sampler):
     name = "dpm++"
 
     def __init__(self) -> None:
-        self._previous: Optional[tuple[torch.Tensor, float]] = None
+        self._previous: tuple[torch.Tensor, float] | None = None
 
     def step(self, schedule, model, x_t, t, s, pred, noise):
         a_t, s_t, a_s, s_s = schedule.alpha(t), schedule.sigma(t), schedule.alpha(s), schedule.sigma(s)
@@ -329,9 +331,9 @@ def run_reverse(
     schedule: NoiseSchedule,
     spec: OutputSpec,
     sampler: Sampler,
-    noise: Optional[NoiseSource] = None,
-    callback: Optional[StepCallback] = None,
-    after_step: Optional[AfterStep] = None,
+    noise: NoiseSource | None = None,
+    callback: StepCallback | None = None,
+    after_step: AfterStep | None = None,
 ) -> torch.Tensor:
     """Run the reverse process from `x_start` at timesteps[0] down through each timestep to clean.
 

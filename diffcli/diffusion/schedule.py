@@ -20,8 +20,9 @@ torch tensors, so `diffcli noise` never has to import torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class NoiseSchedule:
 
     # ----- construction -----------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "NoiseSchedule":
+    def from_config(cls, config: dict[str, Any]) -> NoiseSchedule:
         """Build from the `schedule` block of a model config."""
         return cls(
             kind=config.get("kind", "linear"),

@@ -9,8 +9,8 @@ learned variance map back (negating a variance would be meaningless).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -15,12 +15,22 @@ from typing import Any
 # name -> the module that defines it; imported on first use, so `diffcli.generation.requests` (torch-free,
 # read by --help) can be imported without loading the engine.
 _EXPORTS = {
-    "BATCH": "batches", "Part": "batches", "run_batches": "batches",
-    "ChainRecorder": "reverse", "chain_callbacks": "reverse", "generate": "reverse", "prompt_terms": "reverse",
+    "BATCH": "batches",
+    "Part": "batches",
+    "run_batches": "batches",
+    "ChainRecorder": "reverse",
+    "chain_callbacks": "reverse",
+    "generate": "reverse",
+    "prompt_terms": "reverse",
     "Sampling": "requests",
-    "SamplerSettings": "settings", "default_settings": "settings", "guidance_report": "settings",
-    "guidance_scale": "settings", "interval_timesteps": "settings", "plan_timesteps": "settings",
-    "resolve_guidance": "settings", "resolve_sampling": "settings",
+    "SamplerSettings": "settings",
+    "default_settings": "settings",
+    "guidance_report": "settings",
+    "guidance_scale": "settings",
+    "interval_timesteps": "settings",
+    "plan_timesteps": "settings",
+    "resolve_guidance": "settings",
+    "resolve_sampling": "settings",
 }
 __all__ = sorted(_EXPORTS)
 

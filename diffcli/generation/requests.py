@@ -6,7 +6,7 @@ help, the Python API's keywords and the checks all read the same declarations.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Optional, Union
+from typing import Any
 
 from diffcli import checks
 from diffcli.diffusion.names import SAMPLERS, spoken
@@ -28,28 +28,47 @@ class Sampling:
     model's own for `sample`, the illusion defaults below for `anagram` and `hybrid`). `{default}` in a
     help text is that default in the command's words."""
 
-    sampler: Optional[str] = param(
-        None, help=f"{spoken(SAMPLERS)} (default: {{default}}).", choices=SAMPLERS, what="sampler", metavar="NAME", panel=SAMPLING_PANEL
-    )
-    steps: Optional[int] = param(
-        None, help="Sampler steps, evenly spread from T-1 (default: {default}).", bound=checks.STEPS, metavar="INT",
+    sampler: str | None = param(
+        None,
+        help=f"{spoken(SAMPLERS)} (default: {{default}}).",
+        choices=SAMPLERS,
+        what="sampler",
+        metavar="NAME",
         panel=SAMPLING_PANEL,
     )
-    stride: Optional[int] = param(
-        None, help="Visit every INT-th timestep instead of a number of steps (the course's 30 at T=1000).",
-        bound=checks.STRIDE, metavar="INT", panel=SAMPLING_PANEL,
+    steps: int | None = param(
+        None,
+        help="Sampler steps, evenly spread from T-1 (default: {default}).",
+        bound=checks.STEPS,
+        metavar="INT",
+        panel=SAMPLING_PANEL,
     )
-    guidance: Optional[float] = param(
-        None, help="Classifier-free guidance scale, 1 = off (default: {default}).", flags=("--guidance", "-g"),
-        bound=checks.GUIDANCE, metavar="SCALE", panel=SAMPLING_PANEL,
+    stride: int | None = param(
+        None,
+        help="Visit every INT-th timestep instead of a number of steps (the course's 30 at T=1000).",
+        bound=checks.STRIDE,
+        metavar="INT",
+        panel=SAMPLING_PANEL,
     )
-    guidance_interval: Union[str, tuple[float, float], None] = param(
-        None, help="Guide only in this part of the reverse process (fractions of T from the clean end, e.g. "
+    guidance: float | None = param(
+        None,
+        help="Classifier-free guidance scale, 1 = off (default: {default}).",
+        flags=("--guidance", "-g"),
+        bound=checks.GUIDANCE,
+        metavar="SCALE",
+        panel=SAMPLING_PANEL,
+    )
+    guidance_interval: str | tuple[float, float] | None = param(
+        None,
+        help="Guide only in this part of the reverse process (fractions of T from the clean end, e.g. "
         "0.2:0.7; plainly conditional elsewhere; 0:1 = throughout). Default: the model's, with its own scale.",
-        rule=interval_rule, metavar="LO:HI", panel=SAMPLING_PANEL,
+        rule=interval_rule,
+        metavar="LO:HI",
+        panel=SAMPLING_PANEL,
     )
-    eta: float = param(0.0, help="DDIM noise: 0 deterministic, 1 DDPM-like.", bound=checks.ETA, metavar="ETA",
-                       panel=SAMPLING_PANEL)
+    eta: float = param(
+        0.0, help="DDIM noise: 0 deterministic, 1 DDPM-like.", bound=checks.ETA, metavar="ETA", panel=SAMPLING_PANEL
+    )
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -106,8 +125,10 @@ def illusion_wording(kind: str) -> dict[str, str]:
 
     def both(field: str) -> str:
         a, b = getattr(small, field), getattr(text, field)
-        return f"{a:g} for class models, {b:g} for text-to-image models" if isinstance(a, float) else (
-            f"{a} for class models, {b} for text-to-image models"
+        return (
+            f"{a:g} for class models, {b:g} for text-to-image models"
+            if isinstance(a, float)
+            else (f"{a} for class models, {b} for text-to-image models")
         )
 
     return {"sampler": both("sampler"), "steps": both("steps"), "guidance": both("guidance")}

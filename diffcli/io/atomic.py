@@ -21,8 +21,9 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.home import home_dir
@@ -188,7 +189,9 @@ def first_missing(path: str | os.PathLike[str]) -> Path | None:
     return missing
 
 
-def check_can_create_files(folder: str | os.PathLike[str], target: str, hint: str = "choose a folder you can write to") -> None:
+def check_can_create_files(
+    folder: str | os.PathLike[str], target: str, hint: str = "choose a folder you can write to"
+) -> None:
     """Refuse, before any work, a folder in which no file can be created (read-only, no permission,
     /proc) by creating and removing an empty one, as the atomic writes later will; root passes every
     permission check, so only trying tells."""
@@ -196,7 +199,9 @@ def check_can_create_files(folder: str | os.PathLike[str], target: str, hint: st
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffcli-probe-"):
             pass
     except OSError as exc:
-        raise DiffcliError(f"cannot write {target}: no file can be created in {folder} ({describe_os_error(exc)})", hint) from None
+        raise DiffcliError(
+            f"cannot write {target}: no file can be created in {folder} ({describe_os_error(exc)})", hint
+        ) from None
 
 
 TEMP_SUFFIX = ".tmp"

@@ -8,7 +8,7 @@ Labelled figures upscale small tiles (nearest neighbour, so pixels stay crisp) u
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -18,7 +18,7 @@ TEXT = 0  # black text
 MIN_LABELLED_TILE = 96
 
 
-def grid(images: Sequence[np.ndarray], columns: Optional[int] = None, pad: int = 2) -> np.ndarray:
+def grid(images: Sequence[np.ndarray], columns: int | None = None, pad: int = 2) -> np.ndarray:
     """Tiles in a plain grid (no labels, native size), `columns` per row (default: near-square)."""
     if not images:
         raise ValueError("no images to lay out")
@@ -45,11 +45,11 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, size: int) -> tu
 
 def figure(
     rows: Sequence[Sequence[np.ndarray]],
-    col_labels: Optional[Sequence[str]] = None,
-    row_labels: Optional[Sequence[str]] = None,
-    scale: Optional[int] = None,
+    col_labels: Sequence[str] | None = None,
+    row_labels: Sequence[str] | None = None,
+    scale: int | None = None,
     pad: int = 4,
-    title: Optional[str] = None,
+    title: str | None = None,
 ) -> np.ndarray:
     """Lay out rows of tiles; returns float [C, H, W] in [0, 1] (RGB if any tile is RGB).
 

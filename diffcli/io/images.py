@@ -13,9 +13,10 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -71,7 +72,7 @@ def open_image(source: str, notify: Notify = _ignore) -> tuple[Image.Image, str]
             raise DiffcliError("stdin is empty: expected image bytes", "pipe a PNG, JPEG or WebP image")
         name, stream = "stdin", io.BytesIO(data)
     elif source.startswith(BUILTIN_PREFIX):
-        key = source[len(BUILTIN_PREFIX):]
+        key = source[len(BUILTIN_PREFIX) :]
         path = ASSETS / f"{key}.png"
         if not path.is_file():
             raise UsageError(f"no built-in image {key!r}", f"built-in images: {', '.join(builtin_images())}")
@@ -123,7 +124,9 @@ def _unreadable(name: str, exc: BaseException) -> DiffcliError:
     return DiffcliError(f"{name} is truncated or corrupt ({reason})")
 
 
-def to_pixels(image: Image.Image, channels: Optional[int] = None, name: str = "image", notify: Notify = _ignore) -> np.ndarray:
+def to_pixels(
+    image: Image.Image, channels: int | None = None, name: str = "image", notify: Notify = _ignore
+) -> np.ndarray:
     """Convert a decoded image to float32 [C, H, W] in [0, 1].
 
     channels: 1 (grey), 3 (RGB), or None to keep grey images grey and everything else RGB.
@@ -159,7 +162,7 @@ def to_pixels(image: Image.Image, channels: Optional[int] = None, name: str = "i
     return convert_channels(array, channels)
 
 
-def convert_channels(pixels: np.ndarray, channels: Optional[int]) -> np.ndarray:
+def convert_channels(pixels: np.ndarray, channels: int | None) -> np.ndarray:
     """1 <-> 3 channels: ITU-R 601 luminance one way (as Pillow's "L"), repetition the other."""
     current = pixels.shape[0]
     if channels is None or channels == current:
@@ -181,7 +184,11 @@ def resize_square(pixels: np.ndarray, size: int, name: str = "image", notify: No
     top, left = (height - side) // 2, (width - side) // 2
     cropped = pixels[:, top : top + side, left : left + side]
     planes = [
-        np.asarray(Image.fromarray(plane, mode="F").resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC))
+        np.asarray(
+            Image.fromarray(plane, mode="F").resize(
+                (size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC
+            )
+        )
         for plane in cropped
     ]
     how = " (centre crop)" if height != width else ""
@@ -191,8 +198,8 @@ def resize_square(pixels: np.ndarray, size: int, name: str = "image", notify: No
 
 def load_image(
     source: str,
-    channels: Optional[int] = None,
-    size: Optional[int] = None,
+    channels: int | None = None,
+    size: int | None = None,
     notify: Notify = _ignore,
 ) -> np.ndarray:
     """Read `source` (path, `-` or builtin:NAME) as float32 [C, H, W] in [0, 1], converted to
@@ -205,7 +212,7 @@ ImageInput = Any
 ([C, H, W] or [H, W] (or [H, W, C] with C of 1, 3 or 4), floats in [0, 1] or uint8)."""
 
 
-def decode_input(source: ImageInput, channels: Optional[int] = None, notify: Notify = _ignore) -> tuple[np.ndarray, str]:
+def decode_input(source: ImageInput, channels: int | None = None, notify: Notify = _ignore) -> tuple[np.ndarray, str]:
     """Any ImageInput as float32 [C, H, W] pixels in [0, 1] (converted to `channels` when given), and a
     short name for messages."""
     if isinstance(source, (str, os.PathLike)):
@@ -224,9 +231,15 @@ def array_pixels(source: Any) -> np.ndarray:
     try:
         array = np.asarray(source)
     except Exception as exc:
-        raise DiffcliError(f"cannot read a {type(source).__name__} as an image ({exc})", "pass a path, a PIL image, or an array [C, H, W] in [0, 1]") from None
+        raise DiffcliError(
+            f"cannot read a {type(source).__name__} as an image ({exc})",
+            "pass a path, a PIL image, or an array [C, H, W] in [0, 1]",
+        ) from None
     if array.dtype == object or array.ndim not in (2, 3) or array.size == 0:
-        raise DiffcliError(f"an image array must be [C, H, W] or [H, W], got shape {array.shape}", "pass [1, H, W] grey or [3, H, W] RGB pixels in [0, 1]")
+        raise DiffcliError(
+            f"an image array must be [C, H, W] or [H, W], got shape {array.shape}",
+            "pass [1, H, W] grey or [3, H, W] RGB pixels in [0, 1]",
+        )
     if array.ndim == 2:
         array = array[None]
     elif array.shape[0] not in (1, 3) and array.shape[-1] in (1, 3, 4):
@@ -234,7 +247,10 @@ def array_pixels(source: Any) -> np.ndarray:
     if array.shape[0] == 4:
         array = array[:3]
     if array.shape[0] not in (1, 3):
-        raise DiffcliError(f"an image array needs 1 or 3 channels, got shape {array.shape}", "pass [1, H, W] grey or [3, H, W] RGB pixels")
+        raise DiffcliError(
+            f"an image array needs 1 or 3 channels, got shape {array.shape}",
+            "pass [1, H, W] grey or [3, H, W] RGB pixels",
+        )
     check_decode("the image array", array.shape[2], array.shape[1], bytes_per_pixel=array.shape[0] * 8 * 2)
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
@@ -246,7 +262,9 @@ def array_pixels(source: Any) -> np.ndarray:
     return np.clip(values, 0.0, 1.0).astype(np.float32)
 
 
-def load_input(source: ImageInput, channels: Optional[int] = None, size: Optional[int] = None, notify: Notify = _ignore) -> np.ndarray:
+def load_input(
+    source: ImageInput, channels: int | None = None, size: int | None = None, notify: Notify = _ignore
+) -> np.ndarray:
     """`load_image` for every kind of ImageInput."""
     pixels, name = decode_input(source, channels, notify)
     return resize_square(pixels, size, name, notify) if size is not None else pixels
@@ -272,7 +290,7 @@ def to_pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(array.transpose(1, 2, 0), mode="RGB")
 
 
-def png_bytes(pixels: np.ndarray, metadata: Optional[dict[str, Any]] = None) -> bytes:
+def png_bytes(pixels: np.ndarray, metadata: dict[str, Any] | None = None) -> bytes:
     """Encode as PNG, recording `metadata` (seed, command, model, settings) as a JSON text chunk."""
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", f"diffcli {__version__}")
@@ -294,7 +312,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 class OutputTarget:
     """Where an image goes: a file path, or stdout when path is None."""
 
-    path: Optional[Path]
+    path: Path | None
 
     @property
     def is_stdout(self) -> bool:
@@ -304,14 +322,19 @@ class OutputTarget:
         return "stdout" if self.path is None else str(self.path)
 
 
-def check_output(out: Optional[str], json_mode: bool = False) -> None:
+def check_output(out: str | None, json_mode: bool = False) -> None:
     """Refuse an output that cannot be written, before any work is done: PNG bytes to a terminal or
     beside JSON on stdout, a folder as the file, a file in a folder that does not exist."""
     if out == "-":
         if json_mode:
-            raise UsageError("`json_output` writes JSON to stdout, so the image cannot go there too", "write the image to a file with `out`")
+            raise UsageError(
+                "`json_output` writes JSON to stdout, so the image cannot go there too",
+                "write the image to a file with `out`",
+            )
         if sys.stdout.isatty():
-            raise UsageError("refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or write to a file with `out`")
+            raise UsageError(
+                "refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or write to a file with `out`"
+            )
         return
     if out is None:
         if sys.stdout.isatty() or json_mode:  # `resolve_output` will make a new file in the current folder
@@ -335,7 +358,10 @@ def check_out_dir(out_dir: str) -> None:
     """Refuse, before any work, an output folder that cannot be made or written to: a path that exists
     and is not a folder, or whose nearest existing folder takes no new files. Nothing is created."""
     if out_dir == "-":  # "-" is stdout everywhere else; a folder of that name is never what was meant
-        raise UsageError("`out_dir` - would make a folder named '-'", "write the image to stdout with `out` -, or name a folder (./- if you mean it)")
+        raise UsageError(
+            "`out_dir` - would make a folder named '-'",
+            "write the image to stdout with `out` -, or name a folder (./- if you mean it)",
+        )
     refuse_inside_home(out_dir, "`out_dir`")
     _refuse_a_file_as_out_dir(out_dir)
     missing = first_missing(out_dir)
@@ -350,7 +376,9 @@ def _refuse_a_file_as_out_dir(out_dir: str) -> None:
         raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
 
 
-def resolve_output(out: Optional[str], default_name: str, json_mode: bool = False, notify: Notify = _ignore) -> OutputTarget:
+def resolve_output(
+    out: str | None, default_name: str, json_mode: bool = False, notify: Notify = _ignore
+) -> OutputTarget:
     """Decide where a command's image goes.
 
     `-`: stdout (refused on a terminal, and with JSON output, which owns stdout). None: stdout when it
@@ -378,7 +406,7 @@ def _unused_name(path: Path) -> Path:
     raise DiffcliError(f"too many files named like {path}", "pass -o FILE")
 
 
-def write_png(pixels: np.ndarray, target: OutputTarget, metadata: Optional[dict[str, Any]] = None) -> None:
+def write_png(pixels: np.ndarray, target: OutputTarget, metadata: dict[str, Any] | None = None) -> None:
     """Write a PNG to a file (atomically) or to stdout."""
     data = png_bytes(pixels, metadata)
     if target.path is None:

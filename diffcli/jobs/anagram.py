@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from diffcli import params, console
+from diffcli import console, params
 from diffcli.generation.batches import Part
 from diffcli.generation.illusions import anagram_readings, anagram_request, anagram_weight, illusion_sampling, pick_view
 from diffcli.generation.settings import best_of_count, count
 from diffcli.io.figures import figure
 from diffcli.jobs.generating import Illusion
-from diffcli.progress import ProgressFactory, silent
 from diffcli.jobs.requests import AnagramRequest
 from diffcli.jobs.results import ImageSet, metadata, safe_label
+from diffcli.progress import ProgressFactory, silent
 
 
 class PreparedAnagram(Illusion):

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from diffcli import console, params
+from diffcli import checks, console, params
 from diffcli.errors import DiffcliError, UsageError
-from diffcli import checks
 from diffcli.jobs.requests import DenoiseRequest
 from diffcli.jobs.results import ImageSet, metadata
 
@@ -60,8 +59,8 @@ def _blur_only(request: DenoiseRequest, seed: int) -> ImageSet:
     """Blur without torch or a model."""
     from diffcli.diffusion.filters import gaussian_blur
     from diffcli.diffusion.schedule import NoiseSchedule, gaussian_noise
-    from diffcli.scoring.fidelity import mse_psnr
     from diffcli.io import images
+    from diffcli.scoring.fidelity import mse_psnr
 
     schedule = NoiseSchedule(*BLUR_SCHEDULE)
     t = schedule.timesteps // 2 if request.t is None else request.t
@@ -71,7 +70,11 @@ def _blur_only(request: DenoiseRequest, seed: int) -> ImageSet:
     x = pixels * 2 - 1
     x_t = x if request.noisy else schedule.q_sample(x, t, gaussian_noise(x.shape, seed))
     result = ((gaussian_blur(x_t, request.kernel, request.sigma) + 1) / 2).clip(0, 1)
-    scores = {} if request.noisy else {"blur": mse_psnr(result, pixels), "noisy": mse_psnr(((x_t + 1) / 2).clip(0, 1), pixels)}
+    scores = (
+        {}
+        if request.noisy
+        else {"blur": mse_psnr(result, pixels), "noisy": mse_psnr(((x_t + 1) / 2).clip(0, 1), pixels)}
+    )
     meta = metadata("denoise", method="blur", t=t, seed=seed, kernel=request.kernel, sigma=request.sigma)
     return ImageSet([result], ["denoise"], [{}], meta, {"method": "blur", "t": t, "seed": seed, "scores": scores})
 
@@ -81,17 +84,20 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
 
     from diffcli.diffusion.filters import gaussian_blur
     from diffcli.diffusion.schedule import course_stride, gaussian_noise
-    from diffcli.scoring.fidelity import mse_psnr
     from diffcli.generation import SamplerSettings, generate, guidance_report, prompt_terms, resolve_guidance
     from diffcli.io import images
     from diffcli.io.figures import figure
+    from diffcli.scoring.fidelity import mse_psnr
 
     pixels = images.load_input(request.image, channels=model.channels, size=model.size, notify=console.notice)
     x = model.to_model(pixels)[None]
     if not model.is_diffusion:
         return _single_step_sweep(request, model, pixels, x, seed)
     if request.noise_sigma is not None:
-        raise UsageError(f"`noise_sigma` is for single-step denoiser models; {model.name!r} is a diffusion model", "give a timestep `t` instead")
+        raise UsageError(
+            f"`noise_sigma` is for single-step denoiser models; {model.name!r} is a diffusion model",
+            "give a timestep `t` instead",
+        )
 
     schedule = model.schedule
     t = schedule.timesteps // 2 if request.t is None else request.t
@@ -105,7 +111,9 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
     scale, interval = resolve_guidance(model, request.guidance, request.guidance_interval)
     resolved = model.resolve_prompt(str(request.prompt)) if request.prompt is not None else None
     if resolved is None and model.cond_type == "class" and not model.config.has_null_class:
-        raise UsageError(f"model {model.name!r} has no unconditional mode", f"give a class (one of {model.describe_labels()})")
+        raise UsageError(
+            f"model {model.name!r} has no unconditional mode", f"give a class (one of {model.describe_labels()})"
+        )
     terms = prompt_terms(model, [resolved], scale, interval)
 
     checks.STEPS.optional(request.steps)
@@ -127,9 +135,24 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
         _check_blur_fits(request.kernel, pixels.shape)
         results["blur"] = model.to_pixels(gaussian_blur(x_t, request.kernel, request.sigma))[0]
 
-    scores = {} if request.noisy else {name: mse_psnr(img, pixels) for name, img in {"noisy": noisy_pixels, **results}.items()}
+    scores = (
+        {}
+        if request.noisy
+        else {name: mse_psnr(img, pixels) for name, img in {"noisy": noisy_pixels, **results}.items()}
+    )
     method = "compare" if request.compare else request.method
-    meta = metadata("denoise", method=method, t=t, seed=seed, model=model.name, **guidance_report(scale, interval), prompt=request.prompt, stride=iterative.stride, steps=iterative.steps, sampler=request.sampler)
+    meta = metadata(
+        "denoise",
+        method=method,
+        t=t,
+        seed=seed,
+        model=model.name,
+        **guidance_report(scale, interval),
+        prompt=request.prompt,
+        stride=iterative.stride,
+        steps=iterative.steps,
+        sampler=request.sampler,
+    )
     if request.compare:
         labels = ["original", f"noisy t={t}", "iterative", "one-step", f"blur {request.kernel}/{request.sigma:g}"]
         tiles = [pixels, noisy_pixels, results["iterative"], results["onestep"], results["blur"]]
@@ -148,20 +171,28 @@ def _single_step_sweep(request: DenoiseRequest, model, pixels: np.ndarray, x, se
     import torch
 
     from diffcli.diffusion.schedule import gaussian_noise
-    from diffcli.scoring.fidelity import mse_psnr
     from diffcli.io.figures import figure
+    from diffcli.scoring.fidelity import mse_psnr
 
-    sigmas = [checks.NOISE_SIGMA(s) for s in (checks.as_list(request.noise_sigma) or [model.config.training.get("noise_sigma", 0.5)])]
+    sigmas = [
+        checks.NOISE_SIGMA(s)
+        for s in (checks.as_list(request.noise_sigma) or [model.config.training.get("noise_sigma", 0.5)])
+    ]
     z = torch.from_numpy(gaussian_noise(pixels.shape, seed))[None].to(model.device)
     noisy = [x + s * z for s in sigmas]
     clean = [model.denoise_once(n) for n in noisy]
     noisy_px = [model.to_pixels(n)[0] for n in noisy]
     clean_px = [model.to_pixels(c)[0] for c in clean]
-    scores = {f"{s:g}": {"noisy": mse_psnr(n, pixels), "denoised": mse_psnr(c, pixels)} for s, n, c in zip(sigmas, noisy_px, clean_px)}
+    scores = {
+        f"{s:g}": {"noisy": mse_psnr(n, pixels), "denoised": mse_psnr(c, pixels)}
+        for s, n, c in zip(sigmas, noisy_px, clean_px)
+    }
     if len(sigmas) == 1:
         result = clean_px[0]
     else:
-        result = figure([noisy_px, clean_px], col_labels=[f"sigma={s:g}" for s in sigmas], row_labels=["noisy", "denoised"])
+        result = figure(
+            [noisy_px, clean_px], col_labels=[f"sigma={s:g}" for s in sigmas], row_labels=["noisy", "denoised"]
+        )
     meta = metadata("denoise", method="onestep", model=model.name, seed=seed, noise_sigma=sigmas)
     summary = {"method": "onestep", "model": model.name, "seed": seed, "noise_sigma": sigmas, "scores": scores}
     return ImageSet([result], ["denoise"], [{}], meta, summary)

@@ -54,8 +54,12 @@ def _registry() -> dict[str, Any]:
         entries = registry.entries()
     except DiffcliError as exc:  # the registry folder itself is unusable: say so, once
         return {
-            "path": str(registry.root), "exists": False, "default": None, "models": [],
-            "cache": str(registry.cache_dir), "error": exc.one_line(),
+            "path": str(registry.root),
+            "exists": False,
+            "default": None,
+            "models": [],
+            "cache": str(registry.cache_dir),
+            "error": exc.one_line(),
         }
     models = []
     for entry in entries:
@@ -70,8 +74,11 @@ def _registry() -> dict[str, Any]:
             row = {"name": entry.name, "kind": "broken", "builtin": entry.builtin, "error": exc.message}
         models.append(row)
     return {
-        "path": str(registry.root), "exists": registry.root.is_dir(), "default": registry.default_name(),
-        "models": models, "cache": str(registry.cache_dir),
+        "path": str(registry.root),
+        "exists": registry.root.is_dir(),
+        "default": registry.default_name(),
+        "models": models,
+        "cache": str(registry.cache_dir),
     }
 
 
@@ -112,7 +119,9 @@ def find_datasets(root: Path) -> dict[str, str]:
 def _huggingface() -> dict[str, Any]:
     """Hugging Face cache settings (never credentials)."""
     info: dict[str, Any] = {
-        "HF_HOME": os.environ.get("HF_HOME"), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE"), "cache": None,
+        "HF_HOME": os.environ.get("HF_HOME"),
+        "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE"),
+        "cache": None,
     }
     try:
         from huggingface_hub import constants

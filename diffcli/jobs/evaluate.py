@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffcli import console, params
+from diffcli import checks, console, params
 from diffcli.errors import DiffcliError, UsageError
-from diffcli import checks
 from diffcli.generation.illusions import anagram_weight, hybrid_bands, hybrid_filter, illusion_sampling, pick_view
 from diffcli.generation.settings import best_of_count, count, resolve_sampling
 from diffcli.jobs.requests import EvalRequest
@@ -58,7 +57,11 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     n = check(request)
     check_gradable(model.name, model.cond_type)
     task = request.task
-    settings = illusion_sampling(model, request.sampling, task) if task in ("anagram", "hybrid") else resolve_sampling(model, request.sampling)
+    settings = (
+        illusion_sampling(model, request.sampling, task)
+        if task in ("anagram", "hybrid")
+        else resolve_sampling(model, request.sampling)
+    )
     run = {"seed": request.seed, "batch": request.batch_size}
     view = pick_view(request.view, model) if task == "anagram" else None
     filter_size = hybrid_filter(model, request.kernel, request.sigma) if task == "hybrid" else None
@@ -66,18 +69,28 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     pair_list = grading.parse_pairs(request.pairs, model) if task in ("anagram", "hybrid") else []
     candidates = n * request.best_of * len(pair_list)
     if candidates > MAX_ILLUSION_IMAGES:  # refused before lists of that many prompts are built
-        raise UsageError(f"{n} seeds x {request.best_of} candidates x {len(pair_list)} pairs is {candidates} images, more than one evaluation makes ({MAX_ILLUSION_IMAGES})", "lower `n` or `best_of`, or pick `pairs`")
+        raise UsageError(
+            f"{n} seeds x {request.best_of} candidates x {len(pair_list)} pairs is {candidates} images, more than one evaluation makes ({MAX_ILLUSION_IMAGES})",
+            "lower `n` or `best_of`, or pick `pairs`",
+        )
     spec = grading.dataset_of(model, request.dataset)
     where = grading.data_dir_for(model, spec, request.data_dir)
 
     classifier = clip = None
     if request.scorer == "clip" and model.cond_type != "class":
-        raise UsageError(f"model {model.name!r} is unconditional: CLIP scores need a class per sample", "use the classifier scorer (the default)")
+        raise UsageError(
+            f"model {model.name!r} is unconditional: CLIP scores need a class per sample",
+            "use the classifier scorer (the default)",
+        )
     if request.scorer == "classifier":
         from diffcli.scoring.classifier import load_or_train_classifier
 
         classifier = load_or_train_classifier(
-            spec, data_dir=where, device=model.device, retrain=request.retrain_classifier, download=request.download,
+            spec,
+            data_dir=where,
+            device=model.device,
+            retrain=request.retrain_classifier,
+            download=request.download,
             notify=console.notice,
         )
         grading.check_labels_match(model, classifier)
@@ -86,19 +99,50 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
 
         clip = load_clip(request.clip_model, request.clip_pretrained, model.device, weights=request.clip_weights)
 
-    images = n * request.best_of * len(pair_list) if task in ("anagram", "hybrid") else n * (len(model.labels) if model.cond_type == "class" else len(classifier.label_names))
+    images = (
+        n * request.best_of * len(pair_list)
+        if task in ("anagram", "hybrid")
+        else n * (len(model.labels) if model.cond_type == "class" else len(classifier.label_names))
+    )
     title = f"eval {model.name} ({task}, {images} images)"
     with progress(title, total=runner.total_steps(model, settings, images, request.batch_size), unit="step") as view_:
         hook = lambda i, t, x_t, x0: view_.advance(1)  # noqa: E731
         if task == "anagram":
-            report = runner.evaluate_anagrams(model, classifier, settings, pair_list, n, view, anagram_weight(model, request.weight), hook, request.best_of, **run)
+            report = runner.evaluate_anagrams(
+                model,
+                classifier,
+                settings,
+                pair_list,
+                n,
+                view,
+                anagram_weight(model, request.weight),
+                hook,
+                request.best_of,
+                **run,
+            )
         elif task == "hybrid":
-            report = runner.evaluate_hybrids(model, classifier, settings, pair_list, n, *filter_size, *bands, on_step=hook, best_of=request.best_of, **run)
+            report = runner.evaluate_hybrids(
+                model,
+                classifier,
+                settings,
+                pair_list,
+                n,
+                *filter_size,
+                *bands,
+                on_step=hook,
+                best_of=request.best_of,
+                **run,
+            )
         elif task == "chain":
             report = runner.evaluate_chain(model, classifier, settings, n, on_step=hook, **run)
         else:
             pixels, intended, seconds = runner.sample_per_class(model, settings, n, images // n, hook, **run)
-            head = {"task": "sample", "scorer": request.scorer, "per_class": n if intended is not None else None, "seconds": round(seconds, 2)}
+            head = {
+                "task": "sample",
+                "scorer": request.scorer,
+                "per_class": n if intended is not None else None,
+                "seconds": round(seconds, 2),
+            }
             if clip is not None:
                 from diffcli.scoring.clip_score import clip_scores, default_template
 
@@ -111,7 +155,11 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
         "model": model.name,
         "dataset": spec,
         **settings.describe(model, request.seed),
-        **({"classifier": {"name": classifier.name, "test_accuracy": round(classifier.test_accuracy, 6)}} if classifier else {}),
+        **(
+            {"classifier": {"name": classifier.name, "test_accuracy": round(classifier.test_accuracy, 6)}}
+            if classifier
+            else {}
+        ),
         **report,
     }
     if request.record:
@@ -125,12 +173,17 @@ def record(model, report: dict[str, Any]) -> str:
     from diffcli.io.atomic import atomic_write_text
 
     if model.entry.builtin:
-        raise DiffcliError(f"model {model.name!r} is built in and read-only, so its figures cannot be recorded", "evaluate without recording")
+        raise DiffcliError(
+            f"model {model.name!r} is built in and read-only, so its figures cannot be recorded",
+            "evaluate without recording",
+        )
     config = model.entry.config()
     headline = {k: v for k, v in report.items() if k not in ("classes", "pairs")}
     if "classes" in report:
         headline["per_class_accuracy"] = {c["label"]: c["accuracy"] for c in report["classes"]}
-    config.metrics.setdefault("eval", {})[report["task"] if report.get("scorer", "classifier") == "classifier" else "clip"] = headline
+    config.metrics.setdefault("eval", {})[
+        report["task"] if report.get("scorer", "classifier") == "classifier" else "clip"
+    ] = headline
     atomic_write_text(model.entry.config_path, config.to_json())
     console.notice(f"recorded the figures in {model.entry.config_path}")
     return str(model.entry.config_path)

@@ -19,11 +19,11 @@ from diffcli.generation.batches import batch_rows, run_batches, total_steps
 from diffcli.generation.illusions import REFERENCE_STAGE_TWO_STEPS
 from diffcli.generation.settings import SamplerSettings, Sampling
 from diffcli.io.figures import grid
-from diffcli.progress import ProgressFactory, silent
 from diffcli.jobs.results import ImageSet
 from diffcli.models.backends import load_model
 from diffcli.models.backends.memory import check_offload
 from diffcli.models.registry import Registry
+from diffcli.progress import ProgressFactory, silent
 from diffcli.scoring.readings import reader_for
 
 __all__ = ["Sampling", "Prepared", "Illusion", "load_generator"]
@@ -216,7 +216,9 @@ class Prepared:
                 console.info(f"kept {which}: {scores}")
             else:
                 wanted = " and ".join(labels)
-                console.warn(f"none of the {self.best_of} candidates reads as {wanted}; kept the closest, {which}: {scores}")
+                console.warn(
+                    f"none of the {self.best_of} candidates reads as {wanted}; kept the closest, {which}: {scores}"
+                )
         self.metadata["best_of"] = self.best_of
         self.metadata.setdefault("kept_seeds", []).extend(self.seeds[k.row] for k in part.kept)
         if self.count == 1 and len(self.starts) == 1:

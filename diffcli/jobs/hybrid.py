@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from diffcli import params, console
+from diffcli import console, params
 from diffcli.diffusion import filters
 from diffcli.generation.batches import Part
 from diffcli.generation.illusions import hybrid_bands, hybrid_filter, hybrid_readings, hybrid_request, illusion_sampling
 from diffcli.generation.settings import best_of_count, count
 from diffcli.io.figures import figure, grid
 from diffcli.jobs.generating import Illusion
-from diffcli.progress import ProgressFactory, silent
 from diffcli.jobs.requests import HybridRequest
 from diffcli.jobs.results import ImageSet, metadata, safe_label
+from diffcli.progress import ProgressFactory, silent
 
 
 class PreparedHybrid(Illusion):

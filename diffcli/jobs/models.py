@@ -10,7 +10,7 @@ schedule) come from the folder, from a copy already in the cache, or from the kn
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli import console
 from diffcli.errors import DiffcliError, UsageError
@@ -21,7 +21,7 @@ from diffcli.models.registry import CONFIG, ModelEntry, Registry, os_failure, va
 from diffcli.models.transaction import Staging
 
 
-def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
+def summary(entry: ModelEntry, default: str | None) -> dict[str, Any]:
     """One row of the model list: name, kind, dataset, size, age, ... (kind "broken", with the error and
     what to do about it, when its config cannot be read)."""
     row: dict[str, Any] = {
@@ -35,7 +35,14 @@ def summary(entry: ModelEntry, default: Optional[str]) -> dict[str, Any]:
     try:
         config = entry.config()
     except DiffcliError as exc:
-        row.update(kind="broken", conditioning=None, dataset=None, error=exc.message, hint=exc.hint, status=f"broken: {_short(exc.message)}")
+        row.update(
+            kind="broken",
+            conditioning=None,
+            dataset=None,
+            error=exc.message,
+            hint=exc.hint,
+            status=f"broken: {_short(exc.message)}",
+        )
         return row
     row.update(
         status=status_of(config),
@@ -89,7 +96,7 @@ def show(name: str) -> dict[str, Any]:
     return {**summary(entry, registry.default_name()), "config": config.to_dict(), "files": files}
 
 
-def default_model() -> Optional[str]:
+def default_model() -> str | None:
     """The registry's default model name (None when there is none)."""
     return Registry().default_name()
 
@@ -99,7 +106,7 @@ def set_default(name: str) -> None:
     Registry().set_default(name)
 
 
-def model_path(name: Optional[str] = None) -> Path:
+def model_path(name: str | None = None) -> Path:
     """The folder of a model, or of the registry itself."""
     registry = Registry()
     return registry.get(name).path if name else registry.root
@@ -114,7 +121,7 @@ def remove(name: str) -> ModelEntry:
     return registry.remove(name)
 
 
-def import_model(source: Path | str, name: Optional[str] = None, force: bool = False) -> ModelEntry:
+def import_model(source: Path | str, name: str | None = None, force: bool = False) -> ModelEntry:
     """Add a model folder or .zip to the registry, after checking that each of its weights files (the
     EMA and, when present, the raw ones) loads: right shapes and types, finite values."""
     from diffcli.models.backends import load_model
@@ -132,7 +139,9 @@ def export(name: str, destination: Path | str) -> Path:
     return Registry().export(name, Path(destination))
 
 
-def add_pipeline(name: str, hub: Optional[str] = None, path: Optional[Path] = None, upscaler: Optional[str] = None, force: bool = False) -> ModelEntry:
+def add_pipeline(
+    name: str, hub: str | None = None, path: Path | None = None, upscaler: str | None = None, force: bool = False
+) -> ModelEntry:
     """Register a pixel-space text-to-image pipeline (DeepFloyd IF stage I) by reference: writes
     models/NAME/config.json for a pipeline given by a hub repo id or a local folder (and its stage-II
     upscaler). Nothing is downloaded now."""
@@ -148,20 +157,24 @@ def add_pipeline(name: str, hub: Optional[str] = None, path: Optional[Path] = No
         source = pc.parse_source(str(path), hub=False)
         index = pc.validate_folder(Path(source["path"]))
         scheduler = pc.read_json(Path(source["path"]) / pc.SCHEDULER_CONFIG, str(path))
-        unet: Optional[dict[str, Any]] = pc.read_json(Path(source["path"]) / pc.UNET_CONFIG, str(path))
+        unet: dict[str, Any] | None = pc.read_json(Path(source["path"]) / pc.UNET_CONFIG, str(path))
         resolved = True
     else:
         source = pc.parse_source(hub, hub=True)
         index, scheduler, unet, resolved = _from_hub_cache(source["hub"])
     pipeline = index.get("_class_name") or "IFPipeline"
     if pipeline != "IFPipeline":
-        console.warn(f"{pc.source_ref(source)} is a {pipeline}; diffcli is tested with DeepFloyd IF (IFPipeline) and runs only its UNet, text encoder and scheduler settings")
+        console.warn(
+            f"{pc.source_ref(source)} is a {pipeline}; diffcli is tested with DeepFloyd IF (IFPipeline) and runs only its UNet, text encoder and scheduler settings"
+        )
     upscaler_source = _upscaler_source(upscaler) if upscaler else None
     config, notes = pc.build_config(name, source, upscaler_source, scheduler, unet, pipeline, resolved)
     for note in notes:
         console.warn(note)
     if not resolved:
-        console.notice(f"{source['hub']} is not downloaded yet: it is fetched into the Hugging Face cache on first use (the licence must be accepted first for DeepFloyd IF)")
+        console.notice(
+            f"{source['hub']} is not downloaded yet: it is fetched into the Hugging Face cache on first use (the licence must be accepted first for DeepFloyd IF)"
+        )
     missing = [p for p in ("diffusers", "transformers", "sentencepiece") if package_version(p) is None]
     if missing:
         console.warn(f"running this model needs {', '.join(missing)}: {HUB_EXTRA_HINT}")
@@ -175,12 +188,15 @@ def add_pipeline(name: str, hub: Optional[str] = None, path: Optional[Path] = No
     return target
 
 
-def _from_hub_cache(repo_id: str) -> tuple[dict[str, Any], dict[str, Any], Optional[dict[str, Any]], bool]:
+def _from_hub_cache(repo_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, bool]:
     """model_index, scheduler and unet configs from the local HF cache when present (never downloads);
     otherwise IF's, checked against the known repos."""
     known = pc.KNOWN_REPOS.get(repo_id)
     if known is not None and known.stage != 1:
-        raise DiffcliError(f"{repo_id} is a stage-II upscaler, not a text-to-image model", "use it as the `upscaler` of a stage-I model such as DeepFloyd/IF-I-XL-v1.0")
+        raise DiffcliError(
+            f"{repo_id} is a stage-II upscaler, not a text-to-image model",
+            "use it as the `upscaler` of a stage-I model such as DeepFloyd/IF-I-XL-v1.0",
+        )
     source = Source({"hub": repo_id}, repo_id)
     files = [source.cached_file(f) for f in (pc.MODEL_INDEX, pc.SCHEDULER_CONFIG, pc.UNET_CONFIG)]
     if all(f is not None for f in files):
@@ -204,5 +220,8 @@ def _upscaler_source(value: str) -> dict[str, str]:
     source = pc.parse_source(value, hub=True)
     known = pc.KNOWN_REPOS.get(value)
     if known is not None and known.stage != 2:
-        raise DiffcliError(f"{value} is a stage-I model, not an upscaler", "give a stage-II repo as the `upscaler`, e.g. DeepFloyd/IF-II-L-v1.0")
+        raise DiffcliError(
+            f"{value} is a stage-I model, not an upscaler",
+            "give a stage-II repo as the `upscaler`, e.g. DeepFloyd/IF-II-L-v1.0",
+        )
     return source

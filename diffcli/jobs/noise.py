@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import math
 
-from diffcli import console, params
+from diffcli import checks, console, params
 from diffcli.errors import UsageError
-from diffcli import checks
 from diffcli.jobs.requests import NoiseRequest
 from diffcli.jobs.results import ImageSet, metadata
 

@@ -8,9 +8,10 @@ itself inline (`_repr_png_`); a script takes `.images` (numpy [C, H, W] in [0, 1
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class ImageSet:
     per_image: list[dict[str, Any]]
     metadata: dict[str, Any]
     summary: dict[str, Any] = field(default_factory=dict)
-    layout: Optional[Callable[[], np.ndarray]] = None
+    layout: Callable[[], np.ndarray] | None = None
     extras: list[tuple[str, np.ndarray, dict[str, Any]]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -121,7 +122,10 @@ class ImageSet:
 
     def files(self) -> list[tuple[np.ndarray, str, dict[str, Any]]]:
         """(image, name, metadata) for every file of a one-file-per-image write, extras included."""
-        rows = [(image, name, {**self.metadata, **meta}) for image, name, meta in zip(self.images, self.names, self.per_image)]
+        rows = [
+            (image, name, {**self.metadata, **meta})
+            for image, name, meta in zip(self.images, self.names, self.per_image)
+        ]
         rows += [(image, name, {**self.metadata, **meta}) for name, image, meta in self.extras]
         return rows
 

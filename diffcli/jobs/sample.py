@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffcli import params, checks, console
+from diffcli import checks, console, params
 from diffcli.errors import UsageError
 from diffcli.generation.batches import Part
 from diffcli.generation.reverse import prompt_terms
@@ -17,9 +17,9 @@ from diffcli.generation.settings import best_of_count, count, resolve_sampling
 from diffcli.io import images as io_images
 from diffcli.io.figures import figure
 from diffcli.jobs.generating import GRID_COLUMNS, Prepared, first_seed
-from diffcli.progress import ProgressFactory, silent
 from diffcli.jobs.requests import SampleRequest
 from diffcli.jobs.results import ImageSet, metadata, safe_label
+from diffcli.progress import ProgressFactory, silent
 
 
 class PreparedSample(Prepared):

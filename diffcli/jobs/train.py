@@ -10,13 +10,13 @@ import contextlib
 import difflib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli import console, params
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.progress import ProgressFactory, silent
 from diffcli.params import param
-from diffcli.training.recipe import DOWNLOAD, DATA, PRESET_NAMES, RECIPE, RUN, recipe_fields
+from diffcli.progress import ProgressFactory, silent
+from diffcli.training.recipe import DOWNLOAD, PRESET_NAMES, RECIPE, RUN, recipe_fields
 
 RESUMABLE = ("epochs", "max_steps", "data_dir")  # what may change when a run is resumed
 
@@ -27,20 +27,28 @@ class TrainRequest:
     fields of training/recipe.py's TrainSettings and NetworkChoice; None means "the preset's"), and what to
     do with a model of the same name. command: provenance recorded in the model's config."""
 
-    name: Optional[str] = param(
-        None, help="Registry name of the model (default: DATASET-COND).", metavar="NAME", panel=RUN,
+    name: str | None = param(
+        None,
+        help="Registry name of the model (default: DATASET-COND).",
+        metavar="NAME",
+        panel=RUN,
         complete="models",
     )
     preset: str = param(
-        "default", help="Recipe: default (the measured CPU recipe, docs/performance.md), course (the course's "
-        "UNet and schedule), denoiser (course B.1).", choices=PRESET_NAMES, metavar="NAME", panel=RECIPE,
+        "default",
+        help="Recipe: default (the measured CPU recipe, docs/performance.md), course (the course's "
+        "UNet and schedule), denoiser (course B.1).",
+        choices=PRESET_NAMES,
+        metavar="NAME",
+        panel=RECIPE,
     )
     recipe: dict[str, Any] = field(default_factory=dict)
     # Not part of the recipe: where the data comes from is no property of the model, so it is not recorded.
     download: bool = param(False, **DOWNLOAD)
     resume: bool = param(False, help="Continue the model's last checkpoint exactly where it stopped.", panel=RUN)
     force: bool = param(
-        False, help="Replace an existing model of the same name (once the new run has saved its first checkpoint).",
+        False,
+        help="Replace an existing model of the same name (once the new run has saved its first checkpoint).",
         panel=RUN,
     )
     set_default: bool = param(False, help="Make the trained model the registry default.", panel=RUN)
@@ -66,14 +74,17 @@ def check(request: TrainRequest) -> None:
         if request.preset != "default":
             extra.append("preset")
         if extra:
-            raise UsageError(f"`resume` continues with the saved recipe; drop {', '.join(f'`{k}`' for k in extra)}", "only `epochs`, `max_steps`, `data_dir` and `device` may change")
+            raise UsageError(
+                f"`resume` continues with the saved recipe; drop {', '.join(f'`{k}`' for k in extra)}",
+                "only `epochs`, `max_steps`, `data_dir` and `device` may change",
+            )
 
 
 def default_name(settings) -> str:
     """DATASET-COND, e.g. mnist-class; a folder dataset uses the folder's name."""
     dataset = settings.dataset
     if dataset.startswith("folder:"):
-        dataset = Path(dataset[len("folder:"):]).expanduser().resolve().name or "folder"
+        dataset = Path(dataset[len("folder:") :]).expanduser().resolve().name or "folder"
     suffix = "denoiser" if settings.objective == "denoise" else settings.cond
     return f"{dataset}-{suffix}"
 
@@ -112,7 +123,9 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         settings = replace(settings, **changes)
         settings.validate()
         if settings.max_steps is not None and steps_done >= settings.max_steps:
-            console.notice(f"the run already stopped at its `max_steps` {settings.max_steps}: nothing to continue; pass a larger `max_steps` to go on")
+            console.notice(
+                f"the run already stopped at its `max_steps` {settings.max_steps}: nothing to continue; pass a larger `max_steps` to go on"
+            )
     else:
         values = dict(request.recipe)
         if values.get("dataset") is None:
@@ -123,7 +136,7 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         console.notice(f"a built-in model is also called {entry.name!r}; yours will take its place everywhere")
 
     torch_device = distributed.setup(dist, resolve_device(request.device))
-    staging: Optional[StagedRun] = None
+    staging: StagedRun | None = None
     try:
         with contextlib.ExitStack() as held:
             if dist.is_main:
@@ -147,7 +160,7 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         distributed.teardown(dist)
 
 
-def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"], registry, dist, torch_device, progress):
+def _run(request: TrainRequest, settings, entry, staging: StagedRun | None, registry, dist, torch_device, progress):
     """Load the data, build the trainer (in the staging folder of a fresh run) and train."""
     from diffcli.data import load_dataset
     from diffcli.training.trainer import Trainer
@@ -160,9 +173,22 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
     except DiffcliError:
         val_data = None  # a folder dataset has no test split: validation is skipped
     if settings.cond == "class" and train_data.labels is None:
-        raise DiffcliError(f"{settings.dataset} has no class labels", "train with `cond` time, or give the folder one subfolder per class")
+        raise DiffcliError(
+            f"{settings.dataset} has no class labels",
+            "train with `cond` time, or give the folder one subfolder per class",
+        )
 
-    trainer = Trainer(settings, staging.entry if staging else entry, train_data, val_data, torch_device, progress, resume=request.resume, dist=dist, command=request.command)
+    trainer = Trainer(
+        settings,
+        staging.entry if staging else entry,
+        train_data,
+        val_data,
+        torch_device,
+        progress,
+        resume=request.resume,
+        dist=dist,
+        command=request.command,
+    )
     if staging is not None:
         trainer.on_saved = lambda status: staging.promote(trainer, status)
     if dist.is_main and not request.resume:
@@ -172,7 +198,9 @@ def _run(request: TrainRequest, settings, entry, staging: Optional["StagedRun"],
             f" on {torch_device}, {trainer.settings.precision}"
         )
     elif dist.is_main:
-        console.info(f"resuming {entry.name!r} at step {trainer.step}/{trainer.total_steps} (epoch {trainer.epoch + 1})")
+        console.info(
+            f"resuming {entry.name!r} at step {trainer.step}/{trainer.total_steps} (epoch {trainer.epoch + 1})"
+        )
     result = trainer.run()
     if not dist.is_main:
         return None
@@ -218,7 +246,7 @@ class StagedRun:
         self.entry = ModelEntry(entry.name, self.path, builtin=False)
         self.promoted = False
 
-    def __enter__(self) -> "StagedRun":
+    def __enter__(self) -> StagedRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -274,5 +302,8 @@ def check_target(entry, resume: bool, force: bool) -> bool:
             raise DiffcliError(f"model {entry.name!r} has no checkpoint to resume from", "train it without `resume`")
         return True
     if exists and not force:
-        raise DiffcliError(f"a model named {entry.name!r} already exists", "continue it with `resume`, replace it with `force`, or pick another `name`")
+        raise DiffcliError(
+            f"a model named {entry.name!r} already exists",
+            "continue it with `resume`, replace it with `force`, or pick another `name`",
+        )
     return exists

@@ -22,14 +22,28 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli import checks, schema
 from diffcli.diffusion import names
 from diffcli.diffusion.schedule import PREDICTION_TYPES, SCHEDULE_KINDS
 from diffcli.errors import DiffcliError
-from diffcli.schema import AnyJson, Bool, Field, Float, Int, List, Mapping, Nullable, Record, Str, Variant, fail, optional
-from diffcli.schema import bounded
+from diffcli.schema import (
+    AnyJson,
+    Bool,
+    Field,
+    Float,
+    Int,
+    List,
+    Mapping,
+    Nullable,
+    Record,
+    Str,
+    Variant,
+    bounded,
+    fail,
+    optional,
+)
 
 CONFIG_FORMAT = 1
 KINDS = ("unet", "diffusers", "classifier")
@@ -66,7 +80,7 @@ class ModelConfig:
     objective: str = "diffusion"
     conditioning: dict[str, Any]
     sampling: dict[str, Any] = field(default_factory=dict)
-    dataset: Optional[dict[str, Any]] = None
+    dataset: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -99,7 +113,7 @@ class ModelConfig:
         return bool(self.conditioning.get("null_class", False))
 
     @property
-    def dataset_name(self) -> Optional[str]:
+    def dataset_name(self) -> str | None:
         return (self.dataset or {}).get("name")
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,13 +126,13 @@ class ModelConfig:
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "config.json") -> "ModelConfig":
+    def from_dict(cls, data: Any, source: str = "config.json") -> ModelConfig:
         """Validate against the schema and build; DiffcliError "SOURCE: FIELD PROBLEM" otherwise."""
         check(data, source)
         return cls(**data)
 
     @classmethod
-    def read(cls, path: Path, source: Optional[str] = None) -> "ModelConfig":
+    def read(cls, path: Path, source: str | None = None) -> ModelConfig:
         """Read and validate a config.json file (at most MAX_CONFIG_BYTES)."""
         source = source or str(path)
         try:
@@ -126,7 +140,9 @@ class ModelConfig:
                 raise DiffcliError(f"{source} is missing" if not path.exists() else f"{source} is not a file")
             size = path.stat().st_size
             if size > MAX_CONFIG_BYTES:
-                raise DiffcliError(f"{source} is {size / 2**20:.1f} MiB; a model config is at most {MAX_CONFIG_BYTES // 2**20} MiB")
+                raise DiffcliError(
+                    f"{source} is {size / 2**20:.1f} MiB; a model config is at most {MAX_CONFIG_BYTES // 2**20} MiB"
+                )
             text = path.read_bytes().decode("utf-8")
         except OSError as exc:
             raise DiffcliError(f"{source} cannot be read ({os.strerror(exc.errno) if exc.errno else exc})") from None
@@ -146,6 +162,7 @@ class ModelConfig:
 
 
 # ----- the schema of config.json ---------------------------------------------------------------------
+
 
 def _range_rule(value: dict, path: str) -> None:
     lo, hi = value["range"] if "range" in value else (0, 1)
@@ -174,7 +191,12 @@ def _schedule_rule(value: dict, path: str) -> None:
 
 BETA = Float(0.0, 1.0, low_open=True, high_open=True)
 SCHEDULE = Record(
-    {"kind": Field(Str(SCHEDULE_KINDS)), "timesteps": Field(bounded(checks.TIMESTEPS)), "beta_start": optional(BETA), "beta_end": optional(BETA)},
+    {
+        "kind": Field(Str(SCHEDULE_KINDS)),
+        "timesteps": Field(bounded(checks.TIMESTEPS)),
+        "beta_start": optional(BETA),
+        "beta_end": optional(BETA),
+    },
     rules=[_schedule_rule],
 )
 
@@ -186,7 +208,10 @@ def _unet_rule(value: dict, path: str) -> None:
     levels = len(value.get("mults", (1, 2, 2)))
     for i, level in enumerate(value.get("attention", ())):
         if level >= levels:
-            fail(schema.child(schema.child(path, "attention"), i), f"names level {level}, but the UNet has {levels} levels (0 to {levels - 1})")
+            fail(
+                schema.child(schema.child(path, "attention"), i),
+                f"names level {level}, but the UNet has {levels} levels (0 to {levels - 1})",
+            )
 
 
 ARCHITECTURE = Variant(
@@ -206,7 +231,11 @@ ARCHITECTURE = Variant(
             rules=[_unet_rule],
         ),
         "course": Record(
-            {"type": Field(Str(("course",))), "width": optional(bounded(checks.WIDTH)), "widen_in": optional(Str(("resample", "convblock")))}
+            {
+                "type": Field(Str(("course",))),
+                "width": optional(bounded(checks.WIDTH)),
+                "widen_in": optional(Str(("resample", "convblock"))),
+            }
         ),
     },
 )
@@ -252,7 +281,10 @@ def _labels_rule(value: dict, path: str) -> None:
         seen.add(label)
     for alias, index in (value.get("aliases") or {}).items():
         if index >= len(labels):
-            fail(schema.child(schema.child(path, "aliases"), alias), f"is class {index}, but there are {len(labels)} labels")
+            fail(
+                schema.child(schema.child(path, "aliases"), alias),
+                f"is class {index}, but there are {len(labels)} labels",
+            )
 
 
 def _conditioning(types: tuple[str, ...]) -> Record:
@@ -267,7 +299,9 @@ def _conditioning(types: tuple[str, ...]) -> Record:
     )
 
 
-TEXT_CONDITIONING = Record({"type": Field(Str(("text",))), "max_tokens": optional(Int(1, 4096)), "preprocess": optional(Str())})
+TEXT_CONDITIONING = Record(
+    {"type": Field(Str(("text",))), "max_tokens": optional(Int(1, 4096)), "preprocess": optional(Str())}
+)
 SAMPLING = Record(
     {
         "sampler": optional(Str(SAMPLERS)),
@@ -302,7 +336,9 @@ def _whole_config_rule(value: dict, path: str) -> None:
         fail("sampling.guidance_interval", f"is {interval}: its start must be below its end")
 
 
-def _model(kind: str, architecture: schema.Spec, schedule: Field, prediction: Str, objective: Str, conditioning: schema.Spec) -> Record:
+def _model(
+    kind: str, architecture: schema.Spec, schedule: Field, prediction: Str, objective: Str, conditioning: schema.Spec
+) -> Record:
     return Record(
         {
             "format": optional(Int(1, CONFIG_FORMAT)),
@@ -327,10 +363,26 @@ def _model(kind: str, architecture: schema.Spec, schedule: Field, prediction: St
 CONFIG = Variant(
     "kind",
     {
-        "unet": _model("unet", ARCHITECTURE, Field(SCHEDULE), Str(PREDICTION_TYPES), Str(("diffusion", "denoise")), _conditioning(("class", "time", "none"))),
-        "diffusers": _model("diffusers", PIPELINE, Field(SCHEDULE), Str(PREDICTION_TYPES), Str(("diffusion",)), TEXT_CONDITIONING),
+        "unet": _model(
+            "unet",
+            ARCHITECTURE,
+            Field(SCHEDULE),
+            Str(PREDICTION_TYPES),
+            Str(("diffusion", "denoise")),
+            _conditioning(("class", "time", "none")),
+        ),
+        "diffusers": _model(
+            "diffusers", PIPELINE, Field(SCHEDULE), Str(PREDICTION_TYPES), Str(("diffusion",)), TEXT_CONDITIONING
+        ),
         # A scoring classifier has no noise schedule: its `schedule` is {} (or left out).
-        "classifier": _model("classifier", CLASSIFIER_ARCHITECTURE, optional(Record({})), Str(("logits",)), Str(("classify",)), _conditioning(("class",))),
+        "classifier": _model(
+            "classifier",
+            CLASSIFIER_ARCHITECTURE,
+            optional(Record({})),
+            Str(("logits",)),
+            Str(("classify",)),
+            _conditioning(("class",)),
+        ),
     },
 )
 

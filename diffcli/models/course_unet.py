@@ -20,7 +20,7 @@ Where a Down / Up block changes the width (`widen_in`):
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -68,7 +68,7 @@ class CourseUNet(nn.Module):
         self,
         in_channels: int = 1,
         width: int = 64,
-        num_classes: Optional[int] = None,
+        num_classes: int | None = None,
         time_conditioned: bool = True,
         timesteps: int = 300,
         widen_in: str = "resample",
@@ -94,7 +94,7 @@ class CourseUNet(nn.Module):
         if num_classes:
             self.fc1_c, self.fc2_c = FCBlock(num_classes, 2 * d), FCBlock(num_classes, d)
 
-    def forward(self, x: torch.Tensor, t: Optional[torch.Tensor] = None, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[-2:] != (28, 28):
             raise ValueError("the course UNet works on 28x28 images")
         x0 = self.conv0(x)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import importlib
 import re
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from diffcli.errors import DiffcliError
 
@@ -29,11 +30,23 @@ REQUIRED_PACKAGES = ("diffusers", "transformers", "sentencepiece")
 LOGIN_HINT = "then log in with `hf auth login` (older huggingface_hub: `huggingface-cli login`) or set HF_TOKEN"
 PROBE_TIMEOUT = 10.0  # seconds for the one reachability request (a slow but working network still passes)
 # Exception classes, by name, that mean "no answer from the server" in httpx, httpx2 and requests.
-NETWORK_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "TimeoutException", "NetworkError", "TransportError", "ProxyError", "ConnectionError", "Timeout", "SSLError"})
+NETWORK_ERRORS = frozenset(
+    {
+        "ConnectError",
+        "ConnectTimeout",
+        "TimeoutException",
+        "NetworkError",
+        "TransportError",
+        "ProxyError",
+        "ConnectionError",
+        "Timeout",
+        "SSLError",
+    }
+)
 _reachable: dict[str, bool] = {}  # Hub endpoint -> whether it answered, once per process
 
 
-def package_version(name: str) -> Optional[str]:
+def package_version(name: str) -> str | None:
     """The installed version of a distribution, or None (reads metadata only: imports nothing)."""
     try:
         return metadata.version(name)
@@ -66,19 +79,19 @@ def model_card(repo_id: str) -> str:
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
-    current: Optional[BaseException] = exc
+    current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
 
 
-def _status(exc: BaseException) -> Optional[int]:
+def _status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None)
 
 
-def classify_hub_error(exc: BaseException, repo_id: str) -> Optional[DiffcliError]:
+def classify_hub_error(exc: BaseException, repo_id: str) -> DiffcliError | None:
     """The one-line error for a failure fetching `repo_id`, or None when it is not a Hub problem.
 
     Walks the exception chain, since diffusers and transformers re-raise Hub errors as OSError."""
@@ -99,14 +112,24 @@ def classify_hub_error(exc: BaseException, repo_id: str) -> Optional[DiffcliErro
             return gated_error(repo_id)
         if isinstance(e, kind("RevisionNotFoundError")):
             return DiffcliError(f"{repo_id}: the requested revision does not exist on the Hub")
-        if isinstance(e, kind("LocalEntryNotFoundError") + kind("OfflineModeIsEnabled") + (ConnectionError, TimeoutError)):
+        if isinstance(
+            e, kind("LocalEntryNotFoundError") + kind("OfflineModeIsEnabled") + (ConnectionError, TimeoutError)
+        ):
             return offline_error(repo_id)
         if isinstance(e, kind("EntryNotFoundError")):
-            return DiffcliError(f"{repo_id} lacks a file diffcli needs ({str(e).splitlines()[0][:160]})", "is it a diffusers pipeline? see its model card")
+            return DiffcliError(
+                f"{repo_id} lacks a file diffcli needs ({str(e).splitlines()[0][:160]})",
+                "is it a diffusers pipeline? see its model card",
+            )
     text = " ".join(texts).lower()
     if re.search(r"\b(gated|restricted|40[13])\b", text):
         return gated_error(repo_id)
-    if "couldn't connect" in text or "offline" in text or "cannot find the requested files in the" in text or "connection" in text:
+    if (
+        "couldn't connect" in text
+        or "offline" in text
+        or "cannot find the requested files in the" in text
+        or "connection" in text
+    ):
         return offline_error(repo_id)
     if "not a valid model identifier" in text or "repository not found" in text:
         return not_found_error(repo_id)
@@ -114,7 +137,10 @@ def classify_hub_error(exc: BaseException, repo_id: str) -> Optional[DiffcliErro
 
 
 def not_found_error(repo_id: str) -> DiffcliError:
-    return DiffcliError(f"{repo_id} was not found on the Hugging Face Hub, or it is private or gated", f"check the id at {model_card(repo_id)}; {LOGIN_HINT}")
+    return DiffcliError(
+        f"{repo_id} was not found on the Hugging Face Hub, or it is private or gated",
+        f"check the id at {model_card(repo_id)}; {LOGIN_HINT}",
+    )
 
 
 def gated_error(repo_id: str) -> DiffcliError:
@@ -132,7 +158,7 @@ def offline_error(repo_id: str) -> DiffcliError:
 
 
 @contextmanager
-def hub_errors(repo_id: Optional[str]) -> Iterator[None]:
+def hub_errors(repo_id: str | None) -> Iterator[None]:
     """Turn Hub failures while fetching `repo_id` into one-line DiffcliErrors (no-op for local folders)."""
     try:
         yield
@@ -183,13 +209,19 @@ class Source:
     """Where a pipeline's files are: a local folder or a Hub repo id (downloaded on first use)."""
 
     def __init__(self, block: dict[str, Any], label: str) -> None:
-        self.repo_id: Optional[str] = block.get("hub")
-        self.path: Optional[Path] = Path(block["path"]) if block.get("path") else None
+        self.repo_id: str | None = block.get("hub")
+        self.path: Path | None = Path(block["path"]) if block.get("path") else None
         self.label = label
         if not self.repo_id and not self.path:
-            raise DiffcliError(f"{label}: config.json names no source (architecture.source needs 'hub' or 'path')", "register it again with `diffcli models add`")
+            raise DiffcliError(
+                f"{label}: config.json names no source (architecture.source needs 'hub' or 'path')",
+                "register it again with `diffcli models add`",
+            )
         if self.path is not None and not self.path.is_dir():
-            raise DiffcliError(f"{label}: the pipeline folder {self.path} is gone", "register it again with `diffcli models add NAME --path DIR --force`")
+            raise DiffcliError(
+                f"{label}: the pipeline folder {self.path} is gone",
+                "register it again with `diffcli models add NAME --path DIR --force`",
+            )
 
     @property
     def ref(self) -> str:
@@ -214,7 +246,7 @@ class Source:
         with hub_errors(self.repo_id):
             return Path(hf_hub_download(self.repo_id, relative))
 
-    def cached_file(self, relative: str) -> Optional[Path]:
+    def cached_file(self, relative: str) -> Path | None:
         """A file already on disk (never downloads): the folder's, or the Hub cache's copy if any."""
         if self.path is not None:
             candidate = self.path / relative
@@ -227,7 +259,7 @@ class Source:
             return None
         return Path(found) if isinstance(found, str) else None
 
-    def has_variant(self, subfolder: str, variant: str) -> Optional[bool]:
+    def has_variant(self, subfolder: str, variant: str) -> bool | None:
         """Whether a local folder holds `variant` weights (e.g. fp16) in `subfolder`; None for Hub repos."""
         if self.path is None:
             return None

@@ -17,9 +17,10 @@ import shutil
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO
 
 from diffcli.errors import DiffcliError
 from diffcli.models.config import MAX_CONFIG_BYTES
@@ -36,7 +37,7 @@ FOLDER_CONTENTS = "a model folder holds config.json, model.safetensors and optio
 
 
 # config.json -> the most bytes one weights file may hold (None: no limit beyond MAX_IMPORT_BYTES)
-Ceiling = Callable[[Path], Optional[int]]
+Ceiling = Callable[[Path], int | None]
 
 
 @dataclass
@@ -73,12 +74,15 @@ def _copy(reader: BinaryIO, destination: Path, limit: int, source: str) -> int:
                 return written
             written += len(chunk)
             if written > limit:
-                raise DiffcliError(f"{source} is larger than it declared ({describe_size(limit)})", "the file is damaged or was changed during the import")
+                raise DiffcliError(
+                    f"{source} is larger than it declared ({describe_size(limit)})",
+                    "the file is damaged or was changed during the import",
+                )
             out.write(chunk)
 
 
 def _copy_in_order(
-    source: Path, folder: Path, sizes: dict[str, int], copy: Callable[[str], None], ceiling: Optional[Ceiling]
+    source: Path, folder: Path, sizes: dict[str, int], copy: Callable[[str], None], ceiling: Ceiling | None
 ) -> None:
     """Copy config.json first (at most MAX_CONFIG_BYTES), then each weights file once its declared size
     is known to fit what that config's architecture can need."""
@@ -106,7 +110,8 @@ def _copy_in_order(
 
 # ----- folders -------------------------------------------------------------------------------------
 
-def stage_folder(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) -> Staged:
+
+def stage_folder(source: Path, folder: Path, ceiling: Ceiling | None = None) -> Staged:
     """Copy the model files of the folder `source` (the folder itself may be a link; nothing inside
     it is followed) into the empty folder `folder`."""
     chosen: list[tuple[str, int]] = []
@@ -119,7 +124,10 @@ def stage_folder(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) 
             continue
         info = entry.stat(follow_symlinks=False)
         if stat.S_ISLNK(info.st_mode):
-            raise DiffcliError(f"{path} is a symbolic link; diffcli imports regular files only and never follows links", "copy the file itself into the folder")
+            raise DiffcliError(
+                f"{path} is a symbolic link; diffcli imports regular files only and never follows links",
+                "copy the file itself into the folder",
+            )
         if entry.name in SKIPPED_FOLDERS and stat.S_ISDIR(info.st_mode):
             continue
         if entry.name in MODEL_FILES and stat.S_ISREG(info.st_mode):
@@ -128,7 +136,10 @@ def stage_folder(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) 
             pickles.append(entry.name)
         else:
             what = "folder" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "special file"
-            raise DiffcliError(f"{path} is a {what} that is not part of a model", f"{FOLDER_CONTENTS}; move it out, or import a .zip from `diffcli models export`")
+            raise DiffcliError(
+                f"{path} is a {what} that is not part of a model",
+                f"{FOLDER_CONTENTS}; move it out, or import a .zip from `diffcli models export`",
+            )
     _check_room(source, folder, sum(size for _, size in chosen))
     folder.mkdir(exist_ok=True)
     sizes = dict(chosen)
@@ -148,7 +159,8 @@ def stage_folder(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) 
 
 # ----- zips ----------------------------------------------------------------------------------------
 
-def unsafe_name(name: str) -> Optional[str]:
+
+def unsafe_name(name: str) -> str | None:
     """Why a zip entry's name cannot be extracted as given (None when it is safe)."""
     if not name or "\x00" in name or any(ord(c) < 32 for c in name):
         return "has control characters in its name"
@@ -161,26 +173,37 @@ def unsafe_name(name: str) -> Optional[str]:
     return None
 
 
-def stage_zip(source: Path, folder: Path, ceiling: Optional[Ceiling] = None) -> Staged:
+def stage_zip(source: Path, folder: Path, ceiling: Ceiling | None = None) -> Staged:
     """Extract the one model folder of an exported .zip into the empty folder `folder`."""
     try:
         with zipfile.ZipFile(source) as archive:
             return _extract(source, archive, folder, ceiling)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise DiffcliError(f"{source} is a damaged or unsupported zip ({str(exc)[:200]})", "export the model again with `diffcli models export`") from None
+        raise DiffcliError(
+            f"{source} is a damaged or unsupported zip ({str(exc)[:200]})",
+            "export the model again with `diffcli models export`",
+        ) from None
 
 
-def _extract(source: Path, archive: zipfile.ZipFile, folder: Path, ceiling: Optional[Ceiling]) -> Staged:
+def _extract(source: Path, archive: zipfile.ZipFile, folder: Path, ceiling: Ceiling | None) -> Staged:
     infos = archive.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
-        raise DiffcliError(f"{source} holds {len(infos)} entries; an exported model holds a handful", "export the model again with `diffcli models export`")
+        raise DiffcliError(
+            f"{source} holds {len(infos)} entries; an exported model holds a handful",
+            "export the model again with `diffcli models export`",
+        )
     seen: set[str] = set()
     for info in infos:
         why = unsafe_name(info.filename)
         if why:
-            raise DiffcliError(f"{source} holds an entry {info.filename!r} that {why}; it was not extracted", "import only zips made by `diffcli models export`")
+            raise DiffcliError(
+                f"{source} holds an entry {info.filename!r} that {why}; it was not extracted",
+                "import only zips made by `diffcli models export`",
+            )
         if info.filename in seen:
-            raise DiffcliError(f"{source} holds {info.filename!r} twice", "export the model again with `diffcli models export`")
+            raise DiffcliError(
+                f"{source} holds {info.filename!r} twice", "export the model again with `diffcli models export`"
+            )
         seen.add(info.filename)
     files = [i for i in infos if not i.is_dir()]
     configs = [i for i in files if PurePosixPath(i.filename).name == CONFIG]
@@ -192,17 +215,26 @@ def _extract(source: Path, archive: zipfile.ZipFile, folder: Path, ceiling: Opti
     for info in files:
         rel = _inside(PurePosixPath(info.filename), prefix)
         if rel is None:
-            raise DiffcliError(f"{source} holds {info.filename!r}, outside the model's folder {str(prefix) + '/' if str(prefix) != '.' else '(the top level)'}", "a model zip holds one model folder; export it again with `diffcli models export`")
+            raise DiffcliError(
+                f"{source} holds {info.filename!r}, outside the model's folder {str(prefix) + '/' if str(prefix) != '.' else '(the top level)'}",
+                "a model zip holds one model folder; export it again with `diffcli models export`",
+            )
         if (rel.parts[0] in SKIPPED_FOLDERS and len(rel.parts) > 1) or rel.parts[0].startswith("."):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise DiffcliError(f"{source} holds {info.filename!r} as a symbolic link; diffcli imports regular files only", "export the model again with `diffcli models export`")
+            raise DiffcliError(
+                f"{source} holds {info.filename!r} as a symbolic link; diffcli imports regular files only",
+                "export the model again with `diffcli models export`",
+            )
         if len(rel.parts) == 1 and rel.name in MODEL_FILES:
             chosen.append(info)
         elif len(rel.parts) == 1 and rel.name.lower().endswith(PICKLE_SUFFIXES):
             pickles.append(rel.name)
         else:
-            raise DiffcliError(f"{source} holds {info.filename!r}, which is not part of a model", f"{FOLDER_CONTENTS}; export it again with `diffcli models export`")
+            raise DiffcliError(
+                f"{source} holds {info.filename!r}, which is not part of a model",
+                f"{FOLDER_CONTENTS}; export it again with `diffcli models export`",
+            )
     for info in chosen:
         if info.flag_bits & 0x1:
             raise DiffcliError(f"{source} is encrypted ({info.filename})", "export the model again without a password")
@@ -219,7 +251,7 @@ def _extract(source: Path, archive: zipfile.ZipFile, folder: Path, ceiling: Opti
     return Staged(folder, pickles)
 
 
-def _inside(name: PurePosixPath, prefix: PurePosixPath) -> Optional[PurePosixPath]:
+def _inside(name: PurePosixPath, prefix: PurePosixPath) -> PurePosixPath | None:
     """`name` relative to the folder `prefix` ('.' is the top level), or None when it lies outside."""
     if str(prefix) == ".":
         return name

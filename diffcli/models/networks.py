@@ -52,7 +52,9 @@ def build_network(config: ModelConfig) -> nn.Module:
             )
     except (TypeError, ValueError) as exc:
         raise DiffcliError(f"model {config.name!r}: config.json's architecture is invalid ({exc})") from None
-    raise DiffcliError(f"model {config.name!r}: unknown architecture type {kind!r} (expected {', '.join(ARCHITECTURES)})")
+    raise DiffcliError(
+        f"model {config.name!r}: unknown architecture type {kind!r} (expected {', '.join(ARCHITECTURES)})"
+    )
 
 
 def planned_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from diffcli.diffusion.schedule import course_stride
 from diffcli.errors import DiffcliError
@@ -101,7 +101,10 @@ def map_scheduler(cfg: dict[str, Any], source: str = "scheduler_config.json") ->
     notes: list[str] = []
 
     def refuse(what: str) -> DiffcliError:
-        return DiffcliError(f"{source}: {what}, which diffcli's engine cannot reproduce", "diffcli runs pixel-space DDPM pipelines such as DeepFloyd IF stage I")
+        return DiffcliError(
+            f"{source}: {what}, which diffcli's engine cannot reproduce",
+            "diffcli runs pixel-space DDPM pipelines such as DeepFloyd IF stage I",
+        )
 
     if cfg.get("trained_betas") is not None:
         raise refuse("the scheduler uses trained_betas")
@@ -112,7 +115,12 @@ def map_scheduler(cfg: dict[str, Any], source: str = "scheduler_config.json") ->
     if kind == "squaredcos_cap_v2":
         schedule: dict[str, Any] = {"kind": "cosine", "timesteps": timesteps}
     elif kind == "linear":
-        schedule = {"kind": "linear", "timesteps": timesteps, "beta_start": float(cfg.get("beta_start", 1e-4)), "beta_end": float(cfg.get("beta_end", 0.02))}
+        schedule = {
+            "kind": "linear",
+            "timesteps": timesteps,
+            "beta_start": float(cfg.get("beta_start", 1e-4)),
+            "beta_end": float(cfg.get("beta_end", 0.02)),
+        }
     else:
         raise refuse(f"beta_schedule is {kind!r} (diffcli knows linear and squaredcos_cap_v2)")
     prediction = PREDICTIONS.get(cfg.get("prediction_type", "epsilon"))
@@ -125,7 +133,12 @@ def map_scheduler(cfg: dict[str, Any], source: str = "scheduler_config.json") ->
         notes.append("variance_type fixed_large is sampled with the posterior variance (fixed_small)")
     elif variance not in ("learned_range", "fixed_small", "fixed_small_log", None):
         raise refuse(f"variance_type is {variance!r}")
-    output: dict[str, Any] = {"learned_variance": variance == "learned_range", "clip": None, "dynamic_threshold": None, "threshold_max": 1.0}
+    output: dict[str, Any] = {
+        "learned_variance": variance == "learned_range",
+        "clip": None,
+        "dynamic_threshold": None,
+        "threshold_max": 1.0,
+    }
     if cfg.get("thresholding"):
         output["dynamic_threshold"] = float(cfg.get("dynamic_thresholding_ratio", 0.995))
         output["threshold_max"] = float(cfg.get("sample_max_value", 1.0))
@@ -168,19 +181,32 @@ def validate_folder(folder: Path, upscaler: bool = False) -> dict[str, Any]:
     folder = folder.expanduser()
     role = "upscaler" if upscaler else "pipeline"
     if not folder.exists():
-        raise DiffcliError(f"{folder}: no such folder", "give the folder a diffusers pipeline was saved to (save_pretrained)")
+        raise DiffcliError(
+            f"{folder}: no such folder", "give the folder a diffusers pipeline was saved to (save_pretrained)"
+        )
     if not folder.is_dir():
-        raise DiffcliError(f"{folder} is a file, not a diffusers {role} folder", "give the folder that holds model_index.json")
+        raise DiffcliError(
+            f"{folder} is a file, not a diffusers {role} folder", "give the folder that holds model_index.json"
+        )
     if not (folder / MODEL_INDEX).is_file():
-        raise DiffcliError(f"{folder} has no {MODEL_INDEX}, so it is not a diffusers {role} folder", "save the pipeline with save_pretrained, or give its repo id as `hub`")
+        raise DiffcliError(
+            f"{folder} has no {MODEL_INDEX}, so it is not a diffusers {role} folder",
+            "save the pipeline with save_pretrained, or give its repo id as `hub`",
+        )
     index = read_json(folder / MODEL_INDEX, f"{role} {folder}")
     check_pixel_space(index, str(folder))
     stage_two = "image_noising_scheduler" in index or "SuperResolution" in str(index.get("_class_name", ""))
     if stage_two and not upscaler:
-        raise DiffcliError(f"{folder} is a stage-II upscaler ({index.get('_class_name')}), not a text-to-image model", "register a stage-I pipeline and give this one as its `upscaler`")
+        raise DiffcliError(
+            f"{folder} is a stage-II upscaler ({index.get('_class_name')}), not a text-to-image model",
+            "register a stage-I pipeline and give this one as its `upscaler`",
+        )
     for part in STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS:
         if not (folder / part).is_dir():
-            raise DiffcliError(f"{folder} has no {part}/ folder, which a text-to-image {role} needs", f"re-save the complete pipeline (it should hold {', '.join(p + '/' for p in (STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS))})")
+            raise DiffcliError(
+                f"{folder} has no {part}/ folder, which a text-to-image {role} needs",
+                f"re-save the complete pipeline (it should hold {', '.join(p + '/' for p in (STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS))})",
+            )
     read_json(folder / SCHEDULER_CONFIG, f"{role} {folder}")
     unet = read_json(folder / UNET_CONFIG, f"{role} {folder}")
     check_unet(unet, str(folder), upscaler)
@@ -191,13 +217,26 @@ def check_unet(unet: dict[str, Any], where: str, upscaler: bool = False) -> None
     """Stage I takes 3 channels; a stage-II upscaler takes 6 (the image and the upsampled input)."""
     channels = int(unet.get("in_channels", 3))
     if not upscaler and channels != 3:
-        hint = "register it as the `upscaler` of a stage-I model" if channels == 6 else "diffcli samples 3-channel pixel images"
-        raise DiffcliError(f"{where}: the UNet takes {channels} input channels, not the 3 of an RGB image (is it a stage-II upscaler?)", hint)
+        hint = (
+            "register it as the `upscaler` of a stage-I model"
+            if channels == 6
+            else "diffcli samples 3-channel pixel images"
+        )
+        raise DiffcliError(
+            f"{where}: the UNet takes {channels} input channels, not the 3 of an RGB image (is it a stage-II upscaler?)",
+            hint,
+        )
     if upscaler and channels != 6:
-        raise DiffcliError(f"{where}: the UNet takes {channels} input channels; a stage-II upscaler takes 6", "give a DeepFloyd IF-II pipeline as the `upscaler`")
+        raise DiffcliError(
+            f"{where}: the UNet takes {channels} input channels; a stage-II upscaler takes 6",
+            "give a DeepFloyd IF-II pipeline as the `upscaler`",
+        )
     out = int(unet.get("out_channels", channels))
     if not upscaler and out not in (channels, 2 * channels):
-        raise DiffcliError(f"{where}: the UNet outputs {out} channels for {channels} input channels", "diffcli expects eps (3) or eps + variance (6)")
+        raise DiffcliError(
+            f"{where}: the UNet outputs {out} channels for {channels} input channels",
+            "diffcli expects eps (3) or eps + variance (6)",
+        )
 
 
 def source_ref(source: dict[str, Any]) -> str:
@@ -210,16 +249,19 @@ def parse_source(value: str, hub: bool) -> dict[str, str]:
     if not hub:
         return {"path": str(Path(value).expanduser().resolve())}
     if not HUB_ID.match(value):
-        raise DiffcliError(f"{value!r} is not a Hugging Face repo id", "write it as OWNER/NAME, e.g. DeepFloyd/IF-I-XL-v1.0 (a folder goes in `path`)")
+        raise DiffcliError(
+            f"{value!r} is not a Hugging Face repo id",
+            "write it as OWNER/NAME, e.g. DeepFloyd/IF-I-XL-v1.0 (a folder goes in `path`)",
+        )
     return {"hub": value}
 
 
 def build_config(
     name: str,
     source: dict[str, str],
-    upscaler: Optional[dict[str, str]],
+    upscaler: dict[str, str] | None,
     scheduler: dict[str, Any],
-    unet: Optional[dict[str, Any]],
+    unet: dict[str, Any] | None,
     pipeline: str = "IFPipeline",
     resolved: bool = True,
 ) -> tuple[ModelConfig, list[str]]:
@@ -230,11 +272,19 @@ def build_config(
     mapping = map_scheduler(scheduler, f"{source_ref(source)}/{SCHEDULER_CONFIG}")
     known = KNOWN_REPOS.get(source.get("hub", ""))
     size = int((unet or {}).get("sample_size") or (known.size if known else 64))
-    description = f"text-to-image {pipeline} from {source_ref(source)}" + (f", upscaler {source_ref(upscaler)}" if upscaler else "")
+    description = f"text-to-image {pipeline} from {source_ref(source)}" + (
+        f", upscaler {source_ref(upscaler)}" if upscaler else ""
+    )
     config = ModelConfig(
         name=name,
         kind="diffusers",
-        architecture={"type": pipeline, "source": source, "upscaler": upscaler, "output": mapping.output, "resolved": resolved},
+        architecture={
+            "type": pipeline,
+            "source": source,
+            "upscaler": upscaler,
+            "output": mapping.output,
+            "resolved": resolved,
+        },
         image={"channels": 3, "size": size, "range": [-1.0, 1.0]},
         schedule=mapping.schedule,
         prediction=mapping.prediction,

@@ -12,7 +12,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -43,7 +42,7 @@ class PromptCache:
         key = json.dumps({"source": self.source, "max_tokens": self.max_tokens, "prompt": prompt}, sort_keys=True)
         return self.folder / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()}.safetensors"
 
-    def load(self, prompt: str) -> Optional[CachedPrompt]:
+    def load(self, prompt: str) -> CachedPrompt | None:
         """The cached embedding, or None (a damaged file counts as missing and is rewritten later)."""
         path = self.path(prompt)
         if not path.is_file():
@@ -60,7 +59,13 @@ class PromptCache:
     def save(self, prompt: str, entry: CachedPrompt) -> None:
         """Write one prompt's embedding atomically (a failure to cache is not fatal to the run)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        meta = {"prompt": prompt, "source": self.source, "tokens": str(entry.tokens), "truncated": "1" if entry.truncated else "0", "max_tokens": str(self.max_tokens)}
+        meta = {
+            "prompt": prompt,
+            "source": self.source,
+            "tokens": str(entry.tokens),
+            "truncated": "1" if entry.truncated else "0",
+            "max_tokens": str(self.max_tokens),
+        }
         save_weights({KEY: entry.embedding.detach().float().cpu()}, self.path(prompt), metadata=meta)
 
 

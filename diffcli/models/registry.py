@@ -22,13 +22,14 @@ import os
 import stat
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_write_text, atomic_writer, refuse_inside_home
 from diffcli.models import transaction
+from diffcli.models.config import ModelConfig
 from diffcli.models.layout import (  # noqa: F401 (the registry's names, re-exported)
     CONFIG,
     NAME_CHARS,
@@ -38,7 +39,6 @@ from diffcli.models.layout import (  # noqa: F401 (the registry's names, re-expo
     describe_size,
     validate_name,
 )
-from diffcli.models.config import ModelConfig
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
 FALLBACK_DEFAULT = "mnist"
@@ -89,7 +89,11 @@ class ModelEntry:
         try:
             return ModelConfig.read(self.config_path, f"model {self.name!r}: {self.config_path}")
         except DiffcliError as exc:
-            fix = f"remove it with `diffcli models rm {self.name} --yes`, or fix the file" if not self.builtin else "reinstall diffcli"
+            fix = (
+                f"remove it with `diffcli models rm {self.name} --yes`, or fix the file"
+                if not self.builtin
+                else "reinstall diffcli"
+            )
             raise DiffcliError(exc.message, exc.hint or fix) from None
 
     def pickles(self) -> list[Path]:
@@ -114,7 +118,8 @@ class ModelEntry:
 
     def modified(self) -> float:
         """When the config or the weights last changed (the folder's time when neither can be read)."""
-        def mtime(path: Path) -> Optional[float]:
+
+        def mtime(path: Path) -> float | None:
             try:
                 return path.stat().st_mtime
             except OSError:
@@ -127,7 +132,7 @@ class ModelEntry:
 class Registry:
     """Names -> model folders, the default model, and the shared data and cache folders."""
 
-    def __init__(self, root: Optional[Path] = None, builtin_dir: Optional[Path] = None) -> None:
+    def __init__(self, root: Path | None = None, builtin_dir: Path | None = None) -> None:
         self.root = Path(root) if root is not None else registry_root()
         self.builtin_dir = builtin_dir if builtin_dir is not None else BUILTIN_DIR
 
@@ -163,7 +168,9 @@ class Registry:
                 raise os_failure(f"cannot read {where}", exc, writing=False) from None
             if not stat.S_ISDIR(info.st_mode):
                 what = f"{where} {path}" if path == self.root else f"{path} (inside {where})"
-                raise DiffcliError(f"{what} is a file, not a folder", "point DIFFCLI_HOME at a folder, or move the file out of the way")
+                raise DiffcliError(
+                    f"{what} is a file, not a folder", "point DIFFCLI_HOME at a folder, or move the file out of the way"
+                )
 
     # ----- listing and lookup -----
     def entries(self) -> list[ModelEntry]:
@@ -189,7 +196,7 @@ class Registry:
     def names(self) -> list[str]:
         return [e.name for e in self.entries()]
 
-    def get(self, name: Optional[str] = None) -> ModelEntry:
+    def get(self, name: str | None = None) -> ModelEntry:
         """The model called `name` (default: the default model); a clear error otherwise."""
         if name is None:
             name = self.default_name()
@@ -224,7 +231,7 @@ class Registry:
         except (OSError, json.JSONDecodeError):
             return {}
 
-    def default_name(self) -> Optional[str]:
+    def default_name(self) -> str | None:
         """The user's chosen default if it still exists, else the built-in 'mnist', else the only model."""
         names = self.names()
         chosen = self._settings().get("default")
@@ -276,14 +283,23 @@ class Registry:
         if not entry.weights_path("ema").exists():
             raise DiffcliError(f"model {name!r} has no {WEIGHTS} to export")
         try:
-            with atomic_writer(destination, "wb") as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            with (
+                atomic_writer(destination, "wb") as handle,
+                zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+            ):
                 for path in files:
                     archive.write(path, f"{name}/{path.name}")
         except OSError as exc:  # reading the model's own files
             raise os_failure(f"cannot export model {name!r}", exc, writing=False) from None
         return destination
 
-    def import_model(self, source: Path, name: Optional[str] = None, force: bool = False, validate: Optional[Callable[[ModelEntry], None]] = None) -> ModelEntry:
+    def import_model(
+        self,
+        source: Path,
+        name: str | None = None,
+        force: bool = False,
+        validate: Callable[[ModelEntry], None] | None = None,
+    ) -> ModelEntry:
         """Copy a model folder or an exported .zip into the registry, checking it loads first.
 
         Only the model's regular files are copied (see importing.py), each weights file no larger than
@@ -347,7 +363,7 @@ class Registry:
                 guard.hold()
 
 
-def weights_ceiling(config_path: Path, label: str) -> Optional[int]:
+def weights_ceiling(config_path: Path, label: str) -> int | None:
     """The most bytes a weights file of the model `config_path` describes can need: every tensor of its
     network in float64 plus a generous header; None for a model without weights of its own (a pipeline).
     Checked against a file's declared size before it is copied, so a small zip cannot unpack to gigabytes."""

@@ -286,13 +286,13 @@ def recover(root: Path, models_dir: Path) -> None:
     except OSError:
         entries = []
     pending = {n[: -len(".json")] for n in entries if n.endswith(".json") and not n.startswith(".")}
-    pending |= {n[len(ASIDE):] for n in entries if n.startswith(ASIDE)}
+    pending |= {n[len(ASIDE) :] for n in entries if n.startswith(ASIDE)}
     for name in sorted(n for n in pending if _valid(n)):
         _under_lock(root, name, lambda name=name: _finish(models_dir, name))
     with contextlib.suppress(OSError):
         referenced = {r["new"] for r in (_read_journal(txn / f"{n}.json") for n in pending) if r and r.get("new")}
         for entry in os.listdir(txn):
-            owner = entry[len(STAGE):].split("-", 1)[0] if entry.startswith(STAGE) else ""
+            owner = entry[len(STAGE) :].split("-", 1)[0] if entry.startswith(STAGE) else ""
             if owner.isdigit() and not _pid_alive(int(owner)) and entry not in referenced:
                 _discard(txn / entry)
         from diffcli.io.atomic import clean_stale_temps
@@ -331,6 +331,7 @@ def _recover_legacy(root: Path, models_dir: Path, entry: str) -> None:
         restore = next((path / part for part in ("model", "replaced") if (path / part / "config.json").is_file()), None)
         name = _config_name(restore) if restore is not None else None
     if name and restore is not None and _valid(name):
+
         def put_back() -> None:
             if not os.path.lexists(models_dir / name):
                 _rename(restore, models_dir / name)

@@ -12,7 +12,7 @@ plain residual blocks.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -38,7 +38,7 @@ def _groups(channels: int, preferred: int) -> int:
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> conv, FiLM from the embedding, GroupNorm -> SiLU -> conv, residual."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: Optional[int], groups: int, dropout: float = 0.0) -> None:
+    def __init__(self, c_in: int, c_out: int, emb_dim: int | None, groups: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(_groups(c_in, groups), c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
@@ -48,7 +48,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
-    def forward(self, x: torch.Tensor, emb: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.norm2(h)
         if self.film is not None and emb is not None:
@@ -87,12 +87,12 @@ class UNet(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
-        out_channels: Optional[int] = None,
+        out_channels: int | None = None,
         width: int = 32,
         mults: Sequence[int] = (1, 2, 2),
         blocks: int = 1,
         attention: Sequence[int] = (),
-        num_classes: Optional[int] = None,
+        num_classes: int | None = None,
         time_conditioned: bool = True,
         timesteps: int = 1000,
         groups: int = 8,
@@ -156,7 +156,9 @@ class UNet(nn.Module):
         self.levels = len(mults)
         self.blocks = blocks
 
-    def embed(self, t: Optional[torch.Tensor], cond: Optional[torch.Tensor], batch: int, device: torch.device) -> Optional[torch.Tensor]:
+    def embed(
+        self, t: torch.Tensor | None, cond: torch.Tensor | None, batch: int, device: torch.device
+    ) -> torch.Tensor | None:
         """embedding(t) + embedding(class); None for a model with neither."""
         emb = None
         if self.time_conditioned:
@@ -170,7 +172,7 @@ class UNet(nn.Module):
             emb = c if emb is None else emb + c
         return emb
 
-    def forward(self, x: torch.Tensor, t: Optional[torch.Tensor] = None, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.embed(t, cond, x.shape[0], x.device)
         h = self.stem(x)
         skips = [h]
@@ -194,7 +196,7 @@ class UNet(nn.Module):
         return self.head(h)
 
 
-def _run_block(block: nn.ModuleList, h: torch.Tensor, emb: Optional[torch.Tensor]) -> torch.Tensor:
+def _run_block(block: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
     h = block[0](h, emb)
     for extra in block[1:]:
         h = extra(h)

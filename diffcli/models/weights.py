@@ -13,7 +13,7 @@ import math
 import os
 import struct
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -23,7 +23,12 @@ from diffcli.errors import DiffcliError
 from diffcli.io.atomic import atomic_writer
 
 
-def save_weights(module_or_state: nn.Module | dict[str, torch.Tensor], path: Path, dtype: Optional[torch.dtype] = None, metadata: Optional[dict[str, str]] = None) -> None:
+def save_weights(
+    module_or_state: nn.Module | dict[str, torch.Tensor],
+    path: Path,
+    dtype: torch.dtype | None = None,
+    metadata: dict[str, str] | None = None,
+) -> None:
     """Write a state dict atomically as safetensors (optionally cast, e.g. to float16 to ship small)."""
     from safetensors.torch import save
 
@@ -50,12 +55,14 @@ FIX = "retrain or re-import the model"
 Shapes = dict[str, tuple[int, ...]]
 
 
-def read_weights(path: Path, label: str, expected: Optional[Shapes] = None) -> dict[str, torch.Tensor]:
+def read_weights(path: Path, label: str, expected: Shapes | None = None) -> dict[str, torch.Tensor]:
     """Read a safetensors file; `label` (e.g. "model 'mnist'") prefixes any error. `expected` (the shapes
     of the network the file is for, networks.planned_shapes) is checked against the header first, and the
     file plus that network sized against the memory limit, before either is allocated."""
     if not path.is_file():
-        raise DiffcliError(f"{label}: {path} is missing", "retrain it, re-import it, or remove it with `diffcli models rm`")
+        raise DiffcliError(
+            f"{label}: {path} is missing", "retrain it, re-import it, or remove it with `diffcli models rm`"
+        )
     header = read_header(path, label)
     needed = sum(end - begin for begin, end in (entry["data_offsets"] for entry in header.values()))
     if expected is not None:
@@ -67,16 +74,24 @@ def read_weights(path: Path, label: str, expected: Optional[Shapes] = None) -> d
     if available is not None and needed > available:
         from diffcli.models.registry import describe_size
 
-        raise DiffcliError(f"{label}: {path} holds {describe_size(needed)} of weights, more than the {describe_size(available)} of memory available", "close other programs, or load it on a machine with more memory")
+        raise DiffcliError(
+            f"{label}: {path} holds {describe_size(needed)} of weights, more than the {describe_size(available)} of memory available",
+            "close other programs, or load it on a machine with more memory",
+        )
     from safetensors.torch import load_file
 
     try:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error type for any malformed header or data
-        raise DiffcliError(f"{label}: {path} is not a valid safetensors file ({str(exc).splitlines()[0][:200]})", FIX) from None
+        raise DiffcliError(
+            f"{label}: {path} is not a valid safetensors file ({str(exc).splitlines()[0][:200]})", FIX
+        ) from None
     for key, tensor in state.items():
         if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
-            raise DiffcliError(f"{label}: {path} holds NaN or infinite values (in {key!r})", "the training diverged or the file is damaged; retrain the model, or re-import a good copy")
+            raise DiffcliError(
+                f"{label}: {path} holds NaN or infinite values (in {key!r})",
+                "the training diverged or the file is damaged; retrain the model, or re-import a good copy",
+            )
     return state
 
 
@@ -108,22 +123,33 @@ def read_header(path: Path, label: str) -> dict[str, dict[str, Any]]:
     data_size = size - 8 - length
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
     for name, entry in tensors.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str) or not isinstance(entry.get("shape"), list) or not isinstance(entry.get("data_offsets"), list):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("dtype"), str)
+            or not isinstance(entry.get("shape"), list)
+            or not isinstance(entry.get("data_offsets"), list)
+        ):
             raise bad(f"tensor {name!r} lacks dtype, shape or data_offsets")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if dtype not in DTYPE_BYTES:
             raise bad(f"tensor {name!r} has the unsupported dtype {dtype[:20]!r}")
         if len(shape) > MAX_DIMS or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise bad(f"tensor {name!r} has the shape {str(shape)[:80]}")
-        if len(offsets) != 2 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
+        if (
+            len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
             raise bad(f"tensor {name!r} has the byte range {str(offsets)[:80]}")
         declared = math.prod(shape) * DTYPE_BYTES[dtype]
         if offsets[1] > data_size or offsets[1] - offsets[0] != declared:
-            raise bad(f"tensor {name!r} claims {declared} bytes at {offsets}, but the file holds {data_size} bytes of data")
+            raise bad(
+                f"tensor {name!r} claims {declared} bytes at {offsets}, but the file holds {data_size} bytes of data"
+            )
     return tensors
 
 
-def available_memory() -> Optional[int]:
+def available_memory() -> int | None:
     """Bytes of memory the system can still give (Linux MemAvailable; None when unknown)."""
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:

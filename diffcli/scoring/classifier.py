@@ -22,22 +22,22 @@ import hashlib
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from diffcli.errors import DiffcliError, UsageError
+from diffcli.models.config import ModelConfig
+from diffcli.models.registry import ModelEntry, Registry, validate_name
 from diffcli.scoring.network import ScoringCNN
 from diffcli.scoring.scorer import Classifier, weights_fingerprint
 from diffcli.training.optimizer import make_adamw
-from diffcli.models.config import ModelConfig
-from diffcli.models.registry import ModelEntry, Registry, validate_name
 
 Notify = Callable[[str], None]
 
@@ -76,9 +76,14 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 
 def _check_labelled(data, role: str) -> None:
     if data.labels is None or len(data.label_names) < 2:
-        raise DiffcliError(f"dataset {data.name!r} has no class labels, so no classifier can be trained on it", "use a dataset with classes (mnist, fashion-mnist, glyphs, or a folder of class subfolders)")
+        raise DiffcliError(
+            f"dataset {data.name!r} has no class labels, so no classifier can be trained on it",
+            "use a dataset with classes (mnist, fashion-mnist, glyphs, or a folder of class subfolders)",
+        )
     if data.images.ndim != 4 or data.images.shape[2] != data.images.shape[3]:
-        raise DiffcliError(f"dataset {data.name!r} ({role}) must hold square images [N, C, S, S], got {list(data.images.shape)}")
+        raise DiffcliError(
+            f"dataset {data.name!r} ({role}) must hold square images [N, C, S, S], got {list(data.images.shape)}"
+        )
 
 
 @torch.no_grad()
@@ -119,7 +124,9 @@ def one_cycle(step: int, total: int, warmup: float = 0.25) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
-def _fit(train, epochs: int, batch_size: int, seed: int, max_shift: int, device: torch.device, notify: Notify) -> ScoringCNN:
+def _fit(
+    train, epochs: int, batch_size: int, seed: int, max_shift: int, device: torch.device, notify: Notify
+) -> ScoringCNN:
     """The training loop of `train_classifier` (run inside its forked, seeded RNG)."""
     images = train.images.to(device)  # uint8 on the device: 47 MB for MNIST, converted per batch
     labels = train.labels.to(device)
@@ -141,7 +148,9 @@ def _fit(train, epochs: int, batch_size: int, seed: int, max_shift: int, device:
             optimizer.step()
             scheduler.step()
             total += float(loss.detach())
-        notify(f"classifier epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} ({time.perf_counter() - started:.1f} s)")
+        notify(
+            f"classifier epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} ({time.perf_counter() - started:.1f} s)"
+        )
     return model
 
 
@@ -164,7 +173,9 @@ def train_classifier(
     _check_labelled(train, "train")
     _check_labelled(test, "test")
     if tuple(train.images.shape[1:]) != tuple(test.images.shape[1:]):
-        raise DiffcliError(f"train and test images differ in shape: {list(train.images.shape[1:])} vs {list(test.images.shape[1:])}")
+        raise DiffcliError(
+            f"train and test images differ in shape: {list(train.images.shape[1:])} vs {list(test.images.shape[1:])}"
+        )
     if epochs < 1 or batch_size < 1:
         raise UsageError("epochs and batch size must be at least 1")
     device = torch.device(device)
@@ -198,7 +209,7 @@ def classifier_name(dataset_spec: str) -> str:
     return validate_name(f"{dataset_spec}-classifier")
 
 
-def split_limit(dataset_spec: str, split: str) -> Optional[int]:
+def split_limit(dataset_spec: str, split: str) -> int | None:
     """How many images scoring draws from a split: all of a real dataset, a fixed number of synthetic glyphs."""
     return GLYPH_LIMITS[split] if dataset_spec == "glyphs" else None
 
@@ -241,13 +252,24 @@ def load_classifier(entry: ModelEntry, device: str | torch.device = "cpu") -> Cl
     except DiffcliError as exc:
         raise DiffcliError(exc.message, _rm_hint(entry.name)) from None
     if config.kind != "classifier":  # someone's own model under this name: never advise deleting it
-        raise DiffcliError(f"model {entry.name!r} is a {config.kind} model, not a classifier", "rename it (`diffcli models export`, `rm`, `import --name`) so `diffcli eval` can cache its classifier there")
+        raise DiffcliError(
+            f"model {entry.name!r} is a {config.kind} model, not a classifier",
+            "rename it (`diffcli models export`, `rm`, `import --name`) so `diffcli eval` can cache its classifier there",
+        )
     try:
         arch = config.architecture
         try:
-            module = ScoringCNN(config.channels, config.size, len(config.labels), width=int(arch["width"]), feature_dim=int(arch["feature_dim"]))
+            module = ScoringCNN(
+                config.channels,
+                config.size,
+                len(config.labels),
+                width=int(arch["width"]),
+                feature_dim=int(arch["feature_dim"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise DiffcliError(f"{label}: {entry.config_path} has an invalid architecture ({type(exc).__name__}: {exc})") from None
+            raise DiffcliError(
+                f"{label}: {entry.config_path} has an invalid architecture ({type(exc).__name__}: {exc})"
+            ) from None
         path = entry.weights_path()
         load_into(module, read_weights(path, label), path, label)
     except DiffcliError as exc:
@@ -255,10 +277,28 @@ def load_classifier(entry: ModelEntry, device: str | torch.device = "cpu") -> Cl
         raise DiffcliError(exc.message, _rm_hint(entry.name)) from None
     module.eval().to(torch.device(device) if not isinstance(device, torch.device) else device)
     accuracy_value = float(config.metrics.get("test_accuracy", float("nan")))
-    return Classifier(module, entry.name, config.dataset_name or "?", config.labels, accuracy_value, config.channels, config.size, weights_fingerprint(module))
+    return Classifier(
+        module,
+        entry.name,
+        config.dataset_name or "?",
+        config.labels,
+        accuracy_value,
+        config.channels,
+        config.size,
+        weights_fingerprint(module),
+    )
 
 
-def save_classifier(registry: Registry, name: str, dataset_spec: str, module: ScoringCNN, test_accuracy: float, train, test, training: dict) -> ModelEntry:
+def save_classifier(
+    registry: Registry,
+    name: str,
+    dataset_spec: str,
+    module: ScoringCNN,
+    test_accuracy: float,
+    train,
+    test,
+    training: dict,
+) -> ModelEntry:
     """Write the classifier into the registry: weights first, config.json last (its presence marks a complete folder)."""
     from diffcli.models.weights import save_weights
 
@@ -285,7 +325,7 @@ def save_classifier(registry: Registry, name: str, dataset_spec: str, module: Sc
     return entry
 
 
-def training_plan(n: int, epochs: Optional[int] = None) -> tuple[int, int]:
+def training_plan(n: int, epochs: int | None = None) -> tuple[int, int]:
     """(epochs, batch size) for n training images: MNIST gets 2 epochs of 128; a 150-image folder gets
     batches of 16 and enough epochs for MIN_STEPS updates. An explicit `epochs` is kept as given."""
     batch = min(DEFAULT_BATCH, max(16, n // 8))
@@ -294,7 +334,7 @@ def training_plan(n: int, epochs: Optional[int] = None) -> tuple[int, int]:
     return epochs, batch
 
 
-def _find(registry: Registry, name: str) -> Optional[ModelEntry]:
+def _find(registry: Registry, name: str) -> ModelEntry | None:
     return next((e for e in registry.entries() if e.name == name), None)
 
 
@@ -303,9 +343,9 @@ def load_or_train_classifier(
     *,
     data_dir=None,
     device: str | torch.device = "cpu",
-    registry: Optional[Registry] = None,
+    registry: Registry | None = None,
     retrain: bool = False,
-    epochs: Optional[int] = None,
+    epochs: int | None = None,
     seed: int = 0,
     download: bool = False,
     notify: Notify = _quiet,
@@ -328,23 +368,47 @@ def load_or_train_classifier(
     if entry is not None and not retrain:
         classifier = load_classifier(entry, torch_device)
         if classifier.dataset != dataset_spec:
-            raise DiffcliError(f"classifier {name!r} was trained on {classifier.dataset!r}, not {dataset_spec!r}", _rm_hint(name))
+            raise DiffcliError(
+                f"classifier {name!r} was trained on {classifier.dataset!r}, not {dataset_spec!r}", _rm_hint(name)
+            )
         if shipped.available(dataset_spec):
-            notify(f"scoring with {name} from the registry, which takes precedence over the shipped one (`diffcli models rm {name} --yes` returns to it)")
+            notify(
+                f"scoring with {name} from the registry, which takes precedence over the shipped one (`diffcli models rm {name} --yes` returns to it)"
+            )
         return classifier
     has_shipped = shipped.available(dataset_spec)
     if has_shipped and not retrain:
         return shipped.load_classifier(dataset_spec, torch_device)
     _check_can_cache(registry, name)  # before minutes of training, not after
     if has_shipped:
-        notify(f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)")
+        notify(
+            f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)"
+        )
     else:
         notify(f"training the {dataset_spec} scoring classifier (cached as model {name!r})")
     trained = train_for_dataset(
         dataset_spec, data_dir=data_dir, device=torch_device, epochs=epochs, seed=seed, download=download, notify=notify
     )
-    save_classifier(registry, name, dataset_spec, trained.module, trained.test_accuracy, trained.train, trained.test, trained.training)
-    return Classifier(trained.module, name, dataset_spec, list(trained.train.label_names), trained.test_accuracy, trained.module.channels, trained.module.size, weights_fingerprint(trained.module))
+    save_classifier(
+        registry,
+        name,
+        dataset_spec,
+        trained.module,
+        trained.test_accuracy,
+        trained.train,
+        trained.test,
+        trained.training,
+    )
+    return Classifier(
+        trained.module,
+        name,
+        dataset_spec,
+        list(trained.train.label_names),
+        trained.test_accuracy,
+        trained.module.channels,
+        trained.module.size,
+        weights_fingerprint(trained.module),
+    )
 
 
 def _check_can_cache(registry: Registry, name: str) -> None:
@@ -373,7 +437,7 @@ def train_for_dataset(
     *,
     data_dir=None,
     device: str | torch.device = "cpu",
-    epochs: Optional[int] = None,
+    epochs: int | None = None,
     seed: int = 0,
     download: bool = False,
     notify: Notify = _quiet,
@@ -390,7 +454,9 @@ def train_for_dataset(
     test = load_split(dataset_spec, "test", data_dir, download=download, notify=notify)
     epochs, batch_size = training_plan(len(train), epochs)
     started = time.perf_counter()
-    module, test_accuracy = train_classifier(train, test, epochs=epochs, batch_size=batch_size, device=torch_device, seed=seed, notify=notify)
+    module, test_accuracy = train_classifier(
+        train, test, epochs=epochs, batch_size=batch_size, device=torch_device, seed=seed, notify=notify
+    )
     training = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -420,7 +486,10 @@ def as_pixels(classifier: Classifier, pixels: torch.Tensor | np.ndarray) -> torc
     want = [classifier.channels, classifier.size, classifier.size]
     if x.ndim != 4 or list(x.shape[1:]) != want:
         got = "x".join(map(str, x.shape[1:])) if x.ndim == 4 else f"shape {list(x.shape)}"
-        raise DiffcliError(f"images are {got} but classifier {classifier.name!r} reads {'x'.join(map(str, want))}", "score a model trained on the same dataset")
+        raise DiffcliError(
+            f"images are {got} but classifier {classifier.name!r} reads {'x'.join(map(str, want))}",
+            "score a model trained on the same dataset",
+        )
     return x
 
 

@@ -14,9 +14,9 @@ separate, explicit step (`download=True`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ EXTRA = "clip"  # pip's extra that installs open_clip
 INSTALL_HINT = f"pip install 'diffcli[{EXTRA}]'"
 
 
-def default_template(dataset: Optional[str]) -> str:
+def default_template(dataset: str | None) -> str:
     """The prompt template for a dataset: digits for mnist and glyphs, objects otherwise (fashion-mnist, folders)."""
     return DIGIT_TEMPLATE if dataset in ("mnist", "glyphs") else OBJECT_TEMPLATE
 
@@ -51,12 +51,26 @@ class ClipModel:
     name: str = "clip"
 
     @classmethod
-    def wrap(cls, model: torch.nn.Module, tokenizer: Callable[[list[str]], torch.Tensor], name: str = "clip", mean=None, std=None) -> "ClipModel":
+    def wrap(
+        cls,
+        model: torch.nn.Module,
+        tokenizer: Callable[[list[str]], torch.Tensor],
+        name: str = "clip",
+        mean=None,
+        std=None,
+    ) -> ClipModel:
         """Wrap an open_clip model (e.g. one built in a test), reading its input size and normalisation."""
         size = getattr(model.visual, "image_size", 224)
         size = int(size[0] if isinstance(size, (tuple, list)) else size)
         cfg = getattr(model.visual, "preprocess_cfg", None) or {}
-        return cls(model.eval(), tokenizer, size, tuple(mean or cfg.get("mean") or OPENAI_MEAN), tuple(std or cfg.get("std") or OPENAI_STD), name)
+        return cls(
+            model.eval(),
+            tokenizer,
+            size,
+            tuple(mean or cfg.get("mean") or OPENAI_MEAN),
+            tuple(std or cfg.get("std") or OPENAI_STD),
+            name,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -71,7 +85,7 @@ def _import_open_clip():
     return open_clip
 
 
-def _cached_checkpoint(tag_cfg: dict, cache_dir: Optional[str]) -> Optional[str]:
+def _cached_checkpoint(tag_cfg: dict, cache_dir: str | None) -> str | None:
     """The local file open_clip would load for a pretrained tag, or None; never touches the network."""
     if tag_cfg.get("file"):
         return tag_cfg["file"] if os.path.isfile(tag_cfg["file"]) else None
@@ -103,8 +117,8 @@ def load_clip(
     pretrained: str = DEFAULT_PRETRAINED,
     device: str | torch.device = "cpu",
     *,
-    weights: Optional[Path] = None,
-    cache_dir: Optional[str] = None,
+    weights: Path | None = None,
+    cache_dir: str | None = None,
     download: bool = False,
 ) -> ClipModel:
     """Load an open_clip model from local weights: `weights` (a file, e.g. --clip-weights) or the cache of tag `pretrained`.
@@ -114,17 +128,25 @@ def load_clip(
     """
     open_clip = _import_open_clip()
     if model_name not in open_clip.list_models():
-        raise UsageError(f"unknown CLIP model {model_name!r}", f"choose one of open_clip's models, e.g. {DEFAULT_MODEL}")
+        raise UsageError(
+            f"unknown CLIP model {model_name!r}", f"choose one of open_clip's models, e.g. {DEFAULT_MODEL}"
+        )
     tag_cfg: dict = {}
     if weights is not None:
         checkpoint = str(Path(weights).expanduser())
         if not os.path.isfile(checkpoint):
-            raise DiffcliError(f"CLIP weights file {checkpoint} not found", "give a local open_clip checkpoint of this model as `clip_weights`")
+            raise DiffcliError(
+                f"CLIP weights file {checkpoint} not found",
+                "give a local open_clip checkpoint of this model as `clip_weights`",
+            )
     else:
         tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
         if not tag_cfg:
             tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
-            raise UsageError(f"{pretrained!r} is not a pretrained tag of CLIP model {model_name!r} (known: {tags})", "or give a local checkpoint as `clip_weights`")
+            raise UsageError(
+                f"{pretrained!r} is not a pretrained tag of CLIP model {model_name!r} (known: {tags})",
+                "or give a local checkpoint as `clip_weights`",
+            )
         checkpoint = _cached_checkpoint(tag_cfg, cache_dir)
         if checkpoint is None and download:
             try:
@@ -132,7 +154,10 @@ def load_clip(
 
                 checkpoint = download_pretrained(tag_cfg, cache_dir=cache_dir)
             except Exception as exc:  # offline, proxy, missing repo: one message for all
-                raise DiffcliError(f"could not download CLIP weights {model_name}/{pretrained} from {_where(tag_cfg)} ({str(exc).splitlines()[0][:120]})", "download them elsewhere and give the file as `clip_weights`") from None
+                raise DiffcliError(
+                    f"could not download CLIP weights {model_name}/{pretrained} from {_where(tag_cfg)} ({str(exc).splitlines()[0][:120]})",
+                    "download them elsewhere and give the file as `clip_weights`",
+                ) from None
         if not checkpoint:
             raise DiffcliError(
                 f"CLIP weights {model_name}/{pretrained} ({_where(tag_cfg)}) are not on this machine",
@@ -141,14 +166,30 @@ def load_clip(
     try:
         # A file path (not the tag) keeps open_clip off the network; the tag's activation must then be
         # set by hand: OpenAI's weights were trained with QuickGELU.
-        model = open_clip.create_model(model_name, pretrained=checkpoint, device=torch.device(device), force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)))
+        model = open_clip.create_model(
+            model_name,
+            pretrained=checkpoint,
+            device=torch.device(device),
+            force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+        )
         tokenizer = open_clip.get_tokenizer(model_name)
     except Exception as exc:  # open_clip raises RuntimeError/KeyError/OSError for bad or mismatched files
-        raise DiffcliError(f"could not load CLIP {model_name} from {checkpoint} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})", "check that the file is an open_clip checkpoint of this `clip_model`") from None
-    return ClipModel.wrap(model, tokenizer, f"{model_name}/{pretrained if weights is None else Path(checkpoint).name}", tag_cfg.get("mean"), tag_cfg.get("std"))
+        raise DiffcliError(
+            f"could not load CLIP {model_name} from {checkpoint} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+            "check that the file is an open_clip checkpoint of this `clip_model`",
+        ) from None
+    return ClipModel.wrap(
+        model,
+        tokenizer,
+        f"{model_name}/{pretrained if weights is None else Path(checkpoint).name}",
+        tag_cfg.get("mean"),
+        tag_cfg.get("std"),
+    )
 
 
-def prepare_images(pixels: torch.Tensor | np.ndarray, image_size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def prepare_images(
+    pixels: torch.Tensor | np.ndarray, image_size: int, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
     """[0, 1] pixels [N, C, H, W] -> CLIP input [N, 3, S, S]: grey repeated to RGB, resized, normalised."""
     x = torch.as_tensor(pixels)
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
@@ -200,14 +241,16 @@ def clip_scores(
     for k, name in enumerate(label_names):
         mask = intended == k
         n = int(mask.sum())
-        classes.append({
-            "index": k,
-            "label": name,
-            "prompt": prompts[k],
-            "n": n,
-            "clip_score": float(100.0 * own[mask].mean()) if n else None,
-            "zero_shot_accuracy": float(correct[mask].float().mean()) if n else None,
-        })
+        classes.append(
+            {
+                "index": k,
+                "label": name,
+                "prompt": prompts[k],
+                "n": n,
+                "clip_score": float(100.0 * own[mask].mean()) if n else None,
+                "zero_shot_accuracy": float(correct[mask].float().mean()) if n else None,
+            }
+        )
     scored = [c for c in classes if c["n"]]
     return {
         "model": clip.name,

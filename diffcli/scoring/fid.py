@@ -17,7 +17,6 @@ import io
 import re
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -31,7 +30,11 @@ CACHE_FORMAT = 1
 
 def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [D] and covariance [D, D] (float64, unbiased) of features [N, D]."""
-    x = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else np.asarray(features, dtype=np.float64)
+    x = (
+        features.detach().cpu().double().numpy()
+        if isinstance(features, torch.Tensor)
+        else np.asarray(features, dtype=np.float64)
+    )
     if x.ndim != 2 or x.shape[0] < 2:
         raise DiffcliError(f"FID needs at least 2 images, got {x.shape[0] if x.ndim else 0}", "generate more samples")
     return x.mean(axis=0), np.cov(x, rowvar=False)
@@ -48,7 +51,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"statistics do not match: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
+        raise ValueError(
+            f"statistics do not match: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}"
+        )
     root1 = _psd_sqrt(sigma1)
     inner = root1 @ sigma2 @ root1
     eigen = np.linalg.eigvalsh((inner + inner.T) / 2.0)
@@ -58,7 +63,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return max(value, 0.0)  # a distance: rounding can leave -1e-12 for identical statistics
 
 
-def fid_of_pixels(classifier: Classifier, pixels: torch.Tensor | np.ndarray, mu: np.ndarray, sigma: np.ndarray, batch_size: int = 256) -> float:
+def fid_of_pixels(
+    classifier: Classifier, pixels: torch.Tensor | np.ndarray, mu: np.ndarray, sigma: np.ndarray, batch_size: int = 256
+) -> float:
     """FID of [0, 1] images [N, C, S, S] against reference statistics, in the classifier's feature space."""
     return frechet_distance(*feature_statistics(embed(classifier, pixels, batch_size)), mu, sigma)
 
@@ -67,11 +74,11 @@ def _cache_path(cache_dir: Path, classifier: Classifier, dataset_spec: str, spli
     dataset_spec = canonical_spec(dataset_spec)
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_spec)[:60]
     # The classifier's weight fingerprint is in the key: a retrained classifier never reads stale statistics.
-    key = hashlib.sha256(f"{dataset_spec}\0{split}\0{classifier.fingerprint}".encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha256(f"{dataset_spec}\0{split}\0{classifier.fingerprint}".encode()).hexdigest()[:16]
     return Path(cache_dir) / CACHE_FOLDER / f"{slug}-{split}-{key}.npz"
 
 
-def _read_cache(path: Path, fingerprint: str) -> Optional[tuple[np.ndarray, np.ndarray, int]]:
+def _read_cache(path: Path, fingerprint: str) -> tuple[np.ndarray, np.ndarray, int] | None:
     """Cached statistics, or None when absent or unreadable (a damaged cache is recomputed, not fatal)."""
     if not path.is_file():
         return None
@@ -90,7 +97,7 @@ def reference_statistics(
     *,
     data_dir=None,
     split: str = "test",
-    cache_dir: Optional[Path] = None,
+    cache_dir: Path | None = None,
     batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(mu, sigma, n) of a dataset split in the classifier's features, cached as .npz.
@@ -111,7 +118,14 @@ def reference_statistics(
     data = load_split(dataset_spec, split, data_dir)
     mu, sigma = feature_statistics(embed(classifier, data.images, batch_size))
     buffer = io.BytesIO()
-    np.savez(buffer, mu=mu, sigma=sigma, n=np.int64(len(data)), fingerprint=np.str_(classifier.fingerprint), format=np.int64(CACHE_FORMAT))
+    np.savez(
+        buffer,
+        mu=mu,
+        sigma=sigma,
+        n=np.int64(len(data)),
+        fingerprint=np.str_(classifier.fingerprint),
+        format=np.int64(CACHE_FORMAT),
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return mu, sigma, len(data)
@@ -124,8 +138,8 @@ def real_floor(
     *,
     data_dir=None,
     seed: int = 0,
-    reference: Optional[tuple[np.ndarray, np.ndarray, int]] = None,
-    cache_dir: Optional[Path] = None,
+    reference: tuple[np.ndarray, np.ndarray, int] | None = None,
+    cache_dir: Path | None = None,
     batch_size: int = 256,
 ) -> float:
     """FID of n real *train* images (a seeded random subset) against the reference statistics.
@@ -134,7 +148,9 @@ def real_floor(
     grows as n shrinks. `reference` defaults to `reference_statistics` of the test split.
     """
     if reference is None:
-        reference = reference_statistics(classifier, dataset_spec, data_dir=data_dir, cache_dir=cache_dir, batch_size=batch_size)
+        reference = reference_statistics(
+            classifier, dataset_spec, data_dir=data_dir, cache_dir=cache_dir, batch_size=batch_size
+        )
     data = load_split(dataset_spec, "train", data_dir, at_least=n)
     if n < 2 or n > len(data):
         raise DiffcliError(f"the real-data FID floor needs 2 to {len(data)} images, got {n}")
@@ -149,7 +165,9 @@ def _shipped(classifier: Classifier, dataset_spec: str):
     return reference if reference is not None and reference.dataset == canonical_spec(dataset_spec) else None
 
 
-def reference_for(classifier: Classifier, dataset_spec: str, *, data_dir=None) -> tuple[np.ndarray, np.ndarray, int, str]:
+def reference_for(
+    classifier: Classifier, dataset_spec: str, *, data_dir=None
+) -> tuple[np.ndarray, np.ndarray, int, str]:
     """(mu, sigma, n, source) of the test split: the shipped statistics of a shipped classifier
     (source "shipped"), else `reference_statistics` from the data (source "data")."""
     shipped = _shipped(classifier, dataset_spec)

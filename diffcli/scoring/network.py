@@ -30,7 +30,14 @@ def stage_count(size: int) -> int:
 class ScoringCNN(nn.Module):
     """`forward(x) -> logits [N, K]`, `features(x) -> [N, feature_dim]` for x in [0, 1], [N, C, H, W]."""
 
-    def __init__(self, channels: int, size: int, num_classes: int, width: int = DEFAULT_WIDTH, feature_dim: int = DEFAULT_FEATURES) -> None:
+    def __init__(
+        self,
+        channels: int,
+        size: int,
+        num_classes: int,
+        width: int = DEFAULT_WIDTH,
+        feature_dim: int = DEFAULT_FEATURES,
+    ) -> None:
         super().__init__()
         if size < 8 or num_classes < 2:
             raise ValueError(f"need images of at least 8x8 and 2 classes (got size {size}, {num_classes} classes)")
@@ -42,7 +49,11 @@ class ScoringCNN(nn.Module):
             c_out = width * min(2**i, 2)  # width, 2*width, 2*width, ...: the cost stays flat as images shrink
             kernel = 5 if i == 0 else 3  # a wider first kernel sees whole strokes before the first halving
             # bias is redundant before BatchNorm
-            layers += [nn.Conv2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             c_in, side = c_out, (side + 1) // 2
         self.body = nn.Sequential(*layers)
         self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, feature_dim), nn.ReLU(inplace=True))

@@ -11,8 +11,9 @@ most often, the most confident among those; generation/illusions.py says which r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ class Reading:
 
     confidence: torch.Tensor  # [N] in [0, 1]
     correct: torch.Tensor  # [N] bool
-    predicted: Optional[torch.Tensor] = None  # [N] the classifier's top class (classifier readers)
+    predicted: torch.Tensor | None = None  # [N] the classifier's top class (classifier readers)
 
 
 class ClassifierReader:
@@ -39,7 +40,9 @@ class ClassifierReader:
         self.classifier = classifier
         self.name = classifier.name
 
-    def read(self, pixels: np.ndarray | torch.Tensor, targets: Sequence[Any], rivals: Optional[Sequence[Sequence[Any]]] = None) -> Reading:
+    def read(
+        self, pixels: np.ndarray | torch.Tensor, targets: Sequence[Any], rivals: Sequence[Sequence[Any]] | None = None
+    ) -> Reading:
         """pixels [N, C, H, W] in [0, 1]; targets: the Prompt each image should read as (every class competes)."""
         from diffcli.scoring.classifier import predict
 
@@ -59,18 +62,27 @@ class ClipReader:
         self.name = clip.name
 
     @torch.no_grad()
-    def read(self, pixels: np.ndarray | torch.Tensor, targets: Sequence[Any], rivals: Optional[Sequence[Sequence[Any]]] = None) -> Reading:
+    def read(
+        self, pixels: np.ndarray | torch.Tensor, targets: Sequence[Any], rivals: Sequence[Sequence[Any]] | None = None
+    ) -> Reading:
         import torch.nn.functional as F
 
         from diffcli.scoring.clip_score import prepare_images
 
         if not rivals or not all(rivals):
-            raise UsageError("CLIP reads a text-to-image image against other prompts; `best_of` needs an illusion's two prompts")
+            raise UsageError(
+                "CLIP reads a text-to-image image against other prompts; `best_of` needs an illusion's two prompts"
+            )
         model, device = self.clip.model, self.clip.device
         texts = sorted({p.text for p in targets} | {r.text for group in rivals for r in group})
         encoded = F.normalize(model.encode_text(self.clip.tokenizer(texts).to(device)).float(), dim=-1)
         index = {text: k for k, text in enumerate(texts)}
-        images = F.normalize(model.encode_image(prepare_images(pixels, self.clip.image_size, self.clip.mean, self.clip.std).to(device)).float(), dim=-1)
+        images = F.normalize(
+            model.encode_image(
+                prepare_images(pixels, self.clip.image_size, self.clip.mean, self.clip.std).to(device)
+            ).float(),
+            dim=-1,
+        )
         confidence, correct = [], []
         for k, (target, group) in enumerate(zip(targets, rivals)):
             columns = [index[target.text], *(index[r.text] for r in group)]
@@ -87,7 +99,9 @@ def reader_for(model: Any, notify: Notify) -> ClassifierReader | ClipReader:
         from diffcli.scoring.classifier import load_or_train_classifier
 
         spec = grading.dataset_of(model, None)
-        classifier = load_or_train_classifier(spec, data_dir=grading.data_dir_for(model, spec, None), device=model.device, notify=notify)
+        classifier = load_or_train_classifier(
+            spec, data_dir=grading.data_dir_for(model, spec, None), device=model.device, notify=notify
+        )
         grading.check_labels_match(model, classifier)
         return ClassifierReader(classifier)
     if model.cond_type == "text":
@@ -100,4 +114,7 @@ def reader_for(model: Any, notify: Notify) -> ClassifierReader | ClipReader:
                 f"`best_of` scores a text-to-image model's candidates with CLIP, which is not available here ({exc.message})",
                 f"{INSTALL_HINT} and download its weights once, or generate several with `n` and pick by eye",
             ) from None
-    raise UsageError(f"`best_of` reads each image as its prompt, and model {model.name!r} takes none", "generate several with `n` and pick by eye")
+    raise UsageError(
+        f"`best_of` reads each image as its prompt, and model {model.name!r} takes none",
+        "generate several with `n` and pick by eye",
+    )

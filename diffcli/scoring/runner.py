@@ -19,8 +19,8 @@ goes through `on_step`, results come back as plain dicts (ready for JSON).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,8 +32,8 @@ from diffcli.generation.illusions import anagram_readings, anagram_request, hybr
 from diffcli.generation.reverse import prompt_terms
 from diffcli.generation.settings import SamplerSettings, plan_timesteps
 from diffcli.models.backends.base import LoadedModel, Prompt
-from diffcli.scoring.grading import check_labels_match, class_prompts
 from diffcli.scoring.classifier import predict
+from diffcli.scoring.grading import check_labels_match, class_prompts
 from diffcli.scoring.readings import ClassifierReader
 from diffcli.scoring.scores import anagram_success, class_scores, hybrid_success
 
@@ -51,27 +51,61 @@ def total_steps(model: LoadedModel, settings: SamplerSettings, count: int, batch
     return batches.total_steps(model, settings, count, batch)
 
 
-def _generate(model: LoadedModel, terms: TermsFor, count: int, settings: SamplerSettings, seed: int, batch: int, on_step: Optional[StepHook]) -> torch.Tensor:
+def _generate(
+    model: LoadedModel,
+    terms: TermsFor,
+    count: int,
+    settings: SamplerSettings,
+    seed: int,
+    batch: int,
+    on_step: StepHook | None,
+) -> torch.Tensor:
     """`count` images (model range, on the CPU) by the one batched run; image i uses seed + i whatever the batching."""
-    return batches.generate_all(model, terms=terms, seeds=list(range(seed, seed + count)), settings=settings, batch=batch, on_step=on_step)
+    return batches.generate_all(
+        model, terms=terms, seeds=list(range(seed, seed + count)), settings=settings, batch=batch, on_step=on_step
+    )
 
 
 def sample_per_class(
-    model: LoadedModel, settings: SamplerSettings, n: int, classes_if_unconditional: int, on_step: Optional[StepHook] = None, *, seed: int = 0, batch: int = BATCH
-) -> tuple[np.ndarray, Optional[list[int]], float]:
+    model: LoadedModel,
+    settings: SamplerSettings,
+    n: int,
+    classes_if_unconditional: int,
+    on_step: StepHook | None = None,
+    *,
+    seed: int = 0,
+    batch: int = BATCH,
+) -> tuple[np.ndarray, list[int] | None, float]:
     """n samples per class of a class model (class-major order), or n x classes unconditional ones.
 
     Returns pixels [N, C, H, W] in [0, 1], the intended class of each (None: unconditional) and the
     seconds spent generating."""
     classes = class_prompts(model)
-    prompts: list[Optional[Prompt]] = [p for p in classes for _ in range(n)] if classes else [None] * (n * classes_if_unconditional)
+    prompts: list[Prompt | None] = (
+        [p for p in classes for _ in range(n)] if classes else [None] * (n * classes_if_unconditional)
+    )
     began = time.perf_counter()
-    x = _generate(model, lambda rows: prompt_terms(model, take(prompts, rows), settings.guidance, settings.guidance_interval), len(prompts), settings, seed, batch, on_step)
+    x = _generate(
+        model,
+        lambda rows: prompt_terms(model, take(prompts, rows), settings.guidance, settings.guidance_interval),
+        len(prompts),
+        settings,
+        seed,
+        batch,
+        on_step,
+    )
     seconds = time.perf_counter() - began
     return model.to_pixels(x), ([p.label for p in prompts] if classes else None), seconds
 
 
-def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, intended: Optional[list[int]], spec: str, data_dir: Optional[Path] = None) -> dict:
+def score_with_classifier(
+    model: LoadedModel,
+    classifier,
+    pixels: np.ndarray,
+    intended: list[int] | None,
+    spec: str,
+    data_dir: Path | None = None,
+) -> dict:
     """Per-class accuracy and confidence (or, unconditional, the share of each class) and FID with
     its real-vs-real floor at the same n, all in the classifier's terms."""
     from diffcli.scoring.fid import fid_of_pixels, floor_for, reference_for  # statistics files: only when scoring FID
@@ -81,7 +115,11 @@ def score_with_classifier(model: LoadedModel, classifier, pixels: np.ndarray, in
         report = class_scores(probs, intended, model.labels)
     else:  # unconditional: what the samples are, not whether they hit a class
         predicted = probs.argmax(1).numpy()
-        report = {"n": len(pixels), "class_shares": {name: float((predicted == k).mean()) for k, name in enumerate(classifier.label_names)}, "confidence": float(probs.max(1).values.mean())}
+        report = {
+            "n": len(pixels),
+            "class_shares": {name: float((predicted == k).mean()) for k, name in enumerate(classifier.label_names)},
+            "confidence": float(probs.max(1).values.mean()),
+        }
     mu, sigma, reference_n, reference_source = reference_for(classifier, spec, data_dir=data_dir)
     floor, floor_source = floor_for(classifier, spec, len(pixels), data_dir=data_dir)
     report["fid"] = {
@@ -103,7 +141,14 @@ def _pair_rows(pairs: Sequence[tuple[Prompt, Prompt]], n: int) -> tuple[list[Pro
     return first, second
 
 
-def _best_of(readings, first: Sequence[Prompt], second: Sequence[Prompt], best_of: int, roles: tuple[str, str], label_names: Sequence[str]) -> dict:
+def _best_of(
+    readings,
+    first: Sequence[Prompt],
+    second: Sequence[Prompt],
+    best_of: int,
+    roles: tuple[str, str],
+    label_names: Sequence[str],
+) -> dict:
     """What `best_of` would keep from consecutive groups of `best_of` candidates (the commands' own
     `choose`): the share of groups whose kept candidate reads as intended both ways, overall and per pair."""
     keep, every = choose(readings, best_of)
@@ -116,13 +161,32 @@ def _best_of(readings, first: Sequence[Prompt], second: Sequence[Prompt], best_o
         "n": len(every),
         "successes": int(sum(every)),
         "rate": sum(every) / len(every) if every else None,
-        "pairs": [{roles[0]: label_names[a], roles[1]: label_names[b], "n": len(r), "successes": int(sum(r)), "rate": sum(r) / len(r)} for (a, b), r in pairs.items()],
+        "pairs": [
+            {
+                roles[0]: label_names[a],
+                roles[1]: label_names[b],
+                "n": len(r),
+                "successes": int(sum(r)),
+                "rate": sum(r) / len(r),
+            }
+            for (a, b), r in pairs.items()
+        ],
     }
 
 
 def evaluate_anagrams(
-    model: LoadedModel, classifier, settings: SamplerSettings, pairs, n: int, view, weight: float = 0.5, on_step: Optional[StepHook] = None,
-    best_of: int = 1, *, seed: int = 0, batch: int = BATCH,
+    model: LoadedModel,
+    classifier,
+    settings: SamplerSettings,
+    pairs,
+    n: int,
+    view,
+    weight: float = 0.5,
+    on_step: StepHook | None = None,
+    best_of: int = 1,
+    *,
+    seed: int = 0,
+    batch: int = BATCH,
 ) -> dict:
     """Anagram success over n seeds per pair: the image reads as A and its view as B.
 
@@ -134,19 +198,45 @@ def evaluate_anagrams(
     began = time.perf_counter()
 
     def terms(rows: Sequence[int]) -> list:
-        return anagram_request(model, take(first, rows), take(second, rows), settings.guidance, view, weight, settings.guidance_interval)
+        return anagram_request(
+            model, take(first, rows), take(second, rows), settings.guidance, view, weight, settings.guidance_interval
+        )
 
     x = _generate(model, terms, len(first), settings, seed, batch, on_step)
     seconds = time.perf_counter() - began
     readings = anagram_readings(ClassifierReader(classifier), model, x, first, second, view)
-    report = anagram_success(readings[0].predicted, readings[1].predicted, [p.label for p in first], [p.label for p in second], model.labels)
-    extra = {"best_of": _best_of(readings, first, second, best_of, ("image", "view"), model.labels)} if best_of > 1 else {}
-    return {"task": "anagram", "view": view.name, "weight": weight, "per_pair": n * best_of, "seconds": round(seconds, 2), **report, **extra}
+    report = anagram_success(
+        readings[0].predicted, readings[1].predicted, [p.label for p in first], [p.label for p in second], model.labels
+    )
+    extra = (
+        {"best_of": _best_of(readings, first, second, best_of, ("image", "view"), model.labels)} if best_of > 1 else {}
+    )
+    return {
+        "task": "anagram",
+        "view": view.name,
+        "weight": weight,
+        "per_pair": n * best_of,
+        "seconds": round(seconds, 2),
+        **report,
+        **extra,
+    }
 
 
 def evaluate_hybrids(
-    model: LoadedModel, classifier, settings: SamplerSettings, pairs, n: int, kernel: int, sigma: float, far_first: float = 0.0, near_last: float = 0.0,
-    on_step: Optional[StepHook] = None, best_of: int = 1, *, seed: int = 0, batch: int = BATCH,
+    model: LoadedModel,
+    classifier,
+    settings: SamplerSettings,
+    pairs,
+    n: int,
+    kernel: int,
+    sigma: float,
+    far_first: float = 0.0,
+    near_last: float = 0.0,
+    on_step: StepHook | None = None,
+    best_of: int = 1,
+    *,
+    seed: int = 0,
+    batch: int = BATCH,
 ) -> dict:
     """Hybrid success over n seeds per pair: the low-pass reads as FAR and the image as NEAR.
     far_first / near_last: the shares of the reverse process with one prompt alone (`hybrid_request`).
@@ -156,19 +246,48 @@ def evaluate_hybrids(
     began = time.perf_counter()
 
     def terms(rows: Sequence[int]) -> list:
-        return hybrid_request(model, take(far, rows), take(near, rows), settings.guidance, kernel, sigma, far_first, near_last, settings.guidance_interval)
+        return hybrid_request(
+            model,
+            take(far, rows),
+            take(near, rows),
+            settings.guidance,
+            kernel,
+            sigma,
+            far_first,
+            near_last,
+            settings.guidance_interval,
+        )
 
     x = _generate(model, terms, len(far), settings, seed, batch, on_step)
     seconds = time.perf_counter() - began
     readings = hybrid_readings(ClassifierReader(classifier), model, x, far, near, kernel, sigma)
-    report = hybrid_success(readings[0].predicted, readings[1].predicted, [p.label for p in far], [p.label for p in near], model.labels)
+    report = hybrid_success(
+        readings[0].predicted, readings[1].predicted, [p.label for p in far], [p.label for p in near], model.labels
+    )
     bands = {"far_first": far_first, "near_last": near_last}
     extra = {"best_of": _best_of(readings, far, near, best_of, ("far", "near"), model.labels)} if best_of > 1 else {}
-    return {"task": "hybrid", "kernel": kernel, "sigma": sigma, **bands, "per_pair": n * best_of, "seconds": round(seconds, 2), **report, **extra}
+    return {
+        "task": "hybrid",
+        "kernel": kernel,
+        "sigma": sigma,
+        **bands,
+        "per_pair": n * best_of,
+        "seconds": round(seconds, 2),
+        **report,
+        **extra,
+    }
 
 
 def evaluate_chain(
-    model: LoadedModel, classifier, settings: SamplerSettings, n: int, threshold: float = 0.9, on_step: Optional[StepHook] = None, *, seed: int = 0, batch: int = BATCH
+    model: LoadedModel,
+    classifier,
+    settings: SamplerSettings,
+    n: int,
+    threshold: float = 0.9,
+    on_step: StepHook | None = None,
+    *,
+    seed: int = 0,
+    batch: int = BATCH,
 ) -> dict:
     """Where along the reverse chain a sample becomes recognisable: at every step, the share of the
     clean estimates x0_t that the classifier reads as the intended class (and, for comparison, the
@@ -180,7 +299,9 @@ def evaluate_chain(
     check_labels_match(model, classifier)
     classes = class_prompts(model)
     if not classes:
-        raise UsageError(f"model {model.name!r} is not class-conditional: the chain task needs an intended class per sample")
+        raise UsageError(
+            f"model {model.name!r} is not class-conditional: the chain task needs an intended class per sample"
+        )
     prompts = [p for p in classes for _ in range(n)]
     intended = torch.tensor([p.label for p in prompts])
     steps = len(plan_timesteps(model.schedule, settings))
@@ -202,13 +323,25 @@ def evaluate_chain(
             on_step(i, t, x_t, x0)
 
     began = time.perf_counter()
-    _generate(model, lambda rows: prompt_terms(model, take(prompts, rows), settings.guidance, settings.guidance_interval), len(prompts), settings, seed, batch, record)
+    _generate(
+        model,
+        lambda rows: prompt_terms(model, take(prompts, rows), settings.guidance, settings.guidance_interval),
+        len(prompts),
+        settings,
+        seed,
+        batch,
+        record,
+    )
     accuracy, noisy = (correct_x0 / len(prompts)).tolist(), (correct_xt / len(prompts)).tolist()
 
-    def first_stable(values: list[float]) -> Optional[dict]:
+    def first_stable(values: list[float]) -> dict | None:
         above = [a >= threshold for a in values]
         first = next((i for i in range(steps) if all(above[i:])), None)
-        return None if first is None else {"step": first + 1, "t": timesteps[first], "fraction": round((first + 1) / steps, 3)}
+        return (
+            None
+            if first is None
+            else {"step": first + 1, "t": timesteps[first], "fraction": round((first + 1) / steps, 3)}
+        )
 
     return {
         "task": "chain",
@@ -216,7 +349,10 @@ def evaluate_chain(
         "per_class": n,
         "threshold": threshold,
         "seconds": round(time.perf_counter() - began, 2),
-        "chain": [{"step": i + 1, "t": t, "accuracy": round(a, 4), "noisy_accuracy": round(b, 4)} for i, (t, a, b) in enumerate(zip(timesteps, accuracy, noisy))],
+        "chain": [
+            {"step": i + 1, "t": t, "accuracy": round(a, 4), "noisy_accuracy": round(b, 4)}
+            for i, (t, a, b) in enumerate(zip(timesteps, accuracy, noisy))
+        ],
         "recognisable_at": first_stable(accuracy),
         "noisy_recognisable_at": first_stable(noisy),
     }

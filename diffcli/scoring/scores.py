@@ -5,7 +5,7 @@ Plain numbers in plain dicts, ready for `--json`: every rate comes with the coun
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,11 @@ def _array(values, dtype) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
-def class_scores(probs: torch.Tensor | np.ndarray, intended_labels: Sequence[int] | torch.Tensor | np.ndarray, label_names: Sequence[str]) -> dict:
+def class_scores(
+    probs: torch.Tensor | np.ndarray,
+    intended_labels: Sequence[int] | torch.Tensor | np.ndarray,
+    label_names: Sequence[str],
+) -> dict:
     """Per-class and overall accuracy and confidence of samples generated for `intended_labels`.
 
     probs: [N, K] class probabilities; intended_labels: [N] the class each sample was generated as.
@@ -83,7 +87,13 @@ def pair_success(
     def summary(mask: np.ndarray) -> dict:
         n = int(mask.sum())
         rate = lambda ok: float(ok[mask].mean()) if n else None  # noqa: E731
-        return {"n": n, "successes": int(both[mask].sum()), "rate": rate(both), f"{roles[0]}_rate": rate(ok1), f"{roles[1]}_rate": rate(ok2)}
+        return {
+            "n": n,
+            "successes": int(both[mask].sum()),
+            "rate": rate(both),
+            f"{roles[0]}_rate": rate(ok1),
+            f"{roles[1]}_rate": rate(ok2),
+        }
 
     pairs = []
     for a, b in dict.fromkeys(zip(want1.tolist(), want2.tolist())):  # ordered, unique

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def provenance(assets: Optional[Path] = None) -> Optional[dict]:
+def provenance(assets: Path | None = None) -> dict | None:
     """The parsed provenance.json, or None when the package ships no scoring assets at all."""
     path = (assets or ASSETS) / PROVENANCE
     if not path.is_file():
@@ -56,11 +55,13 @@ def provenance(assets: Optional[Path] = None) -> Optional[dict]:
         if int(record["format"]) != FORMAT or not isinstance(record["datasets"], dict):
             raise ValueError(f"format {record.get('format')!r}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DiffcliError(f"the scoring data shipped with diffcli is damaged: {path} cannot be read ({exc})", REINSTALL_HINT) from None
+        raise DiffcliError(
+            f"the scoring data shipped with diffcli is damaged: {path} cannot be read ({exc})", REINSTALL_HINT
+        ) from None
     return record
 
 
-def available(dataset_spec: str, assets: Optional[Path] = None) -> bool:
+def available(dataset_spec: str, assets: Path | None = None) -> bool:
     """Whether a classifier and FID reference ship for this dataset."""
     record = provenance(assets)
     return record is not None and dataset_spec in record["datasets"]
@@ -70,10 +71,15 @@ def _verified(assets: Path, dataset_spec: str, block: dict) -> bytes:
     """An asset's bytes, after checking them against the sha256 that provenance.json records."""
     path = assets / str(block.get("file", ""))
     if not path.is_file():
-        raise DiffcliError(f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path} is missing", REINSTALL_HINT)
+        raise DiffcliError(
+            f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path} is missing", REINSTALL_HINT
+        )
     data = path.read_bytes()
     if sha256_of(data) != block.get("sha256"):
-        raise DiffcliError(f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path} does not match the sha256 in {PROVENANCE}", REINSTALL_HINT)
+        raise DiffcliError(
+            f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path} does not match the sha256 in {PROVENANCE}",
+            REINSTALL_HINT,
+        )
     return data
 
 
@@ -83,18 +89,31 @@ def _tensors(data: bytes, path_label: str, dataset_spec: str) -> dict[str, np.nd
     try:
         return load(data)
     except Exception as exc:  # a file that matches its checksum but was written wrong: still a broken install
-        raise DiffcliError(f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path_label} ({str(exc).splitlines()[0]})", REINSTALL_HINT) from None
+        raise DiffcliError(
+            f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path_label} ({str(exc).splitlines()[0]})",
+            REINSTALL_HINT,
+        ) from None
 
 
-def load_reference(dataset_spec: str, assets: Optional[Path] = None) -> ShippedReference:
+def load_reference(dataset_spec: str, assets: Path | None = None) -> ShippedReference:
     """The shipped FID reference of a dataset (checksum verified)."""
     assets = assets or ASSETS
     block = _entry(dataset_spec, assets)["reference"]
     arrays = _tensors(_verified(assets, dataset_spec, block), block["file"], dataset_spec)
     try:
-        return ShippedReference(dataset_spec, arrays["mu"], arrays["sigma"], int(block["n"]), arrays["floor_n"].astype(np.int64), arrays["floor"])
+        return ShippedReference(
+            dataset_spec,
+            arrays["mu"],
+            arrays["sigma"],
+            int(block["n"]),
+            arrays["floor_n"].astype(np.int64),
+            arrays["floor"],
+        )
     except KeyError as exc:
-        raise DiffcliError(f"the {dataset_spec} scoring data shipped with diffcli is damaged: {block['file']} lacks {exc}", REINSTALL_HINT) from None
+        raise DiffcliError(
+            f"the {dataset_spec} scoring data shipped with diffcli is damaged: {block['file']} lacks {exc}",
+            REINSTALL_HINT,
+        ) from None
 
 
 def _entry(dataset_spec: str, assets: Path) -> dict:
@@ -104,7 +123,7 @@ def _entry(dataset_spec: str, assets: Path) -> dict:
     return record["datasets"][dataset_spec]
 
 
-def load_classifier(dataset_spec: str, device: str | torch.device = "cpu", assets: Optional[Path] = None):
+def load_classifier(dataset_spec: str, device: str | torch.device = "cpu", assets: Path | None = None):
     """The shipped scoring classifier of a dataset as a `Classifier` (weights checksum verified, loaded as
     float32) carrying its shipped FID reference."""
     from diffcli.models.weights import load_into
@@ -112,13 +131,29 @@ def load_classifier(dataset_spec: str, device: str | torch.device = "cpu", asset
     assets = assets or ASSETS
     entry = _entry(dataset_spec, assets)
     block = entry["classifier"]
-    state = {k: torch.from_numpy(v.copy()) for k, v in _tensors(_verified(assets, dataset_spec, block), block["file"], dataset_spec).items()}
+    state = {
+        k: torch.from_numpy(v.copy())
+        for k, v in _tensors(_verified(assets, dataset_spec, block), block["file"], dataset_spec).items()
+    }
     arch = block["architecture"]
-    module = ScoringCNN(int(block["channels"]), int(block["size"]), len(block["labels"]), width=int(arch["width"]), feature_dim=int(arch["feature_dim"]))
+    module = ScoringCNN(
+        int(block["channels"]),
+        int(block["size"]),
+        len(block["labels"]),
+        width=int(arch["width"]),
+        feature_dim=int(arch["feature_dim"]),
+    )
     load_into(module, state, assets / block["file"], f"the shipped {dataset_spec} classifier")
     module.eval().to(torch.device(device) if not isinstance(device, torch.device) else device)
     name = f"{dataset_spec}-classifier"
     return Classifier(
-        module, name, dataset_spec, list(block["labels"]), float(block["test_accuracy"]), module.channels, module.size,
-        weights_fingerprint(module), reference=load_reference(dataset_spec, assets),
+        module,
+        name,
+        dataset_spec,
+        list(block["labels"]),
+        float(block["test_accuracy"]),
+        module.channels,
+        module.size,
+        weights_fingerprint(module),
+        reference=load_reference(dataset_spec, assets),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -23,7 +23,15 @@ def write_loss_artifacts(train_dir: Path, history: list[dict[str, Any]]) -> None
     writer = csv.writer(buffer)
     writer.writerow(["step", "epoch", "train_loss", "lr", "val_loss"])
     for row in history:
-        writer.writerow([row["step"], row["epoch"], row["train_loss"], f"{row['lr']:.6g}", "" if row.get("val_loss") is None else row["val_loss"]])
+        writer.writerow(
+            [
+                row["step"],
+                row["epoch"],
+                row["train_loss"],
+                f"{row['lr']:.6g}",
+                "" if row.get("val_loss") is None else row["val_loss"],
+            ]
+        )
     atomic_write_text(train_dir / "loss.csv", buffer.getvalue())
     if not history:
         return
@@ -38,7 +46,7 @@ def write_loss_artifacts(train_dir: Path, history: list[dict[str, Any]]) -> None
 
 
 @torch.no_grad()
-def write_sample_grid(model, settings, path: Path, epoch: int, val_images: Optional[torch.Tensor] = None) -> None:
+def write_sample_grid(model, settings, path: Path, epoch: int, val_images: torch.Tensor | None = None) -> None:
     """Samples from the current (EMA) weights: one row per class (4 each) for class models, a 4x8
     grid for unconditional ones, noisy/denoised rows for the single-step denoiser."""
     from diffcli.generation import SamplerSettings, generate, prompt_terms, resolve_guidance
@@ -62,9 +70,20 @@ def write_sample_grid(model, settings, path: Path, epoch: int, val_images: Optio
         samples = generate(model, prompt_terms(model, prompts, scale, interval), list(range(len(prompts))), sampler)
         pixels = model.to_pixels(samples)
         rows = [[*pixels[i * 4 : (i + 1) * 4]] for i in range(len(labels))]
-        image = figure(rows, row_labels=model.labels, title=f"epoch {epoch}, {sampler.sampler} {steps} steps, CFG {scale:g}", scale=2)
+        image = figure(
+            rows,
+            row_labels=model.labels,
+            title=f"epoch {epoch}, {sampler.sampler} {steps} steps, CFG {scale:g}",
+            scale=2,
+        )
     else:
         samples = generate(model, prompt_terms(model, [None] * 32, 1.0), list(range(32)), sampler)
         pixels = model.to_pixels(samples)
-        image = figure([[*pixels[i * 8 : (i + 1) * 8]] for i in range(4)], title=f"epoch {epoch}, {sampler.sampler} {steps} steps", scale=2)
-    write_png(image, OutputTarget(path), {"subcommand": "train", "epoch": epoch, "sampler": sampler.sampler, "steps": steps})
+        image = figure(
+            [[*pixels[i * 8 : (i + 1) * 8]] for i in range(4)],
+            title=f"epoch {epoch}, {sampler.sampler} {steps} steps",
+            scale=2,
+        )
+    write_png(
+        image, OutputTarget(path), {"subcommand": "train", "epoch": epoch, "sampler": sampler.sampler, "steps": steps}
+    )

@@ -38,7 +38,11 @@ class Tensor(schema.Spec):
 
     def check(self, value: Any, path: str) -> None:
         if not isinstance(value, torch.Tensor) or (self.dtype is not None and value.dtype != self.dtype):
-            got = f"a tensor of {str(value.dtype).replace('torch.', '')}" if isinstance(value, torch.Tensor) else schema.show(value)
+            got = (
+                f"a tensor of {str(value.dtype).replace('torch.', '')}"
+                if isinstance(value, torch.Tensor)
+                else schema.show(value)
+            )
             raise schema.Invalid(path, f"must be {self.what}, got {got}")
 
 
@@ -46,16 +50,34 @@ STATE_DICT = Mapping(Tensor())
 CHECKPOINT_SCHEMA = Record(
     {
         "format": Field(Int(FORMAT, FORMAT)),
-        "settings": Field(Record({"sample_epochs": optional(List(Int(0, 2**31))), "pixel_range": optional(List(Float(), 2, 2))}, extra=AnyJson())),
+        "settings": Field(
+            Record(
+                {"sample_epochs": optional(List(Int(0, 2**31))), "pixel_range": optional(List(Float(), 2, 2))},
+                extra=AnyJson(),
+            )
+        ),
         "network": Field(STATE_DICT),
         "ema": optional(Nullable(STATE_DICT)),
-        "optimizer": Field(Record({"state": Field(AnyJson(object_only=True)), "param_groups": Field(List(AnyJson(object_only=True)))}, extra=AnyJson())),
+        "optimizer": Field(
+            Record(
+                {"state": Field(AnyJson(object_only=True)), "param_groups": Field(List(AnyJson(object_only=True)))},
+                extra=AnyJson(),
+            )
+        ),
         "rng": Field(Tensor(torch.uint8)),
         "step": Field(COUNT),
         "epoch": Field(COUNT),
         "position": Field(COUNT),
         # One entry per step; resuming reads each entry's epoch and loss (NaN when training diverged).
-        "history": optional(List(Record({"step": Field(COUNT), "epoch": Field(COUNT), "train_loss": Field(Float(finite=False))}, extra=AnyJson()), max_length=10_000_000)),
+        "history": optional(
+            List(
+                Record(
+                    {"step": Field(COUNT), "epoch": Field(COUNT), "train_loss": Field(Float(finite=False))},
+                    extra=AnyJson(),
+                ),
+                max_length=10_000_000,
+            )
+        ),
         "wall_seconds": optional(Float(0.0)),
         "images_seen": optional(COUNT),
     },
@@ -79,10 +101,14 @@ def load_checkpoint(path: Path, label: str) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DiffcliError(f"{label}: {path} is not a readable diffcli checkpoint ({first[:200]})", "start over with `force`") from None
+        raise DiffcliError(
+            f"{label}: {path} is not a readable diffcli checkpoint ({first[:200]})", "start over with `force`"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DiffcliError(f"{label}: {path} is not a diffcli checkpoint of format {FORMAT}", "start over with `force`")
-    schema.validate(CHECKPOINT_SCHEMA, state, f"{label}: checkpoint {path} is incomplete or damaged", "start over with `force`")
+    schema.validate(
+        CHECKPOINT_SCHEMA, state, f"{label}: checkpoint {path} is incomplete or damaged", "start over with `force`"
+    )
     return state
 
 

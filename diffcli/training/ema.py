@@ -7,7 +7,6 @@ changes instead of being dominated by the random initial weights for thousands o
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -25,7 +24,7 @@ class EMA:
         # step cost more than the averaging itself.
         self._averaged = list(self.model.parameters())
         self._averaged_buffers = list(self.model.buffers())
-        self._source: Optional[tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]] = None
+        self._source: tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]] | None = None
 
     def current_decay(self, step: int) -> float:
         """The decay used after optimiser step `step` (1-based)."""

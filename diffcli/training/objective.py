@@ -3,8 +3,6 @@ prediction on a noised image, or the single-step denoiser's clean image), with m
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn as nn
 
@@ -20,7 +18,7 @@ def objective_loss(
     prediction: str,
     model: nn.Module,
     x0: torch.Tensor,
-    cond: Optional[torch.Tensor],
+    cond: torch.Tensor | None,
     t: torch.Tensor,
     noise: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:

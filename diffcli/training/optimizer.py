@@ -3,7 +3,7 @@ as one fused kernel where torch has one for the device."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -4,7 +4,7 @@ run's result."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from diffcli.data import ImageDataset
 from diffcli.diffusion.schedule import NoiseSchedule
@@ -23,8 +23,8 @@ class TrainResult:
     step: int
     total_steps: int
     completed: bool
-    train_loss: Optional[float]  # mean over the last epoch's steps
-    val_loss: Optional[float]
+    train_loss: float | None  # mean over the last epoch's steps
+    val_loss: float | None
     # This session's figures (a resumed run's earlier sessions are in the model's config.json):
     seconds: float  # wall time of the session: steps, validation, sample grids, saving
     training_seconds: float  # the session's optimiser steps alone (what images_per_second is measured on)
@@ -47,7 +47,12 @@ def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> Mode
         schedule=schedule.to_config(),
         prediction=settings.prediction,
         objective="denoise" if settings.objective == "denoise" else "diffusion",
-        conditioning={"type": settings.cond, "labels": labels, "aliases": aliases, "null_class": settings.cond == "class" and settings.p_uncond > 0},
+        conditioning={
+            "type": settings.cond,
+            "labels": labels,
+            "aliases": aliases,
+            "null_class": settings.cond == "class" and settings.p_uncond > 0,
+        },
         sampling={}
         if settings.objective == "denoise"
         else {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -14,14 +12,21 @@ FRAMES = 5
 
 
 @torch.no_grad()
-def chain_preview(model, settings, step: int, val_images: Optional[torch.Tensor] = None) -> tuple[list[tuple[str, list[np.ndarray]]], str]:
+def chain_preview(
+    model, settings, step: int, val_images: torch.Tensor | None = None
+) -> tuple[list[tuple[str, list[np.ndarray]]], str]:
     """Rows ("x_t", frames) and ("x0", frames) along a 10-step DDIM chain of one sample (the class
     cycles as training goes on), or noisy/denoised rows for the single-step denoiser."""
     if not model.is_diffusion:
         if val_images is None:
             return [], ""
-        noisy = val_images + settings.noise_sigma * torch.randn(val_images.shape, generator=torch.Generator().manual_seed(step)).to(val_images.device)
-        return [("noisy", [*model.to_pixels(noisy)]), ("clean", [*model.to_pixels(model.denoise_once(noisy))])], f"sigma {settings.noise_sigma:g}"
+        noisy = val_images + settings.noise_sigma * torch.randn(
+            val_images.shape, generator=torch.Generator().manual_seed(step)
+        ).to(val_images.device)
+        return [
+            ("noisy", [*model.to_pixels(noisy)]),
+            ("clean", [*model.to_pixels(model.denoise_once(noisy))]),
+        ], f"sigma {settings.noise_sigma:g}"
     prompt, what = None, "unconditional"
     if model.cond_type == "class":
         label = (step // 50) % len(model.labels)
@@ -29,7 +34,16 @@ def chain_preview(model, settings, step: int, val_images: Optional[torch.Tensor]
         what = f"class {model.labels[label]}"
     recorder = ChainRecorder(PREVIEW_STEPS, FRAMES)
     scale, interval = resolve_guidance(model, None)
-    generate(model, prompt_terms(model, [prompt], scale, interval), [step], SamplerSettings("ddim", steps=PREVIEW_STEPS), callback=recorder)
+    generate(
+        model,
+        prompt_terms(model, [prompt], scale, interval),
+        [step],
+        SamplerSettings("ddim", steps=PREVIEW_STEPS),
+        callback=recorder,
+    )
     x_t = [model.to_pixels(x)[0] for x in recorder.x_t]
     x0 = [model.to_pixels(x)[0] for x in recorder.x0]
-    return [("x_t", x_t), ("x0", x0)], f"{what}: DDIM {PREVIEW_STEPS} steps, t = {recorder.steps[0]} -> {recorder.steps[-1]}"
+    return [
+        ("x_t", x_t),
+        ("x0", x0),
+    ], f"{what}: DDIM {PREVIEW_STEPS} steps, t = {recorder.steps[0]} -> {recorder.steps[-1]}"

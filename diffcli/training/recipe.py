@@ -8,7 +8,7 @@ measured CPU recipe (docs/performance.md); `denoiser` is the course's single-ste
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Optional, Union
+from typing import Any
 
 from diffcli import checks, params
 from diffcli.errors import UsageError
@@ -26,7 +26,12 @@ WIDTHS = {"unet": (2, checks.WIDTH.high), "course": (checks.WIDTH.low, checks.WI
 DATA, RECIPE, NETWORK, SPEED, RUN = "Data", "Recipe", "Network", "Speed", "Run"
 DATASET_NAMES = ("mnist", "fashion-mnist", "fashion", "glyphs", "folder:")
 DEFAULT_ARCHITECTURE: dict[str, Any] = {
-    "type": "unet", "width": 32, "mults": [1, 2, 2], "blocks": 1, "attention": [], "patch": 2,
+    "type": "unet",
+    "width": 32,
+    "mults": [1, 2, 2],
+    "blocks": 1,
+    "attention": [],
+    "patch": 2,
 }
 
 
@@ -51,108 +56,160 @@ class TrainSettings:
     its one declaration (`diffcli train --help`, `diffcli.train(...)` and `validate` read them)."""
 
     dataset: str = param(
-        "mnist", help="mnist, fashion-mnist (or fashion), glyphs (synthetic, offline) or folder:PATH "
-        "(subfolders = classes).", metavar="NAME", panel=DATA, complete=dataset_completions,
+        "mnist",
+        help="mnist, fashion-mnist (or fashion), glyphs (synthetic, offline) or folder:PATH (subfolders = classes).",
+        metavar="NAME",
+        panel=DATA,
+        complete=dataset_completions,
     )
-    data_dir: Optional[str] = param(
-        None, help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else "
-        "data/ beside the registry).", metavar="DIR", panel=DATA, rule=checks.path,
+    data_dir: str | None = param(
+        None,
+        help="A torchvision root or a folder holding the four IDX files (default: $DIFFCLI_DATA, else "
+        "data/ beside the registry).",
+        metavar="DIR",
+        panel=DATA,
+        rule=checks.path,
     )
-    limit: Optional[int] = param(None, help="Train on the first INT images only.", low=1, metavar="INT", panel=DATA)
+    limit: int | None = param(None, help="Train on the first INT images only.", low=1, metavar="INT", panel=DATA)
     cond: str = param(
-        "class", help="class (with CFG's null class), time (unconditional) or none (single-step denoiser).",
-        choices=CONDS, metavar="KIND", panel=RECIPE,
+        "class",
+        help="class (with CFG's null class), time (unconditional) or none (single-step denoiser).",
+        choices=CONDS,
+        metavar="KIND",
+        panel=RECIPE,
     )
     objective: str = param(
-        "flow", help="eps (noise prediction), v, flow (flow matching) or denoise (map x + sigma z to x).",
-        choices=OBJECTIVES, metavar="KIND", panel=RECIPE,
+        "flow",
+        help="eps (noise prediction), v, flow (flow matching) or denoise (map x + sigma z to x).",
+        choices=OBJECTIVES,
+        metavar="KIND",
+        panel=RECIPE,
     )
     noise_sigma: float = param(
-        0.5, help="Objective denoise: the training noise level sigma.", bound=checks.NOISE_SIGMA, metavar="SIGMA",
+        0.5,
+        help="Objective denoise: the training noise level sigma.",
+        bound=checks.NOISE_SIGMA,
+        metavar="SIGMA",
         panel=RECIPE,
     )
     epochs: int = param(6, help="Passes over the training set.", bound=checks.EPOCHS, metavar="INT", panel=RECIPE)
     batch_size: int = param(
-        128, help="Images per step (the global batch under torchrun).", bound=checks.BATCH_SIZE, metavar="INT",
+        128,
+        help="Images per step (the global batch under torchrun).",
+        bound=checks.BATCH_SIZE,
+        metavar="INT",
         panel=RECIPE,
     )
-    lr: float = param(
-        2e-3, help="Peak learning rate (Adam).", bound=checks.LR, metavar="RATE", panel=RECIPE
-    )
+    lr: float = param(2e-3, help="Peak learning rate (Adam).", bound=checks.LR, metavar="RATE", panel=RECIPE)
     lr_schedule: str = param(
-        "cosine", help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant.",
-        choices=LR_SCHEDULES, metavar="KIND", panel=RECIPE,
+        "cosine",
+        help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant.",
+        choices=LR_SCHEDULES,
+        metavar="KIND",
+        panel=RECIPE,
     )
     warmup_steps: int = param(
-        200, help="Optimiser steps over which the learning rate rises linearly to its peak.", low=0, metavar="INT",
+        200,
+        help="Optimiser steps over which the learning rate rises linearly to its peak.",
+        low=0,
+        metavar="INT",
         panel=RECIPE,
     )
     loss_weighting: str = param(
-        "none", help="none, or min-snr (Hang et al. 2023: each timestep's loss weighted by min(SNR, 5) / SNR; "
-        "/ (SNR + 1) for v).", choices=LOSS_WEIGHTINGS, metavar="KIND", panel=RECIPE,
+        "none",
+        help="none, or min-snr (Hang et al. 2023: each timestep's loss weighted by min(SNR, 5) / SNR; "
+        "/ (SNR + 1) for v).",
+        choices=LOSS_WEIGHTINGS,
+        metavar="KIND",
+        panel=RECIPE,
     )
     timestep_sampling: str = param(
-        "logit-normal", help="Which timesteps a step trains on: uniform, or logit-normal (the middle of the "
-        "schedule most often; Esser et al. 2024).", choices=TIMESTEP_SAMPLINGS, metavar="KIND", panel=RECIPE,
+        "logit-normal",
+        help="Which timesteps a step trains on: uniform, or logit-normal (the middle of the "
+        "schedule most often; Esser et al. 2024).",
+        choices=TIMESTEP_SAMPLINGS,
+        metavar="KIND",
+        panel=RECIPE,
     )
-    timesteps: int = param(
-        1000, help="Diffusion timesteps T.", bound=checks.TIMESTEPS, metavar="T", panel=RECIPE
-    )
+    timesteps: int = param(1000, help="Diffusion timesteps T.", bound=checks.TIMESTEPS, metavar="T", panel=RECIPE)
     schedule: str = param(
-        "cosine", help="linear (betas 1e-4..0.02) or cosine.", choices=("linear", "cosine"), metavar="KIND",
+        "cosine",
+        help="linear (betas 1e-4..0.02) or cosine.",
+        choices=("linear", "cosine"),
+        metavar="KIND",
         panel=RECIPE,
     )
     ema: bool = param(
-        True, help="Keep an EMA of the weights for sampling (saved beside the raw weights).",
-        flags=("--ema/--no-ema",), panel=RECIPE,
+        True,
+        help="Keep an EMA of the weights for sampling (saved beside the raw weights).",
+        flags=("--ema/--no-ema",),
+        panel=RECIPE,
     )
     p_uncond: float = param(
-        0.1, help="Class models: probability of dropping the class (CFG's null class).", bound=checks.P_UNCOND,
-        metavar="P", panel=RECIPE,
+        0.1,
+        help="Class models: probability of dropping the class (CFG's null class).",
+        bound=checks.P_UNCOND,
+        metavar="P",
+        panel=RECIPE,
     )
     guidance: float = param(
-        1.5, help="The CFG scale `sample` uses by default for this model.", flags=("--guidance", "-g"),
-        bound=checks.GUIDANCE, metavar="SCALE", panel=RECIPE,
+        1.5,
+        help="The CFG scale `sample` uses by default for this model.",
+        flags=("--guidance", "-g"),
+        bound=checks.GUIDANCE,
+        metavar="SCALE",
+        panel=RECIPE,
     )
     # recorded with `guidance` for `sample`: CFG only in this part (lo, hi) of T (None: throughout)
-    guidance_interval: Union[str, tuple[float, float], None] = param(
-        None, help="Record that `sample` guides only in this part of the reverse process (fractions of T, "
+    guidance_interval: str | tuple[float, float] | None = param(
+        None,
+        help="Record that `sample` guides only in this part of the reverse process (fractions of T, "
         "e.g. 0.2:0.7; docs/performance.md: it pays on well-trained models). Default: throughout.",
-        metavar="LO:HI", panel=RECIPE, rule=lambda name, value: checks.parse_guidance_interval(value),
+        metavar="LO:HI",
+        panel=RECIPE,
+        rule=lambda name, value: checks.parse_guidance_interval(value),
     )
-    seed: int = param(
-        0, help="Seed for weights, data order and noise.", bound=checks.SEED, metavar="INT", panel=RECIPE
-    )
+    seed: int = param(0, help="Seed for weights, data order and noise.", bound=checks.SEED, metavar="INT", panel=RECIPE)
     architecture: dict[str, Any] = param(
-        help="The network (type, width, ...).", factory=lambda: dict(DEFAULT_ARCHITECTURE), cli=False,
+        help="The network (type, width, ...).",
+        factory=lambda: dict(DEFAULT_ARCHITECTURE),
+        cli=False,
         rule=lambda name, value: check_architecture(value),
     )
     # auto | fp32 | bf16 | fp16 (autocast); auto is resolved for the device when a run starts
     # (device.resolve_precision) and the resolved value is saved, so --resume continues the same way.
     precision: str = param(
-        "auto", help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16 (autocast).",
-        choices=("auto", "fp32", "bf16", "fp16"), metavar="KIND", panel=SPEED,
+        "auto",
+        help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16 (autocast).",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        metavar="KIND",
+        panel=SPEED,
     )
     channels_last: bool = param(
-        False, help="Use the channels-last memory format.", flags=("--channels-last/--no-channels-last",),
+        False,
+        help="Use the channels-last memory format.",
+        flags=("--channels-last/--no-channels-last",),
         panel=SPEED,
     )
     compile: bool = param(False, help="torch.compile the network.", flags=("--compile/--no-compile",), panel=SPEED)
-    max_steps: Optional[int] = param(
-        None, help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).", low=1,
-        metavar="INT", panel=RUN,
+    max_steps: int | None = param(
+        None,
+        help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).",
+        low=1,
+        metavar="INT",
+        panel=RUN,
     )
     weight_decay: float = param(0.0, help="AdamW's weight decay.", low=0.0, cli=False)
-    grad_clip: Optional[float] = param(
+    grad_clip: float | None = param(
         1.0, help="Clip the gradient norm at this value (None: no clipping).", low=0.0, low_open=True, cli=False
     )
     ema_decay: float = param(
         0.999, help="The EMA's decay per step.", low=0.0, high=1.0, low_open=True, high_open=True, cli=False
     )
-    val_limit: Optional[int] = param(2000, help="Validation images per epoch.", low=1, cli=False)
+    val_limit: int | None = param(2000, help="Validation images per epoch.", low=1, cli=False)
     sample_epochs: tuple[int, ...] = (1, 5, 10, 15, 20)
     sampler: str = "ddim"  # recorded as the model's default for `sample`
-    sample_steps: Optional[int] = 20
+    sample_steps: int | None = 20
     pixel_range: tuple[float, float] = (-1.0, 1.0)
     preset: str = "default"
 
@@ -165,11 +222,14 @@ class TrainSettings:
                 "`objective` denoise trains the single-step denoiser, which takes no condition", "add `cond` none"
             )
         if self.cond == "none" and self.objective != "denoise":
-            raise UsageError("`cond` none only fits `objective` denoise", "use `cond` time for an unconditional diffusion model")
+            raise UsageError(
+                "`cond` none only fits `objective` denoise", "use `cond` time for an unconditional diffusion model"
+            )
         if self.guidance_interval is not None and (self.cond != "class" or self.p_uncond == 0):
             raise UsageError(
                 "`guidance_interval` limits classifier-free guidance, which needs a class model with `p_uncond` "
-                "above 0", "leave `guidance_interval` out",
+                "above 0",
+                "leave `guidance_interval` out",
             )
         if self.loss_weighting == "min-snr" and self.objective not in ("eps", "v"):
             # min(SNR, 5) / SNR is the weight for eps, / (SNR + 1) for v; it has no form for flow or denoise
@@ -213,18 +273,19 @@ class TrainSettings:
 class NetworkChoice:
     """The network options of `diffcli train`, which set fields of TrainSettings.architecture."""
 
-    arch: Optional[str] = param(
-        None, help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet).", choices=("unet", "course"),
-        metavar="KIND", panel=NETWORK,
+    arch: str | None = param(
+        None,
+        help="unet (GroupNorm, ours) or course (the course's BatchNorm UNet).",
+        choices=("unet", "course"),
+        metavar="KIND",
+        panel=NETWORK,
     )
-    width: Optional[int] = param(None, help="Channels of the network's first level.", metavar="INT", panel=NETWORK)
+    width: int | None = param(None, help="Channels of the network's first level.", metavar="INT", panel=NETWORK)
 
 
 def recipe_fields() -> tuple[str, ...]:
     """The names a recipe override may use: the CLI fields of TrainSettings and NetworkChoice."""
-    return tuple(
-        item.name for cls in (TrainSettings, NetworkChoice) for item in params.declared(cls) if item.param.cli
-    )
+    return tuple(item.name for cls in (TrainSettings, NetworkChoice) for item in params.declared(cls) if item.param.cli)
 
 
 def preset_defaults(name: str) -> str:
@@ -232,7 +293,11 @@ def preset_defaults(name: str) -> str:
 
     def value(preset: str) -> Any:
         settings = replace(TrainSettings(), preset=preset, **PRESETS[preset])
-        v = settings.architecture.get("type" if name == "arch" else name) if name in ("arch", "width") else getattr(settings, name)
+        v = (
+            settings.architecture.get("type" if name == "arch" else name)
+            if name in ("arch", "width")
+            else getattr(settings, name)
+        )
         return f"{v:g}" if isinstance(v, float) else v
 
     values = {preset: value(preset) for preset in PRESETS}
@@ -258,15 +323,40 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The course's class-conditioned DDPM (Part B.2/B.3): its UNet, width 64, batch 128, 20 epochs.
     "course": dict(
         architecture=dict(COURSE_ARCHITECTURE),  # a copy: a recipe never shares the constant
-        objective="eps", timestep_sampling="uniform", schedule="linear", timesteps=300, epochs=20, batch_size=128,
-        lr=1e-3, lr_schedule="exponential", warmup_steps=0, ema=False, grad_clip=None, sampler="ddpm",
-        sample_steps=300, guidance=5.0, pixel_range=(0.0, 1.0), precision="fp32",
+        objective="eps",
+        timestep_sampling="uniform",
+        schedule="linear",
+        timesteps=300,
+        epochs=20,
+        batch_size=128,
+        lr=1e-3,
+        lr_schedule="exponential",
+        warmup_steps=0,
+        ema=False,
+        grad_clip=None,
+        sampler="ddpm",
+        sample_steps=300,
+        guidance=5.0,
+        pixel_range=(0.0, 1.0),
+        precision="fp32",
     ),
     # The course's single-step denoiser (Part B.1): width 128, sigma 0.5, batch 256, 5 epochs, Adam 1e-4.
     "denoiser": dict(
-        cond="none", objective="denoise", architecture={**COURSE_ARCHITECTURE, "width": 128},
-        epochs=5, batch_size=256, lr=1e-4, lr_schedule="constant", warmup_steps=0, ema=False, grad_clip=None,
-        noise_sigma=0.5, timestep_sampling="uniform", pixel_range=(0.0, 1.0), sample_epochs=(1, 5), precision="fp32",
+        cond="none",
+        objective="denoise",
+        architecture={**COURSE_ARCHITECTURE, "width": 128},
+        epochs=5,
+        batch_size=256,
+        lr=1e-4,
+        lr_schedule="constant",
+        warmup_steps=0,
+        ema=False,
+        grad_clip=None,
+        noise_sigma=0.5,
+        timestep_sampling="uniform",
+        pixel_range=(0.0, 1.0),
+        sample_epochs=(1, 5),
+        precision="fp32",
     ),
 }
 
@@ -298,7 +388,9 @@ def settings_for(preset: str, overrides: dict[str, Any]) -> TrainSettings:
         if arch != base.architecture.get("type"):
             width = given.get("architecture", base.architecture).get("width", 64 if arch == "course" else 32)
             given["architecture"] = (
-                {**COURSE_ARCHITECTURE, "width": width} if arch == "course" else {**DEFAULT_ARCHITECTURE, "width": width}
+                {**COURSE_ARCHITECTURE, "width": width}
+                if arch == "course"
+                else {**DEFAULT_ARCHITECTURE, "width": width}
             )
     settings = replace(base, **given)
     if settings.epochs and "sample_epochs" not in given:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,11 +48,11 @@ class Trainer:
         settings: TrainSettings,
         entry: ModelEntry,
         train_data: ImageDataset,
-        val_data: Optional[ImageDataset],
+        val_data: ImageDataset | None,
         device: torch.device,
         view_factory: Callable[..., Any],
         resume: bool = False,
-        dist: Optional[distributed.DistInfo] = None,
+        dist: distributed.DistInfo | None = None,
         command: str = "",
     ) -> None:
         if settings.precision == "auto":  # saved resolved, so a resumed run computes the same way
@@ -64,8 +65,8 @@ class Trainer:
         self.command = command
         self.train_dir = entry.train_dir
         self.checkpoint_path = self.train_dir / CHECKPOINT
-        self.on_saved: Optional[Callable[[str], None]] = None  # called with the status after every save
-        self.saved: Optional[tuple[int, str]] = None  # (step, status) of the last save
+        self.on_saved: Callable[[str], None] | None = None  # called with the status after every save
+        self.saved: tuple[int, str] | None = None  # (step, status) of the last save
 
         self.config = build_config(entry.name, settings, train_data)
         self.schedule = NoiseSchedule.from_config(self.config.schedule)
@@ -144,7 +145,7 @@ class Trainer:
         self,
         model: nn.Module,
         x0: torch.Tensor,
-        labels: Optional[torch.Tensor],
+        labels: torch.Tensor | None,
         t: torch.Tensor,
         noise: torch.Tensor,
         drop: torch.Tensor,
@@ -224,7 +225,7 @@ class Trainer:
         )
         began = time.perf_counter()
         epoch_losses: list[float] = [h["train_loss"] for h in self.history if h["epoch"] == self.epoch]
-        last_val: Optional[float] = None
+        last_val: float | None = None
         self.network.train()
         with InterruptGuard() as guard, view:
             while self.epoch < self.settings.epochs and self.step < self.total_steps:
@@ -238,8 +239,9 @@ class Trainer:
                 if not math.isfinite(loss):
                     raise diverged(self, loss)
                 lr = self._lr()
-                self.history.append({"step": self.step, "epoch": self.epoch + 1, "train_loss": round(loss, 6),
-                                     "lr": lr})
+                self.history.append(
+                    {"step": self.step, "epoch": self.epoch + 1, "train_loss": round(loss, 6), "lr": lr}
+                )
                 epoch_losses.append(loss)
                 self.position += 1
                 view.advance(1, loss=loss, lr=lr, epoch=self.epoch + 1, images_per_second=self._throughput())
@@ -288,7 +290,7 @@ class Trainer:
         summary, measured on the same steps as the summary's time)."""
         return round(self.session_images / self.session_seconds, 1) if self.session_seconds else 0.0
 
-    def _end_epoch(self, view: Any, epoch_losses: list[float]) -> Optional[float]:
+    def _end_epoch(self, view: Any, epoch_losses: list[float]) -> float | None:
         self.epoch += 1
         self.position = 0
         val = None

@@ -8,8 +8,8 @@ The idea is the one rich-pixels uses; this version works on numpy arrays and dow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Optional, Sequence
 
 import numpy as np
 from rich.color import Color
@@ -20,7 +20,7 @@ UPPER_HALF = "▀"
 RAMP = " .:-=+*#%@"  # dark -> light, for terminals without colour
 
 
-def fit_size(height: int, width: int, max_width: Optional[int] = None, max_height: Optional[int] = None) -> tuple[int, int]:
+def fit_size(height: int, width: int, max_width: int | None = None, max_height: int | None = None) -> tuple[int, int]:
     """The (height, width) in pixels after shrinking (never enlarging) to fit, keeping the aspect ratio."""
     scale = 1.0
     if max_width is not None and width > max_width:
@@ -51,7 +51,7 @@ def area_resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.einsum("yh,hwc,xw->yxc", rows, array, cols, optimize=True)
 
 
-def to_rgb8(pixels: np.ndarray, max_width: Optional[int] = None, max_height: Optional[int] = None) -> np.ndarray:
+def to_rgb8(pixels: np.ndarray, max_width: int | None = None, max_height: int | None = None) -> np.ndarray:
     """[C, H, W] float in [0, 1] (C = 1 or 3) -> uint8 [H', W', 3] fitted to the limits, with an even
     height (an odd one gets a black row at the bottom)."""
     array = np.asarray(pixels, dtype=np.float32)
@@ -69,7 +69,9 @@ def to_rgb8(pixels: np.ndarray, max_width: Optional[int] = None, max_height: Opt
     return np.round(array * 255).astype(np.uint8)
 
 
-def halfblock(pixels: np.ndarray, max_width: Optional[int] = None, color: bool = True, max_height: Optional[int] = None) -> Text:
+def halfblock(
+    pixels: np.ndarray, max_width: int | None = None, color: bool = True, max_height: int | None = None
+) -> Text:
     """Render a [C, H, W] float image in [0, 1] (C = 1 or 3) as Text of ceil(H/2) lines, two pixels per
     cell: '▀' with foreground = top pixel, background = bottom pixel, in truecolor. Odd heights pad a
     black row. color=False (NO_COLOR) uses a grey-level character ramp instead of colours. Shrinks by
@@ -80,9 +82,9 @@ def halfblock(pixels: np.ndarray, max_width: Optional[int] = None, color: bool =
 def halfblock_row(
     images: Sequence[np.ndarray],
     gap: int = 1,
-    max_width: Optional[int] = None,
+    max_width: int | None = None,
     color: bool = True,
-    max_height: Optional[int] = None,
+    max_height: int | None = None,
 ) -> Text:
     """Several [C, H, W] images side by side, `gap` blank cells apart, top-aligned (shorter ones are
     padded with blanks); each image is fitted to max_width x max_height on its own."""

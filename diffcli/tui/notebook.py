@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import html
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from diffcli.progress import Rows
 from diffcli.tui.format import format_duration, format_value
@@ -26,8 +27,8 @@ class NotebookView:
         title: str,
         total: int,
         unit: str = "step",
-        epochs: Optional[int] = None,
-        images_per_step: Optional[int] = None,
+        epochs: int | None = None,
+        images_per_step: int | None = None,
         start: int = 0,
         preview_every_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -41,13 +42,13 @@ class NotebookView:
         self.started = clock()
         self.stats: dict[str, float] = {}
         self.lines: list[str] = []
-        self._preview_png: Optional[str] = None
-        self._last_preview: Optional[float] = None
+        self._preview_png: str | None = None
+        self._last_preview: float | None = None
         self._next_draw = 0.0
         self._handle: Any = None
 
     # ----- the interface jobs call -----
-    def __enter__(self) -> "NotebookView":
+    def __enter__(self) -> NotebookView:
         from IPython.display import HTML, display  # type: ignore[import-not-found]
 
         self._handle = display(HTML(self.render()), display_id=True)
@@ -75,14 +76,16 @@ class NotebookView:
         rows = [(label, list(images)) for label, images in rows if len(images)]
         if not rows:
             return
-        image = figure([images for _, images in rows], row_labels=[label for label, _ in rows], title=caption or None, scale=2)
+        image = figure(
+            [images for _, images in rows], row_labels=[label for label, _ in rows], title=caption or None, scale=2
+        )
         self._preview_png = base64.b64encode(png_bytes(image)).decode("ascii")
 
     def message(self, text: str) -> None:
         self.lines.append(text)
         self._draw()
 
-    def phase(self, text: Optional[str]) -> None:
+    def phase(self, text: str | None) -> None:
         if text is None:
             self.stats.pop("phase", None)
         else:
@@ -91,7 +94,11 @@ class NotebookView:
 
     def end_epoch(self, epoch: int, **stats: Any) -> None:
         parts = [f"epoch {epoch}" + (f"/{self.epochs}" if self.epochs else "")]
-        parts += [f"{k.replace('_', ' ')} {format_value(v) if isinstance(v, float) else v}" for k, v in stats.items() if v is not None]
+        parts += [
+            f"{k.replace('_', ' ')} {format_value(v) if isinstance(v, float) else v}"
+            for k, v in stats.items()
+            if v is not None
+        ]
         self.message("  ".join(parts))
 
     # ----- drawing -----

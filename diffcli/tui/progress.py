@@ -24,7 +24,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from rich.live import Live
 from rich.panel import Panel
@@ -41,7 +42,7 @@ REFRESH_PER_SECOND = 4
 
 
 def choose_mode(quiet: bool, json_output: bool) -> str:
-    """"json" if json_output; "quiet" if quiet; "live" if stderr is a terminal (and TERM is not "dumb");
+    """ "json" if json_output; "quiet" if quiet; "live" if stderr is a terminal (and TERM is not "dumb");
     otherwise "plain" (pipes, files, CI logs)."""
     if json_output:
         return "json"
@@ -67,8 +68,8 @@ class RunView:
         total: int,
         mode: str,
         unit: str = "step",
-        epochs: Optional[int] = None,
-        images_per_step: Optional[int] = None,
+        epochs: int | None = None,
+        images_per_step: int | None = None,
         plain_every_s: float = 5.0,
         preview_every_s: float = 2.0,
         start: int = 0,
@@ -88,13 +89,13 @@ class RunView:
         self.loss = LossHistory()
         self.started = clock()
         self._last_plain = self.started
-        self._last_preview: Optional[float] = None
+        self._last_preview: float | None = None
         self._epoch_sum, self._epoch_n = 0.0, 0  # for a default train_loss in end_epoch
         self._line_sum, self._line_n = 0.0, 0  # plain mode shows the mean loss since its last line
-        self.latest_preview: Optional[tuple[Rows, str]] = None  # (rows, caption), swapped as one object
+        self.latest_preview: tuple[Rows, str] | None = None  # (rows, caption), swapped as one object
         self._drawing = LivePanel(self)
-        self._live: Optional[Live] = None
-        self._terminal: Optional[EchoOff] = None
+        self._live: Live | None = None
+        self._terminal: EchoOff | None = None
         self.threaded = threaded
         self._next_draw = 0.0  # clock time of the next inline redraw (live mode, threaded=False)
 
@@ -108,7 +109,7 @@ class RunView:
         elapsed = self.elapsed()
         return (self.step - self.start) / elapsed if elapsed > 0 else 0.0
 
-    def eta(self) -> Optional[float]:
+    def eta(self) -> float | None:
         """Seconds left at the current rate, or None before there is a rate."""
         rate = self.rate()
         return max(0, self.total - self.step) / rate if rate > 0 else None
@@ -213,7 +214,7 @@ class RunView:
                 parts.append(f"{key.replace('_', ' ')} {value}")
         return "  ".join(parts)
 
-    def phase(self, text: Optional[str]) -> None:
+    def phase(self, text: str | None) -> None:
         """Name what the run is doing between steps (validation, a sample grid, saving), so a bar at
         100 % that does not move says why; None when steps resume. Shown at once."""
         if text is None:
@@ -257,7 +258,7 @@ class RunView:
         return self._drawing.frame(console.stderr() if self._live is None else self._live.console)
 
     # ----- context manager -------------------------------------------------------------------------
-    def __enter__(self) -> "RunView":
+    def __enter__(self) -> RunView:
         if self.mode == "live":
             self._terminal = EchoOff()  # a ^C echoed after the panel would shift it by a line
             self._terminal.__enter__()

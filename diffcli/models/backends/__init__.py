@@ -7,18 +7,17 @@ denoiser.
 
 from __future__ import annotations
 
-from typing import Optional
 
 from diffcli.models.backends.base import LoadedModel, Prompt
 from diffcli.models.registry import ModelEntry, Registry
 
 
 def load_model(
-    name: Optional[str] = None,
+    name: str | None = None,
     device: str = "auto",
     weights: str = "ema",
-    registry: Optional[Registry] = None,
-    entry: Optional[ModelEntry] = None,
+    registry: Registry | None = None,
+    entry: ModelEntry | None = None,
     **options,
 ) -> LoadedModel:
     """Load a registry model by name (None: the default) onto a device ('auto', 'cpu', 'cuda', ...).
@@ -33,7 +32,10 @@ def load_model(
     if config.kind == "classifier":
         from diffcli.errors import DiffcliError
 
-        raise DiffcliError(f"model {entry.name!r} is a classifier used by `diffcli eval`, not a generator", "pick a diffusion model (see `diffcli models list`)")
+        raise DiffcliError(
+            f"model {entry.name!r} is a classifier used by `diffcli eval`, not a generator",
+            "pick a diffusion model (see `diffcli models list`)",
+        )
     torch_device = resolve_device(device)
     if config.kind == "diffusers":
         from diffcli.models.backends.diffusers_pixel import DiffusersModel

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ class Prompt:
     """A resolved prompt: the user's text and, for class models, the class index."""
 
     text: str
-    label: Optional[int] = None
+    label: int | None = None
 
 
 class LoadedModel:
@@ -121,8 +122,10 @@ class LoadedModel:
             if stripped.isdigit() and int(stripped) < len(self.labels):
                 return int(stripped)
             last = len(self.labels) - 1
-            raise UsageError(f"model {self.name!r} has no class {text!r}: class indices go from 0 to {last}",
-                             f"it knows the classes {self.describe_labels()}")
+            raise UsageError(
+                f"model {self.name!r} has no class {text!r}: class indices go from 0 to {last}",
+                f"it knows the classes {self.describe_labels()}",
+            )
         lookup = label_lookup(self.config)
         index = lookup.get(_normalise(text))
         if index is not None:
@@ -138,8 +141,9 @@ class LoadedModel:
         # A bad class is a bad value (UsageError, as docs/python.md says). For one word the classes are the
         # answer; words that read as a prompt ("old man") get how to add a text-to-image model.
         hint = TEXT_TO_IMAGE_HINT if " " in stripped else "free text needs a text-to-image model (docs/deepfloyd-if.md)"
-        raise UsageError(f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}",
-                         hint)
+        raise UsageError(
+            f"model {self.name!r} does not know {text!r}: it knows the classes {self.describe_labels()}", hint
+        )
 
     def describe_labels(self) -> str:
         labels = self.labels
@@ -155,7 +159,7 @@ class LoadedModel:
             return self.labels[prompt.label]
         return prompt.text
 
-    def condition(self, prompts: Sequence[Optional[Prompt]]) -> Any:
+    def condition(self, prompts: Sequence[Prompt | None]) -> Any:
         """The batched condition for one prompt per row (None rows: unconditional)."""
         if self.cond_type == "class":
             null = len(self.labels)

@@ -18,8 +18,9 @@ Memory, in order of a run:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -72,7 +73,15 @@ class DiffusersModel(LoadedModel):
     `upscale`, so a missing upscaler is an error now rather than after sampling.
     """
 
-    def __init__(self, entry: ModelEntry, config: ModelConfig, device: torch.device, offload: str = "auto", upscale: bool = False, **_ignored: Any) -> None:
+    def __init__(
+        self,
+        entry: ModelEntry,
+        config: ModelConfig,
+        device: torch.device,
+        offload: str = "auto",
+        upscale: bool = False,
+        **_ignored: Any,
+    ) -> None:
         require_hub_extras(why=f"model {entry.name!r} ({config.architecture.get('type', 'a diffusers pipeline')})")
         quiet_libraries()
         self.entry, self.config, self.device = entry, config, device
@@ -87,13 +96,15 @@ class DiffusersModel(LoadedModel):
             self._require_upscaler()
         self._index = self._resolve_pipeline()
         self.max_tokens = int(self.config.conditioning.get("max_tokens", pc.MAX_TOKENS))
-        self.prompt_cache = PromptCache(Registry().cache_dir / PROMPT_CACHE / entry.name, self.source.describe(), self.max_tokens)
+        self.prompt_cache = PromptCache(
+            Registry().cache_dir / PROMPT_CACHE / entry.name, self.source.describe(), self.max_tokens
+        )
         self._embeddings: dict[str, CachedPrompt] = {}
         self._batches: dict[tuple[str, ...], torch.Tensor] = {}
         self._warned: set[str] = set()
         self._unets: dict[str, _PlacedUNet] = {}  # "stage I" / "stage II", loaded on first use
-        self._active: Optional[str] = None  # the stage whose UNet may be on the GPU now
-        self._stage_two: Optional[StageTwo] = None
+        self._active: str | None = None  # the stage whose UNet may be on the GPU now
+        self._stage_two: StageTwo | None = None
         self.encoder_loads = 0  # how often the text encoder was loaded (the cache should keep this at 0)
 
     # ----- the pipeline's JSON: schedule, output spec, size -----------------------------------------
@@ -107,7 +118,15 @@ class DiffusersModel(LoadedModel):
         unet = pc.read_json(self.source.file(pc.UNET_CONFIG), f"model {self.name!r}")
         pc.check_unet(unet, where)
         arch = self.config.architecture
-        fresh, _notes = pc.build_config(self.name, arch["source"], arch.get("upscaler"), scheduler, unet, index.get("_class_name", "IFPipeline"), resolved=True)
+        fresh, _notes = pc.build_config(
+            self.name,
+            arch["source"],
+            arch.get("upscaler"),
+            scheduler,
+            unet,
+            index.get("_class_name", "IFPipeline"),
+            resolved=True,
+        )
         changed = False
         for key in ("architecture", "image", "schedule", "prediction"):
             if getattr(self.config, key) != getattr(fresh, key):
@@ -127,7 +146,7 @@ class DiffusersModel(LoadedModel):
         """Free text; the empty prompt is the unconditional one."""
         return Prompt(text)
 
-    def condition(self, prompts: Sequence[Optional[Prompt]]) -> torch.Tensor:
+    def condition(self, prompts: Sequence[Prompt | None]) -> torch.Tensor:
         """Text embeddings [B, L, D] for one prompt per row (None rows: the empty prompt).
 
         Identical prompts share one encoding, and identical requests return the same tensor (guidance
@@ -182,13 +201,23 @@ class DiffusersModel(LoadedModel):
         console.info(f"encoding {what} with the text encoder of {self.source.describe()} (cached for next time)")
         tokenizer = load_tokenizer(self._index, self.source)
         processed = [self._preprocess(t) for t in texts]
-        batch = tokenizer(processed, padding="max_length", max_length=self.max_tokens, truncation=True, add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        batch = tokenizer(
+            processed,
+            padding="max_length",
+            max_length=self.max_tokens,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
         lengths = [len(ids) for ids in tokenizer(processed, add_special_tokens=True).input_ids]
         self._park_unets()
         encoder, mode = self._load_text_encoder()
         try:
             with torch.no_grad(), memory.oom_guard("encoding the prompts", mode):
-                hidden = encoder(input_ids=batch.input_ids.to(self.device), attention_mask=batch.attention_mask.to(self.device))[0]
+                hidden = encoder(
+                    input_ids=batch.input_ids.to(self.device), attention_mask=batch.attention_mask.to(self.device)
+                )[0]
             hidden = hidden.float().cpu()
         finally:
             del encoder
@@ -216,7 +245,12 @@ class DiffusersModel(LoadedModel):
         if cond is None:
             cond = self.null_condition(x.shape[0])
         with torch.no_grad(), memory.oom_guard("while sampling", self._unets["stage I"].mode):
-            out = unet(x.to(self.device, self.dtype), t.to(self.device), encoder_hidden_states=cond.to(self.device, self.dtype), return_dict=False)[0]
+            out = unet(
+                x.to(self.device, self.dtype),
+                t.to(self.device),
+                encoder_hidden_states=cond.to(self.device, self.dtype),
+                return_dict=False,
+            )[0]
         return out.float()
 
     def _stage_two_net(self, noise_level: int):
@@ -229,7 +263,13 @@ class DiffusersModel(LoadedModel):
                 cond = self.null_condition(x.shape[0])
             labels = torch.full((x.shape[0],), noise_level, device=self.device, dtype=torch.long)
             with torch.no_grad(), memory.oom_guard("while upscaling", self._unets["stage II"].mode):
-                out = unet(x.to(self.device, self.dtype), t.to(self.device), encoder_hidden_states=cond.to(self.device, self.dtype), class_labels=labels, return_dict=False)[0]
+                out = unet(
+                    x.to(self.device, self.dtype),
+                    t.to(self.device),
+                    encoder_hidden_states=cond.to(self.device, self.dtype),
+                    class_labels=labels,
+                    return_dict=False,
+                )[0]
             return out.float()
 
         return net
@@ -263,7 +303,10 @@ class DiffusersModel(LoadedModel):
         unet.eval().requires_grad_(False)
         mode = memory.choose_offload(self.offload, self.device, memory.module_bytes(unet), others)
         if self.device.type == "cuda" and mode != "none":
-            console.notice(f"running the {what} with --offload {mode}" + (" (chosen from free GPU memory)" if self.offload == "auto" else ""))
+            console.notice(
+                f"running the {what} with --offload {mode}"
+                + (" (chosen from free GPU memory)" if self.offload == "auto" else "")
+            )
         hook = memory.place(unet, self.device, mode, f"the {what}")
         return _PlacedUNet(unet, mode, hook)
 
@@ -284,7 +327,7 @@ class DiffusersModel(LoadedModel):
         self._active = None
 
     # ----- stage II ---------------------------------------------------------------------------------
-    def upscale_settings(self, illusion_guidance: Optional[float] = None) -> UpscaleSettings:
+    def upscale_settings(self, illusion_guidance: float | None = None) -> UpscaleSettings:
         """Stage II's steps, CFG scale and noise level (`diffusers_upscale.upscale_settings`); for an
         illusion pass its stage-I CFG scale."""
         return upscale_settings(illusion_guidance)
@@ -300,8 +343,8 @@ class DiffusersModel(LoadedModel):
         images: torch.Tensor,
         terms: Sequence[Term],
         seeds: Sequence[int],
-        settings: Optional[UpscaleSettings] = None,
-        callback: Optional[StepCallback] = None,
+        settings: UpscaleSettings | None = None,
+        callback: StepCallback | None = None,
     ) -> torch.Tensor:
         """Stage II: [B, 3, 64, 64] in [-1, 1] -> [B, 3, 256, 256] in [-1, 1], through `run_reverse`.
 

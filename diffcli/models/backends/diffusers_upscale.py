@@ -133,4 +133,3 @@ def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str, offset: 
     if spacing == "trailing":
         return schedule.strided_timesteps(steps)
     return [int(v) for v in np.linspace(0, train_steps - 1, steps).round()[::-1]]
-

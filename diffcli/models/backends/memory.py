@@ -16,8 +16,9 @@ Offloading only applies to CUDA; on the CPU (and MPS) every mode runs the compon
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 
@@ -40,7 +41,7 @@ def module_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
 
 
-def free_cuda_memory(device: torch.device) -> Optional[int]:
+def free_cuda_memory(device: torch.device) -> int | None:
     """Free bytes on a CUDA device, or None when it cannot be asked."""
     if device.type != "cuda" or not torch.cuda.is_available():
         return None
@@ -78,7 +79,10 @@ def place(module: torch.nn.Module, device: torch.device, mode: str, what: str) -
     try:
         import accelerate
     except ImportError:
-        raise DiffcliError(f"`offload` {mode} needs the accelerate package", "install with `pip install 'diffcli[hub]'`, or use `offload` none") from None
+        raise DiffcliError(
+            f"`offload` {mode} needs the accelerate package",
+            "install with `pip install 'diffcli[hub]'`, or use `offload` none",
+        ) from None
     if mode == "model":
         _, hook = accelerate.cpu_offload_with_hook(module, execution_device=device)
         return hook
@@ -95,16 +99,22 @@ def release(*modules: Any) -> None:
 
 
 @contextmanager
-def oom_guard(what: str, mode: Optional[str]) -> Iterator[None]:
+def oom_guard(what: str, mode: str | None) -> Iterator[None]:
     """Turn a CUDA (or CPU) out-of-memory failure into a one-line error naming the flag to try."""
     try:
         yield
     except torch.cuda.OutOfMemoryError:
         release()
-        hint = "use fewer images (`n`) or `device` cpu" if mode == "sequential" else "try `offload` sequential (slower, least GPU memory), fewer images (`n`), or `device` cpu"
+        hint = (
+            "use fewer images (`n`) or `device` cpu"
+            if mode == "sequential"
+            else "try `offload` sequential (slower, least GPU memory), fewer images (`n`), or `device` cpu"
+        )
         raise DiffcliError(f"the GPU ran out of memory {what}", hint) from None
     except (MemoryError, RuntimeError) as exc:
         text = str(exc)
         if isinstance(exc, MemoryError) or "can't allocate memory" in text or "DefaultCPUAllocator" in text:
-            raise DiffcliError(f"not enough CPU memory {what}", "close other programs, use a smaller model (e.g. IF-I-M), or a GPU") from None
+            raise DiffcliError(
+                f"not enough CPU memory {what}", "close other programs, use a smaller model (e.g. IF-I-M), or a GPU"
+            ) from None
         raise

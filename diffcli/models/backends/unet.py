@@ -49,7 +49,9 @@ class UNetModel(LoadedModel):
         self.spec = OutputSpec(prediction=config.prediction, clip=(lo, hi))
 
     @classmethod
-    def from_network(cls, entry: ModelEntry, config: ModelConfig, network: torch.nn.Module, device: torch.device) -> "UNetModel":
+    def from_network(
+        cls, entry: ModelEntry, config: ModelConfig, network: torch.nn.Module, device: torch.device
+    ) -> UNetModel:
         """Wrap a network already in memory (training previews and sample grids) without reading files."""
         model = cls.__new__(cls)
         model.entry, model.config, model.device = entry, config, device
