@@ -248,3 +248,17 @@ def test_chain_task_finds_where_samples_become_recognisable(shapes_model, monkey
     never = run_cli(["eval", "--model", shapes_model, "--task", "chain", *ORACLE]).stdout
     assert "recognisable (accuracy >= 90.0% to the end): clean estimate never" in never
     assert run_cli(["eval", "--model", shapes_model, "--plot", "x.png"]).code == 2  # --plot belongs to --task chain
+
+
+def test_record_writes_the_config_under_the_models_lock(shapes_model, home, monkeypatch):
+    from holders import holding_lock
+
+    _oracle(monkeypatch, shift=0)
+    config = home / "models" / shapes_model / "config.json"
+    before = config.read_bytes()
+    with holding_lock(home, shapes_model, "training it") as pid:
+        r = run_cli(["eval", "--model", shapes_model, *ORACLE, "--record"])
+    assert r.code == 1 and f"model {shapes_model!r} is busy: process {pid}" in r.stderr, r.stderr
+    assert config.read_bytes() == before  # a writer holds the model: its config is left alone
+    assert run_cli(["eval", "--model", shapes_model, *ORACLE, "--record"]).code == 0
+    assert "sample" in json.loads(config.read_text())["metrics"]["eval"]

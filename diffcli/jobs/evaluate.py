@@ -170,23 +170,24 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
 def record(model, report: dict[str, Any]) -> str:
     """Store the headline figures in the model's config (user models only: built-ins are read-only);
     returns the config's path."""
-    from diffcli.io.atomic import atomic_write_text
+    from diffcli.models.registry import Registry
 
     if model.entry.builtin:
         raise DiffcliError(
             f"model {model.name!r} is built in and read-only, so its figures cannot be recorded",
             "evaluate without recording",
         )
-    config = model.entry.config()
     headline = {k: v for k, v in report.items() if k not in ("classes", "pairs")}
     if "classes" in report:
         headline["per_class_accuracy"] = {c["label"]: c["accuracy"] for c in report["classes"]}
-    config.metrics.setdefault("eval", {})[
-        report["task"] if report.get("scorer", "classifier") == "classifier" else "clip"
-    ] = headline
-    atomic_write_text(model.entry.config_path, config.to_json())
-    console.notice(f"recorded the figures in {model.entry.config_path}")
-    return str(model.entry.config_path)
+    key = report["task"] if report.get("scorer", "classifier") == "classifier" else "clip"
+
+    def store(config) -> None:
+        config.metrics.setdefault("eval", {})[key] = headline
+
+    path = Registry().update_config(model.name, store, "recording its evaluation")
+    console.notice(f"recorded the figures in {path}")
+    return str(path)
 
 
 def chain_plot(report: dict[str, Any]):

@@ -254,6 +254,20 @@ class Registry:
         except OSError as exc:
             raise os_failure("cannot save the default model", exc) from None
 
+    def update_config(self, name: str, change: Callable[[ModelConfig], None], doing: str) -> Path:
+        """Change a user model's config.json under the model's lock, as every write of a model is made: the
+        config is read afresh under the lock, changed by `change` and replaced atomically (a crash leaves
+        the old or the new file). Refused while another process writes the model; returns the path."""
+        try:
+            with self.transaction(name, doing):
+                entry = self.get(name)
+                config = entry.config()
+                change(config)
+                atomic_write_text(entry.config_path, config.to_json())
+                return entry.config_path
+        except OSError as exc:
+            raise os_failure(f"cannot update model {name!r}", exc) from None
+
     # ----- changes -----
     def remove(self, name: str) -> ModelEntry:
         """Delete a user model's folder, as one transaction: taken out of the registry in one rename (so
