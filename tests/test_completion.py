@@ -32,6 +32,12 @@ def _complete(words: str, home) -> list[str]:
         ("diffcli train --preset c", ["course"]),
         ("diffcli sample --model ", ["fashion", "mine", "mnist"]),
         ("diffcli models rm m", ["mine", "mnist"]),
+        ("diffcli sample s", ["six", "seven"]),
+        ("diffcli sample -m fashion sn", ["sneaker"]),
+        ("diffcli anagram 6 n", ["nine"]),
+        ("diffcli noise b", ["builtin:digit", "builtin:house"]),
+        ("diffcli sample --init builtin:h", ["builtin:house"]),
+        ("diffcli noise ho", []),  # not a builtin: the shell completes file names
     ],
 )
 def test_values_complete(words, expected, home):

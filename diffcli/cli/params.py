@@ -31,7 +31,13 @@ def _is_group(item: Declared) -> bool:
 def _typer_info(item: Declared) -> Any:
     p = item.param
     if p.argument:
-        return typer.Argument(metavar=p.metavar or item.name.upper(), help=p.help, show_default=False, hidden=p.hidden)
+        return typer.Argument(
+            metavar=p.metavar or item.name.upper(),
+            help=p.help,
+            show_default=False,
+            hidden=p.hidden,
+            autocompletion=_completion(p),
+        )
     metavar = "" if item.base is bool else (p.metavar or _default_metavar(item))
     return typer.Option(
         *item.flags,
@@ -56,8 +62,39 @@ def _complete_models(incomplete: str) -> list[str]:
         return []
 
 
+def _complete_classes(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The class names (and indices) of the model the command line names with -m (else the registry's
+    default), for shell completion; nothing for text-to-image models (never fails)."""
+    try:
+        from diffcli.models.config import label_lookup
+        from diffcli.models.registry import Registry
+
+        config = Registry().get(ctx.params.get("model")).config()
+        if config.cond_type != "class":
+            return []
+        names = [*(label.replace(" ", "-") for label in config.labels), *label_lookup(config)]
+        return sorted({n for n in names if n.startswith(incomplete)}, key=names.index)
+    except Exception:
+        return []
+
+
+def _complete_images(incomplete: str) -> list[str]:
+    """The shipped sample images as builtin:NAME once a word starts like it; otherwise nothing, so the
+    shell completes file names (the completion script falls back to them)."""
+    if not incomplete or not ("builtin:".startswith(incomplete) or incomplete.startswith("builtin:")):
+        return []
+    from diffcli.io.images import BUILTIN_PREFIX, builtin_images
+
+    return [f"{BUILTIN_PREFIX}{name}" for name in builtin_images() if f"{BUILTIN_PREFIX}{name}".startswith(incomplete)]
+
+
 # "models": complete registry names; "model": also refuse a name that is not registered (-m)
-COMPLETERS: dict[str, Callable[[str], list[str]]] = {"models": _complete_models, "model": _complete_models}
+COMPLETERS: dict[str, Callable[..., list[str]]] = {
+    "models": _complete_models,
+    "model": _complete_models,
+    "classes": _complete_classes,
+    "images": _complete_images,
+}
 
 
 KNOWN_PIPELINES = {"if": "DeepFloyd/IF-I-XL-v1.0"}  # names people type before adding them (docs/deepfloyd-if.md)

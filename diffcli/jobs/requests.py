@@ -153,6 +153,7 @@ class SampleRequest(Generation):
         help="Classes (index or name: 7, seven, sneaker) or text prompts, one row each. Default: every class.",
         argument=True,
         rule=prompts_rule,
+        complete="classes",
         cli_type=list[str],
         metavar="CLASS",
     )
@@ -160,6 +161,7 @@ class SampleRequest(Generation):
         None,
         help="SDEdit / image-to-image: start from this image (a path, - or builtin:NAME), noised to -t.",
         cli_type=str,
+        complete="images",
         metavar="IMAGE",
         panel=IMAGE_PANEL,
     )
@@ -175,6 +177,7 @@ class SampleRequest(Generation):
         None,
         help="With --init: inpaint where the mask is white, keep the rest.",
         cli_type=str,
+        complete="images",
         metavar="IMAGE",
         panel=IMAGE_PANEL,
     )
@@ -196,10 +199,16 @@ class AnagramRequest(Generation):
         help="What the image shows as it is (class or prompt).",
         argument=True,
         rule=prompt_rule,
+        complete="classes",
         metavar="FIRST",
     )
     second: str = param(
-        REQUIRED, help="What it shows after the view.", argument=True, rule=prompt_rule, metavar="SECOND"
+        REQUIRED,
+        help="What it shows after the view.",
+        argument=True,
+        rule=prompt_rule,
+        complete="classes",
+        metavar="SECOND",
     )
     view: str = param("flip", **VIEW)
     weight: float | None = param(None, **WEIGHT)
@@ -211,13 +220,19 @@ class HybridRequest(Generation):
     (eps = lowpass(eps(x_t, far)) + highpass(eps(x_t, near)), each CFG-guided: factorized diffusion)."""
 
     far: str = param(
-        REQUIRED, help="What the low frequencies show (seen from afar).", argument=True, rule=prompt_rule, metavar="FAR"
+        REQUIRED,
+        help="What the low frequencies show (seen from afar).",
+        argument=True,
+        rule=prompt_rule,
+        complete="classes",
+        metavar="FAR",
     )
     near: str = param(
         REQUIRED,
         help="What the high frequencies show (seen up close).",
         argument=True,
         rule=prompt_rule,
+        complete="classes",
         metavar="NEAR",
     )
     kernel: int | None = param(None, **KERNEL)
@@ -238,7 +253,9 @@ class NoiseRequest:
     """`image` noised to each timestep in `t` of a schedule with `timesteps` steps (the forward process).
     The same seed gives the same noise (and the same noisy image as `denoise`)."""
 
-    image: Any = param(REQUIRED, help=f"Input image: {IMAGE_HELP}.", argument=True, cli_type=str, metavar="IMAGE")
+    image: Any = param(
+        REQUIRED, help=f"Input image: {IMAGE_HELP}.", argument=True, cli_type=str, complete="images", metavar="IMAGE"
+    )
     t: list[int] = param(
         REQUIRED,
         help="Timestep to noise to, in [0, T). Repeat for a strip: -t 250 -t 500 -t 750.",
@@ -270,7 +287,14 @@ class DenoiseRequest:
     """Denoise `image`, noised to timestep `t` first (default T/2) unless `noisy` says it already is: by
     Gaussian blur, one noise estimate, or the reverse loop; `compare` makes the course's panel."""
 
-    image: Any = param(REQUIRED, help=f"Image to denoise: {IMAGE_HELP}.", argument=True, cli_type=str, metavar="IMAGE")
+    image: Any = param(
+        REQUIRED,
+        help=f"Image to denoise: {IMAGE_HELP}.",
+        argument=True,
+        cli_type=str,
+        complete="images",
+        metavar="IMAGE",
+    )
     method: str = param(
         "iterative",
         help="blur (Gaussian, no model), onestep (one noise estimate) or iterative (the reverse loop).",
@@ -327,6 +351,7 @@ class DenoiseRequest:
         help="Condition on this class / prompt (default: unconditional).",
         flags=("--class", "--prompt", "-c"),
         rule=prompt_rule,
+        complete="classes",
         metavar="CLASS",
         panel=MODEL_PANEL,
     )
