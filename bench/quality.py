@@ -60,7 +60,8 @@ LEVERS = (
     "fp32=--precision fp32; bf16=--precision bf16; bf16 + channels-last=--precision bf16 --channels-last; "
     "bf16, lr 4e-3=--precision bf16 --lr 0.004; bf16, batch 64=--precision bf16 --batch-size 64; "
     "bf16, flow=--precision bf16 --objective flow; bf16, flow, lr 4e-3=--precision bf16 --objective flow --lr 0.004; "
-    "bf16, 40000 images=--precision bf16 --limit 40000; bf16, flow, lr 4e-3, 40000 images=--precision bf16 --objective flow --lr 0.004 --limit 40000; "
+    "bf16, 40000 images=--precision bf16 --limit 40000; "
+    "bf16, flow, lr 4e-3, 40000 images=--precision bf16 --objective flow --lr 0.004 --limit 40000; "
     "bf16, flow, 2 epochs=--precision bf16 --objective flow --epochs 2"
 )
 
@@ -94,7 +95,8 @@ def read_kept(path: Path, purpose: str) -> dict[str, Any]:
         kept = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SystemExit(
-            f"bench-quality: {purpose} {path}, which cannot be read ({exc}): restore it from git or measure every section"
+            f"bench-quality: {purpose} {path}, which cannot be read "
+            f"({exc}): restore it from git or measure every section"
         ) from None
     if not isinstance(kept, dict):
         raise SystemExit(f"bench-quality: {path} holds no results object: restore it from git or measure every section")
@@ -446,24 +448,28 @@ def _machine(m: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     m, s = results["machine"], results["summary"]
     out = [
-        f"Measured {results['date']} on {_machine(m)} by `make bench-quality` "
-        f"({results['wall_s'] / 60:.0f} minutes). Load average at the start {results['load']['load_when_started']}, at the end {results['load_at_end']}.",
+        f"Measured {results['date']} on {_machine(m)} by `make bench-quality` ({results['wall_s'] / 60:.0f} minutes). "
+        f"Load average at the start {results['load']['load_when_started']}, at the end {results['load_at_end']}.",
         "",
-        "| recipe | checkpoint | steps | training wall (steps only) | img/s | accuracy | lowest class | FID (floor), n | FID / floor | sampler |",
+        "| recipe | checkpoint | steps | training wall (steps only) | img/s | "
+        "accuracy | lowest class | FID (floor), n | FID / floor | sampler |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in ("default", "long", "course"):
         for r in results.get(key, []):
             out.append(
-                f"| {_recipe(r)} | {r['checkpoint']} | {r['steps']} | {r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} | "
-                f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid']:.2f} ({r['fid_floor']:.2f}), {r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
+                f"| {_recipe(r)} | {r['checkpoint']} | {r['steps']} | "
+                f"{r['train_wall_s'] / 60:.2f} min ({r['train_step_s'] / 60:.2f}) | {r['img_s']} "
+                f"| {_pct(r['accuracy'])} | {_lowest(r)} | {r['fid']:.2f} ({r['fid_floor']:.2f}), "
+                f"{r['n']} | {r['fid_over_floor']} | {r['sampler']}, CFG {r['guidance']:g} |"
             )
     out.append("")
     for update in results.get("updates", []):
         u = update["machine"]
         out.append(
-            f"The {', '.join(update['sections'])} rows were measured later, on {update['date']} on {_machine(u)} "
-            f"(`--sections {','.join(update['sections'])}`, {update['wall_s'] / 60:.0f} minutes; load average at the start {update['load']['load_when_started']})."
+            f"The {', '.join(update['sections'])} rows were measured later, on {update['date']} on "
+            f"{_machine(u)} (`--sections {','.join(update['sections'])}`, {update['wall_s'] / 60:.0f} "
+            f"minutes; load average at the start {update['load']['load_when_started']})."
         )
     if results.get("updates"):
         out.append("")
@@ -485,7 +491,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"Time to 98 %, default / course: at most {s['time_to_98_ratio_at_most']} (the course did not reach 98 %)."
         )
     if s.get("default_time_to_goal_s"):
-        line = f"Default recipe to the goal (>= 98 %, every class >= 95 %, FID <= 1.5x floor): {s['default_time_to_goal_s'] / 60:.2f} min ({s['default_time_to_goal_checkpoint']})"
+        line = (
+            "Default recipe to the goal (>= 98 %, every class >= 95 %, FID <= 1.5x floor): "
+            f"{s['default_time_to_goal_s'] / 60:.2f} min ({s['default_time_to_goal_checkpoint']})"
+        )
         if "time_to_goal_vs_course_98" in s:
             line += f", {s['time_to_goal_vs_course_98']} of the course's time to 98 %"
         out.append(line + ".")
@@ -503,7 +512,8 @@ def lever_table(rows: list[dict[str, Any]]) -> list[str]:
         baselines.setdefault(r.get("run"), r)
     several = len(baselines) > 1
     out = [
-        "Levers: complete `diffcli train --epochs E` runs with the flags shown, the first of each run the baseline, measured one after the other:",
+        "Levers: complete `diffcli train --epochs E` runs with the flags shown, "
+        "the first of each run the baseline, measured one after the other:",
         "",
         "| lever | flags | epochs | training wall | vs baseline | img/s | accuracy | lowest class | FID / floor |"
         + (" run |" if several else ""),
@@ -512,8 +522,9 @@ def lever_table(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         base = baselines[r.get("run")]
         out.append(
-            f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['epochs']} | {r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} | {r['img_s']} | "
-            f"{_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |"
+            f"| {r['checkpoint']} | `{r['flags'] or '(none)'}` | {r['epochs']} | "
+            f"{r['train_wall_s'] / 60:.2f} min | {r['train_wall_s'] / base['train_wall_s']:.3f} "
+            f"| {r['img_s']} | {_pct(r['accuracy'])} | {_lowest(r)} | {r['fid_over_floor']} |"
             + (f" {r.get('run') or 'first'} |" if several else "")
         )
     return out + [""]
@@ -612,7 +623,10 @@ def main() -> None:
     parser.add_argument(
         "--render-only",
         action="store_true",
-        help="measure nothing: rewrite OUT/quality.md and the plot from OUT/quality.json (after a change to how they are drawn)",
+        help=(
+            "measure nothing: rewrite OUT/quality.md and the plot from OUT/quality.json "
+            "(after a change to how they are drawn)"
+        ),
     )
     args = parser.parse_args()
     if args.render_only:
@@ -623,7 +637,8 @@ def main() -> None:
         lacking = [key for key in ("date", "machine", "wall_s", "load", "load_at_end") if key not in results]
         if lacking:
             raise SystemExit(
-                f"bench-quality: --render-only: {source} lacks {', '.join(lacking)}, so it is not a complete results file: restore it from git or measure every section"
+                f"bench-quality: --render-only: {source} lacks {', '.join(lacking)}, so it is "
+                "not a complete results file: restore it from git or measure every section"
             )
         results["summary"] = summary(results)
         render(results, Path(args.out), Path(args.plot))
@@ -646,7 +661,8 @@ def main() -> None:
         previous = Path(args.out) / "quality.json"
         if not previous.is_file():
             raise SystemExit(
-                f"bench-quality: --sections {args.sections} keeps the other sections of {previous}, which does not exist: measure every section first"
+                f"bench-quality: --sections {args.sections} keeps the other sections "
+                f"of {previous}, which does not exist: measure every section first"
             )
         kept = read_kept(previous, f"--sections {args.sections} keeps the other sections of")
 
@@ -744,7 +760,8 @@ def render(results: dict[str, Any], out: Path, plot_path: Path) -> None:
         plot(results, plot_path)
     except OSError as exc:  # quality.json is already written: nothing measured is lost
         raise SystemExit(
-            f"bench-quality: cannot write {exc.filename or plot_path} ({exc.strerror or exc}): fix --out / --plot, then redraw with --render-only"
+            f"bench-quality: cannot write {exc.filename or plot_path} "
+            f"({exc.strerror or exc}): fix --out / --plot, then redraw with --render-only"
         ) from None
     print(table)
 

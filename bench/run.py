@@ -507,7 +507,8 @@ def markdown(results: dict[str, Any]) -> str:
     out += [""]
     o = results["optimizer"]
     out += [
-        f"| optimizer step ({o['parameters'] / 1e6:.2f} M parameters in {o['tensors']} tensors) | ms | vs torch's default |",
+        f"| optimizer step ({o['parameters'] / 1e6:.2f} M parameters "
+        f"in {o['tensors']} tensors) | ms | vs torch's default |",
         "|---|---|---|",
     ]
     out += [f"| {r['optimizer']} | {r['ms_per_step']} | {r['vs_default']} |" for r in o["rows"]]
@@ -521,7 +522,8 @@ def markdown(results: dict[str, Any]) -> str:
     if "default_fp32_img_s" in t:
         out += [
             f"| default, --precision fp32 | {t['default_fp32_img_s']} | {t['default_fp32_vs_course']} |",
-            f"| default (--precision auto: {t['default_precision']} here) | {t['default_img_s']} | {t['default_vs_course']} ({t['default_vs_default_fp32']}x fp32) |",
+            f"| default (--precision auto: {t['default_precision']} here) | {t['default_img_s']} "
+            f"| {t['default_vs_course']} ({t['default_vs_default_fp32']}x fp32) |",
             "",
         ]
     else:
@@ -534,29 +536,35 @@ def markdown(results: dict[str, Any]) -> str:
     c = results["sampling"]["cfg"]
     out += [
         "",
-        f"CFG, {c['images']} images x {c['steps']} steps: one batched pass {c['batched_s']} s vs two passes {c['two_passes_s']} s (ratio {c['batched_vs_two_passes']}, same result: {c['same_result']}).",
+        f"CFG, {c['images']} images x {c['steps']} steps: one batched pass {c['batched_s']} s vs two passes "
+        f"{c['two_passes_s']} s (ratio {c['batched_vs_two_passes']}, same result: {c['same_result']}).",
         "",
     ]
     q = results["quality"]
     out += [
-        f"| sampler | steps | guidance | accuracy ({q['per_class']}/class) | lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |",
+        f"| sampler | steps | guidance | accuracy ({q['per_class']}/class) | "
+        "lowest class | FID (floor) | accuracy vs DDPM 300 | FID vs DDPM 300 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     out += [
-        f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | {r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |"
+        f"| {r['sampler']} | {r['steps']} | {r.get('guidance', 'CFG 2')} | "
+        f"{r['accuracy']:.3f} | {r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} "
+        f"({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |"
         for r in q["rows"]
     ]
     d = results["distributed"]
     if "skipped" not in d:
         out += [
             "",
-            f"torchrun 2 x gloo vs one process ({d['steps']} steps): {d['two_gloo_img_s']} vs {d['one_img_s']} img/s (ratio {d['two_vs_one']}); largest loss difference per step {d['max_loss_difference']}.",
+            f"torchrun 2 x gloo vs one process ({d['steps']} steps): {d['two_gloo_img_s']} vs {d['one_img_s']} "
+            f"img/s (ratio {d['two_vs_one']}); largest loss difference per step {d['max_loss_difference']}.",
         ]
     g = results["gpu"]
     if "skipped" not in g:
         out += [
             "",
-            f"GPU {g['device']}: fp32 {g['fp32_img_s']} img/s, bf16 + channels_last + compile {g['bf16_channels_last_compile_img_s']} img/s (ratio {g['tuned_vs_fp32']}).",
+            f"GPU {g['device']}: fp32 {g['fp32_img_s']} img/s, bf16 + channels_last + compile "
+            f"{g['bf16_channels_last_compile_img_s']} img/s (ratio {g['tuned_vs_fp32']}).",
         ]
     return "\n".join(out) + "\n"
 

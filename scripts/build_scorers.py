@@ -199,7 +199,10 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
         figures32, figures16 = eval_figures(report32), eval_figures(report16)
         keep_half = keep_half and same_at_4_decimals(figures32, figures16)
         dtype_check["eval"] = {
-            "command": f"diffcli eval -m {model} --json (defaults: {report32['per_class']} per class, {report32['sampler']} {report32['steps']} steps, CFG {report32['guidance']:g})",
+            "command": (
+                f"diffcli eval -m {model} --json (defaults: {report32['per_class']} per class, "
+                f"{report32['sampler']} {report32['steps']} steps, CFG {report32['guidance']:g})"
+            ),
             "accuracy_float32": figures32,
             "accuracy_float16": figures16,
             "fid_float32": report32["fid"]["value"],
@@ -208,7 +211,8 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     dtype = torch.float16 if keep_half else torch.float32
     module = half if keep_half else trained.module
     log(
-        f"{spec}: storing the classifier as {dtype} (test accuracy float32 {test32['all']:.4f}, float16 {test16['all']:.4f})"
+        f"{spec}: storing the classifier as {dtype} (test accuracy "
+        f"float32 {test32['all']:.4f}, float16 {test16['all']:.4f})"
     )
 
     name = clf.classifier_name(spec)
@@ -267,7 +271,10 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     abs_err, rel_err = np.abs(ruled - exact), np.abs(ruled - exact) / exact
     worst = int(np.argmax(rel_err))
     rule_error = {
-        "tested_n": f"every n from 2 to {RULE_DENSE_UP_TO} and every {RULE_STRIDE}th n above it that is not in the table ({len(probe)} values)",
+        "tested_n": (
+            f"every n from 2 to {RULE_DENSE_UP_TO} and every {RULE_STRIDE}th n above it "
+            f"that is not in the table ({len(probe)} values)"
+        ),
         "max_abs": round(float(abs_err.max()), 6),
         "max_rel": round(float(rel_err.max()), 6),
         "max_rel_at_n": int(probe[worst]),
@@ -287,7 +294,8 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
         for i, n in enumerate(SPREAD_N)
     }
     log(
-        f"{spec}: rule max relative error {rule_error['max_rel']:.2e} (n={rule_error['max_rel_at_n']}); table vs real_floor max |diff| {worst_check:.2e}"
+        f"{spec}: rule max relative error {rule_error['max_rel']:.2e} "
+        f"(n={rule_error['max_rel_at_n']}); table vs real_floor max |diff| {worst_check:.2e}"
     )
 
     # write the assets
@@ -335,7 +343,10 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
             "split": "test",
             "n": len(trained.test),
             "floor": {
-                "what": f"FID of the first n train images in the order torch.randperm({count}, seed {FLOOR_SEED}) against mu/sigma, as fid.real_floor measures it",
+                "what": (
+                    f"FID of the first n train images in the order torch.randperm({count}, seed {FLOOR_SEED}) "
+                    "against mu/sigma, as fid.real_floor measures it"
+                ),
                 "table_n": f"2..9 and every multiple of 10 up to {count}",
                 "at_1000": round(float(table[table_n == 1000][0]), 4),
                 "rule": "for n not in the table: linear interpolation in 1/n between the two neighbouring entries",
@@ -387,7 +398,8 @@ def main() -> None:
             }
     record["format"] = shipped.FORMAT
     record["about"] = (
-        "Scoring classifiers and FID reference statistics shipped for `diffcli eval`; see diffcli/scoring/shipped.py. Rebuilt by scripts/build_scorers.py."
+        "Scoring classifiers and FID reference statistics shipped for `diffcli eval`; "
+        "see diffcli/scoring/shipped.py. Rebuilt by scripts/build_scorers.py."
     )
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     print(

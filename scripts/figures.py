@@ -80,14 +80,16 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/noise-strip.png",
             ],
-            "x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps on the linear schedule (T = 1000): by t = 750 little of the image is left.",
+            "x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps on the linear "
+            "schedule (T = 1000): by t = 750 little of the image is left.",
         ),
         Figure(
             "denoise-compare",
             a,
             "Classical, one-step and iterative denoising",
             ["denoise", "builtin:digit", "--compare", "-t", "500", "--seed", "1", "-o", "{out}/denoise-compare.png"],
-            "The same noisy digit (t = 500) cleaned three ways: the reverse loop (iterative), one noise estimate (one-step), and a Gaussian blur. Blur removes noise and detail alike.",
+            "The same noisy digit (t = 500) cleaned three ways: the reverse loop (iterative), one "
+            "noise estimate (one-step), and a Gaussian blur. Blur removes noise and detail alike.",
         ),
         Figure(
             "cfg-off",
@@ -101,7 +103,8 @@ def figures() -> list[Figure]:
             a,
             "Classifier-free guidance (scale 5)",
             ["sample", "-n", "4", "--guidance", "5", "--seed", "0", "-o", "{out}/cfg-on.png"],
-            "The same seeds with eps = eps_u + 5 (eps_c - eps_u): strokes get bolder and more typical; variety shrinks.",
+            "The same seeds with eps = eps_u + 5 (eps_c - eps_u): "
+            "strokes get bolder and more typical; variety shrinks.",
         ),
         Figure(
             "sdedit-sketch",
@@ -127,7 +130,8 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/sdedit-sketch.png",
             ],
-            "A few Pillow strokes noised to t = 960 ... 390 (i_start 1, 3, 5, 7, 10, 20 on the course's 990 -> 0 by 30 schedule), then denoised as a 7. The later the start, the more of the sketch survives.",
+            "A few Pillow strokes noised to t = 960 ... 390 (i_start 1, 3, 5, 7, 10, 20 on the course's "
+            "990 -> 0 by 30 schedule), then denoised as a 7. The later the start, the more of the sketch survives.",
         ),
         Figure(
             "sdedit-digit",
@@ -179,7 +183,8 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/img2img-7-to-1.png",
             ],
-            "The course's text-conditional image-to-image, with a class as the prompt: the start decides how much of the 7 is kept.",
+            "The course's text-conditional image-to-image, with a class "
+            "as the prompt: the start decides how much of the 7 is kept.",
         ),
         Figure(
             "inpaint",
@@ -202,14 +207,16 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/inpaint.png",
             ],
-            "The top half (white in the mask) is regenerated; after every step the bottom half is put back, noised to the step's t, so the result must agree with it.",
+            "The top half (white in the mask) is regenerated; after every step the bottom "
+            "half is put back, noised to the step's t, so the result must agree with it.",
         ),
         Figure(
             "anagram-rot180",
             a,
             "Visual anagram: 6 that reads as 9 upside down",
             ["anagram", "6", "9", "--view", "rot180", "-n", "6", "--seed", "0", "-o", "{out}/anagram-rot180.png"],
-            "eps = 0.5 eps(x_t, 6) + 0.5 R^-1(eps(R(x_t), 9)), each CFG-guided. Every seed is shown: illusions fail often, which is why `eval --task anagram` measures the rate.",
+            "eps = 0.5 eps(x_t, 6) + 0.5 R^-1(eps(R(x_t), 9)), each CFG-guided. Every seed is "
+            "shown: illusions fail often, which is why `eval --task anagram` measures the rate.",
         ),
         Figure(
             "anagram-flip",
@@ -223,10 +230,11 @@ def figures() -> list[Figure]:
             a,
             "Hybrid image: 8 from afar, 3 up close",
             ["hybrid", "8", "3", "--explain", "-n", "3", "--seed", "0", "-o", "{out}/hybrid.png"],
-            "eps = lowpass(eps(x_t, 8)) + highpass(eps(x_t, 3)), each CFG-guided (scale 5), with a Gaussian of sigma 1.75 px (kernel 13) and FAR alone "
-            "for the first 10 % of the reverse process: `hybrid`'s defaults at 28 px, chosen by the study in [illusions.md](illusions.md). Columns: the "
-            "hybrid, its low-pass (what you see from afar) and its high-pass (centred on grey). By the scorer 8 / 3 works for 50 % of seeds; "
-            "over all 90 pairs 33 %, and by eye a hybrid is weaker than its rate.",
+            "eps = lowpass(eps(x_t, 8)) + highpass(eps(x_t, 3)), each CFG-guided (scale 5), with a Gaussian "
+            "of sigma 1.75 px (kernel 13) and FAR alone for the first 10 % of the reverse process: `hybrid`'s "
+            "defaults at 28 px, chosen by the study in [illusions.md](illusions.md). Columns: the hybrid, its "
+            "low-pass (what you see from afar) and its high-pass (centred on grey). By the scorer 8 / 3 works "
+            "for 50 % of seeds; over all 90 pairs 33 %, and by eye a hybrid is weaker than its rate.",
         ),
         Figure(
             "hybrid-course-filter",
@@ -252,8 +260,9 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/hybrid-course-filter.png",
             ],
-            "The course's Gaussian (kernel 33, sigma 2 at 64 px) scaled to 28 px is kernel 15, sigma 0.875: at this size it keeps too much, the far "
-            "prompt takes the whole image and the near one never shows (over all 90 pairs, with the model's own CFG 3 in 0.2:0.7: 4 % success, far "
+            "The course's Gaussian (kernel 33, sigma 2 at 64 px) scaled to 28 px is kernel 15, sigma 0.875: "
+            "at this size it keeps too much, the far prompt takes the whole image and the near one never shows "
+            "(over all 90 pairs, with the model's own CFG 3 in 0.2:0.7: 4 % success, far "
             'read right 90 %, near 10 %; `make illusions`, the "before" column).',
         ),
         Figure(
@@ -285,7 +294,9 @@ def figures() -> list[Figure]:
                 "--force",
                 "-q",
             ],
-            "The course's denoiser UNet (BatchNorm) mapping x + 0.5 z to x; width 32 and 20,000 images instead of 128 and 5 epochs, to stay within minutes on a CPU. Left: its loss; right: noisy and denoised test digits after the epoch.",
+            "The course's denoiser UNet (BatchNorm) mapping x + 0.5 z to x; width 32 and "
+            "20,000 images instead of 128 and 5 epochs, to stay within minutes on a CPU. "
+            "Left: its loss; right: noisy and denoised test digits after the epoch.",
             shows=["course-denoiser/loss.png", "course-denoiser/samples-epoch-001.png"],
         ),
         Figure(
@@ -316,7 +327,8 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/denoiser-sweep.png",
             ],
-            "Trained only at sigma = 0.5: up to about 0.6 the digit comes back clean; at 0.8 and 1.0, noise levels it never saw, it breaks up.",
+            "Trained only at sigma = 0.5: up to about 0.6 the digit comes back "
+            "clean; at 0.8 and 1.0, noise levels it never saw, it breaks up.",
         ),
         Figure(
             "time-train",
@@ -341,7 +353,8 @@ def figures() -> list[Figure]:
                 "--force",
                 "-q",
             ],
-            "Samples after epochs 1 and 5 (the course's grids come at epochs 1, 5, 10, 15, 20) and the loss; the course trains 20 epochs on all 60,000 digits, this is a short run of the same idea.",
+            "Samples after epochs 1 and 5 (the course's grids come at epochs 1, 5, 10, 15, 20) and the "
+            "loss; the course trains 20 epochs on all 60,000 digits, this is a short run of the same idea.",
             shows=["course-time/samples-epoch-001.png", "course-time/samples-epoch-005.png", "course-time/loss.png"],
         ),
         Figure(
@@ -349,10 +362,14 @@ def figures() -> list[Figure]:
             b,
             "B.3: the course's class-conditioned UNet after epoch 1 (DDPM 300, CFG 5)",
             ["sample", "--model", "course-class", "-n", "4", "--seed", "0", "-o", "{out}/course-class-1.png"],
-            "The course's own recipe, `--preset course`: its BatchNorm UNet (width 64), one-hot classes that scale the features, the class dropped 10 % of the time; "
-            "linear T = 300, eps-prediction, batch 128, Adam 1e-3 decayed by 0.1^(1/20) per epoch over the 20 planned epochs, stopped after the first "
-            "(`--max-steps`, a resumable checkpoint). Sampled as in the course: 300 DDPM steps, CFG 5, four seeds per class."
-            " One epoch is not enough for every class to be reliable: how well the weakest digits (the 6 and 7 here) read after it depends on the training seed (seed 0: 91 %, the 7 at 50 %, in this gallery's run, and 95 %, the 7 at 60 %, in a later run on another CPU; seed 1: 85 %, the 7 at 40 %, by `diffcli eval -n 10`), and so it does in an independent implementation of the recipe ([performance.md](performance.md)).",
+            "The course's own recipe, `--preset course`: its BatchNorm UNet (width 64), one-hot classes that scale "
+            "the features, the class dropped 10 % of the time; linear T = 300, eps-prediction, batch 128, Adam 1e-3 "
+            "decayed by 0.1^(1/20) per epoch over the 20 planned epochs, stopped after the first (`--max-steps`, a "
+            "resumable checkpoint). Sampled as in the course: 300 DDPM steps, CFG 5, four seeds per class. One epoch "
+            "is not enough for every class to be reliable: how well the weakest digits (the 6 and 7 here) read after "
+            "it depends on the training seed (seed 0: 91 %, the 7 at 50 %, in this gallery's run, and 95 %, the 7 at "
+            "60 %, in a later run on another CPU; seed 1: 85 %, the 7 at 40 %, by `diffcli eval -n 10`), and so it "
+            "does in an independent implementation of the recipe ([performance.md](performance.md)).",
             before=[
                 [
                     "train",
@@ -380,8 +397,8 @@ def figures() -> list[Figure]:
             b,
             "B.3: the course's class-conditioned UNet after epoch 5",
             ["sample", "--model", "course-class", "-n", "4", "--seed", "0", "-o", "{out}/course-class-5.png"],
-            "The same run continued to the end of epoch 5 (`--resume` continues exactly), the same seeds. Its scores per epoch are in "
-            "[performance.md](performance.md) (`make bench-quality`).",
+            "The same run continued to the end of epoch 5 (`--resume` continues exactly), the same "
+            "seeds. Its scores per epoch are in [performance.md](performance.md) (`make bench-quality`).",
             before=[["train", "--name", "course-class", "--resume", "--max-steps", str(5 * COURSE_EPOCH_STEPS), "-q"]],
         ),
         Figure(
@@ -402,14 +419,16 @@ def figures() -> list[Figure]:
                 "-o",
                 "{out}/chain.png",
             ],
-            "x_t at ten evenly spaced steps of the chain, then the result: the digit's shape settles long before the noise is gone.",
+            "x_t at ten evenly spaced steps of the chain, then the result: "
+            "the digit's shape settles long before the noise is gone.",
         ),
         Figure(
             "eval",
             m,
             "Per-class scores, best and worst class",
             ["eval", "-n", "100", "--guidance", "2", "--data-dir", "{data}", "--json"],
-            "100 samples per class with the model's own sampler, graded by a classifier trained on MNIST; FID in that classifier's feature space beside the real-vs-real floor at the same n.",
+            "100 samples per class with the model's own sampler, graded by a classifier trained on "
+            "MNIST; FID in that classifier's feature space beside the real-vs-real floor at the same n.",
             json_table=True,
         ),
         Figure(
@@ -434,14 +453,18 @@ def figures() -> list[Figure]:
                 "{out}/eval-chain.png",
                 "-q",
             ],
-            "The classifier's verdict at every step of a 100-step DDPM chain without guidance, on the clean estimate x0_t and on the noisy x_t itself (what you see when you watch the chain). The class is in the clean estimate from the first step; the noisy image reads as its class only about 80 % of the way down (the notebook guessed 70 %).",
+            "The classifier's verdict at every step of a 100-step DDPM chain without guidance, "
+            "on the clean estimate x0_t and on the noisy x_t itself (what you see when you watch "
+            "the chain). The class is in the clean estimate from the first step; the noisy image "
+            "reads as its class only about 80 % of the way down (the notebook guessed 70 %).",
         ),
     ]
 
 
 GPU_COMMANDS = [
     (
-        "Register DeepFloyd IF (once; needs `pip install 'diffcli[hub]'`, an accepted licence and `huggingface-cli login`)",
+        "Register DeepFloyd IF (once; needs `pip install 'diffcli[hub]'`, "
+        "an accepted licence and `huggingface-cli login`)",
         "diffcli models add if --hub DeepFloyd/IF-I-XL-v1.0 --upscaler DeepFloyd/IF-II-L-v1.0",
     ),
     ("A.1.1 forward process on a photo", "diffcli noise campanile.png --size 64 -t 250 -t 500 -t 750 -o strip.png"),
@@ -451,7 +474,8 @@ GPU_COMMANDS = [
     ),
     (
         "A.1.5 sampling from pure noise, and A.1.6 CFG (scale 7)",
-        "diffcli sample --model if --prompt 'a high quality photo' -n 5 --stride 30 --guidance 7 --upscale -o samples.png",
+        "diffcli sample --model if --prompt 'a high quality photo' "
+        "-n 5 --stride 30 --guidance 7 --upscale -o samples.png",
     ),
     (
         "A.1.7 SDEdit sweep (i_start 1, 3, 5, 7, 10, 20)",
@@ -461,15 +485,18 @@ GPU_COMMANDS = [
     ),
     (
         "A.1.7.2 inpainting",
-        "diffcli sample --model if --init campanile.png --mask top.png --prompt 'a high quality photo' --guidance 7 -o inpaint.png",
+        "diffcli sample --model if --init campanile.png --mask top.png "
+        "--prompt 'a high quality photo' --guidance 7 -o inpaint.png",
     ),
     (
         "A.1.8 visual anagram",
-        "diffcli anagram 'an oil painting of an old man' 'an oil painting of people around a campfire' --model if --view flip --guidance 7 -n 4 --out-dir anagrams/",
+        "diffcli anagram 'an oil painting of an old man' 'an oil painting of people "
+        "around a campfire' --model if --view flip --guidance 7 -n 4 --out-dir anagrams/",
     ),
     (
         "A.1.9 hybrid image (kernel 33, sigma 2)",
-        "diffcli hybrid 'a lithograph of a skull' 'a lithograph of waterfalls' --model if --kernel 33 --sigma 2 --guidance 7 --explain -o hybrid.png",
+        "diffcli hybrid 'a lithograph of a skull' 'a lithograph of waterfalls' "
+        "--model if --kernel 33 --sigma 2 --guidance 7 --explain -o hybrid.png",
     ),
 ]
 
@@ -536,15 +563,17 @@ def eval_table(report: dict) -> str:
     rows = ["| class | n | accuracy | confidence | mistaken for |", "|---|---|---|---|---|"]
     for c in report["classes"]:
         rows.append(
-            f"| {c['label']} | {c['n']} | {100 * c['accuracy']:.1f}% | {100 * c['confidence']:.1f}% | {c['mistaken_for'] or ''} |"
+            f"| {c['label']} | {c['n']} | {100 * c['accuracy']:.1f}% | "
+            f"{100 * c['confidence']:.1f}% | {c['mistaken_for'] or ''} |"
         )
     fid = report["fid"]
     rows += [
         "",
-        f"Overall accuracy {100 * report['accuracy']:.1f}% over {report['n']} samples ({report['sampler']}, {report['steps']} steps, CFG {report['guidance']:g}); "
-        f"best class {report['best']}, worst {report['worst']} (lowest class accuracy {100 * report['min_class_accuracy']:.1f}%). "
-        f"FID {fid['value']:.2f} against a real-vs-real floor of {fid['floor']:.2f} at n = {fid['n']}; "
-        f"graded by {report['classifier']['name']} (test accuracy {100 * report['classifier']['test_accuracy']:.2f}%).",
+        f"Overall accuracy {100 * report['accuracy']:.1f}% over {report['n']} samples ({report['sampler']}, "
+        f"{report['steps']} steps, CFG {report['guidance']:g}); best class {report['best']}, worst "
+        f"{report['worst']} (lowest class accuracy {100 * report['min_class_accuracy']:.1f}%). FID "
+        f"{fid['value']:.2f} against a real-vs-real floor of {fid['floor']:.2f} at n = {fid['n']}; graded by "
+        f"{report['classifier']['name']} (test accuracy {100 * report['classifier']['test_accuracy']:.2f}%).",
     ]
     return "\n".join(rows)
 
@@ -558,8 +587,8 @@ def page(
     embedded_only: bool = False,
 ) -> str:
     when = (
-        f"`scripts/figures.py`; the figures of the embedded model were remade on {time.strftime('%Y-%m-%d')} by `--embedded-only` in {wall / 60:.1f} minutes "
-        "on a CPU, Part B's training figures are from the last full run"
+        f"`scripts/figures.py`; the figures of the embedded model were remade on {time.strftime('%Y-%m-%d')} by "
+        f"`--embedded-only` in {wall / 60:.1f} minutes on a CPU, Part B's training figures are from the last full run"
         if embedded_only
         else f"`scripts/figures.py`; this run took {wall / 60:.1f} minutes on a CPU"
     )
@@ -593,8 +622,10 @@ def page(
     lines += [
         "## Text-to-image (DeepFloyd IF): commands for a GPU",
         "",
-        "These need the IF weights (a GPU with about 16 GB, see [deepfloyd-if.md](deepfloyd-if.md)); they are not run by",
-        "`make figures`. The settings are the course's: strided timesteps 990 -> 0 by 30, CFG 7, i_start 1-20, a 33 / 2 blur.",
+        "These need the IF weights (a GPU with about 16 GB, see "
+        "[deepfloyd-if.md](deepfloyd-if.md)); they are not run by",
+        "`make figures`. The settings are the course's: strided "
+        "timesteps 990 -> 0 by 30, CFG 7, i_start 1-20, a 33 / 2 blur.",
         "",
     ]
     for title, command in GPU_COMMANDS:
@@ -626,7 +657,10 @@ def main() -> None:
     parser.add_argument(
         "--embedded-only",
         action="store_true",
-        help="remake only the figures of the embedded model; keep the images of the models trained on the way from the last full run in OUT",
+        help=(
+            "remake only the figures of the embedded model; keep the images of the models trained on the way "
+            "from the last full run in OUT"
+        ),
     )
     args = parser.parse_args()
 
@@ -645,7 +679,8 @@ def main() -> None:
         ]
         if missing:
             raise SystemExit(
-                f"figures: --embedded-only keeps Part B's images, but {out} lacks {', '.join(missing)}: run without it once"
+                "figures: --embedded-only keeps Part B's images, but "
+                f"{out} lacks {', '.join(missing)}: run without it once"
             )
     out.mkdir(parents=True, exist_ok=True)
     registry = Path(args.registry).resolve()

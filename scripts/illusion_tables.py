@@ -72,7 +72,8 @@ def measure(model, n: int, best_of: int, data_dir, seed: int) -> dict:
         after = diffcli.evaluate(model, task, best_of=best_of, **common)
         reports[key] = {"before": before, "after": after}
         print(
-            f"{key}: before {before['rate']:.3f}, after {after['rate']:.3f}, best of {best_of} {after['best_of']['rate']:.3f} ({time.perf_counter() - started:.0f} s)",
+            f"{key}: before {before['rate']:.3f}, after {after['rate']:.3f}, best of {best_of} "
+            f"{after['best_of']['rate']:.3f} ({time.perf_counter() - started:.0f} s)",
             file=sys.stderr,
         )
     return reports
@@ -89,7 +90,10 @@ def settings_line(report: dict) -> str:
     )
     if report["task"] == "anagram":
         return f"{s}, weight {report['weight']:g}"
-    return f"{s}, low-pass {report['kernel']} / {report['sigma']:g}, FAR alone for the first {100 * report['far_first']:.0f}%"
+    return (
+        f"{s}, low-pass {report['kernel']} / {report['sigma']:g}, "
+        f"FAR alone for the first {100 * report['far_first']:.0f}%"
+    )
 
 
 def summary_table(reports: dict, best_of: int) -> str:
@@ -99,15 +103,18 @@ def summary_table(reports: dict, best_of: int) -> str:
         best = a["best_of"]
         rows.append(
             f"| {key.replace('/', ' ')} | **{percent(b['successes'], b['n'])}** ({b['successes']}/{b['n']}) "
-            f"| **{percent(a['successes'], a['n'])}** ({a['successes']}/{a['n']}) | **{percent(best['successes'], best['n'])}** ({best['successes']}/{best['n']}) |"
+            f"| **{percent(a['successes'], a['n'])}** ({a['successes']}/{a['n']}) | "
+            f"**{percent(best['successes'], best['n'])}** ({best['successes']}/{best['n']}) |"
         )
     lines = ["", *rows, ""]
     for key, pair in reports.items():
         b, a = pair["before"], pair["after"]
         roles = ("image", "view") if a["task"] == "anagram" else ("far", "near")
         lines.append(
-            f"- {key.replace('/', ' ')}: before {settings_line(b)}, {b['per_pair']} seeds a pair ({roles[0]} read right {100 * b[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * b[roles[1] + '_rate']:.0f}%); "
-            f"after {settings_line(a)}, {a['per_pair']} seeds a pair ({roles[0]} {100 * a[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * a[roles[1] + '_rate']:.0f}%)."
+            f"- {key.replace('/', ' ')}: before {settings_line(b)}, {b['per_pair']} seeds a pair ({roles[0]} "
+            f"read right {100 * b[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * b[roles[1] + '_rate']:.0f}%); "
+            f"after {settings_line(a)}, {a['per_pair']} seeds a pair ({roles[0]} "
+            f"{100 * a[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * a[roles[1] + '_rate']:.0f}%)."
         )
     return "\n".join(lines) + "\n"
 

@@ -30,7 +30,10 @@ def command_line(training: dict) -> str:
     stages = training.get("commands")
     if stages and len(stages) > 1:
         listed = ", then ".join(f"`{c}`" for c in stages)
-        return f"- Commands: {listed} (one run, stopped by `--max-steps` and continued with `--resume`, which continues exactly; `make pretrained` trains it in one command)."
+        return (
+            f"- Commands: {listed} (one run, stopped by `--max-steps` and continued with `--resume`, "
+            "which continues exactly; `make pretrained` trains it in one command)."
+        )
     return f"- Command: `{training.get('command')}` (`make pretrained` reruns it)."
 
 
@@ -40,19 +43,30 @@ def section(config: dict) -> list[str]:
     arch = s.get("architecture", {})
     lines = [f"## `{name}`", "", config.get("description", ""), ""]
     lines += [
-        f"- Data: {config['dataset'].get('name')} ({config['dataset'].get('count')} training images, {config['dataset'].get('channels')}x{config['dataset'].get('size')}x{config['dataset'].get('size')}); classes: {', '.join(config['conditioning']['labels'])}.",
-        f"- Network: UNet width {arch.get('width')}, levels {arch.get('mults')}, on {arch.get('patch')}x{arch.get('patch')} patches, attention {arch.get('attention') or 'none'}; {training.get('parameters', 0) / 1e6:.2f} M parameters, shipped as {training.get('shipped_dtype', 'float32')}.",
-        f"- Diffusion: {config['schedule']['kind']} schedule, T = {config['schedule']['timesteps']}, {config['prediction']}-prediction, class dropped with p = {s.get('p_uncond')} for classifier-free guidance.",
-        f"- Training: objective {s.get('objective')}, {s.get('timestep_sampling', 'uniform')} timesteps, {s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, {s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "
-        f"{training.get('wall_seconds', 0) / 60:.1f} minutes on {training.get('device')} ({training.get('machine')}, {training.get('images_per_second')} img/s, torch {training.get('torch')}).",
+        f"- Data: {config['dataset'].get('name')} ({config['dataset'].get('count')} training images, "
+        f"{config['dataset'].get('channels')}x{config['dataset'].get('size')}x{config['dataset'].get('size')}); "
+        f"classes: {', '.join(config['conditioning']['labels'])}.",
+        f"- Network: UNet width {arch.get('width')}, levels {arch.get('mults')}, on "
+        f"{arch.get('patch')}x{arch.get('patch')} patches, attention "
+        f"{arch.get('attention') or 'none'}; {training.get('parameters', 0) / 1e6:.2f} "
+        f"M parameters, shipped as {training.get('shipped_dtype', 'float32')}.",
+        f"- Diffusion: {config['schedule']['kind']} schedule, T = {config['schedule']['timesteps']}, "
+        f"{config['prediction']}-prediction, class dropped with p = {s.get('p_uncond')} for classifier-free guidance.",
+        f"- Training: objective {s.get('objective')}, {s.get('timestep_sampling', 'uniform')} timesteps, "
+        f"{s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, "
+        f"{s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "
+        f"{training.get('wall_seconds', 0) / 60:.1f} minutes on {training.get('device')} "
+        f"({training.get('machine')}, {training.get('images_per_second')} img/s, torch {training.get('torch')}).",
         command_line(training),
-        f"- Sampling defaults: {config['sampling'].get('sampler')} {config['sampling'].get('steps')} steps, {cfg(config['sampling'])}.",
+        f"- Sampling defaults: {config['sampling'].get('sampler')} "
+        f"{config['sampling'].get('steps')} steps, {cfg(config['sampling'])}.",
         "",
     ]
     sample = metrics.get("sample")
     if sample:
         lines += [
-            f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} {sample['steps']} steps, {cfg(sample)}, seeds {sample['seed']}+)",
+            f"### `diffcli eval` ({sample['per_class']} samples per class, {sample['sampler']} "
+            f"{sample['steps']} steps, {cfg(sample)}, seeds {sample['seed']}+)",
             "",
         ]
         lines += ["| class | accuracy |", "|---|---|"] + [
@@ -61,8 +75,10 @@ def section(config: dict) -> list[str]:
         fid = sample["fid"]
         lines += [
             "",
-            f"Overall {pct(sample['accuracy'])} over {sample['n']} samples; lowest class {pct(sample['min_class_accuracy'])}; best {sample['best']}, worst {sample['worst']}. "
-            f"FID {fid['value']:.2f} (n = {fid['n']}) against a real-vs-real floor of {fid['floor']:.2f} at the same n, in the features of {sample['classifier']['name']} "
+            f"Overall {pct(sample['accuracy'])} over {sample['n']} samples; lowest class "
+            f"{pct(sample['min_class_accuracy'])}; best {sample['best']}, worst {sample['worst']}. "
+            f"FID {fid['value']:.2f} (n = {fid['n']}) against a real-vs-real floor of "
+            f"{fid['floor']:.2f} at the same n, in the features of {sample['classifier']['name']} "
             f"(test accuracy {pct(sample['classifier']['test_accuracy'])}).",
             "",
         ]
@@ -77,7 +93,9 @@ def section(config: dict) -> list[str]:
             )
             what += f", the illusion defaults: {result['sampler']} {result['steps']} steps, {cfg(result)}"
             lines += [
-                f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each of the {result['n'] // result['per_pair']} ordered class pairs): success {pct(result['rate'])} ({result['successes']}/{result['n']})."
+                f"- `eval --task {task}` ({what}, {result['per_pair']} seeds for each "
+                f"of the {result['n'] // result['per_pair']} ordered class pairs): "
+                f"success {pct(result['rate'])} ({result['successes']}/{result['n']})."
             ]
     lines += [""]
     return lines

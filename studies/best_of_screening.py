@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     began = time.perf_counter()
     early, final = record(args.model, args.view, args.m)
     print(
-        f"{args.model}, anagram {args.view}, {final.shape[0]} pairs x {args.m} seeds ({time.perf_counter() - began:.0f} s)"
+        f"{args.model}, anagram {args.view}, {final.shape[0]} pairs "
+        f"x {args.m} seeds ({time.perf_counter() - began:.0f} s)"
     )
     k = 1
     while k <= args.m:
@@ -131,7 +132,9 @@ def main(argv=None) -> int:
             for step in (1, 3, 5, 8, 10):
                 if s <= args.m:
                     print(
-                        f"screen {s} at step {step}, finish {keep}: {100 * screened(final, early[step - 1], s, keep):.1f} % for {chain_cost(s, keep, step):.1f} chains"
+                        f"screen {s} at step {step}, finish {keep}: "
+                        f"{100 * screened(final, early[step - 1], s, keep):.1f} % "
+                        f"for {chain_cost(s, keep, step):.1f} chains"
                     )
     return 0
 

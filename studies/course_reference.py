@@ -7,7 +7,8 @@ betas 1e-4..0.02 with T = 300, eps-prediction, Adam 1e-3, batch 128, the class d
 sampled with 300 DDPM steps and CFG 5 in eval mode. Only the data loader and the scoring classifier
 come from diffcli, so the score is read exactly as `diffcli eval` reads it.
 
-    python studies/course_reference.py --data-dir DIR [--seed 1] [--epochs 1] [--per-class 10] [--out ref.png] [--limit N]
+    python studies/course_reference.py --data-dir DIR [--seed 1] [--epochs 1] [--per-class 10]
+        [--out ref.png] [--limit N]
     python studies/course_reference.py --data-dir DIR --weights-of MODEL   # sample a --preset course model
 
 Measured on the 2-core CPU (seed 1, one epoch, 31 min while another job shared the machine): 100 % of

@@ -68,8 +68,9 @@ def measure(args, rows, diffcli) -> None:
         )
         fid = r["fid"]
         print(
-            f"{args.model} CFG {scale:g} in [{lo:g}, {hi:g}) of T: {100 * r['accuracy']:.1f} %, lowest {100 * r['min_class_accuracy']:.0f} % "
-            f"({r['worst']}), classes under 95 %: {low}; FID {fid['value']:.2f} (floor {fid['floor']:.2f}, {fid['value'] / fid['floor']:.2f}x), "
+            f"{args.model} CFG {scale:g} in [{lo:g}, {hi:g}) of T: {100 * r['accuracy']:.1f} %, "
+            f"lowest {100 * r['min_class_accuracy']:.0f} % ({r['worst']}), classes under 95 %: {low}; "
+            f"FID {fid['value']:.2f} (floor {fid['floor']:.2f}, {fid['value'] / fid['floor']:.2f}x), "
             f"n = {r['n']} ({time.perf_counter() - began:.0f} s)",
             flush=True,
         )

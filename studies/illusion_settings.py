@@ -571,7 +571,11 @@ def study(args, chosen: list, diffcli) -> int:
             f"{roles[0]} {100 * report[roles[0] + '_rate']:.0f}%, {roles[1]} {100 * report[roles[1] + '_rate']:.0f}%"
         )
         cmd = command(row, args.model)
-        line = f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | {readings} | {f'`{cmd}`' if cmd else 'studies/illusion_settings.py --rows ' + row.key} |"
+        command_cell = f"`{cmd}`" if cmd else "studies/illusion_settings.py --rows " + row.key
+        line = (
+            f"| {row.key} | {row.task} {row.what} | {row.n} x 90 | {100 * report['rate']:.1f}% | "
+            f"{readings} | {command_cell} |"
+        )
         table.append(line)
         print(
             f"{row.key}: {100 * report['rate']:.1f}% ({readings}) in {time.perf_counter() - started:.0f} s",

@@ -66,6 +66,7 @@ def mnist_dir() -> Path:
 def fashion_dir() -> Path:
     if not FASHION_DIR.is_dir():
         pytest.skip(
-            f"Fashion-MNIST not found at {FASHION_DIR} (apt-get install dataset-fashion-mnist, or set DIFFCLI_TEST_FASHION)"
+            f"Fashion-MNIST not found at {FASHION_DIR} (apt-get install "
+            "dataset-fashion-mnist, or set DIFFCLI_TEST_FASHION)"
         )
     return FASHION_DIR

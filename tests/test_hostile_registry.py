@@ -281,7 +281,7 @@ def test_unreadable_config_text(home, no_builtin, content, expected):
 def test_an_oversized_config_is_refused_without_reading_it(home, no_builtin, monkeypatch):
     from diffcli.models import config as config_module
 
-    bad = make_tiny_model(home, "bad")
+    make_tiny_model(home, "bad")
     monkeypatch.setattr(config_module, "MAX_CONFIG_BYTES", 100)
     rows = run_cli(["models", "list", "--json"]).json()
     assert rows[0]["kind"] == "broken" and "a model config is at most" in rows[0]["error"]

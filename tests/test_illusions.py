@@ -483,6 +483,7 @@ def test_eval_reports_best_of_beside_the_per_seed_rate(home):
     )  # at once
     assert (
         huge.code == 2
-        and "100000 seeds x 64 candidates x 6 pairs is 38400000 images, more than one evaluation makes (1000000); lower -n or --best-of, or pick --pairs"
+        and "100000 seeds x 64 candidates x 6 pairs is 38400000 images, more than one evaluation makes (1000000); "
+        "lower -n or --best-of, or pick --pairs"
         in huge.stderr
     )

@@ -164,10 +164,11 @@ def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path: Path, monkeypatch:
     afile.write_text("x")
     with pytest.raises(DiffcliError) as info:
         mnist.load_idx_dataset("mnist", "train", afile, lambda message: None, fetch=True)
-    assert (
-        info.value.one_line()
-        == f"`data_dir` {afile} is a file, not a folder; pass the folder that holds mnist's IDX files (or a torchvision root)"
+    expected = (
+        f"`data_dir` {afile} is a file, not a folder; "
+        "pass the folder that holds mnist's IDX files (or a torchvision root)"
     )
+    assert info.value.one_line() == expected
 
 
 def test_failure_reason_digs_through_the_chain() -> None:

@@ -1,4 +1,5 @@
-"""studies/scorer_classes.py: the scorer's per-class accuracy on real test images (the ceiling for eval's per-class figures)."""
+"""studies/scorer_classes.py: the scorer's per-class accuracy on real test images (the ceiling for eval's
+per-class figures)."""
 
 import importlib.util
 import sys
