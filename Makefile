@@ -13,7 +13,7 @@ PYTEST_WORKERS ?= 2
 MNIST_DIR ?= ../shared/data
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: install test test-fast demo docs bench bench-quality figures illusions pretrained scorers assets clean
+.PHONY: install test lint test-fast demo docs bench bench-quality figures illusions pretrained scorers assets clean
 
 install: $(STAMP)
 
@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,hub,clip]' $(TORCH_PINS)
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q --durations=15
+
+# ruff (configured in pyproject.toml): lint and format, checked by `make test`
+lint: $(STAMP)
+	$(PY) -m ruff check --no-cache .
+	$(PY) -m ruff format --check --no-cache .
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -m "not slow"
