@@ -66,7 +66,10 @@ class Model:
 
     def __repr__(self) -> str:
         labels = f", labels {self.loaded.describe_labels()}" if self.loaded.cond_type == "class" else ""
-        return f"<diffcli.Model {self.name!r}: {self.loaded.config.kind}, {self.loaded.cond_type}-conditioned, {self.size}x{self.size}{labels}>"
+        return (
+            f"<diffcli.Model {self.name!r}: {self.loaded.config.kind}, "
+            f"{self.loaded.cond_type}-conditioned, {self.size}x{self.size}{labels}>"
+        )
 
     @property
     def name(self) -> str:

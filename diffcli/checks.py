@@ -271,7 +271,10 @@ def parse_guidance_interval(value: Any) -> tuple[float, float] | None:
     None for None. (0, 1) is guidance throughout."""
     if value is None:
         return None
-    hint = "write it as LO:HI, fractions of the reverse process with 0 <= LO < HI <= 1, e.g. 0.2:0.7 (0:1 guides throughout)"
+    hint = (
+        "write it as LO:HI, fractions of the reverse process with 0 <= LO < HI <= 1, "
+        "e.g. 0.2:0.7 (0:1 guides throughout)"
+    )
     parts = value.split(":") if isinstance(value, str) else value
     try:
         lo, hi = (float(v) for v in parts)

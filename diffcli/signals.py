@@ -2,10 +2,11 @@
 
 By default SIGTERM ends the process at once, so no `finally` runs and temporary folders stay behind.
 Inside `sigterm_raises()` the first SIGTERM raises `Terminated` instead (a BaseException, like
-KeyboardInterrupt, so `except Exception` does not swallow it and every `finally` runs); `hold()` defers a SIGTERM that arrives
-while the cleanup itself runs, and the block re-raises it at the end. The previous handler is restored
-on exit. Only a process that would have died of SIGTERM is changed: a handler someone else installed,
-an ignored SIGTERM, or a call outside the main thread is left alone.
+KeyboardInterrupt, so `except Exception` does not swallow it and every `finally` runs); `hold()`
+defers a SIGTERM that arrives while the cleanup itself runs, and the block re-raises it at the end.
+The previous handler is restored on exit. Only a process that would have died of SIGTERM is
+changed: a handler someone else installed, an ignored SIGTERM, or a call outside the main thread is
+left alone.
 """
 
 from __future__ import annotations

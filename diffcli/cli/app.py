@@ -15,6 +15,8 @@ from typing import Annotated
 import typer
 
 from diffcli import __version__, console
+from diffcli.cli import anagram, denoise, doctor, hybrid, models, noise, sample, train
+from diffcli.cli import eval as eval_cmd
 from diffcli.errors import DiffcliError, InterruptedRun
 from diffcli.signals import Terminated
 
@@ -27,9 +29,6 @@ ClickAbort = typer.Abort
 ClickException = click_exceptions.ClickException
 ClickUsageError = click_exceptions.UsageError
 NoArgsIsHelpError = getattr(click_exceptions, "NoArgsIsHelpError", None)
-
-from diffcli.cli import anagram, denoise, doctor, hybrid, models, noise, sample, train
-from diffcli.cli import eval as eval_cmd
 
 
 def _plain_help() -> None:
@@ -115,7 +114,8 @@ def _root(
         ),
     ] = None,
 ) -> None:
-    """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go to stderr."""
+    """diffcli: diffusion models from the command line. stdout carries data (PNG, JSON, paths); messages go
+    to stderr."""
     if debug:
         console.configure(debug=True)
     if quiet:
@@ -204,7 +204,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         else:
             console.error(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)"
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback, and please report it)"
             )
         return 1
 

@@ -28,7 +28,10 @@ def render(report: dict[str, Any]) -> str:
     """The human-readable screen."""
     v = report["versions"]
     lines = [
-        f"diffcli {v['diffcli']}  python {v['python']}  torch {v['torch'] or 'MISSING'}  torchvision {v['torchvision'] or 'MISSING'}  ({report['platform']})"
+        (
+            f"diffcli {v['diffcli']}  python {v['python']}  torch {v['torch'] or 'MISSING'}  "
+            f"torchvision {v['torchvision'] or 'MISSING'}  ({report['platform']})"
+        )
     ]
     d = report["devices"]
     ram = f", {d['ram_gib']} GiB RAM" if d["ram_gib"] else ""

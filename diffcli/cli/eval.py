@@ -99,7 +99,10 @@ def _print_report(report: dict) -> None:
             ],
         )
         out.print(
-            f"CLIP score {report['clip_score']:.2f} over {report['n']} samples ({settings}); best {report['best']}, worst {report['worst']}",
+            (
+                f"CLIP score {report['clip_score']:.2f} over {report['n']} samples ({settings}); "
+                f"best {report['best']}, worst {report['worst']}"
+            ),
             markup=False,
         )
         return
@@ -161,7 +164,10 @@ def _print_report(report: dict) -> None:
             )
 
         out.print(
-            f"recognisable (accuracy >= {_percent(report['threshold'])} to the end): clean estimate {where(at)}, noisy image {where(noisy_at)}; {grader}",
+            (
+                f"recognisable (accuracy >= {_percent(report['threshold'])} to the end): "
+                f"clean estimate {where(at)}, noisy image {where(noisy_at)}; {grader}"
+            ),
             markup=False,
         )
         return
@@ -169,7 +175,11 @@ def _print_report(report: dict) -> None:
     what = (
         f"view {report['view']}"
         if report["task"] == "anagram"
-        else f"low-pass {report['kernel']}/{report['sigma']:g}, FAR alone for the first {_percent(report['far_first'])}, NEAR alone for the last {_percent(report['near_last'])}"
+        else (
+            f"low-pass {report['kernel']}/{report['sigma']:g}, "
+            f"FAR alone for the first {_percent(report['far_first'])}, "
+            f"NEAR alone for the last {_percent(report['near_last'])}"
+        )
     )
     common.print_table(
         f"{report['model']}: {report['task']}s, {what}, {report['per_pair']} seeds per pair, {settings}",
@@ -192,6 +202,9 @@ def _print_report(report: dict) -> None:
     best = report.get("best_of")
     if best:
         out.print(
-            f"with --best-of {best['k']}: {_percent(best['rate'])} of {best['n']} images read both ways ({best['successes']}/{best['n']})",
+            (
+                f"with --best-of {best['k']}: {_percent(best['rate'])} of {best['n']} images read both ways "
+                f"({best['successes']}/{best['n']})"
+            ),
             markup=False,
         )

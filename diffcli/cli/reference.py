@@ -28,14 +28,35 @@ TERMS = [
     "",
     "| term | option | meaning |",
     "|---|---|---|",
-    "| timestep | `-t` | a point t in [0, T) of the forward process: `noise -t 500`, `denoise -t 500`, `sample --init X -t 600` (SDEdit's start) |",
-    "| timesteps T | `--timesteps` | the length of a noise schedule: `noise --timesteps 300`, `train --timesteps 1000` |",
+    (
+        "| timestep | `-t` | a point t in [0, T) of the forward process: `noise -t 500`, `denoise -t 500`, "
+        "`sample --init X -t 600` (SDEdit's start) |"
+    ),
+    (
+        "| timesteps T | `--timesteps` | the length of a noise schedule: "
+        "`noise --timesteps 300`, `train --timesteps 1000` |"
+    ),
     "| steps | `--steps` | how many reverse (sampler) steps to take; `--stride` visits every k-th timestep instead |",
-    "| guidance | `-g`, `--guidance` | the classifier-free guidance scale (1 = off), on every command that generates or denoises |",
-    "| class | `CLASS` or `-c`, `--class` | a class by index or name (`7`, `seven`, `sneaker`), or a text prompt for text-to-image models; `anagram` and `hybrid` take their two as arguments |",
-    "| Gaussian filter | `--kernel`, `--sigma` | the size (odd) and standard deviation in pixels of a Gaussian filter: `denoise`'s blur and `hybrid`'s low-pass are both this filter |",
-    "| noise level | `--noise-sigma` | the standard deviation of x + sigma z for the single-step denoiser (train and denoise) |",
-    "| n | `-n` | images per class or prompt: `sample -n 8` makes 8 of each class asked for (the total is said before more than 100 are made) |",
+    (
+        "| guidance | `-g`, `--guidance` | the classifier-free guidance scale (1 = off), "
+        "on every command that generates or denoises |"
+    ),
+    (
+        "| class | `CLASS` or `-c`, `--class` | a class by index or name (`7`, `seven`, `sneaker`), "
+        "or a text prompt for text-to-image models; `anagram` and `hybrid` take their two as arguments |"
+    ),
+    (
+        "| Gaussian filter | `--kernel`, `--sigma` | the size (odd) and standard deviation in pixels "
+        "of a Gaussian filter: `denoise`'s blur and `hybrid`'s low-pass are both this filter |"
+    ),
+    (
+        "| noise level | `--noise-sigma` | the standard deviation of x + sigma z "
+        "for the single-step denoiser (train and denoise) |"
+    ),
+    (
+        "| n | `-n` | images per class or prompt: `sample -n 8` makes 8 of each class asked for "
+        "(the total is said before more than 100 are made) |"
+    ),
     "| dataset | `--dataset` | mnist, fashion-mnist (or fashion), glyphs, folder:PATH |",
     "",
     "JSON output uses one key per figure: `outputs` (the files written), `seconds` (wall time),",
@@ -78,9 +99,9 @@ def render() -> str:
         if args or opts:
             lines += ["| argument / option | default | description |", "|---|---|---|"]
         for a in args:
-            lines.append(
-                f"| `{a.name.upper()}` | {'required' if a.required else _cell(a.default)} | {_cell(getattr(a, 'help', '') or '')} |"
-            )
+            default = "required" if a.required else _cell(a.default)
+            description = _cell(getattr(a, "help", "") or "")
+            lines.append(f"| `{a.name.upper()}` | {default} | {description} |")
         for o in opts:
             flags = ", ".join(f"`{f}`" for f in [*o.opts, *o.secondary_opts])
             if o.is_flag:

@@ -46,7 +46,8 @@ def check_kernel_fits(size: int, height: int, width: int) -> None:
     """Reflect padding needs the half-kernel to be smaller than the image."""
     if size // 2 >= min(height, width):
         raise ValueError(
-            f"a kernel of {size} is too large for a {width}x{height} image; use an odd size below {2 * min(height, width) - 1}"
+            f"a kernel of {size} is too large for a {width}x{height} image; "
+            f"use an odd size below {2 * min(height, width) - 1}"
         )
 
 

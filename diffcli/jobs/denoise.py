@@ -38,7 +38,10 @@ def _load(model: Any, device: str, request: DenoiseRequest):
     except DiffcliError as exc:
         if "no models are registered" in exc.message:
             raise DiffcliError(
-                f"the {request.method} method{' and the comparison' if request.compare else ''} need a model and none is registered",
+                (
+                    f"the {request.method} method{' and the comparison' if request.compare else ''} "
+                    "need a model and none is registered"
+                ),
                 "train one with `diffcli train`, add one with `diffcli models import`, or use the blur method",
             ) from None
         raise

@@ -70,7 +70,10 @@ def evaluate(model, request: EvalRequest, progress: ProgressFactory = silent) ->
     candidates = n * request.best_of * len(pair_list)
     if candidates > MAX_ILLUSION_IMAGES:  # refused before lists of that many prompts are built
         raise UsageError(
-            f"{n} seeds x {request.best_of} candidates x {len(pair_list)} pairs is {candidates} images, more than one evaluation makes ({MAX_ILLUSION_IMAGES})",
+            (
+                f"{n} seeds x {request.best_of} candidates x {len(pair_list)} pairs is {candidates} images, "
+                f"more than one evaluation makes ({MAX_ILLUSION_IMAGES})"
+            ),
             "lower `n` or `best_of`, or pick `pairs`",
         )
     spec = grading.dataset_of(model, request.dataset)

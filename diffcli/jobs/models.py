@@ -165,7 +165,8 @@ def add_pipeline(
     pipeline = index.get("_class_name") or "IFPipeline"
     if pipeline != "IFPipeline":
         console.warn(
-            f"{pc.source_ref(source)} is a {pipeline}; diffcli is tested with DeepFloyd IF (IFPipeline) and runs only its UNet, text encoder and scheduler settings"
+            f"{pc.source_ref(source)} is a {pipeline}; diffcli is tested with DeepFloyd IF (IFPipeline) "
+            "and runs only its UNet, text encoder and scheduler settings"
         )
     upscaler_source = _upscaler_source(upscaler) if upscaler else None
     config, notes = pc.build_config(name, source, upscaler_source, scheduler, unet, pipeline, resolved)
@@ -173,7 +174,8 @@ def add_pipeline(
         console.warn(note)
     if not resolved:
         console.notice(
-            f"{source['hub']} is not downloaded yet: it is fetched into the Hugging Face cache on first use (the licence must be accepted first for DeepFloyd IF)"
+            f"{source['hub']} is not downloaded yet: it is fetched into the Hugging Face cache on first use "
+            "(the licence must be accepted first for DeepFloyd IF)"
         )
     missing = [p for p in ("diffusers", "transformers", "sentencepiece") if package_version(p) is None]
     if missing:

@@ -124,7 +124,8 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
         settings.validate()
         if settings.max_steps is not None and steps_done >= settings.max_steps:
             console.notice(
-                f"the run already stopped at its `max_steps` {settings.max_steps}: nothing to continue; pass a larger `max_steps` to go on"
+                f"the run already stopped at its `max_steps` {settings.max_steps}: nothing to continue; "
+                "pass a larger `max_steps` to go on"
             )
     else:
         values = dict(request.recipe)

@@ -152,7 +152,10 @@ def gated_error(repo_id: str) -> DiffcliError:
 
 def offline_error(repo_id: str) -> DiffcliError:
     return DiffcliError(
-        f"{repo_id} is not downloaded yet (not in the Hugging Face cache at {hub_cache_dir()}) and the Hub cannot be reached",
+        (
+            f"{repo_id} is not downloaded yet (not in the Hugging Face cache at {hub_cache_dir()}) "
+            "and the Hub cannot be reached"
+        ),
         "run once with network access (and HF_HUB_OFFLINE unset), or point HF_HOME at a cache that holds it",
     )
 
@@ -172,7 +175,8 @@ def hub_errors(repo_id: str | None) -> Iterator[None]:
 
 
 def is_network_error(exc: BaseException) -> bool:
-    """Whether a failure (or anything in its chain) is the network's (refused, DNS, timeout, proxy), not an HTTP answer."""
+    """Whether a failure (or anything in its chain) is the network's (refused, DNS, timeout, proxy),
+    not an HTTP answer."""
     for e in _chain(exc):
         if isinstance(e, (ConnectionError, TimeoutError, socket.gaierror)):
             return True

@@ -33,7 +33,10 @@ SKIPPED_FOLDERS = ("train",)  # the training history stays behind (export leaves
 MAX_IMPORT_BYTES = 2 * 1024**3
 MAX_ZIP_ENTRIES = 1000
 CHUNK = 1024 * 1024
-FOLDER_CONTENTS = "a model folder holds config.json, model.safetensors and optionally model-raw.safetensors (train/ and hidden files are skipped)"
+FOLDER_CONTENTS = (
+    "a model folder holds config.json, model.safetensors and optionally model-raw.safetensors "
+    "(train/ and hidden files are skipped)"
+)
 
 
 # config.json -> the most bytes one weights file may hold (None: no limit beyond MAX_IMPORT_BYTES)
@@ -52,7 +55,10 @@ def _check_room(source: Path, staging: Path, total: int) -> None:
     """Refuse, before copying, more than a model can hold or more than the disk has free."""
     if total > MAX_IMPORT_BYTES:
         raise DiffcliError(
-            f"{source} holds {describe_size(total)} of model files, more than the {describe_size(MAX_IMPORT_BYTES)} a diffcli model can have",
+            (
+                f"{source} holds {describe_size(total)} of model files, "
+                f"more than the {describe_size(MAX_IMPORT_BYTES)} a diffcli model can have"
+            ),
             "check that it is the model you meant (a damaged or hostile file can claim any size)",
         )
     free = shutil.disk_usage(staging).free
@@ -215,8 +221,9 @@ def _extract(source: Path, archive: zipfile.ZipFile, folder: Path, ceiling: Ceil
     for info in files:
         rel = _inside(PurePosixPath(info.filename), prefix)
         if rel is None:
+            model_folder = str(prefix) + "/" if str(prefix) != "." else "(the top level)"
             raise DiffcliError(
-                f"{source} holds {info.filename!r}, outside the model's folder {str(prefix) + '/' if str(prefix) != '.' else '(the top level)'}",
+                f"{source} holds {info.filename!r}, outside the model's folder {model_folder}",
                 "a model zip holds one model folder; export it again with `diffcli models export`",
             )
         if (rel.parts[0] in SKIPPED_FOLDERS and len(rel.parts) > 1) or rel.parts[0].startswith("."):

@@ -168,7 +168,10 @@ def check_pixel_space(model_index: dict[str, Any], where: str) -> None:
         if part in model_index and model_index[part] not in (None, [None, None]):
             pipeline = model_index.get("_class_name", "this pipeline")
             raise DiffcliError(
-                f"{where} is a latent-space pipeline ({pipeline} has a {part}); diffcli samples in pixel space, and illusions need a pixel-space model",
+                (
+                    f"{where} is a latent-space pipeline ({pipeline} has a {part}); "
+                    "diffcli samples in pixel space, and illusions need a pixel-space model"
+                ),
                 "use DeepFloyd IF stage I, e.g. `diffcli models add if --hub DeepFloyd/IF-I-XL-v1.0`",
             )
 
@@ -201,11 +204,12 @@ def validate_folder(folder: Path, upscaler: bool = False) -> dict[str, Any]:
             f"{folder} is a stage-II upscaler ({index.get('_class_name')}), not a text-to-image model",
             "register a stage-I pipeline and give this one as its `upscaler`",
         )
-    for part in STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS:
+    parts = STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS
+    for part in parts:
         if not (folder / part).is_dir():
             raise DiffcliError(
                 f"{folder} has no {part}/ folder, which a text-to-image {role} needs",
-                f"re-save the complete pipeline (it should hold {', '.join(p + '/' for p in (STAGE_TWO_PARTS if upscaler else STAGE_ONE_PARTS))})",
+                f"re-save the complete pipeline (it should hold {', '.join(p + '/' for p in parts)})",
             )
     read_json(folder / SCHEDULER_CONFIG, f"{role} {folder}")
     unet = read_json(folder / UNET_CONFIG, f"{role} {folder}")
@@ -223,7 +227,10 @@ def check_unet(unet: dict[str, Any], where: str, upscaler: bool = False) -> None
             else "diffcli samples 3-channel pixel images"
         )
         raise DiffcliError(
-            f"{where}: the UNet takes {channels} input channels, not the 3 of an RGB image (is it a stage-II upscaler?)",
+            (
+                f"{where}: the UNet takes {channels} input channels, "
+                "not the 3 of an RGB image (is it a stage-II upscaler?)"
+            ),
             hint,
         )
     if upscaler and channels != 6:

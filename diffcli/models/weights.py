@@ -75,7 +75,10 @@ def read_weights(path: Path, label: str, expected: Shapes | None = None) -> dict
         from diffcli.models.registry import describe_size
 
         raise DiffcliError(
-            f"{label}: {path} holds {describe_size(needed)} of weights, more than the {describe_size(available)} of memory available",
+            (
+                f"{label}: {path} holds {describe_size(needed)} of weights, "
+                f"more than the {describe_size(available)} of memory available"
+            ),
             "close other programs, or load it on a machine with more memory",
         )
     from safetensors.torch import load_file
@@ -173,7 +176,10 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], path: Path, lab
     for key, value in expected.items():
         if not _same_kind(state[key].dtype, value.dtype):
             raise DiffcliError(
-                f"{label}: weights in {path} have an unexpected type: {key!r} is {_dtype_name(state[key].dtype)}, {_dtype_name(value.dtype)} expected",
+                (
+                    f"{label}: weights in {path} have an unexpected type: "
+                    f"{key!r} is {_dtype_name(state[key].dtype)}, {_dtype_name(value.dtype)} expected"
+                ),
                 "the file was not written by diffcli; retrain or re-import the model",
             )
     with torch.no_grad():
@@ -191,14 +197,20 @@ def check_shapes(found: Shapes, expected: Shapes, path: Path, label: str) -> Non
         k, got, want = wrong[0]
         more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
         raise DiffcliError(
-            f"{label}: weights in {path} do not fit the architecture in config.json: {k!r} is {list(got)} in the file, {list(want)} expected{more}",
+            (
+                f"{label}: weights in {path} do not fit the architecture in config.json: "
+                f"{k!r} is {list(got)} in the file, {list(want)} expected{more}"
+            ),
             "the weights and config.json come from different models",
         )
     if missing or extra:
         what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
         count = len(missing) + len(extra)
         raise DiffcliError(
-            f"{label}: weights in {path} do not fit the architecture in config.json ({what}{f' and {count - 1} more' if count > 1 else ''})",
+            (
+                f"{label}: weights in {path} do not fit the architecture in config.json "
+                f"({what}{f' and {count - 1} more' if count > 1 else ''})"
+            ),
             "the weights and config.json come from different models",
         )
 

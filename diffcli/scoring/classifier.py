@@ -149,7 +149,8 @@ def _fit(
             scheduler.step()
             total += float(loss.detach())
         notify(
-            f"classifier epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} ({time.perf_counter() - started:.1f} s)"
+            f"classifier epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} "
+            f"({time.perf_counter() - started:.1f} s)"
         )
     return model
 
@@ -254,7 +255,10 @@ def load_classifier(entry: ModelEntry, device: str | torch.device = "cpu") -> Cl
     if config.kind != "classifier":  # someone's own model under this name: never advise deleting it
         raise DiffcliError(
             f"model {entry.name!r} is a {config.kind} model, not a classifier",
-            "rename it (`diffcli models export`, `rm`, `import --name`) so `diffcli eval` can cache its classifier there",
+            (
+                "rename it (`diffcli models export`, `rm`, `import --name`) "
+                "so `diffcli eval` can cache its classifier there"
+            ),
         )
     try:
         arch = config.architecture
@@ -299,7 +303,8 @@ def save_classifier(
     test,
     training: dict,
 ) -> ModelEntry:
-    """Write the classifier into the registry: weights first, config.json last (its presence marks a complete folder)."""
+    """Write the classifier into the registry: weights first, config.json last (its presence marks a
+    complete folder)."""
     from diffcli.models.weights import save_weights
 
     entry = registry.user_entry(name)
@@ -317,7 +322,9 @@ def save_classifier(
         dataset={**train.describe(), "name": dataset_spec, "test_count": len(test)},
         training=training,
         metrics={"test_accuracy": round(test_accuracy, 6)},
-        description=f"scoring classifier for `diffcli eval` on {dataset_spec} (test accuracy {100 * test_accuracy:.2f}%)",
+        description=(
+            f"scoring classifier for `diffcli eval` on {dataset_spec} (test accuracy {100 * test_accuracy:.2f}%)"
+        ),
     )
     from diffcli.io.atomic import atomic_write_text
 
@@ -373,7 +380,8 @@ def load_or_train_classifier(
             )
         if shipped.available(dataset_spec):
             notify(
-                f"scoring with {name} from the registry, which takes precedence over the shipped one (`diffcli models rm {name} --yes` returns to it)"
+                f"scoring with {name} from the registry, which takes precedence over the shipped one "
+                f"(`diffcli models rm {name} --yes` returns to it)"
             )
         return classifier
     has_shipped = shipped.available(dataset_spec)
@@ -382,7 +390,8 @@ def load_or_train_classifier(
     _check_can_cache(registry, name)  # before minutes of training, not after
     if has_shipped:
         notify(
-            f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, which takes precedence over the shipped one until `diffcli models rm {name} --yes`)"
+            f"training the {dataset_spec} scoring classifier afresh (cached as model {name!r}, "
+            f"which takes precedence over the shipped one until `diffcli models rm {name} --yes`)"
         )
     else:
         notify(f"training the {dataset_spec} scoring classifier (cached as model {name!r})")
@@ -461,7 +470,10 @@ def train_for_dataset(
         "epochs": epochs,
         "batch_size": batch_size,
         "optimizer": f"AdamW, one-cycle lr up to {MAX_LR}",
-        "augmentation": f"random shifts up to {MAX_SHIFT} px; {int(100 * BLUR_SHARE)} % of each batch blurred (sigma {BLUR_SIGMA[0]}-{BLUR_SIGMA[1]} px at 28 px)",
+        "augmentation": (
+            f"random shifts up to {MAX_SHIFT} px; {int(100 * BLUR_SHARE)} % of each batch blurred "
+            f"(sigma {BLUR_SIGMA[0]}-{BLUR_SIGMA[1]} px at 28 px)"
+        ),
         "train_images": len(train),
         "test_images": len(test),
         "seed": seed,

@@ -121,7 +121,8 @@ def load_clip(
     cache_dir: str | None = None,
     download: bool = False,
 ) -> ClipModel:
-    """Load an open_clip model from local weights: `weights` (a file, e.g. --clip-weights) or the cache of tag `pretrained`.
+    """Load an open_clip model from local weights: `weights` (a file, e.g. --clip-weights) or the cache of
+    tag `pretrained`.
 
     download=True lets open_clip fetch a missing tag from the hub first. Every failure is a one-line
     DiffcliError naming what is missing: open_clip itself, the weights file, or the tag's weights.
@@ -155,7 +156,10 @@ def load_clip(
                 checkpoint = download_pretrained(tag_cfg, cache_dir=cache_dir)
             except Exception as exc:  # offline, proxy, missing repo: one message for all
                 raise DiffcliError(
-                    f"could not download CLIP weights {model_name}/{pretrained} from {_where(tag_cfg)} ({str(exc).splitlines()[0][:120]})",
+                    (
+                        f"could not download CLIP weights {model_name}/{pretrained} from {_where(tag_cfg)} "
+                        f"({str(exc).splitlines()[0][:120]})"
+                    ),
                     "download them elsewhere and give the file as `clip_weights`",
                 ) from None
         if not checkpoint:
@@ -175,7 +179,10 @@ def load_clip(
         tokenizer = open_clip.get_tokenizer(model_name)
     except Exception as exc:  # open_clip raises RuntimeError/KeyError/OSError for bad or mismatched files
         raise DiffcliError(
-            f"could not load CLIP {model_name} from {checkpoint} ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+            (
+                f"could not load CLIP {model_name} from {checkpoint} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+            ),
             "check that the file is an open_clip checkpoint of this `clip_model`",
         ) from None
     return ClipModel.wrap(

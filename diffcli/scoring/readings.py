@@ -111,7 +111,10 @@ def reader_for(model: Any, notify: Notify) -> ClassifierReader | ClipReader:
             return ClipReader(load_clip(device=model.device))
         except DiffcliError as exc:
             raise DiffcliError(
-                f"`best_of` scores a text-to-image model's candidates with CLIP, which is not available here ({exc.message})",
+                (
+                    f"`best_of` scores a text-to-image model's candidates with CLIP, "
+                    f"which is not available here ({exc.message})"
+                ),
                 f"{INSTALL_HINT} and download its weights once, or generate several with `n` and pick by eye",
             ) from None
     raise UsageError(

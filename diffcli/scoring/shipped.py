@@ -38,7 +38,10 @@ from diffcli.scoring.scorer import Classifier, ShippedReference, weights_fingerp
 ASSETS = Path(__file__).with_name("assets")
 PROVENANCE = "provenance.json"
 FORMAT = 1
-REINSTALL_HINT = "reinstall diffcli (`pip install --force-reinstall diffcli`), or train a classifier from the data with `diffcli eval --retrain-classifier --data-dir DIR`"
+REINSTALL_HINT = (
+    "reinstall diffcli (`pip install --force-reinstall diffcli`), "
+    "or train a classifier from the data with `diffcli eval --retrain-classifier --data-dir DIR`"
+)
 
 
 def sha256_of(data: bytes) -> str:
@@ -77,7 +80,10 @@ def _verified(assets: Path, dataset_spec: str, block: dict) -> bytes:
     data = path.read_bytes()
     if sha256_of(data) != block.get("sha256"):
         raise DiffcliError(
-            f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path} does not match the sha256 in {PROVENANCE}",
+            (
+                f"the {dataset_spec} scoring data shipped with diffcli is damaged: "
+                f"{path} does not match the sha256 in {PROVENANCE}"
+            ),
             REINSTALL_HINT,
         )
     return data
@@ -90,7 +96,10 @@ def _tensors(data: bytes, path_label: str, dataset_spec: str) -> dict[str, np.nd
         return load(data)
     except Exception as exc:  # a file that matches its checksum but was written wrong: still a broken install
         raise DiffcliError(
-            f"the {dataset_spec} scoring data shipped with diffcli is damaged: {path_label} ({str(exc).splitlines()[0]})",
+            (
+                f"the {dataset_spec} scoring data shipped with diffcli is damaged: "
+                f"{path_label} ({str(exc).splitlines()[0]})"
+            ),
             REINSTALL_HINT,
         ) from None
 

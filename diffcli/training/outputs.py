@@ -63,5 +63,7 @@ def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> Mode
         },
         dataset=data.describe(),
         training={"status": "training", "settings": settings.to_dict(), "noise_sigma": settings.noise_sigma},
-        description=f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)",
+        description=(
+            f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)"
+        ),
     )

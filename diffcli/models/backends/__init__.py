@@ -7,7 +7,6 @@ denoiser.
 
 from __future__ import annotations
 
-
 from diffcli.models.backends.base import LoadedModel, Prompt
 from diffcli.models.registry import ModelEntry, Registry
 

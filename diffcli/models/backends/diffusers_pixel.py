@@ -374,9 +374,13 @@ class DiffusersModel(LoadedModel):
 
     def _require_upscaler(self) -> None:
         if self.upscaler_source is None:
+            hub_id = self.config.architecture.get("source", {}).get("hub", "DeepFloyd/IF-I-XL-v1.0")
             raise DiffcliError(
                 f"model {self.name!r} has no upscaler registered, so --upscale cannot run stage II",
-                f"register one: `diffcli models add {self.name} --hub {self.config.architecture.get('source', {}).get('hub', 'DeepFloyd/IF-I-XL-v1.0')} --upscaler DeepFloyd/IF-II-L-v1.0 --force`",
+                (
+                    f"register one: `diffcli models add {self.name} --hub {hub_id} "
+                    "--upscaler DeepFloyd/IF-II-L-v1.0 --force`"
+                ),
             )
 
     def _upscaler_bytes_estimate(self) -> int:

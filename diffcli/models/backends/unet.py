@@ -30,7 +30,10 @@ class UNetModel(LoadedModel):
             pickles = entry.pickles()
             if pickles:
                 raise DiffcliError(
-                    f"{label} holds {pickles[0].name}, a pickle file; diffcli never unpickles model files (they can run code)",
+                    (
+                        f"{label} holds {pickles[0].name}, a pickle file; "
+                        "diffcli never unpickles model files (they can run code)"
+                    ),
                     f"convert the weights to {WEIGHTS} (safetensors)",
                 )
             if weights == "raw":
