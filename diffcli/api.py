@@ -28,10 +28,10 @@ from diffcli.jobs import generating as _generating
 from diffcli.jobs import hybrid as _hybrid
 from diffcli.jobs import models as _models
 from diffcli.jobs import sample as _sample
+from diffcli.jobs.eval_request import EvalRequest
 from diffcli.jobs.requests import (
     AnagramRequest,
     DenoiseRequest,
-    EvalRequest,
     HybridRequest,
     ModelChoice,
     NoiseRequest,

@@ -14,7 +14,17 @@ EXAMPLES = examples(
 )
 
 
-@params.options(exclude=("out_dir", "weights", "offload"), request=DenoiseRequest, choice=ModelChoice, run=Output)
+# What the iterative method does when its sampling options are left out.
+WORDING = {"sampler": "ddpm, the course's", "steps": "a stride of 3 % of T"}
+
+
+@params.options(
+    exclude=("out_dir", "weights", "offload"),
+    wording=WORDING,
+    request=DenoiseRequest,
+    choice=ModelChoice,
+    run=Output,
+)
 def denoise(*, request: DenoiseRequest, choice: ModelChoice, run: Output) -> None:
     """Denoise a noisy image (or noise a clean one to -t first, then denoise it).
 

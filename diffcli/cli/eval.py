@@ -11,7 +11,8 @@ from diffcli import console
 from diffcli.cli import common, params
 from diffcli.cli.options import Output, examples
 from diffcli.errors import UsageError
-from diffcli.jobs.requests import EvalRequest, ModelChoice
+from diffcli.jobs.eval_request import EvalRequest
+from diffcli.jobs.requests import ModelChoice
 
 EXAMPLES = examples(
     "diffcli eval                       # the embedded model: accuracy and FID",

@@ -13,6 +13,7 @@ from diffcli.jobs.requests import DenoiseRequest
 from diffcli.jobs.results import ImageSet, metadata
 
 METHODS = ("blur", "onestep", "iterative")
+DEFAULT_SAMPLER = "ddpm"  # the course's iterative denoising
 BLUR_SCHEDULE = ("linear", 1000)  # blur needs no model: noise with the course's schedule
 
 
@@ -110,8 +111,8 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
     else:
         eps = torch.from_numpy(gaussian_noise(pixels.shape, seed))[None].to(model.device)
         x_t = schedule.q_sample(x, t, eps)
-    checks.GUIDANCE.optional(request.guidance)
-    scale, interval = resolve_guidance(model, request.guidance, request.guidance_interval)
+    sampling = request.sampling
+    scale, interval = resolve_guidance(model, sampling.guidance, sampling.guidance_interval)
     resolved = model.resolve_prompt(str(request.prompt)) if request.prompt is not None else None
     if resolved is None and model.cond_type == "class" and not model.config.has_null_class:
         raise UsageError(
@@ -119,10 +120,10 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
         )
     terms = prompt_terms(model, [resolved], scale, interval)
 
-    checks.STEPS.optional(request.steps)
-    checks.STRIDE.optional(request.stride)
-    stride = course_stride(schedule.timesteps) if request.stride is None and request.steps is None else request.stride
-    iterative = SamplerSettings(request.sampler, request.steps, stride if request.steps is None else None)
+    default = sampling.stride is None and sampling.steps is None
+    stride = course_stride(schedule.timesteps) if default else sampling.stride
+    sampler = sampling.sampler or DEFAULT_SAMPLER
+    iterative = SamplerSettings(sampler, sampling.steps, stride if sampling.steps is None else None, sampling.eta)
     iterative.validate()
     results: dict[str, np.ndarray] = {}
 
@@ -154,7 +155,7 @@ def _with_model(request: DenoiseRequest, model, seed: int) -> ImageSet:
         prompt=request.prompt,
         stride=iterative.stride,
         steps=iterative.steps,
-        sampler=request.sampler,
+        sampler=sampler,
     )
     if request.compare:
         labels = ["original", f"noisy t={t}", "iterative", "one-step", f"blur {request.kernel}/{request.sigma:g}"]

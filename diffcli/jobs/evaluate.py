@@ -15,7 +15,7 @@ from diffcli import checks, console, params
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.generation.illusions import anagram_weight, hybrid_bands, hybrid_filter, illusion_sampling, pick_view
 from diffcli.generation.settings import best_of_count, count, resolve_sampling
-from diffcli.jobs.requests import EvalRequest
+from diffcli.jobs.eval_request import EvalRequest
 from diffcli.progress import ProgressFactory, silent
 
 DEFAULT_N = {"sample": 100, "anagram": 10, "hybrid": 10, "chain": 20}

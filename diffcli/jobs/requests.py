@@ -12,13 +12,18 @@ from typing import Any
 
 from diffcli import checks
 from diffcli.device import DEVICE_CHOICES, OFFLOAD_CHOICES
-from diffcli.diffusion.names import SAMPLERS, VIEWS, spoken
+from diffcli.diffusion.names import VIEWS, spoken
 from diffcli.errors import UsageError
 from diffcli.generation.requests import SAMPLING_PANEL, Sampling, illusion_wording, interval_rule  # noqa: F401
 from diffcli.params import REQUIRED, param
-from diffcli.training.recipe import DOWNLOAD, dataset_completions
 
 MODEL_PANEL, IMAGE_PANEL, ILLUSION_PANEL, T2I_PANEL = "Model", "Image-to-image", "Illusion", "Text-to-image models"
+
+
+def for_task(task: str, declaration: dict[str, Any]) -> dict[str, Any]:
+    """A shared declaration as `eval` offers it for one task ("Task hybrid: share of ...")."""
+    text = declaration["help"]
+    return {**declaration, "help": f"Task {task}: {text[:1].lower()}{text[1:]}"}
 
 
 def prompt_rule(name: str, value: Any) -> str:
@@ -324,28 +329,7 @@ class DenoiseRequest:
     sigma: float = param(
         2.0, help="Gaussian blur sigma, in pixels.", bound=checks.SIGMA, metavar="PIXELS", panel=BLUR_PANEL
     )
-    stride: int | None = param(
-        None,
-        help="Iterative: visit every STRIDE-th timestep (the course's 30 at T=1000). Default: 3% of T.",
-        bound=checks.STRIDE,
-        metavar="INT",
-        panel=SAMPLING_PANEL,
-    )
-    steps: int | None = param(
-        None,
-        help="Iterative: use this many evenly spread steps instead of a stride.",
-        bound=checks.STEPS,
-        metavar="INT",
-        panel=SAMPLING_PANEL,
-    )
-    sampler: str = param(
-        "ddpm",
-        help=f"Iterative: {spoken(SAMPLERS)}.",
-        choices=SAMPLERS,
-        what="sampler",
-        metavar="NAME",
-        panel=SAMPLING_PANEL,
-    )
+    sampling: Sampling = param(help="How the iterative method walks the reverse process.", factory=Sampling)
     prompt: str | None = param(
         None,
         help="Condition on this class / prompt (default: unconditional).",
@@ -354,22 +338,6 @@ class DenoiseRequest:
         complete="classes",
         metavar="CLASS",
         panel=MODEL_PANEL,
-    )
-    guidance: float | None = param(
-        None,
-        help="Classifier-free guidance scale (default 1: none).",
-        flags=("--guidance", "-g"),
-        bound=checks.GUIDANCE,
-        metavar="SCALE",
-        panel=SAMPLING_PANEL,
-    )
-    guidance_interval: str | tuple[float, float] | None = param(
-        None,
-        help="Guide only in this part of the reverse process (fractions of T from the clean end, e.g. "
-        "0.2:0.7; 0:1 = throughout).",
-        rule=interval_rule,
-        metavar="LO:HI",
-        panel=SAMPLING_PANEL,
     )
     noise_sigma: list[float] | None = param(
         None,
@@ -383,116 +351,3 @@ class DenoiseRequest:
     @property
     def needs_model(self) -> bool:
         return self.compare or self.method != "blur" or self.noise_sigma is not None
-
-
-TASK_PANEL, SCORER_PANEL, DATA_PANEL = "Task", "Scorer", "Data"
-TASKS = ("sample", "anagram", "hybrid", "chain")
-SCORERS = ("classifier", "clip")
-
-
-@dataclass(kw_only=True)
-class EvalRequest:
-    """What `eval` measures and how. Tasks anagram and hybrid generate exactly as the `anagram` and `hybrid`
-    commands do: what the request leaves out (sampler, steps, guidance, weight, filter) takes the same
-    illusion defaults."""
-
-    task: str = param(
-        "sample",
-        help="sample (per-class scores and FID), anagram or hybrid (success rate over class pairs), "
-        "chain (the step at which samples become recognisable).",
-        choices=TASKS,
-        metavar="TASK",
-        panel=TASK_PANEL,
-    )
-    n: int | None = param(
-        None,
-        help="Samples per class (sample: 100, chain: 20) or seeds per pair (anagram/hybrid: 10).",
-        flags=("-n",),
-        bound=checks.COUNT,
-        metavar="INT",
-        panel=TASK_PANEL,
-    )
-    scorer: str = param(
-        "classifier",
-        help="classifier (shipped for mnist and fashion-mnist, else trained once from the data and "
-        "cached) or clip (open_clip, optional).",
-        choices=SCORERS,
-        metavar="NAME",
-        panel=SCORER_PANEL,
-    )
-    view: str = param("flip", **{**VIEW, "help": f"Task anagram: {VIEW['help']}"})
-    weight: float | None = param(None, **{**WEIGHT, "help": f"Task anagram: {WEIGHT['help']}"})
-    pairs: str | None = param(
-        None,
-        help="Tasks anagram/hybrid: class pairs A:B, comma-separated (default: every ordered pair of distinct "
-        "classes).",
-        metavar="A:B,...",
-        panel=ILLUSION_PANEL,
-    )
-    kernel: int | None = param(None, **{**KERNEL, "help": f"Task hybrid: {KERNEL['help']}"})
-    sigma: float | None = param(None, **{**SIGMA, "help": f"Task hybrid: {SIGMA['help']}"})
-    far_first: float | None = param(None, **{**FAR_FIRST, "help": f"Task hybrid: {FAR_FIRST['help']}"})
-    near_last: float | None = param(None, **{**NEAR_LAST, "help": f"Task hybrid: {NEAR_LAST['help']}"})
-    sampling: Sampling = param(help="How to walk the reverse process.", factory=Sampling)
-    batch_size: int = param(
-        250, help="Images generated per batch.", bound=checks.BATCH_SIZE, metavar="INT", panel=TASK_PANEL
-    )
-    dataset: str | None = param(
-        None,
-        help="Grade against this dataset (default: the one the model was trained on).",
-        metavar="NAME",
-        complete=dataset_completions,
-        panel=DATA_PANEL,
-    )
-    data_dir: str | None = param(
-        None,
-        help="Where the dataset's files are; needed only for datasets without shipped scorers, or with "
-        "--retrain-classifier (default: $DIFFCLI_DATA, else where the model was trained from).",
-        rule=lambda name, value: checks.path(name, value),
-        metavar="DIR",
-        panel=DATA_PANEL,
-    )
-    download: bool = param(False, **DOWNLOAD)
-    retrain_classifier: bool = param(
-        False,
-        help="Train the dataset's scoring classifier afresh from the data; it then takes precedence over the "
-        "shipped one.",
-        panel=SCORER_PANEL,
-    )
-    clip_model: str = param("ViT-B-32", help="Scorer clip: the open_clip model.", metavar="NAME", panel=SCORER_PANEL)
-    clip_pretrained: str = param(
-        "laion2b_s34b_b79k",
-        help="Scorer clip: the pretrained tag, read from the local open_clip / Hugging Face cache.",
-        metavar="TAG",
-        panel=SCORER_PANEL,
-    )
-    clip_weights: str | None = param(
-        None,
-        help="Scorer clip: a local open_clip checkpoint file instead of the tag.",
-        metavar="PATH",
-        panel=SCORER_PANEL,
-    )
-    template: str | None = param(
-        None,
-        help='Scorer clip: prompt template with {label} (default: "a photo of the digit {label}" for digits).',
-        metavar="TEXT",
-        panel=SCORER_PANEL,
-    )
-    record: bool = param(
-        False, help="Store the headline figures in the model's config.json (metrics.eval).", panel="Output"
-    )
-    seed: int = param(
-        0,
-        help="First seed; image i uses seed + i (fixed by default, so scores repeat).",
-        rule=SEED["rule"],
-        metavar="INT",
-        panel=SAMPLING_PANEL,
-    )
-    best_of: int = param(
-        1,
-        **{
-            **BEST_OF,
-            "help": "Tasks anagram/hybrid: also measure what --best-of K keeps (n images per pair from n*K seeds).",
-            "panel": ILLUSION_PANEL,
-        },
-    )
