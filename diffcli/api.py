@@ -20,7 +20,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from diffcli import checks, params
+from diffcli import _API, checks, params
 from diffcli.errors import UsageError
 from diffcli.jobs import anagram as _anagram
 from diffcli.jobs import evaluate as _evaluate
@@ -40,22 +40,7 @@ from diffcli.jobs.requests import (
 from diffcli.jobs.results import ImageSet
 from diffcli.tui import views as _progress
 
-__all__ = [
-    "Model",
-    "ImageSet",
-    "load",
-    "noise",
-    "denoise",
-    "train",
-    "evaluate",
-    "list_models",
-    "show_model",
-    "remove_model",
-    "import_model",
-    "export_model",
-    "default_model",
-    "set_default_model",
-]
+__all__ = list(_API)  # the names diffcli/__init__.py offers, listed there once
 
 
 class Model:
