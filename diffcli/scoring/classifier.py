@@ -303,13 +303,14 @@ def save_classifier(
     test,
     training: dict,
 ) -> ModelEntry:
-    """Write the classifier into the registry: weights first, config.json last (its presence marks a
-    complete folder)."""
+    """Write the classifier into the registry as every model is written: staged whole (weights, then
+    config.json), then put in place by the registry's transaction under the model's lock, replacing an
+    earlier classifier of the same name."""
+    from diffcli.io.atomic import atomic_write_text
+    from diffcli.models import transaction
+    from diffcli.models.layout import CONFIG, WEIGHTS
     from diffcli.models.weights import save_weights
 
-    entry = registry.user_entry(name)
-    entry.path.mkdir(parents=True, exist_ok=True)
-    save_weights(module, entry.weights_path())
     config = ModelConfig(
         name=name,
         kind="classifier",
@@ -326,10 +327,12 @@ def save_classifier(
             f"scoring classifier for `diffcli eval` on {dataset_spec} (test accuracy {100 * test_accuracy:.2f}%)"
         ),
     )
-    from diffcli.io.atomic import atomic_write_text
-
-    atomic_write_text(entry.config_path, config.to_json())
-    return entry
+    with transaction.Staging(registry.models_dir) as staged:
+        save_weights(module, staged / WEIGHTS)
+        atomic_write_text(staged / CONFIG, config.to_json())
+        with registry.transaction(name, "saving the scoring classifier") as change:
+            change.put(staged, replace=True)
+    return registry.user_entry(name)
 
 
 def training_plan(n: int, epochs: int | None = None) -> tuple[int, int]:
