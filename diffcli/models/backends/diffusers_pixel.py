@@ -29,7 +29,6 @@ from diffcli.diffusion.guidance import Term
 from diffcli.diffusion.samplers import StepCallback
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.errors import DiffcliError
-from diffcli.io.atomic import atomic_write_text
 from diffcli.models import pipeline_config as pc
 from diffcli.models.backends import memory
 from diffcli.models.backends.base import LoadedModel, Prompt
@@ -133,10 +132,17 @@ class DiffusersModel(LoadedModel):
                 setattr(self.config, key, getattr(fresh, key))
                 changed = True
         if changed and not self.entry.builtin:
-            try:
-                atomic_write_text(self.entry.config_path, self.config.to_json())
-            except OSError:
-                pass  # a read-only registry still runs with the values read now
+            from diffcli.errors import DiffcliError
+            from diffcli.models.registry import Registry
+
+            def correct(config) -> None:
+                for key in ("architecture", "image", "schedule", "prediction"):
+                    setattr(config, key, getattr(fresh, key))
+
+            try:  # under the model's lock, as every write of a model
+                Registry(self.entry.path.parent.parent).update_config(self.name, correct, "correcting its config")
+            except DiffcliError:
+                pass  # a read-only or busy registry still runs with the values read now
         self.schedule = NoiseSchedule.from_config(self.config.schedule)
         self.spec = output_spec(self.config.prediction, self.config.architecture["output"])
         return index
