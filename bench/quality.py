@@ -534,8 +534,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     """Accuracy and FID / floor against training minutes, one line per recipe, stacked."""
     import numpy as np
 
-    from diffcli.io.images import OutputTarget, write_png
+    from diffcli.io.output_paths import OutputTarget
     from diffcli.io.plot import Series, line_plot
+    from diffcli.io.png import write_png
 
     groups = [
         ("default recipe (complete runs)", results.get("default", [])),

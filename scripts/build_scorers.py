@@ -4,8 +4,8 @@ Usage: python scripts/build_scorers.py --mnist DIR --fashion-mnist DIR [--out DI
        (`make scorers MNIST_DIR=... FASHION_DIR=...` runs it; give one of the two to rebuild only that one)
 
 For each dataset (a torchvision root or a folder holding the four IDX files, plain or .gz):
-1. train the classifier with classifier.py's recipe, unchanged (`train_for_dataset`, seed 0, CPU), i.e.
-   what `diffcli eval --retrain-classifier` trains;
+1. train the classifier with classifier_training.py's recipe, unchanged (`train_for_dataset`, seed 0,
+   CPU), i.e. what `diffcli eval --retrain-classifier` trains;
 2. store it as float16 when that changes no accuracy figure at 4 decimals (overall and per-class test
    accuracy, and the embedded model's default `eval` accuracies), else as float32;
 3. with the weights as stored: mean and covariance of the test split's features, and the real-vs-real
@@ -39,7 +39,8 @@ from diffcli.data.idx import find_file
 from diffcli.data.mnist import FILES, locate
 from diffcli.io.atomic import atomic_write_bytes, atomic_write_text
 from diffcli.scoring import classifier as clf
-from diffcli.scoring import fid, shipped
+from diffcli.scoring import classifier_training as clf_training
+from diffcli.scoring import fid, inference, shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,10 +76,10 @@ def data_files(spec: str, data_dir: Path) -> tuple[Path, dict[str, str]]:
 
 def per_class_accuracy(module: torch.nn.Module, test) -> dict[str, float]:
     """Overall ("all") and per-class test accuracy."""
-    out = {"all": clf.accuracy(module, test.images, test.labels)}
+    out = {"all": clf_training.accuracy(module, test.images, test.labels)}
     for k, name in enumerate(test.label_names):
         mask = test.labels == k
-        out[name] = clf.accuracy(module, test.images[mask], test.labels[mask])
+        out[name] = clf_training.accuracy(module, test.images[mask], test.labels[mask])
     return out
 
 
@@ -182,7 +183,9 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     started = time.perf_counter()
     folder, hashes = data_files(spec, data_dir)
     log(f"{spec}: data in {folder}")
-    trained = clf.train_for_dataset(spec, data_dir=data_dir, device="cpu", seed=0, notify=lambda m: log(f"{spec}: {m}"))
+    trained = clf_training.train_for_dataset(
+        spec, data_dir=data_dir, device="cpu", seed=0, notify=lambda m: log(f"{spec}: {m}")
+    )
 
     # float16 only if no accuracy figure moves at 4 decimals
     half = as_float16(trained.module).eval()
@@ -227,7 +230,7 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
         module.size,
         clf.weights_fingerprint(module),
     )
-    mu, sigma = fid.feature_statistics(clf.embed(classifier, trained.test.images))
+    mu, sigma = fid.feature_statistics(inference.embed(classifier, trained.test.images))
     with tempfile.TemporaryDirectory() as cache:  # the statistics eval would compute from the data: identical
         computed = fid.reference_statistics(classifier, spec, data_dir=data_dir, cache_dir=Path(cache))
     assert np.array_equal(computed[0], mu) and np.array_equal(computed[1], sigma), (
@@ -235,7 +238,7 @@ def build(spec: str, data_dir: Path, out: Path, eval_check: bool) -> dict:
     )
 
     # the floor table: the train split in real_floor's seeded order, prefixes of it
-    train_features = clf.embed(classifier, trained.train.images).double().numpy()
+    train_features = inference.embed(classifier, trained.train.images).double().numpy()
     count = len(train_features)
 
     def floors(seed: int, ns: np.ndarray) -> np.ndarray:

@@ -85,7 +85,7 @@ def record_batch(model, classifier, view, first: list, second: list, seeds: list
 
     from diffcli.diffusion.guidance import GuidedModel, anagram_terms
     from diffcli.diffusion.samplers import DDIMSampler, NoiseSource, run_reverse
-    from diffcli.scoring.classifier import predict
+    from diffcli.scoring.inference import predict
 
     a, b = torch.tensor([p.label for p in first]), torch.tensor([p.label for p in second])
     index = torch.arange(len(a))

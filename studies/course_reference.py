@@ -112,8 +112,10 @@ def main() -> None:
     args = parser.parse_args()
     from diffcli.data import load_dataset
     from diffcli.io.figures import figure
-    from diffcli.io.images import OutputTarget, write_png
-    from diffcli.scoring.classifier import load_or_train_classifier, predict
+    from diffcli.io.output_paths import OutputTarget
+    from diffcli.io.png import write_png
+    from diffcli.scoring.classifier import load_or_train_classifier
+    from diffcli.scoring.inference import predict
 
     torch.manual_seed(args.seed)
     data = load_dataset("mnist", "train", args.data_dir)

@@ -500,7 +500,7 @@ def measure(model, classifier, row: Row, batch: int = 250) -> dict:
     import diffcli
     from diffcli.diffusion import filters
     from diffcli.diffusion.views import get_view
-    from diffcli.scoring.classifier import predict
+    from diffcli.scoring.inference import predict
     from diffcli.scoring.scores import anagram_success, hybrid_success
 
     if not row.custom:

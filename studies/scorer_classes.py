@@ -19,7 +19,9 @@ def per_class_accuracy(dataset: str, data_dir: str | None, epochs: int | None = 
     epochs: only where no classifier is shipped or cached and one is trained (None: the usual plan)."""
     import torch
 
-    from diffcli.scoring.classifier import load_or_train_classifier, load_split, predict
+    from diffcli.scoring.classifier import load_or_train_classifier
+    from diffcli.scoring.inference import predict
+    from diffcli.scoring.splits import load_split
 
     classifier = load_or_train_classifier(dataset, data_dir=data_dir, epochs=epochs)
     test = load_split(dataset, "test", data_dir)

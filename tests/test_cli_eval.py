@@ -35,7 +35,7 @@ def _oracle(monkeypatch: pytest.MonkeyPatch, shift: int) -> None:
     """Replace the model's network by one whose noise estimate always points at a real image of class
     (k + shift) mod 3: with DDIM the sample IS that image. shift 0 is a perfect class generator."""
     from diffcli.jobs import generating
-    from diffcli.scoring.classifier import load_split
+    from diffcli.scoring.splits import load_split
 
     real_load = generating.load_generator
 

@@ -104,7 +104,7 @@ def test_train_download_fetches_into_the_given_data_dir(home, tmp_path, download
 
 
 def test_eval_download_fetches_what_retraining_the_scorer_needs(home, tmp_path, downloads, monkeypatch):
-    from diffcli.scoring import classifier
+    from diffcli.scoring import classifier_training
 
     trained = []
 
@@ -112,7 +112,7 @@ def test_eval_download_fetches_what_retraining_the_scorer_needs(home, tmp_path, 
         trained.append(len(train))
         raise DiffcliError("stop here: the data was read")
 
-    monkeypatch.setattr(classifier, "train_classifier", stub)
+    monkeypatch.setattr(classifier_training, "train_classifier", stub)
     folder = make_tiny_model(home, "m", timesteps=20, size=28)
     config = json.loads((folder / "config.json").read_text())
     config["dataset"] = {"name": "mnist"}

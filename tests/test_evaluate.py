@@ -16,7 +16,8 @@ from diffcli.data import ImageDataset
 from diffcli.errors import DiffcliError, UsageError
 from diffcli.models.registry import Registry
 from diffcli.scoring import classifier as clf
-from diffcli.scoring import fid
+from diffcli.scoring import classifier_training as clf_training
+from diffcli.scoring import fid, inference, splits
 from diffcli.scoring.scores import anagram_success, class_scores, hybrid_success
 
 SHAPES = ["hbar", "vbar", "ring"]
@@ -66,7 +67,7 @@ def write_shapes_folder(root: Path, per_class: int = 50, size: int = 16) -> Path
 @pytest.fixture(scope="module")
 def trained() -> clf.Classifier:
     """One classifier trained on the 1-channel shapes, shared by the tests that only read it."""
-    module, accuracy = clf.train_classifier(
+    module, accuracy = clf_training.train_classifier(
         shapes_dataset(240), shapes_dataset(90, seed=5, split="test"), epochs=3, batch_size=32
     )
     return clf.Classifier(
@@ -82,8 +83,8 @@ def shapes_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def folder_classifier(shapes_folder: str) -> clf.Classifier:
     """A classifier of the RGB folder dataset, for the FID tests (which load that dataset by spec)."""
-    train, test = clf.load_split(shapes_folder, "train"), clf.load_split(shapes_folder, "test")
-    module, accuracy = clf.train_classifier(train, test, epochs=3, batch_size=32)
+    train, test = splits.load_split(shapes_folder, "train"), splits.load_split(shapes_folder, "test")
+    module, accuracy = clf_training.train_classifier(train, test, epochs=3, batch_size=32)
     return clf.Classifier(
         module, "shapes", shapes_folder, train.label_names, accuracy, 3, 16, clf.weights_fingerprint(module)
     )
@@ -97,17 +98,17 @@ def test_classifier_learns_distinct_classes_and_leaves_global_rng_alone(trained:
     # and an untrained network of the same shape does not (so the bar above measures learning)
     untrained = clf.ScoringCNN(1, 16, 3).eval()
     test = shapes_dataset(90, seed=5, split="test")
-    assert clf.accuracy(untrained, test.images, test.labels) < 0.7
+    assert clf_training.accuracy(untrained, test.images, test.labels) < 0.7
     state = torch.get_rng_state()
-    clf.train_classifier(shapes_dataset(30), shapes_dataset(9, seed=5), epochs=1, batch_size=16, seed=3)
+    clf_training.train_classifier(shapes_dataset(30), shapes_dataset(9, seed=5), epochs=1, batch_size=16, seed=3)
     assert torch.equal(state, torch.get_rng_state())
 
 
 def test_training_is_deterministic_for_a_seed() -> None:
     train, test = shapes_dataset(60), shapes_dataset(9, seed=5)
-    a, _ = clf.train_classifier(train, test, epochs=1, batch_size=16, seed=7)
-    b, _ = clf.train_classifier(train, test, epochs=1, batch_size=16, seed=7)
-    c, _ = clf.train_classifier(train, test, epochs=1, batch_size=16, seed=8)
+    a, _ = clf_training.train_classifier(train, test, epochs=1, batch_size=16, seed=7)
+    b, _ = clf_training.train_classifier(train, test, epochs=1, batch_size=16, seed=7)
+    c, _ = clf_training.train_classifier(train, test, epochs=1, batch_size=16, seed=8)
     assert clf.weights_fingerprint(a) == clf.weights_fingerprint(b) != clf.weights_fingerprint(c)
 
 
@@ -115,41 +116,41 @@ def test_training_refuses_unlabelled_data() -> None:
     data = shapes_dataset(12)
     unlabelled = ImageDataset("faces", data.images, None, [])
     with pytest.raises(DiffcliError, match="no class labels"):
-        clf.train_classifier(unlabelled, data, epochs=1)
+        clf_training.train_classifier(unlabelled, data, epochs=1)
 
 
 def test_random_shift_moves_each_image_by_at_most_max_shift() -> None:
     x = torch.zeros(64, 1, 12, 12)
     x[:, 0, 6, 6] = 1.0
-    shifted = clf.random_shift(x, 2, torch.Generator().manual_seed(0))
+    shifted = clf_training.random_shift(x, 2, torch.Generator().manual_seed(0))
     where = shifted[:, 0].flatten(1).argmax(1)
     rows, cols = where // 12, where % 12
     assert shifted.shape == x.shape and torch.all(shifted.flatten(1).sum(1) == 1.0)
     assert rows.sub(6).abs().max() <= 2 and cols.sub(6).abs().max() <= 2
     assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # per-image offsets, not one for the batch
-    assert torch.equal(clf.random_shift(x, 0, torch.Generator()), x)
+    assert torch.equal(clf_training.random_shift(x, 0, torch.Generator()), x)
 
 
 def test_random_blur_blurs_the_first_share_and_keeps_the_rest() -> None:
     x = torch.zeros(8, 1, 28, 28)
     x[:, 0, 14, 14] = 1.0
-    out = clf.random_blur(x, 0.25, torch.Generator().manual_seed(0))
+    out = clf_training.random_blur(x, 0.25, torch.Generator().manual_seed(0))
     assert torch.equal(out[2:], x[2:])
     assert float(out[:2, 0, 14, 14].max()) < 0.7 and torch.allclose(
         out[:2].sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-4
     )  # spread, mass kept
-    assert torch.equal(clf.random_blur(x, 0.0, torch.Generator()), x)
+    assert torch.equal(clf_training.random_blur(x, 0.0, torch.Generator()), x)
 
 
 def test_predict_and_embed(trained: clf.Classifier) -> None:
     test = shapes_dataset(30, seed=9)
-    probs = clf.predict(trained, test.images.float() / 255.0, batch_size=7)
+    probs = inference.predict(trained, test.images.float() / 255.0, batch_size=7)
     assert probs.shape == (30, 3) and torch.allclose(probs.sum(1), torch.ones(30), atol=1e-5)
-    assert torch.allclose(clf.predict(trained, test.images), probs, atol=1e-6)  # uint8 is scaled the same
+    assert torch.allclose(inference.predict(trained, test.images), probs, atol=1e-6)  # uint8 is scaled the same
     assert (probs.argmax(1) == test.labels).float().mean() >= 0.9
-    assert clf.embed(trained, test.images).shape == (30, trained.module.feature_dim)
+    assert inference.embed(trained, test.images).shape == (30, trained.module.feature_dim)
     with pytest.raises(DiffcliError, match="images are 3x16x16 but classifier 'shapes-classifier' reads 1x16x16"):
-        clf.predict(trained, torch.rand(2, 3, 16, 16))
+        inference.predict(trained, torch.rand(2, 3, 16, 16))
 
 
 def test_network_takes_any_channels_and_square_size() -> None:
@@ -160,11 +161,11 @@ def test_network_takes_any_channels_and_square_size() -> None:
 
 
 def test_training_plan() -> None:
-    assert clf.training_plan(60000) == (2, 128)  # MNIST
-    assert clf.training_plan(135) == (34, 16)  # a small folder: 9 batches an epoch, >= 300 updates
-    assert clf.training_plan(135, epochs=3) == (3, 16)
-    assert clf.one_cycle(0, 4) == pytest.approx(0.04) and clf.one_cycle(1, 4) == pytest.approx(1.0)
-    assert clf.one_cycle(3, 4) == pytest.approx(0.25)  # cosine: a quarter left one step before the end
+    assert clf_training.training_plan(60000) == (2, 128)  # MNIST
+    assert clf_training.training_plan(135) == (34, 16)  # a small folder: 9 batches an epoch, >= 300 updates
+    assert clf_training.training_plan(135, epochs=3) == (3, 16)
+    assert clf_training.one_cycle(0, 4) == pytest.approx(0.04) and clf_training.one_cycle(1, 4) == pytest.approx(1.0)
+    assert clf_training.one_cycle(3, 4) == pytest.approx(0.25)  # cosine: a quarter left one step before the end
 
 
 def test_classifier_names() -> None:
@@ -181,13 +182,13 @@ def test_classifier_is_trained_once_and_cached_in_the_registry(
     home: Path, shapes_folder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real_train = clf.train_classifier
+    real_train = clf_training.train_classifier
 
     def counting_train(*args, **kwargs):
         calls.append(kwargs)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(clf, "train_classifier", counting_train)
+    monkeypatch.setattr(clf_training, "train_classifier", counting_train)
     first = clf.load_or_train_classifier(shapes_folder)  # 135 images: batches of 16, 34 epochs (training_plan)
     assert len(calls) == 1 and calls[0]["batch_size"] == 16 and calls[0]["epochs"] == 34
     assert first.test_accuracy >= 0.9
@@ -206,7 +207,7 @@ def test_classifier_is_trained_once_and_cached_in_the_registry(
     assert len(calls) == 1  # loaded, not retrained
     assert second.fingerprint == first.fingerprint and second.label_names == sorted(SHAPES)
     x = torch.rand(5, 3, 16, 16)
-    assert torch.allclose(clf.predict(first, x), clf.predict(second, x), atol=1e-6)
+    assert torch.allclose(inference.predict(first, x), inference.predict(second, x), atol=1e-6)
 
     clf.load_or_train_classifier(shapes_folder, retrain=True, epochs=1, seed=1)
     assert len(calls) == 2
@@ -226,7 +227,7 @@ def test_corrupt_cached_classifier_names_the_file_and_says_to_delete_it(
         registry, "glyphs-classifier", "glyphs", trained.module, trained.test_accuracy, train, train, {}
     )
     monkeypatch.setattr(
-        clf, "train_classifier", lambda *a, **k: pytest.fail("a corrupt cache must not be silently retrained")
+        clf_training, "train_classifier", lambda *a, **k: pytest.fail("a corrupt cache must not be silently retrained")
     )
     loaded = clf.load_or_train_classifier("glyphs", registry=registry)
     assert loaded.fingerprint == trained.fingerprint
@@ -338,8 +339,8 @@ def test_reference_statistics_are_cached_per_classifier(
 
 
 def test_real_floor(tmp_path: Path, folder_classifier: clf.Classifier, shapes_folder: str) -> None:
-    train = clf.load_split(shapes_folder, "train")
-    own = fid.feature_statistics(clf.embed(folder_classifier, train.images))
+    train = splits.load_split(shapes_folder, "train")
+    own = fid.feature_statistics(inference.embed(folder_classifier, train.images))
     # every training image against the statistics of the same images: zero, so it reads the train split
     assert fid.real_floor(folder_classifier, shapes_folder, len(train), reference=(*own, len(train))) == pytest.approx(
         0.0, abs=1e-6
@@ -528,15 +529,17 @@ def test_default_templates() -> None:
 def _check_mnist_classifier(classifier: clf.Classifier, data_dir: Path, home: Path) -> None:
     """Centred, shifted and blurred test digits, and FID sanity, for a classifier of MNIST."""
     assert classifier.test_accuracy >= 0.985
-    test = clf.load_split("mnist", "test", data_dir)
+    test = splits.load_split("mnist", "test", data_dir)
     images, labels = test.images[:2000], test.labels[:2000]
     shifted = torch.roll(images, shifts=(2, -2), dims=(2, 3))  # two pixels down and left
-    probs = clf.predict(classifier, shifted, batch_size=500)
+    probs = inference.predict(classifier, shifted, batch_size=500)
     assert (probs.argmax(1) == labels).float().mean() >= 0.96  # measured 97.7 % (99.05 % centred)
     from diffcli.diffusion.filters import lowpass
 
     blurred = lowpass(images.float() / 255.0, 13, 2.0)  # a hybrid's low-pass, much stronger than the default
-    blurred_accuracy = float((clf.predict(classifier, blurred, batch_size=500).argmax(1) == labels).float().mean())
+    blurred_accuracy = float(
+        (inference.predict(classifier, blurred, batch_size=500).argmax(1) == labels).float().mean()
+    )
     print(f"MNIST classifier on digits blurred at sigma 2: {100 * blurred_accuracy:.1f}%")
     assert blurred_accuracy >= 0.9
 

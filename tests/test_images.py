@@ -6,7 +6,7 @@ from helpers import write_image
 from PIL import Image
 
 from diffcli.errors import DiffcliError
-from diffcli.io import images
+from diffcli.io import images, output_paths, png
 from diffcli.io.figures import figure, grid
 
 
@@ -63,14 +63,14 @@ def test_huge_images_are_refused_before_decoding(tmp_path, monkeypatch):
 
 
 def test_png_metadata_round_trips(tmp_path):
-    target = images.OutputTarget(tmp_path / "x.png")
-    images.write_png(np.zeros((1, 4, 4), np.float32), target, {"seed": 5, "model": "m"})
+    target = output_paths.OutputTarget(tmp_path / "x.png")
+    png.write_png(np.zeros((1, 4, 4), np.float32), target, {"seed": 5, "model": "m"})
     assert images.read_metadata(tmp_path / "x.png") == {"seed": 5, "model": "m"}
 
 
 def test_write_is_atomic_when_the_folder_is_missing(tmp_path):
     with pytest.raises(DiffcliError, match="does not exist"):
-        images.write_png(np.zeros((1, 2, 2), np.float32), images.OutputTarget(tmp_path / "nope" / "x.png"))
+        png.write_png(np.zeros((1, 2, 2), np.float32), output_paths.OutputTarget(tmp_path / "nope" / "x.png"))
 
 
 def test_labelled_figure_and_grid_shapes():
@@ -89,11 +89,11 @@ def test_written_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_p
 
     old = os.umask(0o022)
     try:
-        images.write_png(np.zeros((1, 2, 2), np.float32), images.OutputTarget(tmp_path / "new.png"))
+        png.write_png(np.zeros((1, 2, 2), np.float32), output_paths.OutputTarget(tmp_path / "new.png"))
         assert stat.S_IMODE((tmp_path / "new.png").stat().st_mode) == 0o644
         (tmp_path / "kept.png").write_bytes(b"")
         os.chmod(tmp_path / "kept.png", 0o640)
-        images.write_png(np.zeros((1, 2, 2), np.float32), images.OutputTarget(tmp_path / "kept.png"))
+        png.write_png(np.zeros((1, 2, 2), np.float32), output_paths.OutputTarget(tmp_path / "kept.png"))
         assert stat.S_IMODE((tmp_path / "kept.png").stat().st_mode) == 0o640
     finally:
         os.umask(old)

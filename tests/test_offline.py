@@ -17,7 +17,8 @@ from helpers import run_cli
 
 from diffcli.errors import DiffcliError
 from diffcli.scoring import classifier as clf
-from diffcli.scoring import shipped
+from diffcli.scoring import classifier_training as clf_training
+from diffcli.scoring import shipped, splits
 
 SHIPPED = ("mnist", "fashion-mnist")
 DATA_FILES = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
@@ -211,7 +212,8 @@ def test_shipped_assets_match_their_provenance(spec: str) -> None:
         assert shipped.sha256_of(data) == block["sha256"] and len(data) == block["bytes"]
     assert entry["classifier"]["bytes"] < 600_000  # well under 1 MB
     assert (
-        entry["classifier"]["training"]["seed"] == 0 and entry["classifier"]["training"]["epochs"] == clf.DEFAULT_EPOCHS
+        entry["classifier"]["training"]["seed"] == 0
+        and entry["classifier"]["training"]["epochs"] == clf_training.DEFAULT_EPOCHS
     )
 
     loaded = shipped.load_classifier(spec)
@@ -372,8 +374,8 @@ def test_shipped_figures_are_what_the_data_gives(spec: str, home: Path) -> None:
     if hashes != entry["data"]["sha256"]:
         pytest.skip(f"the {spec} files in {folder} are not the ones the shipped assets were built from")
     classifier = shipped.load_classifier(spec)
-    test = clf.load_split(spec, "test", data_dir)
-    assert clf.accuracy(classifier.module, test.images, test.labels) == pytest.approx(
+    test = splits.load_split(spec, "test", data_dir)
+    assert clf_training.accuracy(classifier.module, test.images, test.labels) == pytest.approx(
         classifier.test_accuracy, abs=1e-6
     )
 

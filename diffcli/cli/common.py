@@ -57,7 +57,7 @@ def command_line() -> str:
 def check_outputs(run: Output) -> None:
     """Before any work: -o and --out-dir exclude each other, -o - needs a pipe, and the file or folder
     must be one that can be written."""
-    from diffcli.io import images
+    from diffcli.io import output_paths
 
     if run.out and run.out_dir:
         raise UsageError("use either -o or --out-dir, not both")
@@ -68,9 +68,9 @@ def check_outputs(run: Output) -> None:
             f"name the file {out.stem}.png and convert it afterwards if you need {out.suffix}",
         )
     if run.out_dir:
-        images.check_out_dir(run.out_dir)
+        output_paths.check_out_dir(run.out_dir)
     else:
-        images.check_output(run.out, run.json_output)
+        output_paths.check_output(run.out, run.json_output)
 
 
 ANNOUNCE_OVER = 100  # say how many images a command will make before making more than this
@@ -135,22 +135,22 @@ def report_folder(written: list[str], run: Output) -> None:
 def write_images(result, run: Output, default_name: str) -> list[str]:
     """Write a job's ImageSet: one PNG per image (and its extras) into --out-dir (the paths on stdout when
     it is piped), or its figure to -o / stdout / a new file here. Returns where each file went."""
-    from diffcli.io import images
+    from diffcli.io import output_paths, png
 
     command = {"command": command_line()}
     written: list[str] = []
     if run.out_dir:
-        folder = images.prepare_out_dir(run.out_dir)
+        folder = output_paths.prepare_out_dir(run.out_dir)
         for image, name, meta in result.files():
             path = folder / f"{name}.png"
-            images.write_png(image, images.OutputTarget(path), {**command, **meta})
+            png.write_png(image, output_paths.OutputTarget(path), {**command, **meta})
             written.append(str(path))
             if paths_on_stdout(run):
                 console.emit_line(str(path))
         return written
     chosen: list[str] = []  # resolve_output's note that it picked a name: folded into the one "wrote" line
-    target = images.resolve_output(run.out, default_name, run.json_output, chosen.append)
-    images.write_png(result.figure(), target, {**command, **result.metadata})
+    target = output_paths.resolve_output(run.out, default_name, run.json_output, chosen.append)
+    png.write_png(result.figure(), target, {**command, **result.metadata})
     if not target.is_stdout:
         console.result(f"wrote {target.describe()}" + (" (no -o given: a new file here)" if chosen else ""))
     return [target.describe()]

@@ -52,18 +52,18 @@ def evaluate(
 
     check(request)
     if plot is not None:
-        from diffcli.io import images
+        from diffcli.io import output_paths
 
-        images.check_output(plot, run.json_output)
+        output_paths.check_output(plot, run.json_output)
     entry = common.registry().get(choice.model)
     check_gradable(entry.name, entry.config().cond_type)  # before any load or download
     model = load_generator(entry.name, choice.device)
     report = evaluate_job(model, request, common.progress(run.quiet, run.json_output))
     if plot is not None:
-        from diffcli.io import images
+        from diffcli.io import output_paths, png
 
-        target = images.resolve_output(plot, "chain.png", run.json_output, console.notice)
-        images.write_png(
+        target = output_paths.resolve_output(plot, "chain.png", run.json_output, console.notice)
+        png.write_png(
             chain_plot(report),
             target,
             {"command": common.command_line(), "subcommand": "eval", "model": model.name, "task": "chain"},

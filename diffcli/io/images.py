@@ -1,4 +1,5 @@
-"""Reading images from a path or stdin, converting them to what a model needs, and writing PNGs.
+"""Reading images from a path or stdin and converting them to what a model needs (png.py writes them,
+output_paths.py checks where they go).
 
 Images travel inside diffcli as float32 numpy arrays [C, H, W] with values in [0, 1] ("pixels"); a
 model maps them to its own range. Reading never decodes an image over MAX_PIXELS or the memory limit
@@ -14,23 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from diffcli import __version__, checks
+from diffcli import checks
 from diffcli.errors import DiffcliError, UsageError
-from diffcli.io.atomic import (
-    atomic_write_bytes,
-    check_can_create_files,
-    check_name_fits,
-    first_missing,
-    make_dirs,
-    refuse_inside_home,
-)
 
 MAX_PIXELS = 50_000_000
 MAX_INPUT_BYTES = 256 * 2**20  # an image file read whole (stdin): far past any PNG of MAX_PIXELS that compresses
@@ -281,149 +273,9 @@ def binary_mask(image: Image.Image | np.ndarray, size: int, name: str = "mask", 
     return (grey >= 0.5).astype(np.float32)
 
 
-# ----- writing ---------------------------------------------------------------------------------------
-def to_pil(pixels: np.ndarray) -> Image.Image:
-    """float [C, H, W] in [0, 1] -> an 8-bit grey or RGB Pillow image."""
-    array = np.clip(np.round(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-    if array.shape[0] == 1:
-        return Image.fromarray(array[0], mode="L")
-    return Image.fromarray(array.transpose(1, 2, 0), mode="RGB")
-
-
-def png_bytes(pixels: np.ndarray, metadata: dict[str, Any] | None = None) -> bytes:
-    """Encode as PNG, recording `metadata` (seed, command, model, settings) as a JSON text chunk."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", f"diffcli {__version__}")
-    if metadata:
-        info.add_text("diffcli", json.dumps(metadata, sort_keys=True, default=str))
-    buffer = io.BytesIO()
-    to_pil(pixels).save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The diffcli metadata recorded in a PNG written by diffcli ({} if none)."""
+    # Here, not in png.py beside the writer: opening a file relies on this module's Pillow setting above.
     with Image.open(path) as image:
         text = image.info.get("diffcli")
     return json.loads(text) if text else {}
-
-
-@dataclass(frozen=True)
-class OutputTarget:
-    """Where an image goes: a file path, or stdout when path is None."""
-
-    path: Path | None
-
-    @property
-    def is_stdout(self) -> bool:
-        return self.path is None
-
-    def describe(self) -> str:
-        return "stdout" if self.path is None else str(self.path)
-
-
-def check_output(out: str | None, json_mode: bool = False) -> None:
-    """Refuse an output that cannot be written, before any work is done: PNG bytes to a terminal or
-    beside JSON on stdout, a folder as the file, a file in a folder that does not exist."""
-    if out == "-":
-        if json_mode:
-            raise UsageError(
-                "`json_output` writes JSON to stdout, so the image cannot go there too",
-                "write the image to a file with `out`",
-            )
-        if sys.stdout.isatty():
-            raise UsageError(
-                "refusing to write PNG bytes to a terminal", "redirect stdout (> out.png) or write to a file with `out`"
-            )
-        return
-    if out is None:
-        if sys.stdout.isatty() or json_mode:  # `resolve_output` will make a new file in the current folder
-            refuse_inside_home(Path.cwd(), "the current folder")
-            check_can_create_files(Path("."), "the image into the current folder", "name a file elsewhere with `out`")
-        return
-    refuse_inside_home(out, "`out`")
-    path = Path(out)
-    if path.is_dir():
-        raise UsageError(f"`out` {out} is a folder", "give a file name, or write one file per image with `out_dir`")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise DiffcliError(f"cannot write {out}: folder {parent} does not exist", "create it first")
-    if path.exists() and not path.is_file():
-        return  # a device, a fifo, /proc/self/fd/N: written into as it is, no new file needed
-    check_can_create_files(path.resolve().parent if path.is_symlink() else parent, out)  # a link is written through
-    check_name_fits(path.resolve() if path.is_symlink() else path, "`out`")
-
-
-def check_out_dir(out_dir: str) -> None:
-    """Refuse, before any work, an output folder that cannot be made or written to: a path that exists
-    and is not a folder, or whose nearest existing folder takes no new files. Nothing is created."""
-    if out_dir == "-":  # "-" is stdout everywhere else; a folder of that name is never what was meant
-        raise UsageError(
-            "`out_dir` - would make a folder named '-'",
-            "write the image to stdout with `out` -, or name a folder (./- if you mean it)",
-        )
-    refuse_inside_home(out_dir, "`out_dir`")
-    _refuse_a_file_as_out_dir(out_dir)
-    missing = first_missing(out_dir)
-    existing = Path(out_dir) if missing is None else missing.parent
-    if not existing.is_dir():
-        raise DiffcliError(f"cannot create {out_dir}: {existing} is not a folder", "choose another `out_dir`")
-    check_can_create_files(existing, out_dir)
-
-
-def _refuse_a_file_as_out_dir(out_dir: str) -> None:
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise UsageError(f"`out_dir` {out_dir} exists and is not a folder")
-
-
-def resolve_output(
-    out: str | None, default_name: str, json_mode: bool = False, notify: Notify = _ignore
-) -> OutputTarget:
-    """Decide where a command's image goes.
-
-    `-`: stdout (refused on a terminal, and with JSON output, which owns stdout). None: stdout when it
-    is piped, else a new file `default_name` (numbered so nothing is overwritten) in the current folder.
-    """
-    check_output(out, json_mode)
-    if out == "-":
-        return OutputTarget(None)
-    if out is None:
-        if not sys.stdout.isatty() and not json_mode:
-            return OutputTarget(None)
-        path = _unused_name(Path(default_name))
-        notify(f"no output file given; writing {path}")
-        return OutputTarget(path)
-    return OutputTarget(Path(out))
-
-
-def _unused_name(path: Path) -> Path:
-    if not path.exists():
-        return path
-    for i in range(2, 10_000):
-        candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise DiffcliError(f"too many files named like {path}", "pass -o FILE")
-
-
-def write_png(pixels: np.ndarray, target: OutputTarget, metadata: dict[str, Any] | None = None) -> None:
-    """Write a PNG to a file (atomically) or to stdout."""
-    data = png_bytes(pixels, metadata)
-    if target.path is None:
-        try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`); not our error to report.
-            from diffcli import console
-
-            console.discard_stdout()
-    else:
-        atomic_write_bytes(target.path, data)
-
-
-def prepare_out_dir(out_dir: str) -> Path:
-    """Create the output folder if needed; refuse a path that exists and is not a folder or lies in the registry."""
-    refuse_inside_home(out_dir, "`out_dir`")
-    _refuse_a_file_as_out_dir(out_dir)
-    return make_dirs(out_dir)

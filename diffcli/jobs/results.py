@@ -78,7 +78,7 @@ class ImageSet:
     @property
     def pil(self) -> list[Any]:
         """Each image as a Pillow image (8-bit grey or RGB)."""
-        from diffcli.io.images import to_pil
+        from diffcli.io.png import to_pil
 
         return [to_pil(image) for image in self.images]
 
@@ -91,18 +91,19 @@ class ImageSet:
 
     def png(self) -> bytes:
         """The figure as PNG bytes, with the metadata in its text chunk."""
-        from diffcli.io.images import png_bytes
+        from diffcli.io.png import png_bytes
 
         return png_bytes(self.figure(), self.metadata)
 
     def _repr_png_(self) -> bytes:  # Jupyter shows the figure inline
-        from diffcli.io.images import png_bytes
+        from diffcli.io.png import png_bytes
 
         return png_bytes(self.figure())
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the figure to a PNG file (atomically), with the metadata recorded in it."""
-        from diffcli.io.images import OutputTarget, write_png
+        from diffcli.io.output_paths import OutputTarget
+        from diffcli.io.png import write_png
 
         target = Path(path)
         write_png(self.figure(), OutputTarget(target), self.metadata)
@@ -110,7 +111,8 @@ class ImageSet:
 
     def save_all(self, folder: str | os.PathLike[str]) -> list[Path]:
         """Write every image (and its extras) as NAME.png into `folder`; returns the paths."""
-        from diffcli.io.images import OutputTarget, prepare_out_dir, write_png
+        from diffcli.io.output_paths import OutputTarget, prepare_out_dir
+        from diffcli.io.png import write_png
 
         out = prepare_out_dir(str(folder))
         written = []

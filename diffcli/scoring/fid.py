@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from diffcli.errors import DiffcliError
-from diffcli.scoring.classifier import Classifier, canonical_spec, embed, load_split
+from diffcli.scoring.inference import embed
+from diffcli.scoring.scorer import Classifier
+from diffcli.scoring.splits import canonical_spec, load_split
 
 CACHE_FOLDER = "fid-reference"
 CACHE_FORMAT = 1

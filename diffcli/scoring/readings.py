@@ -44,7 +44,7 @@ class ClassifierReader:
         self, pixels: np.ndarray | torch.Tensor, targets: Sequence[Any], rivals: Sequence[Sequence[Any]] | None = None
     ) -> Reading:
         """pixels [N, C, H, W] in [0, 1]; targets: the Prompt each image should read as (every class competes)."""
-        from diffcli.scoring.classifier import predict
+        from diffcli.scoring.inference import predict
 
         probs = predict(self.classifier, pixels)
         labels = torch.tensor([int(p.label) for p in targets])

@@ -32,8 +32,8 @@ from diffcli.generation.illusions import anagram_readings, anagram_request, hybr
 from diffcli.generation.reverse import prompt_terms
 from diffcli.generation.settings import SamplerSettings, plan_timesteps
 from diffcli.models.backends.base import LoadedModel, Prompt
-from diffcli.scoring.classifier import predict
 from diffcli.scoring.grading import check_labels_match, class_prompts
+from diffcli.scoring.inference import predict
 from diffcli.scoring.readings import ClassifierReader
 from diffcli.scoring.scores import anagram_success, class_scores, hybrid_success
 

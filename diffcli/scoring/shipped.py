@@ -4,7 +4,8 @@ ships precomputed statistics).
 
 `assets/` holds, for each dataset in `provenance.json` (mnist, fashion-mnist):
 - `<dataset>-classifier.safetensors`: the scoring classifier, trained from the real data by the one recipe
-  in classifier.py (`train_for_dataset`, seed 0), i.e. what `eval --retrain-classifier` would train;
+  in classifier_training.py (`train_for_dataset`, seed 0), i.e. what `eval --retrain-classifier` would
+  train;
 - `<dataset>-reference.safetensors`: `mu` and `sigma` (float64), the mean and covariance of the real test
   split's features, and the real-vs-real FID floor table `floor_n` -> `floor`: for each n, the FID of the
   first n images of the train split in the seeded order `fid.real_floor` uses (seed 0) against `mu`,

@@ -11,8 +11,9 @@ import torch
 
 from diffcli.io.atomic import atomic_write_text
 from diffcli.io.figures import figure
-from diffcli.io.images import OutputTarget, write_png
+from diffcli.io.output_paths import OutputTarget
 from diffcli.io.plot import Series, line_plot, smooth
+from diffcli.io.png import write_png
 
 GRID_STEPS = 50  # sample grids during training use at most this many steps (the model's own sampler)
 

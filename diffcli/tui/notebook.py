@@ -70,7 +70,7 @@ class NotebookView:
 
     def preview(self, rows: Rows, caption: str = "") -> None:
         from diffcli.io.figures import figure
-        from diffcli.io.images import png_bytes
+        from diffcli.io.png import png_bytes
 
         self._last_preview = self.clock()
         rows = [(label, list(images)) for label, images in rows if len(images)]
