@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 
-from diffcli.io.atomic import swap_in_folder
 from diffcli.models.weights import read_weights, save_weights
 
 
@@ -35,6 +34,20 @@ def _scrub(value, path: str, alias: str):
     if isinstance(value, dict):
         return {k: _scrub(v, path, alias) for k, v in value.items()}
     return value
+
+
+def _swap_in(staged: Path, target: Path, aside: Path) -> None:
+    """Put the folder `staged` at `target` by renames alone: the old folder goes aside first and comes back
+    if the second rename fails, so `target` is never left empty (the package folder is no registry)."""
+    moved = target.exists()
+    if moved:
+        target.rename(aside)
+    try:
+        staged.rename(target)
+    except OSError:
+        if moved and not target.exists():
+            aside.rename(target)
+        raise
 
 
 def package(
@@ -69,7 +82,7 @@ def package(
             sampling["guidance_interval"] = list(interval)
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         aside = staging.with_name(staging.name.replace(".staging-", ".replaced-"))
-        swap_in_folder(staging, destination, aside)  # renames only: the old folder stays until the new one is in place
+        _swap_in(staging, destination, aside)
         shutil.rmtree(aside, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone once renamed; what a failure left otherwise
