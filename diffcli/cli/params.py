@@ -1,8 +1,8 @@
 """Typer options built from the one declaration of each option (diffcli/params.py).
 
-`@options(request=SampleRequest, run=RunOptions)` adds every declared field of each class to the
+`@options(request=SampleRequest, run=Output)` adds every declared field of each class to the
 command's signature (a nested request dataclass, such as the sampling settings, adds its fields too),
-and hands the command one built object per keyword: `request=SampleRequest(...)`, `run=RunOptions(...)`.
+and hands the command one built object per keyword: `request=SampleRequest(...)`, `run=Output(...)`.
 So a flag, its metavar, help text, panel and completion are written once, beside the field's default
 and value rule, and the Python API reads the same field.
 
