@@ -66,20 +66,7 @@ def figures() -> list[Figure]:
             "noise-strip",
             a,
             "Forward process at t = 250, 500, 750",
-            [
-                "noise",
-                "builtin:house",
-                "-t",
-                "250",
-                "-t",
-                "500",
-                "-t",
-                "750",
-                "--seed",
-                "1",
-                "-o",
-                "{out}/noise-strip.png",
-            ],
+            "noise builtin:house -t 250 -t 500 -t 750 --seed 1 -o {out}/noise-strip.png".split(),
             "x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps on the linear "
             "schedule (T = 1000): by t = 750 little of the image is left.",
         ),
@@ -190,23 +177,10 @@ def figures() -> list[Figure]:
             "inpaint",
             a,
             "Inpainting",
-            [
-                "sample",
-                "--init",
-                "builtin:digit",
-                "--mask",
-                "{out}/mask.png",
-                "--class",
-                "7",
-                "--guidance",
-                "2",
-                "-n",
-                "4",
-                "--seed",
-                "0",
-                "-o",
-                "{out}/inpaint.png",
-            ],
+            (
+                "sample --init builtin:digit --mask {out}/mask.png --class 7 --guidance 2 -n 4 "
+                "--seed 0 -o {out}/inpaint.png"
+            ).split(),
             "The top half (white in the mask) is regenerated; after every step the bottom "
             "half is put back, noised to the step's t, so the result must agree with it.",
         ),
@@ -240,26 +214,10 @@ def figures() -> list[Figure]:
             "hybrid-course-filter",
             a,
             "The course's filter at 28 px: 1 from afar, 7 up close",
-            [
-                "hybrid",
-                "1",
-                "7",
-                "--kernel",
-                "15",
-                "--sigma",
-                "0.875",
-                "--far-first",
-                "0",
-                "--guidance",
-                "2",
-                "--explain",
-                "-n",
-                "3",
-                "--seed",
-                "0",
-                "-o",
-                "{out}/hybrid-course-filter.png",
-            ],
+            (
+                "hybrid 1 7 --kernel 15 --sigma 0.875 --far-first 0 --guidance 2 --explain -n 3 "
+                "--seed 0 -o {out}/hybrid-course-filter.png"
+            ).split(),
             "The course's Gaussian (kernel 33, sigma 2 at 64 px) scaled to 28 px is kernel 15, sigma 0.875: "
             "at this size it keeps too much, the far prompt takes the whole image and the near one never shows "
             "(over all 90 pairs, with the model's own CFG 3 in 0.2:0.7: 4 % success, far "
@@ -269,31 +227,11 @@ def figures() -> list[Figure]:
             "denoiser-train",
             b,
             "B.1: the single-step denoiser, trained at sigma = 0.5",
-            [
-                "train",
-                "--preset",
-                "denoiser",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                "{data}",
-                "--width",
-                "32",
-                "--epochs",
-                "1",
-                "--limit",
-                "20000",
-                "--batch-size",
-                "64",
-                "--lr",
-                "1e-3",
-                "--name",
-                "course-denoiser",
-                "--seed",
-                "0",
-                "--force",
-                "-q",
-            ],
+            (
+                "train --preset denoiser --dataset mnist --data-dir {data} --width 32 --epochs 1 "
+                "--limit 20000 --batch-size 64 --lr 1e-3 --name course-denoiser --seed 0 --force "
+                "-q"
+            ).split(),
             "The course's denoiser UNet (BatchNorm) mapping x + 0.5 z to x; width 32 and "
             "20,000 images instead of 128 and 5 epochs, to stay within minutes on a CPU. "
             "Left: its loss; right: noisy and denoised test digits after the epoch.",
@@ -303,30 +241,11 @@ def figures() -> list[Figure]:
             "denoiser-sweep",
             b,
             "B.1: the denoiser at sigma 0 ... 1 (out of distribution)",
-            [
-                "denoise",
-                "builtin:digit",
-                "--model",
-                "course-denoiser",
-                "--noise-sigma",
-                "0",
-                "--noise-sigma",
-                "0.2",
-                "--noise-sigma",
-                "0.4",
-                "--noise-sigma",
-                "0.5",
-                "--noise-sigma",
-                "0.6",
-                "--noise-sigma",
-                "0.8",
-                "--noise-sigma",
-                "1.0",
-                "--seed",
-                "0",
-                "-o",
-                "{out}/denoiser-sweep.png",
-            ],
+            (
+                "denoise builtin:digit --model course-denoiser --noise-sigma 0 --noise-sigma 0.2 "
+                "--noise-sigma 0.4 --noise-sigma 0.5 --noise-sigma 0.6 --noise-sigma 0.8 "
+                "--noise-sigma 1.0 --seed 0 -o {out}/denoiser-sweep.png"
+            ).split(),
             "Trained only at sigma = 0.5: up to about 0.6 the digit comes back "
             "clean; at 0.8 and 1.0, noise levels it never saw, it breaks up.",
         ),
@@ -334,25 +253,10 @@ def figures() -> list[Figure]:
             "time-train",
             b,
             "B.2: a time-conditioned (unconditional) DDPM, samples by epoch",
-            [
-                "train",
-                "--cond",
-                "time",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                "{data}",
-                "--epochs",
-                "5",
-                "--limit",
-                "20000",
-                "--name",
-                "course-time",
-                "--seed",
-                "0",
-                "--force",
-                "-q",
-            ],
+            (
+                "train --cond time --dataset mnist --data-dir {data} --epochs 5 --limit 20000 "
+                "--name course-time --seed 0 --force -q"
+            ).split(),
             "Samples after epochs 1 and 5 (the course's grids come at epochs 1, 5, 10, 15, 20) and the "
             "loss; the course trains 20 epochs on all 60,000 digits, this is a short run of the same idea.",
             shows=["course-time/samples-epoch-001.png", "course-time/samples-epoch-005.png", "course-time/loss.png"],
@@ -405,20 +309,7 @@ def figures() -> list[Figure]:
             "chain",
             b,
             "The reverse chain (the notebook's generation steps)",
-            [
-                "sample",
-                "--class",
-                "3",
-                "--class",
-                "8",
-                "--chain",
-                "--guidance",
-                "2",
-                "--seed",
-                "0",
-                "-o",
-                "{out}/chain.png",
-            ],
+            "sample --class 3 --class 8 --chain --guidance 2 --seed 0 -o {out}/chain.png".split(),
             "x_t at ten evenly spaced steps of the chain, then the result: "
             "the digit's shape settles long before the noise is gone.",
         ),
@@ -435,24 +326,10 @@ def figures() -> list[Figure]:
             "eval-chain",
             m,
             "When does a digit become recognisable?",
-            [
-                "eval",
-                "--task",
-                "chain",
-                "-n",
-                "20",
-                "--sampler",
-                "ddpm",
-                "--steps",
-                "100",
-                "--guidance",
-                "1",
-                "--data-dir",
-                "{data}",
-                "--plot",
-                "{out}/eval-chain.png",
-                "-q",
-            ],
+            (
+                "eval --task chain -n 20 --sampler ddpm --steps 100 --guidance 1 --data-dir "
+                "{data} --plot {out}/eval-chain.png -q"
+            ).split(),
             "The classifier's verdict at every step of a 100-step DDPM chain without guidance, "
             "on the clean estimate x0_t and on the noisy x_t itself (what you see when you watch "
             "the chain). The class is in the clean estimate from the first step; the noisy image "

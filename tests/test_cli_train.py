@@ -15,22 +15,7 @@ import pytest
 import torch
 from helpers import png_array, run_cli
 
-TINY = [
-    "--dataset",
-    "glyphs",
-    "--limit",
-    "64",
-    "--batch-size",
-    "16",
-    "--width",
-    "8",
-    "--timesteps",
-    "20",
-    "--device",
-    "cpu",
-    "--seed",
-    "0",
-]
+TINY = ("--dataset glyphs --limit 64 --batch-size 16 --width 8 --timesteps 20 --device cpu --seed 0").split()
 
 
 def _weights(home: Path, name: str) -> dict:
@@ -89,24 +74,9 @@ def test_resuming_a_run_that_reached_its_max_steps_says_how_to_go_on(home):
 
 
 def test_ctrl_c_saves_exits_130_and_resume_matches(home, tmp_path):
-    args = [
-        "--dataset",
-        "glyphs",
-        "--limit",
-        "512",
-        "--batch-size",
-        "8",
-        "--width",
-        "8",
-        "--timesteps",
-        "20",
-        "--device",
-        "cpu",
-        "--seed",
-        "1",
-        "--epochs",
-        "3",
-    ]
+    args = (
+        "--dataset glyphs --limit 512 --batch-size 8 --width 8 --timesteps 20 --device cpu --seed 1 --epochs 3"
+    ).split()
     assert run_cli(["train", *args, "--name", "ref", "-q"]).code == 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -192,22 +162,7 @@ def test_single_step_denoiser_recipe(home):
     assert r.code == 0, r.stderr
     config = json.loads((home / "models" / "b1" / "config.json").read_text())
     assert config["objective"] == "denoise" and config["architecture"]["type"] == "course"
-    d = run_cli(
-        [
-            "denoise",
-            "builtin:digit",
-            "--model",
-            "b1",
-            "--method",
-            "onestep",
-            "--noise-sigma",
-            "0.5",
-            "--seed",
-            "0",
-            "-o",
-            "-",
-        ]
-    )
+    d = run_cli(("denoise builtin:digit --model b1 --method onestep --noise-sigma 0.5 --seed 0 -o -").split())
     assert d.code == 0 and png_array(d.stdout_bytes).shape == (28, 28)
 
 
@@ -217,27 +172,10 @@ def test_torchrun_two_processes_give_the_same_loss_curve(home, tmp_path):
         pytest.skip("torchrun is not installed beside this Python")
     # fp32: the claim is that two ranks split the same batch; bf16 (`auto` on a CPU with native bf16)
     # rounds each rank's partial sums differently, about 2e-4 of the loss.
-    args = [
-        "--dataset",
-        "glyphs",
-        "--limit",
-        "128",
-        "--batch-size",
-        "16",
-        "--width",
-        "8",
-        "--timesteps",
-        "20",
-        "--device",
-        "cpu",
-        "--seed",
-        "0",
-        "--epochs",
-        "2",
-        "--precision",
-        "fp32",
-        "-q",
-    ]
+    args = (
+        "--dataset glyphs --limit 128 --batch-size 16 --width 8 --timesteps 20 --device "
+        "cpu --seed 0 --epochs 2 --precision fp32 -q"
+    ).split()
     assert run_cli(["train", *args, "--name", "one"]).code == 0
     torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

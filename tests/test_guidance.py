@@ -335,24 +335,7 @@ def test_guidance_interval_on_the_command_line(monkeypatch):
 
     rows = _spy_on_network_rows(monkeypatch)
     r = run_cli(
-        [
-            "sample",
-            "--class",
-            "3",
-            "--steps",
-            "3",
-            "-g",
-            "3",
-            "--guidance-interval",
-            "0.5:0.7",
-            "--seed",
-            "0",
-            "--device",
-            "cpu",
-            "--json",
-            "-o",
-            "out.png",
-        ]
+        ("sample --class 3 --steps 3 -g 3 --guidance-interval 0.5:0.7 --seed 0 --device cpu --json -o out.png").split()
     )
     assert r.code == 0, r.stderr
     assert rows == [1, 2, 1]

@@ -837,16 +837,7 @@ def _safetensors(header: dict, data: bytes = b"", header_length: int | None = No
         (b"\x01\x00", "shorter than its 8-byte header length"),
         (struct.pack("<Q", 5) + b"[1,2]", "its header is not a JSON object"),
     ],
-    ids=[
-        "huge-shape",
-        "huge-offsets",
-        "huge-header",
-        "negative-shape",
-        "unknown-dtype",
-        "no-fields",
-        "short",
-        "list-header",
-    ],
+    ids=("huge-shape huge-offsets huge-header negative-shape unknown-dtype no-fields short list-header").split(),
 )
 def test_a_safetensors_header_claiming_absurd_sizes_is_a_clear_error(home, no_builtin, content, expected):
     folder = make_tiny_model(home)
@@ -915,17 +906,10 @@ def _good_state():
         (lambda s: {**s, "history": [{"step": 1}]}, "history[0].epoch is missing"),
         (lambda s: {**s, "settings": {"sample_epochs": 5}}, "settings.sample_epochs must be a list"),
     ],
-    ids=[
-        "format-only",
-        "network-null",
-        "network-number",
-        "rng-float",
-        "step-text",
-        "step-negative",
-        "optimizer-list",
-        "history-entry",
-        "settings-type",
-    ],
+    ids=(
+        "format-only network-null network-number rng-float step-text step-negative "
+        "optimizer-list history-entry settings-type"
+    ).split(),
 )
 def test_an_incomplete_checkpoint_is_one_line_naming_the_file(home, no_builtin, change, expected):
     import torch

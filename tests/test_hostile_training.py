@@ -10,23 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-TINY = [
-    "--dataset",
-    "glyphs",
-    "--limit",
-    "32",
-    "--batch-size",
-    "16",
-    "--width",
-    "8",
-    "--timesteps",
-    "10",
-    "--device",
-    "cpu",
-    "--seed",
-    "0",
-    "-q",
-]
+TINY = ("--dataset glyphs --limit 32 --batch-size 16 --width 8 --timesteps 10 --device cpu --seed 0 -q").split()
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -433,24 +433,9 @@ def test_eval_reports_best_of_beside_the_per_seed_rate(home):
     config["conditioning"]["aliases"] = {}
     (folder / "config.json").write_text(json.dumps(config))
     r = run_cli(
-        [
-            "eval",
-            "--model",
-            "shapes-model",
-            "--task",
-            "anagram",
-            "--view",
-            "rot180",
-            "-n",
-            "2",
-            "--best-of",
-            "3",
-            "--steps",
-            "2",
-            "--device",
-            "cpu",
-            "--json",
-        ]
+        (
+            "eval --model shapes-model --task anagram --view rot180 -n 2 --best-of 3 --steps 2 --device cpu --json"
+        ).split()
     )
     assert r.code == 0, r.stderr
     report = r.json()
@@ -458,23 +443,7 @@ def test_eval_reports_best_of_beside_the_per_seed_rate(home):
     best = report["best_of"]
     assert best["k"] == 3 and best["n"] == 12 and len(best["pairs"]) == 6
     assert best["rate"] >= report["rate"] - 1e-9  # keeping the best of 3 never does worse than one seed on average
-    table = run_cli(
-        [
-            "eval",
-            "--model",
-            "shapes-model",
-            "--task",
-            "hybrid",
-            "-n",
-            "1",
-            "--best-of",
-            "2",
-            "--steps",
-            "2",
-            "--device",
-            "cpu",
-        ]
-    )
+    table = run_cli("eval --model shapes-model --task hybrid -n 1 --best-of 2 --steps 2 --device cpu".split())
     assert table.code == 0 and "with --best-of 2:" in table.stdout and "of 6 images read both ways" in table.stdout
     bad = run_cli(["eval", "--model", "shapes-model", "--best-of", "2", "--device", "cpu"])
     assert bad.code == 2 and "--best-of is measured for --task anagram and hybrid" in bad.stderr
