@@ -61,6 +61,12 @@ def figures() -> list[Figure]:
         "The notebook's analysis, measured",
     )
     starts = [arg for s in COURSE_STARTS for arg in ("--start", s)]
+
+    def sdedit(init: str, out: str) -> list[str]:
+        """The course's SDEdit sweep of `init` towards a 7 (its i_start values on the 990 -> 0 by 30 schedule)."""
+        flags = "--class 7 --stride 30 --sampler ddpm --guidance 2 -n 2 --seed 0".split()
+        return ["sample", "--init", init, *flags[:2], *starts, *flags[2:], "-o", out]
+
     return [
         Figure(
             "noise-strip",
@@ -97,26 +103,7 @@ def figures() -> list[Figure]:
             "sdedit-sketch",
             a,
             "SDEdit on a hand-drawn sketch (the course's i_start sweep)",
-            [
-                "sample",
-                "--init",
-                "{out}/sketch.png",
-                "--class",
-                "7",
-                *starts,
-                "--stride",
-                "30",
-                "--sampler",
-                "ddpm",
-                "--guidance",
-                "2",
-                "-n",
-                "2",
-                "--seed",
-                "0",
-                "-o",
-                "{out}/sdedit-sketch.png",
-            ],
+            sdedit("{out}/sketch.png", "{out}/sdedit-sketch.png"),
             "A few Pillow strokes noised to t = 960 ... 390 (i_start 1, 3, 5, 7, 10, 20 on the course's "
             "990 -> 0 by 30 schedule), then denoised as a 7. The later the start, the more of the sketch survives.",
         ),
@@ -124,26 +111,7 @@ def figures() -> list[Figure]:
             "sdedit-digit",
             a,
             "SDEdit on a real digit",
-            [
-                "sample",
-                "--init",
-                "builtin:digit",
-                "--class",
-                "7",
-                *starts,
-                "--stride",
-                "30",
-                "--sampler",
-                "ddpm",
-                "--guidance",
-                "2",
-                "-n",
-                "2",
-                "--seed",
-                "0",
-                "-o",
-                "{out}/sdedit-digit.png",
-            ],
+            sdedit("builtin:digit", "{out}/sdedit-digit.png"),
             "The same sweep from a clean 7: early starts invent a new 7, late ones keep this one.",
         ),
         Figure(

@@ -46,46 +46,13 @@ def test_model_methods_without_a_model_say_what_to_do(noisy_png, no_builtin):
 def test_model_methods_run_on_a_tiny_model(home, tmp_path, method):
     make_tiny_model(home)
     out = tmp_path / f"{method}.png"
-    r = run_cli(
-        [
-            "denoise",
-            "builtin:digit",
-            "--model",
-            "tiny",
-            "--method",
-            method,
-            "-t",
-            "30",
-            "--seed",
-            "0",
-            "-o",
-            str(out),
-            "--device",
-            "cpu",
-        ]
-    )
+    command = f"denoise builtin:digit --model tiny --method {method} -t 30 --seed 0 --device cpu -o".split()
+    r = run_cli([*command, str(out)])
     assert r.code == 0, r.stderr
     assert png_array(out).shape == (16, 16)  # the model's size, with a notice about resizing
     assert "resized builtin:digit from 28x28 to 16x16" in r.stderr
     again = tmp_path / "again.png"
-    run_cli(
-        [
-            "denoise",
-            "builtin:digit",
-            "--model",
-            "tiny",
-            "--method",
-            method,
-            "-t",
-            "30",
-            "--seed",
-            "0",
-            "-o",
-            str(again),
-            "--device",
-            "cpu",
-        ]
-    )
+    assert run_cli([*command, str(again)]).code == 0
     assert np.array_equal(png_array(out), png_array(again))
 
 
