@@ -10,6 +10,9 @@ against a baseline measured in the same run.
   sampling    seconds for a 100-image class-conditional CFG grid: few-step samplers vs 300-step DDPM,
               and CFG's two estimates in one batched forward pass vs two passes
   quality     per-class accuracy and FID of each sampler setting (`diffcli eval`) vs 300-step DDPM
+  distill     the embedded 4-step student `mnist-fast` at 1, 2, 4 and 8 steps vs its teacher `mnist` with
+              its defaults (DDIM 20, CFG 3 in 0.2:0.7): 100-image grid time and `diffcli eval` (same seeds),
+              and the distillation's wall time as its config recorded it
   scale-out   `torchrun --nproc-per-node 2` (gloo) vs one process: same loss curve, throughput ratio
   gpu         (only where CUDA is present) AMP bf16 + channels_last + compile vs plain fp32
 
@@ -406,6 +409,60 @@ def bench_quality(env: dict[str, str], quick: bool, data_dir: str | None) -> dic
     return {"baseline": f"{SAMPLER_ROWS[0][0]} {SAMPLER_ROWS[0][1]} steps", "per_class": n, "rows": rows}
 
 
+STUDENT, TEACHER, STUDENT_STEPS = "mnist-fast", "mnist", (1, 2, 4, 8)
+
+
+def _grid_and_eval(env: dict[str, str], work: Path, model: str, steps: int | None, n: int, data_dir: str | None):
+    """A 100-image grid's seconds and `diffcli eval`'s report for one model at its defaults or `steps`."""
+    step_flags = ["--steps", str(steps)] if steps else []
+    common = ["-m", model, *step_flags, "--seed", "0", "--device", "cpu", "--json", "-q"]
+    grid = last_json(run([*DIFFCLI, "sample", "-n", "10", *common, "-o", str(work / f"grid-{model}.png")], env).stdout)
+    data = ["--data-dir", data_dir] if data_dir else []
+    report = last_json(run([*DIFFCLI, "eval", "-n", str(n), *common, *data], env).stdout)
+    return grid["seconds"], report
+
+
+def bench_distillation(env: dict[str, str], work: Path, quick: bool, data_dir: str | None) -> dict[str, Any]:
+    import json as _json
+
+    from diffcli.models.registry import Registry
+
+    config = _json.loads((Registry().builtin_dir / STUDENT / "config.json").read_text())
+    n = 2 if quick else 100
+    rows = []
+    for model, steps in [(TEACHER, None), *((STUDENT, k) for k in STUDENT_STEPS)]:
+        seconds, report = _grid_and_eval(env, work, model, steps, n, data_dir)
+        rows.append(
+            {
+                "model": model,
+                "steps": report["sampling"]["steps"],
+                "guidance": report["sampling"]["guidance"],
+                "guidance_interval": report["sampling"]["guidance_interval"],
+                "grid_s": seconds,
+                "n": report["n"],
+                "accuracy": report["accuracy"],
+                "min_class_accuracy": report["min_class_accuracy"],
+                "worst": report["worst"],
+                "fid": report["fid"]["value"],
+                "fid_floor": report["fid"]["floor"],
+            }
+        )
+    base = rows[0]
+    for row in rows:
+        row["grid_speedup"] = ratio(base["grid_s"], row["grid_s"])
+        row["fid_vs_floor"] = ratio(row["fid"], row["fid_floor"])
+    plan = config["distillation"]
+    return {
+        "baseline": f"{TEACHER} at its defaults",
+        "per_class": n,
+        "rows": rows,
+        "method": plan["method"],
+        "teacher_steps": plan["teacher_steps"],
+        "distill_s": config["training"].get("wall_seconds"),
+        "distill_device": config["training"].get("device"),
+    }
+
+
 def bench_distributed(env: dict[str, str], quick: bool) -> dict[str, Any]:
     torchrun = Path(PYTHON).parent / "torchrun"
     if not torchrun.exists():
@@ -552,6 +609,32 @@ def markdown(results: dict[str, Any]) -> str:
         f"({r['fid_floor']:.3f}) | {r['accuracy_vs_ddpm_300']} | {r['fid_vs_ddpm_300']} |"
         for r in q["rows"]
     ]
+    if "distill" in results:
+        r0 = results["distill"]
+        out += [
+            "",
+            "| model | steps | guidance | 100-image grid s | speed-up vs teacher | "
+            f"accuracy ({r0['per_class']}/class) | lowest class | FID (floor) | FID / floor |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in r0["rows"]:
+            cfg = (
+                "built in"
+                if r["model"] == STUDENT
+                else f"CFG {r['guidance']:g}"
+                + (f" in {r['guidance_interval'][0]:g}:{r['guidance_interval'][1]:g}" if r["guidance_interval"] else "")
+            )
+            out.append(
+                f"| {r['model']} | {r['steps']} | {cfg} | {r['grid_s']} | {r['grid_speedup']} | {r['accuracy']:.3f} | "
+                f"{r['min_class_accuracy']:.3f} ({r['worst']}) | {r['fid']:.3f} ({r['fid_floor']:.3f}) | "
+                f"{r['fid_vs_floor']} |"
+            )
+        minutes = f"{r0['distill_s'] / 60:.1f} min" if r0.get("distill_s") else "not recorded"
+        out += [
+            "",
+            f"{STUDENT}: {r0['method']} distillation of {TEACHER} (its {r0['teacher_steps']} DDIM steps per run of "
+            f"targets), {minutes} of optimiser steps as its config records ({r0.get('distill_device') or '?'}).",
+        ]
     d = results["distributed"]
     if "skipped" not in d:
         out += [
@@ -581,10 +664,21 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated benchmarks to run (startup,networks,optimizer,training,sampling,quality,distributed,gpu)",
+        help="comma-separated benchmarks to run "
+        "(startup,networks,optimizer,training,sampling,quality,distill,distributed,gpu)",
     )
     args = parser.parse_args()
-    everything = {"startup", "networks", "optimizer", "training", "sampling", "quality", "distributed", "gpu"}
+    everything = {
+        "startup",
+        "networks",
+        "optimizer",
+        "training",
+        "sampling",
+        "quality",
+        "distill",
+        "distributed",
+        "gpu",
+    }
     wanted = set(args.only.split(",")) if args.only else everything
     scratch = Path(tempfile.mkdtemp(prefix="diffcli-bench-"))
     env = {**os.environ, "DIFFCLI_HOME": str(scratch / "home"), "NO_COLOR": "1", "BENCH_CWD": str(scratch)}
@@ -601,6 +695,12 @@ def main() -> None:
             (
                 "quality",
                 lambda: bench_quality(env, args.quick, args.data_dir if Path(args.data_dir).is_dir() else None),
+            ),
+            (
+                "distill",
+                lambda: bench_distillation(
+                    env, scratch, args.quick, args.data_dir if Path(args.data_dir).is_dir() else None
+                ),
             ),
             ("distributed", lambda: bench_distributed(env, args.quick)),
             ("gpu", lambda: bench_gpu(env, args.quick)),

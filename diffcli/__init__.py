@@ -21,6 +21,7 @@ _API = (
     "noise",
     "denoise",
     "train",
+    "distill",
     "evaluate",
     "list_models",
     "show_model",

@@ -28,6 +28,7 @@ from diffcli.jobs import generating as _generating
 from diffcli.jobs import hybrid as _hybrid
 from diffcli.jobs import models as _models
 from diffcli.jobs import sample as _sample
+from diffcli.jobs.distill import DistillRequest
 from diffcli.jobs.eval_request import EvalRequest
 from diffcli.jobs.requests import (
     AnagramRequest,
@@ -202,6 +203,20 @@ def train(
     return train_job(request, _progress.resolve(progress))
 
 
+def distill(teacher: Any = None, *, device: str = "auto", progress: Any = True, **options: Any) -> Any:
+    """Distil a registered model (`teacher`, a name; None: the default) into a few-step student and return
+    its TrainResult. options: the options of `diffcli distill` (DistillRequest declares them: steps, name,
+    method, ...). Interrupting saves a checkpoint and raises InterruptedRun; `resume=True` with the
+    student's `name` continues it exactly."""
+    from diffcli.jobs.distill import distill as distill_job
+
+    request = params.build_flat(DistillRequest, {"teacher": teacher, **options}, what="distillation option")
+    arguments = ", ".join([*([repr(teacher)] if teacher else []), *(f"{k}={v!r}" for k, v in options.items())])
+    request.command = f"diffcli.distill({arguments})"
+    request.device = params.check(ModelChoice(device=device)).device
+    return distill_job(request, _progress.resolve(progress))
+
+
 def evaluate(
     model: Any = None, task: str = "sample", *, device: str = "auto", progress: Any = True, **options: Any
 ) -> dict[str, Any]:
@@ -258,6 +273,9 @@ _MODEL = [
 ]
 noise.__signature__ = params.signature(NoiseRequest, first=("image", "t"))  # type: ignore[attr-defined]
 denoise.__signature__ = params.signature(DenoiseRequest, first=("image", "method"), extra=_MODEL)  # type: ignore[attr-defined]
+distill.__signature__ = params.signature(  # type: ignore[attr-defined]
+    DistillRequest, first=("teacher",), extra=[_MODEL[1], _PROGRESS]
+)  # type: ignore[attr-defined]
 evaluate.__signature__ = inspect.Signature(
     [  # type: ignore[attr-defined]
         inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from diffcli import __version__, console
-from diffcli.cli import anagram, denoise, doctor, hybrid, models, noise, sample, train
+from diffcli.cli import anagram, denoise, distill, doctor, hybrid, models, noise, sample, train
 from diffcli.cli import eval as eval_cmd
 from diffcli.errors import DiffcliError, InterruptedRun
 from diffcli.signals import Terminated
@@ -137,6 +137,7 @@ def version(
 app.command("noise", no_args_is_help=True, epilog=noise.EXAMPLES)(noise.noise)
 app.command("denoise", no_args_is_help=True, epilog=denoise.EXAMPLES)(denoise.denoise)
 app.command("train", epilog=train.EXAMPLES)(train.train)
+app.command("distill", epilog=distill.EXAMPLES)(distill.distill)
 app.command("sample", epilog=sample.EXAMPLES)(sample.sample)
 app.command("anagram", no_args_is_help=True, epilog=anagram.EXAMPLES)(anagram.anagram)
 app.command("hybrid", no_args_is_help=True, epilog=hybrid.EXAMPLES)(hybrid.hybrid)

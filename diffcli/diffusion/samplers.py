@@ -334,8 +334,10 @@ def run_reverse(
     noise: NoiseSource | None = None,
     callback: StepCallback | None = None,
     after_step: AfterStep | None = None,
+    end: int = -1,
 ) -> torch.Tensor:
-    """Run the reverse process from `x_start` at timesteps[0] down through each timestep to clean.
+    """Run the reverse process from `x_start` at timesteps[0] down through each timestep to `end` (-1:
+    clean; a distillation's teacher stops at the student's next timestep).
 
     model_fn: raw network output at (x_t, t); CFG, anagram views and hybrid filters are already in it.
     noise: per-sample noise for stochastic samplers (required when the sampler is stochastic).
@@ -353,7 +355,7 @@ def run_reverse(
 
     x = x_start
     for i, t in enumerate(timesteps):
-        s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+        s = timesteps[i + 1] if i + 1 < len(timesteps) else end
         pred = evaluate(x, t)
         if callback is not None:
             callback(i, t, x, pred.x0)

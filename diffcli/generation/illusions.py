@@ -40,6 +40,8 @@ def defaults(model: LoadedModel, kind: str) -> IllusionDefaults:
         raise ValueError(f"unknown illusion {kind!r}")
     text = model.cond_type == "text"
     chosen = (TEXT_ANAGRAM if text else CLASS_ANAGRAM) if kind == "anagram" else (TEXT_HYBRID if text else CLASS_HYBRID)
+    if model.config.distillation:  # a student: its own few steps (its guidance is built in)
+        return replace(chosen, steps=int(model.config.sampling.get("steps") or chosen.steps))
     return replace(chosen, steps=min(chosen.steps, model.schedule.timesteps))
 
 

@@ -121,6 +121,13 @@ def guidance_scale(model: LoadedModel, guidance: float | None) -> float:
         return float((model.config.sampling or {}).get("guidance", 1.0)) if model.supports_guidance else 1.0
     if guidance < 0:
         raise UsageError(f"`guidance` must be 0 or more, got {guidance}")
+    learnt = model.config.distillation if model.cond_type == "class" else None
+    if guidance != 1.0 and learnt:
+        raise UsageError(
+            f"{model.name!r} was distilled with the guidance of {learnt.get('teacher')!r} built in "
+            f"(scale {learnt.get('guidance', 1.0):g}); it samples without `guidance`",
+            "leave `guidance` out, or distil again with the `guidance` you want",
+        )
     if guidance != 1.0 and not model.supports_guidance:
         raise UsageError(
             f"`guidance` needs a model trained with a null class, and {model.name!r} was not",

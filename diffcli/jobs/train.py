@@ -97,10 +97,11 @@ def saved_settings(entry) -> tuple[dict[str, Any], int]:
     return state["settings"], int(state.get("step", 0))
 
 
-def train(request: TrainRequest, progress: ProgressFactory = silent):
+def train(request: TrainRequest, progress: ProgressFactory = silent, prepared=None):
     """Train as `request` says; returns the TrainResult (training/trainer.py) on the process that reports
     (None on the other ranks under torchrun). Ctrl-C saves a resumable checkpoint and raises
-    InterruptedRun."""
+    InterruptedRun. `prepared`: a fresh run's whole recipe (TrainSettings) instead of a preset with
+    `request.recipe` over it (`diffcli distill` builds its student's)."""
     from diffcli.device import resolve_device
     from diffcli.models.registry import Registry, os_failure
     from diffcli.training import distributed
@@ -127,6 +128,10 @@ def train(request: TrainRequest, progress: ProgressFactory = silent):
                 f"the run already stopped at its `max_steps` {settings.max_steps}: nothing to continue; "
                 "pass a larger `max_steps` to go on"
             )
+    elif prepared is not None:
+        settings = prepared
+        settings.validate()
+        entry = registry.user_entry(request.name or default_name(settings))
     else:
         values = dict(request.recipe)
         if values.get("dataset") is None:
@@ -168,11 +173,17 @@ def _run(request: TrainRequest, settings, entry, staging: StagedRun | None, regi
 
     notify = console.notice if dist.is_main else (lambda message: None)
     data = dict(download=request.download, seed=settings.seed, notify=notify)
-    train_data = load_dataset(settings.dataset, "train", settings.data_dir, limit=settings.limit, **data)
-    try:
-        val_data = load_dataset(settings.dataset, "test", settings.data_dir, limit=settings.val_limit, **data)
-    except DiffcliError:
-        val_data = None  # a folder dataset has no test split: validation is skipped
+    if (settings.distillation or {}).get("method") == "reflow":
+        from diffcli.training.reflow import teacher_pairs
+
+        # The teacher's own samples are the data; there is no held-out set to validate on.
+        train_data, val_data = teacher_pairs(settings, torch_device, progress), None
+    else:
+        train_data = load_dataset(settings.dataset, "train", settings.data_dir, limit=settings.limit, **data)
+        try:
+            val_data = load_dataset(settings.dataset, "test", settings.data_dir, limit=settings.val_limit, **data)
+        except DiffcliError:
+            val_data = None  # a folder dataset has no test split: validation is skipped
     if settings.cond == "class" and train_data.labels is None:
         raise DiffcliError(
             f"{settings.dataset} has no class labels",

@@ -83,6 +83,7 @@ class ModelConfig:
     dataset: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    distillation: dict[str, Any] = field(default_factory=dict)  # a student's teacher and method ({}: none)
     description: str = ""
     format: int = CONFIG_FORMAT
 
@@ -315,6 +316,17 @@ SAMPLING = Record(
 FREE = AnyJson()
 DATASET = Nullable(Record({"name": optional(Str(max_length=200))}, extra=FREE))
 TRAINING = Record({"noise_sigma": optional(bounded(checks.NOISE_SIGMA))}, extra=FREE)
+DISTILLATION = Record(
+    {
+        "teacher": optional(Str(max_length=200)),
+        "method": optional(Str(("progressive", "reflow"))),
+        "steps": optional(bounded(checks.STEPS)),
+        "teacher_steps": optional(bounded(checks.STEPS)),
+        "guidance": optional(bounded(checks.GUIDANCE)),
+        "guidance_interval": optional(Nullable(List(Float(0.0, 1.0), 2, 2))),
+    },
+    extra=FREE,
+)
 METRICS = Record({"test_accuracy": optional(Float(0.0, 1.0)), "eval": optional(AnyJson(object_only=True))}, extra=FREE)
 
 
@@ -354,6 +366,7 @@ def _model(
             "dataset": optional(DATASET),
             "training": optional(TRAINING),
             "metrics": optional(METRICS),
+            "distillation": optional(DISTILLATION),
             "description": optional(Str(max_length=10_000, empty=True)),
         },
         rules=[_whole_config_rule],

@@ -63,7 +63,14 @@ def build_config(name: str, settings: TrainSettings, data: ImageDataset) -> Mode
         },
         dataset=data.describe(),
         training={"status": "training", "settings": settings.to_dict(), "noise_sigma": settings.noise_sigma},
-        description=(
-            f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)"
-        ),
+        distillation=dict(settings.distillation or {}),
+        description=describe(settings, data),
     )
+
+
+def describe(settings: TrainSettings, data: ImageDataset) -> str:
+    """The config's one-line description of what the run makes."""
+    plan = settings.distillation
+    if plan:
+        return f"{plan['steps']}-step student of {plan['teacher']!r} ({plan['method']} distillation)"
+    return f"{settings.cond}-conditioned {settings.objective} model trained on {data.name} ({settings.preset} recipe)"

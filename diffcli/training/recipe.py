@@ -207,6 +207,11 @@ class TrainSettings:
         0.999, help="The EMA's decay per step.", low=0.0, high=1.0, low_open=True, high_open=True, cli=False
     )
     val_limit: int | None = param(2000, help="Validation images per epoch.", low=1, cli=False)
+    # A distillation's plan (training/distillation.py Plan.to_dict; `diffcli distill` sets it): the student
+    # starts as the teacher and is trained towards it.
+    distillation: dict[str, Any] | None = param(
+        None, help="The teacher, method and steps of a distillation (`diffcli distill`).", cli=False
+    )
     sample_epochs: tuple[int, ...] = (1, 5, 10, 15, 20)
     sampler: str = "ddim"  # recorded as the model's default for `sample`
     sample_steps: int | None = 20

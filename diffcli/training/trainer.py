@@ -29,6 +29,7 @@ from diffcli.models.registry import ModelEntry
 from diffcli.progress import SilentView
 from diffcli.training import distributed
 from diffcli.training.checkpoint import CHECKPOINT, restore_trainer
+from diffcli.training.distillation import make_distiller, pair_noise
 from diffcli.training.draws import StepDraws
 from diffcli.training.ema import EMA
 from diffcli.training.evaluation import show_preview, validation_loss, write_grid
@@ -92,8 +93,14 @@ class Trainer:
         self.planned_steps = settings.epochs * self.steps_per_epoch
         self.total_steps = min(self.planned_steps, settings.max_steps) if settings.max_steps else self.planned_steps
 
+        # A distillation's student starts as its teacher (training/distillation.py).
+        self.distiller = make_distiller(settings, device) if settings.distillation else None
+        # Reflow's pairs: training image i goes with the teacher's noise of seed pair_seed + i.
+        self.pair_seed: int | None = train_data.extra.get("pair_seed")
         torch.manual_seed(settings.seed)  # identical initial weights on every rank
         self.network = build_network(self.config).to(device)
+        if self.distiller is not None:
+            self.network.load_state_dict(self.distiller.student_state())
         if settings.channels_last:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.ema = EMA(self.network, settings.ema_decay) if settings.ema else None
@@ -155,6 +162,8 @@ class Trainer:
         cond = None
         if self.settings.cond == "class" and labels is not None:
             cond = torch.where(drop, torch.full_like(labels, self.null_class), labels)
+        if self.distiller is not None and self.distiller.plan.method == "progressive":
+            return self.distiller.loss(model, x0, cond, t, noise, self.settings.channels_last)
         return objective_loss(self.settings, self.schedule, self.config.prediction, model, x0, cond, t, noise)
 
     def autocast(self):
@@ -169,6 +178,8 @@ class Trainer:
         x0 = self.to_range(self.images[idx])
         labels = self.labels[idx] if self.labels is not None else None
         t, noise, drop = (d.to(self.device) for d in self.draws.noise(tuple(self.images.shape[1:])))
+        if self.pair_seed is not None:
+            noise = pair_noise(self.pair_seed, idx, tuple(self.images.shape[1:]), self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr()
         with self.autocast():
