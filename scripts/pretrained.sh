@@ -10,7 +10,7 @@
 #   MNIST_DIR    a torchvision root or IDX folder holding MNIST            (default: ../shared/data)
 #   FASHION_DIR  the same for Fashion-MNIST; skipped when absent         (default: /usr/share/datasets/fashion-mnist)
 #   WORK         scratch registry for the runs                             (default: out/pretrained)
-#   MODELS       which embedded models to build                            (default: "mnist fashion")
+#   MODELS       which embedded models to build                            (default: "mnist fashion mnist-fast")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 diffcli=".venv/bin/diffcli"
@@ -39,9 +39,9 @@ build() {  # name dataset data_dir guidance guidance_interval [diffcli train opt
   .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/$name" "diffcli/models/builtin/$name"
 }
 
-wanted() { [[ " ${MODELS:-mnist fashion} " == *" $1 "* ]]; }
-for model in ${MODELS:-mnist fashion}; do
-  case $model in mnist|fashion) ;; *) echo "pretrained.sh: MODELS names $model; the embedded models are mnist and fashion" >&2; exit 2 ;; esac
+wanted() { [[ " ${MODELS:-mnist fashion mnist-fast} " == *" $1 "* ]]; }
+for model in ${MODELS:-mnist fashion mnist-fast}; do
+  case $model in mnist|fashion|mnist-fast) ;; *) echo "pretrained.sh: MODELS names $model; the embedded models are mnist, fashion and mnist-fast" >&2; exit 2 ;; esac
 done
 
 # mnist: the default recipe (flow matching, logit-normal timesteps) trained 20 epochs instead of its 6; it
@@ -57,6 +57,23 @@ if wanted fashion; then
   else
     echo "Fashion-MNIST not found at $FASHION_DIR: skipping the fashion model" >&2
   fi
+fi
+# mnist-fast: the 4-step student of the embedded mnist (docs/performance.md, "Few-step students"), distilled
+# from the mnist this run packaged (or the shipped one), scored as shipped, and the teacher-vs-student figure.
+if wanted mnist-fast; then
+  if [ "$score_only" = "--rescore" ]; then
+    rm -rf "$DIFFCLI_HOME/models/mnist-fast-train"
+    mkdir -p "$DIFFCLI_HOME/models"
+    cp -r diffcli/models/builtin/mnist-fast "$DIFFCLI_HOME/models/mnist-fast-train"
+  elif [ "$score_only" != "--score-only" ]; then
+    $diffcli distill -m mnist --steps 4 --name mnist-fast-train --data-dir "$MNIST_DIR" --seed 0 --force --device cpu
+  fi
+  .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/mnist-fast-train" "$DIFFCLI_HOME/models/mnist-fast"
+  $diffcli eval --model mnist-fast --data-dir "$MNIST_DIR" --device cpu -n 100 --record
+  $diffcli eval --model mnist-fast --data-dir "$MNIST_DIR" --device cpu --task anagram --view rot180 -n 10 --record
+  $diffcli eval --model mnist-fast --data-dir "$MNIST_DIR" --device cpu --task hybrid -n 10 --record
+  .venv/bin/python scripts/package_builtin.py "$DIFFCLI_HOME/models/mnist-fast" diffcli/models/builtin/mnist-fast
+  .venv/bin/python scripts/distill_figure.py --out docs/performance/distill.png
 fi
 .venv/bin/python scripts/models_doc.py
 echo "embedded models written to diffcli/models/builtin/; their figures are in each config.json (metrics.eval)" >&2
