@@ -37,6 +37,18 @@ def command_line(training: dict) -> str:
     return f"- Command: `{training.get('command')}` (`make pretrained` reruns it)."
 
 
+def guidance_line(config: dict, settings: dict) -> str:
+    """How the model guides: its class dropout for CFG, or the guidance a student learnt from its teacher."""
+    plan = config.get("distillation")
+    if plan:
+        learnt = cfg({"guidance": plan["guidance"], "guidance_interval": plan.get("guidance_interval")})
+        return (
+            f"distilled by {plan['method']} distillation from `{plan['teacher']}` (its {plan['teacher_steps']} DDIM "
+            f"steps per target), with the teacher's {learnt} built in (no CFG at sampling)."
+        )
+    return f"class dropped with p = {settings.get('p_uncond')} for classifier-free guidance."
+
+
 def section(config: dict) -> list[str]:
     name, training, metrics = config["name"], config.get("training", {}), config.get("metrics", {}).get("eval", {})
     s = training.get("settings", {})
@@ -51,7 +63,7 @@ def section(config: dict) -> list[str]:
         f"{arch.get('attention') or 'none'}; {training.get('parameters', 0) / 1e6:.2f} "
         f"M parameters, shipped as {training.get('shipped_dtype', 'float32')}.",
         f"- Diffusion: {config['schedule']['kind']} schedule, T = {config['schedule']['timesteps']}, "
-        f"{config['prediction']}-prediction, class dropped with p = {s.get('p_uncond')} for classifier-free guidance.",
+        f"{config['prediction']}-prediction, " + guidance_line(config, s),
         f"- Training: objective {s.get('objective')}, {s.get('timestep_sampling', 'uniform')} timesteps, "
         f"{s.get('epochs')} epochs, batch {s.get('batch_size')}, AdamW lr {s.get('lr')} ({s.get('lr_schedule')}, "
         f"{s.get('warmup_steps')} warm-up steps), EMA {s.get('ema_decay')}, seed {training.get('seed')}; "

@@ -108,7 +108,11 @@ def run_images(prepared, run: Output, default_name: str, seed: int | None = None
 
 
 def cfg_text(summary: dict) -> str:
-    """'CFG 3' or 'CFG 3 in 0.2:0.7' from a summary's guidance and guidance_interval."""
+    """'CFG 3' or 'CFG 3 in 0.2:0.7' from a summary's guidance and guidance_interval; a student's learnt
+    guidance reads 'CFG 3 in 0.2:0.7 of mnist, built in'."""
+    learnt = summary.get("learnt_guidance")
+    if learnt and summary.get("guidance") == 1.0:
+        return f"{cfg_text(learnt)} of {learnt['teacher']}, built in"
     interval = summary.get("guidance_interval")
     return f"CFG {summary['guidance']:g}" + (f" in {interval[0]:g}:{interval[1]:g}" if interval else "")
 

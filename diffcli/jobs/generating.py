@@ -146,8 +146,13 @@ class Prepared:
         }
 
     def guidance_info(self) -> dict[str, Any]:
-        """The CFG scale and the interval it applied in (None: throughout), for summaries and PNG metadata."""
-        return self.settings.report()
+        """The CFG scale and the interval it applied in (None: throughout), for summaries and PNG metadata;
+        a distilled student's adds the guidance it learnt from its teacher (`learnt_guidance`)."""
+        plan = self.model.config.distillation
+        if not plan:
+            return self.settings.report()
+        learnt = {k: plan.get(k) for k in ("teacher", "guidance", "guidance_interval")}
+        return {**self.settings.report(), "learnt_guidance": learnt}
 
     # the run
     @property

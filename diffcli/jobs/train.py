@@ -205,8 +205,15 @@ def _run(request: TrainRequest, settings, entry, staging: StagedRun | None, regi
         trainer.on_saved = lambda status: staging.promote(trainer, status)
     if dist.is_main and not request.resume:
         processes = f" over {dist.world_size} processes" if dist.enabled else ""
+        plan = settings.distillation
+        doing = (
+            f"distilling {entry.name!r} from {plan['teacher']!r} ({plan['method']}, {plan['steps']} steps from its"
+            f" {plan['teacher_steps']})"
+            if plan
+            else f"training {entry.name!r}"
+        )
         console.info(
-            f"training {entry.name!r} on {train_data.name} ({planned_work(trainer, len(train_data))}{processes})"
+            f"{doing} on {train_data.name} ({planned_work(trainer, len(train_data))}{processes})"
             f" on {torch_device}, {trainer.settings.precision}"
         )
     elif dist.is_main:

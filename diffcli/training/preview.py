@@ -15,8 +15,9 @@ FRAMES = 5
 def chain_preview(
     model, settings, step: int, val_images: torch.Tensor | None = None
 ) -> tuple[list[tuple[str, list[np.ndarray]]], str]:
-    """Rows ("x_t", frames) and ("x0", frames) along a 10-step DDIM chain of one sample (the class
-    cycles as training goes on), or noisy/denoised rows for the single-step denoiser."""
+    """Rows ("x_t", frames) and ("x0", frames) along a 10-step DDIM chain of one sample (fewer for a model
+    that samples in fewer: a distillation's student shows its own steps; the class cycles as training goes
+    on), or noisy/denoised rows for the single-step denoiser."""
     if not model.is_diffusion:
         if val_images is None:
             return [], ""
@@ -32,13 +33,14 @@ def chain_preview(
         label = (step // 50) % len(model.labels)
         prompt = model.resolve_prompt(str(label))
         what = f"class {model.labels[label]}"
-    recorder = ChainRecorder(PREVIEW_STEPS, FRAMES)
+    steps = min(PREVIEW_STEPS, int((model.config.sampling or {}).get("steps") or PREVIEW_STEPS))
+    recorder = ChainRecorder(steps, FRAMES)
     scale, interval = resolve_guidance(model, None)
     generate(
         model,
         prompt_terms(model, [prompt], scale, interval),
         [step],
-        SamplerSettings("ddim", steps=PREVIEW_STEPS),
+        SamplerSettings("ddim", steps=steps),
         callback=recorder,
     )
     x_t = [model.to_pixels(x)[0] for x in recorder.x_t]
@@ -46,4 +48,4 @@ def chain_preview(
     return [
         ("x_t", x_t),
         ("x0", x0),
-    ], f"{what}: DDIM {PREVIEW_STEPS} steps, t = {recorder.steps[0]} -> {recorder.steps[-1]}"
+    ], f"{what}: DDIM {steps} step{'s' * (steps > 1)}, t = {recorder.steps[0]} -> {recorder.steps[-1]}"

@@ -227,7 +227,7 @@ class Trainer:
             if self.step == 0:
                 atomic_write_text(self.entry.path / "config.json", self.config.to_json())
         view = (self.view_factory if main else SilentView)(
-            title=f"train {self.entry.name}",
+            title=self.title(),
             total=self.total_steps,
             unit="step",
             epochs=self.settings.epochs,
@@ -295,6 +295,13 @@ class Trainer:
             images_per_second=self._throughput(),
             history=[h for h in self.history if h.get("val_loss") is not None],
         )
+
+    def title(self) -> str:
+        """The panel's title: "train NAME", or what a distillation makes from which teacher."""
+        if self.distiller is None:
+            return f"train {self.entry.name}"
+        plan = self.distiller.plan
+        return f"distill {self.entry.name}: {plan.steps}-step student of {plan.teacher} ({plan.method})"
 
     def _throughput(self) -> float:
         """Training images per second over this session's optimiser steps (one figure for the panel and the
