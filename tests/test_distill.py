@@ -110,6 +110,9 @@ def test_a_student_samples_with_its_steps_and_refuses_guidance(teacher, home):
     assert r.code == 0, r.stderr
     report = r.json_lines()[-1]
     assert report["steps"] == 2 and report["guidance"] == 1.0, report
+    assert report["learnt_guidance"] == {"teacher": "g", "guidance": 1.5, "guidance_interval": None}
+    r = run_cli(["sample", "-m", "s", "--class", "3", "--seed", "0", "-o", "s.png"])
+    assert r.code == 0 and "(ddim, 2 steps, CFG 1.5 of g, built in)" in r.stderr, r.stderr
     r = run_cli(["sample", "-m", "s", "--class", "3", "-g", "3", "-o", "-"])
     assert r.code == 2 and "distilled with the guidance of 'g' built in" in r.stderr and "Traceback" not in r.stderr
     shown = run_cli(["models", "show", "s"])
