@@ -365,6 +365,18 @@ def bench_cfg_batching(quick: bool) -> dict[str, Any]:
     }
 
 
+def scores(report: dict[str, Any]) -> dict[str, Any]:
+    """What a quality row keeps of `diffcli eval --json`'s report."""
+    return {
+        "n": report["n"],
+        "accuracy": report["accuracy"],
+        "min_class_accuracy": report["min_class_accuracy"],
+        "worst": report["worst"],
+        "fid": report["fid"]["value"],
+        "fid_floor": report["fid"]["floor"],
+    }
+
+
 def bench_quality(env: dict[str, str], quick: bool, data_dir: str | None) -> dict[str, Any]:
     rows = []
     n = 2 if quick else 30
@@ -393,12 +405,7 @@ def bench_quality(env: dict[str, str], quick: bool, data_dir: str | None) -> dic
                 "sampler": sampler,
                 "steps": steps,
                 "guidance": guidance_label(guidance),
-                "n": report["n"],
-                "accuracy": report["accuracy"],
-                "min_class_accuracy": report["min_class_accuracy"],
-                "worst": report["worst"],
-                "fid": report["fid"]["value"],
-                "fid_floor": report["fid"]["floor"],
+                **scores(report),
                 "generate_s": report["seconds"],
             }
         )
@@ -435,16 +442,11 @@ def bench_distillation(env: dict[str, str], work: Path, quick: bool, data_dir: s
         rows.append(
             {
                 "model": model,
-                "steps": report["sampling"]["steps"],
-                "guidance": report["sampling"]["guidance"],
-                "guidance_interval": report["sampling"]["guidance_interval"],
+                "steps": report["steps"],
+                "guidance": report["guidance"],
+                "guidance_interval": report["guidance_interval"],
                 "grid_s": seconds,
-                "n": report["n"],
-                "accuracy": report["accuracy"],
-                "min_class_accuracy": report["min_class_accuracy"],
-                "worst": report["worst"],
-                "fid": report["fid"]["value"],
-                "fid_floor": report["fid"]["floor"],
+                **scores(report),
             }
         )
     base = rows[0]

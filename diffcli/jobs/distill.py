@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from diffcli import checks, params
 from diffcli.errors import UsageError
+from diffcli.jobs.train import FORCE, RESUME, SET_DEFAULT
 from diffcli.params import param
 from diffcli.progress import ProgressFactory, silent
-from diffcli.training.recipe import DATA, DOWNLOAD, RECIPE, RUN
+from diffcli.training.recipe import BATCH, DATA, DOWNLOAD, MAX_STEPS, PEAK_LR, PRECISION, RECIPE
 
 TEACHER, STUDENT = "Teacher", "Student"
 METHODS = ("progressive", "reflow")
@@ -80,17 +81,10 @@ class DistillRequest:
         metavar="INT",
         panel=RECIPE,
     )
-    batch_size: int = param(128, help="Images per step.", bound=checks.BATCH_SIZE, metavar="INT", panel=RECIPE)
-    lr: float = param(2e-4, help="Peak learning rate (Adam).", bound=checks.LR, metavar="RATE", panel=RECIPE)
+    batch_size: int = param(128, **BATCH)
+    lr: float = param(2e-4, **PEAK_LR)
     seed: int = param(0, help="Seed for data order and noise.", bound=checks.SEED, metavar="INT", panel=RECIPE)
-    precision: str = param(
-        "auto",
-        help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16: the student's training "
-        "(the teacher's targets are always computed in fp32).",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        metavar="KIND",
-        panel=RECIPE,
-    )
+    precision: str = param("auto", **PRECISION)  # the student's; the teacher's targets are always fp32
     data_dir: str | None = param(
         None,
         help="Progressive: where the teacher's dataset is (as for `train`).",
@@ -99,12 +93,10 @@ class DistillRequest:
         rule=checks.path,
     )
     download: bool = param(False, **DOWNLOAD)
-    max_steps: int | None = param(
-        None, help="Stop after this many optimiser steps in all (resumable).", low=1, metavar="INT", panel=RUN
-    )
-    resume: bool = param(False, help="Continue the student's last checkpoint exactly where it stopped.", panel=RUN)
-    force: bool = param(False, help="Replace an existing model of the same name.", panel=RUN)
-    set_default: bool = param(False, help="Make the student the registry default.", panel=RUN)
+    max_steps: int | None = param(None, **MAX_STEPS)
+    resume: bool = param(False, **RESUME)
+    force: bool = param(False, **FORCE)
+    set_default: bool = param(False, **SET_DEFAULT)
     device: str = "auto"
     command: str = ""
 

@@ -20,6 +20,13 @@ from diffcli.training.recipe import DOWNLOAD, PRESET_NAMES, RECIPE, RUN, recipe_
 
 RESUMABLE = ("epochs", "max_steps", "data_dir")  # what may change when a run is resumed
 
+# What `train` and `distill` do with the registry: declared once.
+RESUME = dict(help="Continue the model's last checkpoint exactly where it stopped.", panel=RUN)
+FORCE = dict(
+    help="Replace an existing model of the same name (once the new run has saved its first checkpoint).", panel=RUN
+)
+SET_DEFAULT = dict(help="Make the trained model the registry default.", panel=RUN)
+
 
 @dataclass(kw_only=True)
 class TrainRequest:
@@ -45,13 +52,9 @@ class TrainRequest:
     recipe: dict[str, Any] = field(default_factory=dict)
     # Not part of the recipe: where the data comes from is no property of the model, so it is not recorded.
     download: bool = param(False, **DOWNLOAD)
-    resume: bool = param(False, help="Continue the model's last checkpoint exactly where it stopped.", panel=RUN)
-    force: bool = param(
-        False,
-        help="Replace an existing model of the same name (once the new run has saved its first checkpoint).",
-        panel=RUN,
-    )
-    set_default: bool = param(False, help="Make the trained model the registry default.", panel=RUN)
+    resume: bool = param(False, **RESUME)
+    force: bool = param(False, **FORCE)
+    set_default: bool = param(False, **SET_DEFAULT)
     device: str = "auto"
     command: str = ""
 

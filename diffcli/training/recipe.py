@@ -43,6 +43,25 @@ DOWNLOAD = dict(
 )
 
 
+# Options `train` and `distill` share (the student is a recipe of the same trainer): declared once here.
+BATCH = dict(
+    help="Images per step (the global batch under torchrun).", bound=checks.BATCH_SIZE, metavar="INT", panel=RECIPE
+)
+PEAK_LR = dict(help="Peak learning rate (Adam).", bound=checks.LR, metavar="RATE", panel=RECIPE)
+PRECISION = dict(
+    help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16 (autocast).",
+    choices=("auto", "fp32", "bf16", "fp16"),
+    metavar="KIND",
+    panel=SPEED,
+)
+MAX_STEPS = dict(
+    help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).",
+    low=1,
+    metavar="INT",
+    panel=RUN,
+)
+
+
 def dataset_completions(incomplete: str) -> list[str]:
     """Dataset names for shell completion."""
     return [d for d in DATASET_NAMES if d.startswith(incomplete)]
@@ -93,14 +112,8 @@ class TrainSettings:
         panel=RECIPE,
     )
     epochs: int = param(6, help="Passes over the training set.", bound=checks.EPOCHS, metavar="INT", panel=RECIPE)
-    batch_size: int = param(
-        128,
-        help="Images per step (the global batch under torchrun).",
-        bound=checks.BATCH_SIZE,
-        metavar="INT",
-        panel=RECIPE,
-    )
-    lr: float = param(2e-3, help="Peak learning rate (Adam).", bound=checks.LR, metavar="RATE", panel=RECIPE)
+    batch_size: int = param(128, **BATCH)
+    lr: float = param(2e-3, **PEAK_LR)
     lr_schedule: str = param(
         "cosine",
         help="exponential (the course's 0.1^(1/epochs) per epoch), cosine or constant.",
@@ -178,13 +191,7 @@ class TrainSettings:
     )
     # auto | fp32 | bf16 | fp16 (autocast); auto is resolved for the device when a run starts
     # (device.resolve_precision) and the resolved value is saved, so --resume continues the same way.
-    precision: str = param(
-        "auto",
-        help="auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16 (autocast).",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        metavar="KIND",
-        panel=SPEED,
-    )
+    precision: str = param("auto", **PRECISION)
     channels_last: bool = param(
         False,
         help="Use the channels-last memory format.",
@@ -192,13 +199,7 @@ class TrainSettings:
         panel=SPEED,
     )
     compile: bool = param(False, help="torch.compile the network.", flags=("--compile/--no-compile",), panel=SPEED)
-    max_steps: int | None = param(
-        None,
-        help="Stop after this many optimiser steps in all (a resumable checkpoint is saved).",
-        low=1,
-        metavar="INT",
-        panel=RUN,
-    )
+    max_steps: int | None = param(None, **MAX_STEPS)
     weight_decay: float = param(0.0, help="AdamW's weight decay.", low=0.0, cli=False)
     grad_clip: float | None = param(
         1.0, help="Clip the gradient norm at this value (None: no clipping).", low=0.0, low_open=True, cli=False
