@@ -127,6 +127,7 @@ def test_a_student_samples_with_its_steps_and_refuses_guidance(teacher, home):
         (["--steps", "50"], "more than the teacher's 40 timesteps"),
         (["--method", "jump"], "--method"),
         (["--name", "x", "--resume"], "no checkpoint"),
+        (["--name", "x", "--resume", "--steps", "2"], "drop --steps"),
     ],
 )
 def test_bad_distillations_are_refused_in_one_line(teacher, args, message):

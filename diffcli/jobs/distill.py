@@ -8,7 +8,7 @@ its teacher, method, steps and the guidance it learnt, and samples with its step
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from diffcli import checks, params
 from diffcli.errors import UsageError
@@ -18,6 +18,8 @@ from diffcli.progress import ProgressFactory, silent
 from diffcli.training.recipe import BATCH, DATA, DOWNLOAD, MAX_STEPS, PEAK_LR, PRECISION, RECIPE
 
 TEACHER, STUDENT = "Teacher", "Student"
+# What a resumed distillation may be given besides its name (the rest is its saved recipe).
+RESUMABLE = ("name", "teacher", "resume", "epochs", "max_steps", "data_dir", "download", "device", "command")
 METHODS = ("progressive", "reflow")
 
 
@@ -192,6 +194,19 @@ def student_settings(request: DistillRequest, teacher_entry):
     return settings
 
 
+def check_teacher(request: DistillRequest) -> None:
+    """A resumed student's teacher, when named, must be the one it was distilled from."""
+    from diffcli.models.registry import Registry
+
+    entry = Registry().user_entry(request.name)
+    if request.teacher is None or not (entry.path / "config.json").is_file():
+        return
+    teacher = (entry.config().distillation or {}).get("teacher")
+    if teacher != request.teacher:
+        was = f"distilled from {teacher!r}" if teacher else "not a distillation's student"
+        raise UsageError(f"{request.name!r} is {was}, not from {request.teacher!r}", "drop `teacher` to resume it")
+
+
 def distill(request: DistillRequest, progress: ProgressFactory = silent):
     """Distil as `request` says; returns the TrainResult of the student's training. Ctrl-C saves a
     resumable checkpoint (or keeps reflow's pairs made so far) and raises InterruptedRun."""
@@ -211,6 +226,13 @@ def distill(request: DistillRequest, progress: ProgressFactory = silent):
     if request.resume:
         if not request.name:
             raise UsageError("`resume` needs `name`: the student to continue")
+        fixed = [f for f in fields(request) if f.name not in RESUMABLE and getattr(request, f.name) != f.default]
+        if fixed:
+            raise UsageError(
+                f"`resume` continues with the saved distillation; drop {', '.join(f'`{f.name}`' for f in fixed)}",
+                "only `epochs`, `max_steps`, `data_dir` and `device` may change",
+            )
+        check_teacher(request)
         changes = {"max_steps": request.max_steps, "epochs": request.epochs, "data_dir": request.data_dir}
         return train(
             TrainRequest(**{**run.__dict__, "recipe": {k: v for k, v in changes.items() if v is not None}}), progress
