@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import run_cli
 
-from diffcli.diffusion.samplers import OutputSpec, Prediction, ddim_step
+from diffcli.diffusion.samplers import Prediction, ddim_step
 from diffcli.diffusion.schedule import NoiseSchedule
 from diffcli.training.distillation import step_target
 
@@ -31,7 +31,6 @@ def test_the_target_output_takes_one_ddim_step_onto_the_teachers_point(kind, pre
     x0, eps = schedule.to_x0_eps(x_t, t, target, prediction)
     landed = ddim_step(schedule, x_t, t, s, Prediction(x0=x0, eps=eps), None)
     assert torch.allclose(landed, x_s, atol=1e-4), (landed - x_s).abs().max()
-    assert OutputSpec  # the student's step at sampling is this same ddim_step
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ only what a step is trained to output differs (docs/engine.md, "Distillation"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -45,7 +45,6 @@ class Plan:
     guidance_interval: tuple[float, float] | None = None
     pairs: int = 0
     digest: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -125,6 +124,8 @@ class Distiller:
             # The trailing grid of K * M steps holds the K-step grid: point k * M is the student's k-th.
             self.fine = self.schedule.strided_timesteps(plan.teacher_steps)
             self.per_step = plan.teacher_steps // plan.steps
+            if self.fine[:: self.per_step] != self.grid:
+                raise ValueError(f"the {plan.teacher_steps}-step grid does not hold the {plan.steps}-step grid")
         self.sampler = make_sampler("ddim")
 
     def student_state(self) -> dict[str, torch.Tensor]:
