@@ -292,7 +292,7 @@ def _stub_model(sampling, guide=True):
     return SimpleNamespace(
         name="stub",
         supports_guidance=guide,
-        config=SimpleNamespace(sampling=sampling),
+        config=SimpleNamespace(sampling=sampling, distillation={}),
         schedule=SimpleNamespace(timesteps=1000),
     )
 

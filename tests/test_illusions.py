@@ -84,7 +84,11 @@ def test_ranged_terms_need_one_timestep_per_batch():
 # ----- the illusion defaults ----------------------------------------------------------------------
 def _fake_model(cond_type="class", timesteps=1000, guidance=True, size=28):
     return SimpleNamespace(
-        cond_type=cond_type, schedule=SimpleNamespace(timesteps=timesteps), supports_guidance=guidance, size=size
+        cond_type=cond_type,
+        schedule=SimpleNamespace(timesteps=timesteps),
+        supports_guidance=guidance,
+        size=size,
+        config=SimpleNamespace(distillation={}, sampling={}),
     )
 
 

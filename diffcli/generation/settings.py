@@ -121,7 +121,7 @@ def guidance_scale(model: LoadedModel, guidance: float | None) -> float:
         return float((model.config.sampling or {}).get("guidance", 1.0)) if model.supports_guidance else 1.0
     if guidance < 0:
         raise UsageError(f"`guidance` must be 0 or more, got {guidance}")
-    learnt = model.config.distillation if model.cond_type == "class" else None
+    learnt = model.config.distillation
     if guidance != 1.0 and learnt:
         raise UsageError(
             f"{model.name!r} was distilled with the guidance of {learnt.get('teacher')!r} built in "
