@@ -28,6 +28,9 @@ VIEW_MODULES: dict[str, tuple[str, str]] = {
 }
 VIEWS: tuple[str, ...] = tuple(VIEW_MODULES)
 
+# How `diffcli distill` trains a student (training/distillation.py; the CLI and the config schema read this).
+DISTILLATION_METHODS: tuple[str, ...] = ("progressive", "reflow")
+
 
 def spoken(names: tuple[str, ...], notes: bool = False) -> str:
     """'a, b, c or d' for help texts; notes: each view's note in brackets after its name."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from diffcli import checks, params
+from diffcli.diffusion.names import DISTILLATION_METHODS
 from diffcli.errors import UsageError
 from diffcli.jobs.train import FORCE, RESUME, SET_DEFAULT
 from diffcli.params import param
@@ -20,7 +21,6 @@ from diffcli.training.recipe import BATCH, DATA, DOWNLOAD, MAX_STEPS, PEAK_LR, P
 TEACHER, STUDENT = "Teacher", "Student"
 # What a resumed distillation may be given besides its name (the rest is its saved recipe).
 RESUMABLE = ("name", "teacher", "resume", "epochs", "max_steps", "data_dir", "download", "device", "command")
-METHODS = ("progressive", "reflow")
 
 
 @dataclass(kw_only=True)
@@ -48,7 +48,7 @@ class DistillRequest:
         help="progressive (the student's step matches the teacher's --teacher-steps / K DDIM steps; Salimans & Ho "
         "2022, guided as Meng et al. 2023) or reflow (flow matching on the teacher's own noise-image pairs; Liu et "
         "al. 2023). docs/engine.md.",
-        choices=METHODS,
+        choices=DISTILLATION_METHODS,
         metavar="KIND",
         panel=STUDENT,
     )

@@ -319,7 +319,7 @@ TRAINING = Record({"noise_sigma": optional(bounded(checks.NOISE_SIGMA))}, extra=
 DISTILLATION = Record(
     {
         "teacher": optional(Str(max_length=200)),
-        "method": optional(Str(("progressive", "reflow"))),
+        "method": optional(Str(names.DISTILLATION_METHODS)),
         "steps": optional(bounded(checks.STEPS)),
         "teacher_steps": optional(bounded(checks.STEPS)),
         "guidance": optional(bounded(checks.GUIDANCE)),

@@ -24,8 +24,6 @@ from diffcli.diffusion.guidance import GuidedModel, Term, classifier_free
 from diffcli.diffusion.samplers import make_sampler, run_reverse
 from diffcli.errors import DiffcliError
 
-METHODS = ("progressive", "reflow")
-
 
 @dataclass(frozen=True)
 class Plan:
