@@ -161,13 +161,23 @@ def test_reflow_trains_on_cached_teacher_pairs(teacher, home):
     assert all(torch.equal(a[k], b[k]) for k in a)
     config = json.loads((home / "models" / "r" / "config.json").read_text())
     assert config["distillation"]["method"] == "reflow" and config["distillation"]["pairs"] == 64
-    # the pairs are the teacher's own samples from the noise the trainer draws again
+    # pair 3 is the teacher's sample started from the noise the trainer draws again for it
     import diffcli
-    from diffcli.training.distillation import pair_noise
+    from diffcli.generation import generate, resolve_sampling
+    from diffcli.generation.requests import Sampling
+    from diffcli.training.distillation import Plan, pair_noise, teacher_terms
     from diffcli.training.reflow import PAIR_SEED
 
-    images = load_file(next(caches[0].glob("pairs-*.safetensors")))["images"]
-    model = diffcli.load(teacher, device="cpu")
-    again = model.sample(classes=[3], n=1, seed=PAIR_SEED + 3, steps=20, progress=False).tensor
-    assert (again.float() * 255 - images[3].float()).abs().max() <= 1.0
-    assert pair_noise(PAIR_SEED, torch.tensor([3]), (1, 28, 28), torch.device("cpu")).shape == (1, 1, 28, 28)
+    chunk = next(caches[0].glob("pairs-*.safetensors"))
+    images = load_file(chunk)["images"].clone()  # the file is overwritten below: not a view of it
+    teacher_model = diffcli.load(teacher, device="cpu").loaded
+    z = pair_noise(PAIR_SEED, torch.tensor([3]), (1, 28, 28), torch.device("cpu"))
+    plan = Plan.from_dict(config["distillation"])
+    terms = teacher_terms(teacher_model, torch.tensor([3]), plan)
+    settings = resolve_sampling(teacher_model, Sampling(sampler="ddim", steps=plan.teacher_steps))
+    x = generate(teacher_model, terms, [0], settings, noisy=z, start=teacher_model.schedule.timesteps - 1)
+    assert (teacher_model.to_pixels(x)[0] * 255 - images[3].float().numpy()).__abs__().max() <= 1.0
+    # a damaged chunk is made again, the same
+    chunk.write_bytes(b"not a chunk")
+    assert run_cli([*args, "--name", "r3"]).code == 0
+    assert torch.equal(load_file(chunk)["images"], images)

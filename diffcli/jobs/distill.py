@@ -107,7 +107,9 @@ def student_settings(request: DistillRequest, teacher_entry):
     """The student's whole recipe: the teacher's network, schedule and prediction, the distillation plan."""
     from dataclasses import replace
 
-    from diffcli.training.distillation import Plan, weights_digest
+    from diffcli.models.backends import load_model
+    from diffcli.models.weights import weights_fingerprint
+    from diffcli.training.distillation import Plan
     from diffcli.training.recipe import TrainSettings
 
     config = teacher_entry.config()
@@ -160,7 +162,7 @@ def student_settings(request: DistillRequest, teacher_entry):
         guidance=guidance,
         guidance_interval=tuple(interval) if interval and guidance != 1.0 else None,
         pairs=request.pairs if request.method == "reflow" else 0,
-        digest=weights_digest(teacher_entry),
+        digest=weights_fingerprint(load_model(entry=teacher_entry, device="cpu").network),
     )
     lo, hi = config.pixel_range
     taught = (config.training or {}).get("settings") or {}

@@ -8,6 +8,7 @@ without copying the whole file into memory, and NaN or infinite values are refus
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -224,3 +225,13 @@ def _same_kind(got: torch.dtype, want: torch.dtype) -> bool:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """sha256 over the state dict (names and bytes): changes whenever the network is
+    retrained: the key of caches derived from a network (FID statistics, reflow pairs) and a teacher's identity."""
+    digest = hashlib.sha256()
+    for key, value in sorted(module.state_dict().items()):
+        digest.update(key.encode("utf-8"))
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -28,9 +28,10 @@ import torch
 from diffcli.errors import DiffcliError
 from diffcli.models.config import ModelConfig
 from diffcli.models.registry import ModelEntry, Registry, validate_name
+from diffcli.models.weights import weights_fingerprint
 from diffcli.scoring.classifier_training import train_for_dataset
 from diffcli.scoring.network import ScoringCNN
-from diffcli.scoring.scorer import Classifier, weights_fingerprint
+from diffcli.scoring.scorer import Classifier
 from diffcli.scoring.splits import canonical_spec
 
 Notify = Callable[[str], None]

@@ -5,7 +5,6 @@ loading code for them."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,12 +56,3 @@ class Classifier:
     @property
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
-
-
-def weights_fingerprint(module: torch.nn.Module) -> str:
-    """sha256 over the state dict (names and bytes): changes whenever the classifier is retrained."""
-    digest = hashlib.sha256()
-    for key, value in sorted(module.state_dict().items()):
-        digest.update(key.encode("utf-8"))
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()

@@ -33,8 +33,9 @@ import numpy as np
 import torch
 
 from diffcli.errors import DiffcliError
+from diffcli.models.weights import weights_fingerprint
 from diffcli.scoring.network import ScoringCNN
-from diffcli.scoring.scorer import Classifier, ShippedReference, weights_fingerprint
+from diffcli.scoring.scorer import Classifier, ShippedReference
 
 ASSETS = Path(__file__).with_name("assets")
 PROVENANCE = "provenance.json"

@@ -182,29 +182,17 @@ def load_teacher(plan: Plan, device: torch.device) -> Any:
     """The teacher, loaded from the registry and checked against the digest the run recorded."""
     from diffcli.models.backends import load_model
     from diffcli.models.registry import Registry
+    from diffcli.models.weights import weights_fingerprint
 
-    entry = Registry().get(plan.teacher)
-    digest = weights_digest(entry)
-    if plan.digest and digest != plan.digest:
+    teacher = load_model(entry=Registry().get(plan.teacher), device=str(device))
+    if plan.digest and weights_fingerprint(teacher.network) != plan.digest:
         raise DiffcliError(
             f"teacher {plan.teacher!r} has changed since this distillation started (its weights differ)",
             "distill again from the teacher as it is now (`force`), or restore the teacher",
         )
-    teacher = load_model(entry=entry, device=str(device))
     for p in teacher.network.parameters():
         p.requires_grad_(False)
     return teacher
-
-
-def weights_digest(entry: Any) -> str:
-    """sha256 of a model's EMA weights file (the teacher's identity for a resume and the reflow cache)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(entry.weights_path("ema"), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_distiller(settings: Any, device: torch.device) -> Distiller:

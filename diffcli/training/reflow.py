@@ -38,10 +38,23 @@ def cache_folder(plan: Plan, seed: int) -> Path:
     return home_dir() / "cache" / "reflow" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def cached_chunk(path: Path, count: int) -> torch.Tensor | None:
+    """A chunk made earlier, or None when there is none or it cannot be read as one (it is made again)."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        return None
+    try:
+        images = load_file(str(path))["images"]
+    except Exception:  # a damaged or foreign file: safetensors raises its own error types
+        return None
+    return images if images.dtype == torch.uint8 and len(images) == count else None
+
+
 def teacher_pairs(settings: Any, device: torch.device, progress: Any) -> ImageDataset:
     """The run's pairs as a dataset of the teacher's images (uint8, labels), sampling the missing chunks;
     `extra["pair_seed"]` tells the trainer which noise goes with each image."""
-    from safetensors.torch import load_file, save
+    from safetensors.torch import save
 
     from diffcli.generation.reverse import generate
     from diffcli.generation.settings import SamplerSettings
@@ -66,9 +79,8 @@ def teacher_pairs(settings: Any, device: torch.device, progress: Any) -> ImageDa
         for start in starts:
             stop = min(start + CHUNK, plan.pairs)
             path = folder / f"pairs-{start:07d}-{stop:07d}.safetensors"
-            if path.exists():
-                images = load_file(str(path))["images"]
-            else:
+            images = cached_chunk(path, stop - start)
+            if images is None:
                 if guard.requested:
                     raise InterruptedRun(
                         f"stopped while the teacher sampled reflow pairs ({done} of {plan.pairs} made, kept in "
