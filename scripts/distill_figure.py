@@ -9,12 +9,15 @@ Each column is one `diffcli sample` command (printed); `make pretrained` runs th
 from __future__ import annotations
 
 import argparse
+import io
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from diffcli.io.atomic import atomic_write_bytes
 
 STEPS = (1, 2, 4, 8)
 HEADER = 30
@@ -54,7 +57,9 @@ def main() -> None:
         figure.paste(image, (x, HEADER))
         x += image.width + 6
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.save(args.out)
+    buffer = io.BytesIO()
+    figure.save(buffer, format="PNG")
+    atomic_write_bytes(args.out, buffer.getvalue())
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -32,8 +32,8 @@ class Plan:
     teacher: the teacher's registry name; steps: the student's DDIM steps (K); teacher_steps: the teacher's
     DDIM steps behind the targets (progressive: K * M; reflow: the pairs' sampling); guidance and
     guidance_interval: the teacher's CFG the student learns (fractions of T; None: throughout); pairs:
-    reflow's number of teacher samples; digest: the teacher's weights (sha256), so a resumed run and the
-    reflow cache know they have the same teacher."""
+    reflow's number of teacher samples; digest: the teacher's weights fingerprint (models/weights.py), so
+    a resumed run and the reflow cache know they have the same teacher."""
 
     teacher: str
     method: str
